@@ -1,0 +1,74 @@
+# Entry points people type. Every target that needs the virtual environment makes it first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+TEMPLATES := $(wildcard infra/cloudformation/*.yaml)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+# ---- setup ---------------------------------------------------------------------------
+
+.PHONY: setup
+setup: $(STAMP) ## Create .venv with the pinned development requirements (no-op when done)
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# checkov pins libraries that clash with the dev tools, so it lives in its own venv.
+$(CHECKOV_STAMP): requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
+# ---- checks --------------------------------------------------------------------------
+
+.PHONY: lint
+lint: lint-python lint-docker lint-templates ## ruff, mypy, hadolint, cfn-lint and checkov
+
+.PHONY: lint-python
+lint-python: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+.PHONY: lint-docker
+lint-docker: $(STAMP)
+	$(BIN)/hadolint site/Dockerfile
+
+.PHONY: lint-templates
+lint-templates: $(STAMP) $(CHECKOV_STAMP)
+ifneq ($(TEMPLATES),)
+	$(BIN)/cfn-lint --append-rules infra/cfn_lint_rules -- $(TEMPLATES)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation \
+		--directory infra/cloudformation
+endif
+
+.PHONY: test
+test: setup lint ## Lint, then run the whole test suite
+	$(BIN)/pytest
+
+# ---- the site ------------------------------------------------------------------------
+
+.PHONY: run
+run: $(STAMP) ## Serve the site on http://127.0.0.1:8080
+	HOST=127.0.0.1 PORT=$${PORT:-8080} $(BIN)/python -m website
+
+.PHONY: bench
+bench: $(STAMP) ## Measure start time, memory and throughput (loopback only)
+	$(BIN)/python -m benchmarks
+
+.PHONY: clean
+clean: ## Remove the virtual environments and caches
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""spotops: the command line behind the Makefile."""
