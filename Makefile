@@ -51,7 +51,7 @@ lint-docker: $(STAMP)
 lint-templates: $(STAMP) $(CHECKOV_STAMP)
 ifneq ($(TEMPLATES),)
 	$(BIN)/cfn-lint --append-rules infra/cfn_lint_rules -- $(TEMPLATES)
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation \
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		--directory infra/cloudformation
 endif
 
@@ -63,11 +63,40 @@ test: setup lint ## Lint, then run the whole test suite
 
 .PHONY: run
 run: $(STAMP) ## Serve the site on http://127.0.0.1:8080
-	HOST=127.0.0.1 PORT=$${PORT:-8080} $(BIN)/python -m website
+	cd site && HOST=127.0.0.1 PORT=$${PORT:-8080} ../$(BIN)/python -m website
 
 .PHONY: bench
 bench: $(STAMP) ## Measure start time, memory and throughput (loopback only)
 	$(BIN)/python -m benchmarks
+
+# ---- AWS, through the spotops command line ------------------------------------------
+# (targets for deploy, push, destroy, status, cost and the local emulator go here)
+# STAGE picks config/$(STAGE).json. Against the emulator: AWS_ENDPOINT_URL=http://127.0.0.1:4566
+STAGE ?= dev
+
+.PHONY: deploy
+deploy: $(STAMP) ## Deploy every stack of STAGE by change set; prints the site URL last
+	$(BIN)/spotops deploy --stage $(STAGE)
+
+.PHONY: push
+push: $(STAMP) ## Build the site image, tag it with the git commit, push it to ECR
+	$(BIN)/spotops push --stage $(STAGE)
+
+.PHONY: destroy
+destroy: $(STAMP) ## Delete the stacks of STAGE in reverse order (asks first)
+	$(BIN)/spotops destroy --stage $(STAGE)
+
+.PHONY: status
+status: $(STAMP) ## Stacks, service, deployment, image and alarms of STAGE
+	$(BIN)/spotops status --stage $(STAGE)
+
+.PHONY: cost
+cost: $(STAMP) ## Monthly cost estimate of STAGE from the price table
+	$(BIN)/spotops cost --stage $(STAGE)
+
+.PHONY: emulator
+emulator: $(STAMP) ## Run the local AWS emulator (moto) on 127.0.0.1:4566 in the foreground
+	$(BIN)/moto_server -H 127.0.0.1 -p 4566
 
 .PHONY: clean
 clean: ## Remove the virtual environments and caches

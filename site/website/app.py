@@ -1,0 +1,88 @@
+"""The app factory: ``create_app(settings)`` builds the whole site; nothing runs at import."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sanic import Sanic
+
+from website import health, lifecycle, middleware, pages, testing
+from website.logs import logging_config
+from website.metadata import load_task_info
+from website.settings import Settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+APP_NAME = "spotops-site"
+READY_MESSAGE = "serving"
+logger = logging.getLogger("website")
+
+
+def create_app(settings: Settings | None = None) -> Sanic:
+    """Build the site.
+
+    Parameters
+    ----------
+    settings:
+        The configuration; ``Settings()`` (every default) when omitted.
+
+    Returns
+    -------
+    Sanic
+        The app, ready for ``website.server.serve`` or a test client.
+
+    Example
+    -------
+    >>> app = create_app(Settings(port=8081))
+    """
+    settings = settings or Settings()
+    # env_prefix=None: Settings is the only reader of the environment (no SANIC_* overrides).
+    app = Sanic(APP_NAME, log_config=logging_config(settings.service_name), env_prefix=None)
+    app.config.update(
+        {
+            # Production error pages: JSON, never a traceback (debug is off in serve()).
+            "FALLBACK_ERROR_FORMAT": "json",
+            "ACCESS_LOG": False,  # website.middleware writes the JSON access log
+            "MOTD": False,
+            "REQUEST_MAX_SIZE": settings.request_max_bytes,
+            "KEEP_ALIVE_TIMEOUT": settings.keep_alive_seconds,
+            "GRACEFUL_SHUTDOWN_TIMEOUT": settings.shutdown_grace_seconds,
+            "REQUEST_TIMEOUT": 30,
+            "RESPONSE_TIMEOUT": 45,
+        }
+    )
+    app.ctx.settings = settings
+    app.ctx.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    app.ctx.task = None
+    app.ctx.drain = lifecycle.DrainState()
+
+    app.blueprint(pages.bp)
+    app.blueprint(health.bp)
+    if settings.enable_test_routes:
+        app.blueprint(testing.bp)
+    app.static("/static", STATIC_DIR, name="static")
+    middleware.register(app)
+
+    app.main_process_start(lifecycle.create_shared_flag)
+    app.before_server_start(lifecycle.attach_shared_flag)
+
+    @app.after_server_start
+    async def started(app: Sanic) -> None:
+        if settings.workers == 1:
+            lifecycle.install_single_process_handlers(app)
+        logger.info(
+            READY_MESSAGE,
+            extra={
+                "version": settings.app_version,
+                "git_commit": settings.git_commit,
+                "drain_seconds": settings.drain_seconds,
+                "workers": settings.workers,
+            },
+        )
+        # Read the ECS task metadata in the background: requests never wait for it.
+        app.add_task(load_task_info(app), name="ecs-task-metadata")
+
+    if settings.workers > 1:
+        app.main_process_ready(lifecycle.install_main_process_handler)
+    return app

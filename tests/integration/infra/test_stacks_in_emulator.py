@@ -1,0 +1,267 @@
+"""Deploy the network and site stacks into the moto server and check them through the APIs.
+
+moto (5.2.5) checks the wiring - refs, imports, exports, outputs, names, conditions - and keeps
+some properties. It drops many others while still reporting CREATE_COMPLETE; for each such
+property the docstring of the test names the template test in tests/unit/infra/ that covers
+it instead. It also evaluates neither AllowedValues nor Rules: bad input is covered by
+test_nat_mode_allows_only_none_single_and_per_az and
+test_bad_input_is_refused_with_a_message_naming_the_parameter, plus the constraints check below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.unit.infra.templates import TEMPLATES
+
+pytestmark = [
+    pytest.mark.emulator,
+    # moto warns for every resource type it drops; the docstrings below say which matter.
+    pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning"),
+]
+
+APP, STAGE = "spotops", "dev"
+NETWORK_STACK = f"{APP}-{STAGE}-network"
+SITE_STACK = f"{APP}-{STAGE}-site"
+IMAGE = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{APP}-{STAGE}-site@sha256:{'a' * 64}"
+
+Client = Callable[[str], Any]
+
+
+@pytest.fixture
+def client(emulator: str) -> Client:
+    """Build boto3 clients for the emulator; botocore must not retry moto's HTTP 500s."""
+    config = Config(retries={"max_attempts": 1})
+
+    def make(service: str) -> Any:
+        return boto3.client(service, endpoint_url=emulator, region_name="us-east-1", config=config)
+
+    return make
+
+
+def create_stack(client: Client, name: str, template: str, **parameters: str) -> dict[str, str]:
+    """Create a stack from infra/cloudformation/<template>.yaml; return its outputs."""
+    cloudformation = client("cloudformation")
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=(TEMPLATES / f"{template}.yaml").read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+        Tags=[{"Key": "spotops:app", "Value": APP}, {"Key": "spotops:stage", "Value": STAGE}],
+    )
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+@pytest.fixture
+def network(client: Client) -> dict[str, str]:
+    return create_stack(client, NETWORK_STACK, "network")
+
+
+@pytest.fixture
+def site(client: Client, network: dict[str, str]) -> dict[str, str]:
+    return create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK)
+
+
+# ---- network ------------------------------------------------------------------------
+
+
+def test_network_has_a_vpc_with_three_public_and_three_private_subnets_over_three_zones(
+    client, network
+):
+    """moto drops EnableDnsHostnames:
+    test_vpc_has_dns_hostnames_for_fargate_and_endpoints."""
+    ec2 = client("ec2")
+    vpc = ec2.describe_vpcs(VpcIds=[network["VpcId"]])["Vpcs"][0]
+    assert vpc["CidrBlock"] == "10.0.0.0/16"
+    assert {"Key": "spotops:stage", "Value": STAGE} in vpc["Tags"]
+    public = network["PublicSubnetIds"].split(",")
+    private = network["PrivateSubnetIds"].split(",")
+    found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+    assert {s["SubnetId"] for s in found} == set(public) | set(private)
+    assert len(found) == 6
+    zones = {s["SubnetId"]: s["AvailabilityZone"] for s in found}
+    assert len({zones[s] for s in public}) == 3
+    assert {zones[s] for s in public} == {zones[s] for s in private}
+
+
+def test_without_nat_tasks_run_in_public_subnets_with_public_ips(client, network):
+    assert network["TaskSubnetIds"] == network["PublicSubnetIds"]
+    assert network["TaskAssignPublicIp"] == "ENABLED"
+    ec2 = client("ec2")
+    assert ec2.describe_nat_gateways()["NatGateways"] == []
+    endpoints = ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    assert [(e["ServiceName"], e["VpcEndpointType"]) for e in endpoints] == [
+        ("com.amazonaws.us-east-1.s3", "Gateway")
+    ]
+
+
+def test_per_az_nat_gives_each_private_subnet_its_own_gateway(client):
+    """moto lists no subnet associations on route tables created by CloudFormation:
+    test_public_subnets_route_to_the_internet_gateway and test_nat_gateways_follow_nat_mode."""
+    outputs = create_stack(
+        client, NETWORK_STACK, "network", NatMode="per-az", CreateInterfaceEndpoints="true"
+    )
+    assert outputs["TaskSubnetIds"] == outputs["PrivateSubnetIds"]
+    assert outputs["TaskAssignPublicIp"] == "DISABLED"
+    ec2 = client("ec2")
+    gateways = ec2.describe_nat_gateways()["NatGateways"]
+    assert {g["SubnetId"] for g in gateways} == set(outputs["PublicSubnetIds"].split(","))
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [outputs["VpcId"]]}])
+    nat_routes = [
+        route["NatGatewayId"]
+        for table in tables["RouteTables"]
+        for route in table["Routes"]
+        if route.get("NatGatewayId")
+    ]
+    # One private route table per zone, each to a different gateway.
+    assert sorted(nat_routes) == sorted(g["NatGatewayId"] for g in gateways)
+    services = {e["ServiceName"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]}
+    assert services == {
+        f"com.amazonaws.us-east-1.{s}" for s in ("s3", "ecr.api", "ecr.dkr", "logs")
+    }
+
+
+def test_flow_logs_go_to_a_log_group_with_retention(client, network):
+    flow_logs = client("ec2").describe_flow_logs()["FlowLogs"]
+    assert [(f["ResourceId"], f["TrafficType"]) for f in flow_logs] == [(network["VpcId"], "ALL")]
+    groups = client("logs").describe_log_groups(logGroupNamePrefix="/vpc/")["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [
+        (f"/vpc/{APP}-{STAGE}/flow-logs", 14)
+    ]
+
+
+def test_nat_mode_constraint_is_published_with_the_template(client):
+    """moto does not enforce AllowedValues on create (NatMode=bogus is accepted), but it
+    publishes them as CloudFormation does; enforcement is covered by
+    test_nat_mode_allows_only_none_single_and_per_az."""
+    summary = client("cloudformation").get_template_summary(
+        TemplateBody=(TEMPLATES / "network.yaml").read_text()
+    )
+    nat_mode = next(p for p in summary["Parameters"] if p["ParameterKey"] == "NatMode")
+    assert nat_mode["ParameterConstraints"]["AllowedValues"] == ["none", "single", "per-az"]
+
+
+# ---- site ---------------------------------------------------------------------------
+
+
+def test_site_exports_every_contract_output(client, site):
+    exports = {e["Name"]: e["Value"] for e in client("cloudformation").list_exports()["Exports"]}
+    for name in (
+        "SiteUrl",
+        "RepositoryUri",
+        "RepositoryName",
+        "ClusterName",
+        "ServiceName",
+        "AlarmTopicArn",
+        "LoadBalancerDnsName",
+    ):
+        assert exports[f"{SITE_STACK}-{name}"] == site[name]
+    assert site["SiteUrl"] == f"http://{site['LoadBalancerDnsName']}"
+    assert site["ClusterName"] == f"{APP}-{STAGE}"
+    assert site["ServiceName"] == f"{APP}-{STAGE}-site"
+
+
+def test_load_balancer_is_public_in_the_three_public_subnets(client, network, site):
+    """Attributes (drop_invalid_header_fields, idle timeout) and tags are dropped by moto:
+    test_load_balancer_drops_invalid_headers_and_sets_an_idle_timeout."""
+    elbv2 = client("elbv2")
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert balancer["DNSName"] == site["LoadBalancerDnsName"]
+    assert balancer["Scheme"] == "internet-facing"
+    subnets = {z["SubnetId"] for z in balancer["AvailabilityZones"]}
+    assert subnets == set(network["PublicSubnetIds"].split(","))
+    (group,) = client("ec2").describe_security_groups(GroupIds=balancer["SecurityGroups"])[
+        "SecurityGroups"
+    ]
+    assert sorted(p["FromPort"] for p in group["IpPermissions"]) == [80, 443]
+
+
+def test_without_a_domain_http_forwards_to_the_target_group(client, site):
+    """The HTTPS branch cannot run in moto: it drops the ACM certificate, so the HTTPS
+    listener gets no certificate ARN and moto fails. Covered by
+    test_certificate_https_listener_and_alias_exist_only_with_a_domain and
+    test_http_forwards_without_a_domain_and_redirects_to_https_with_one."""
+    elbv2 = client("elbv2")
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    (group,) = elbv2.describe_target_groups()["TargetGroups"]
+    assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")
+    assert listener["DefaultActions"] == [
+        {"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}
+    ]
+
+
+def test_target_group_checks_readiness_on_ip_targets(client, site):
+    """moto keeps the health check but drops TargetGroupAttributes (it reports the default
+    deregistration delay of 300 s):
+    test_deregistration_delay_is_well_under_the_spot_two_minute_warning."""
+    (group,) = client("elbv2").describe_target_groups()["TargetGroups"]
+    assert group["TargetType"] == "ip"
+    assert group["Port"] == 8080
+    assert group["HealthCheckPath"] == "/readyz"
+    assert group["HealthCheckIntervalSeconds"] == 10
+    assert group["Matcher"] == {"HttpCode": "200"}
+
+
+def test_cluster_and_service_exist_and_run_nothing_before_the_first_image(client, site):
+    """moto drops the cluster's capacity providers and Container Insights, and the service's
+    capacity provider strategy, deployment configuration, network configuration and load
+    balancers: test_cluster_has_fargate_and_spot_and_container_insights,
+    test_capacity_provider_strategy_comes_from_the_parameters,
+    test_circuit_breaker_and_deployment_alarms_roll_back,
+    test_service_has_grace_period_network_and_optional_exec."""
+    ecs = client("ecs")
+    (cluster,) = ecs.describe_clusters(clusters=[site["ClusterName"]])["clusters"]
+    assert cluster["status"] == "ACTIVE"
+    (service,) = ecs.describe_services(cluster=site["ClusterName"], services=[site["ServiceName"]])[
+        "services"
+    ]
+    assert service["desiredCount"] == 0
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    containers = {c["name"]: c for c in task["containerDefinitions"]}
+    assert containers["site"]["image"] == f"{site['RepositoryUri']}:bootstrap"
+    assert containers["site"]["readonlyRootFilesystem"] is True
+    assert containers["site"]["stopTimeout"] == 120
+    assert containers["site"]["healthCheck"]["command"][:2] == ["CMD", "python"]
+    assert "xray-daemon" in containers
+
+
+def test_with_an_image_the_service_runs_the_desired_count_of_it(client, network):
+    site = create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, ImageUri=IMAGE)
+    ecs = client("ecs")
+    (service,) = ecs.describe_services(cluster=site["ClusterName"], services=[site["ServiceName"]])[
+        "services"
+    ]
+    assert service["desiredCount"] == 2
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    assert task["containerDefinitions"][0]["image"] == IMAGE
+
+
+def test_repository_has_immutable_tags(client, site):
+    """moto drops scan on push, encryption and the lifecycle policy:
+    test_repository_scans_on_push_with_immutable_tags_encryption_and_lifecycle."""
+    (repository,) = client("ecr").describe_repositories(repositoryNames=[site["RepositoryName"]])[
+        "repositories"
+    ]
+    assert repository["repositoryUri"] == site["RepositoryUri"]
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+
+
+def test_alarm_topic_and_log_group_exist(client, site):
+    """moto drops every CloudWatch alarm and the dashboard:
+    test_every_alarm_links_a_runbook_that_exists,
+    test_every_alarm_notifies_the_topic_on_alarm_and_ok,
+    test_dashboard_covers_traffic_latency_errors_health_resources_and_capacity."""
+    topics = [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
+    assert topics == [site["AlarmTopicArn"]]
+    groups = client("logs").describe_log_groups(logGroupNamePrefix="/ecs/")["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [
+        (f"/ecs/{APP}-{STAGE}/site", 30)
+    ]

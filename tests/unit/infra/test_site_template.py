@@ -1,0 +1,507 @@
+"""Template tests for infra/cloudformation/site.yaml: the properties that matter.
+
+Many of these properties are dropped by the local emulator (see
+tests/integration/infra/test_stacks_in_emulator.py), so this is where they are checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.infra.templates import (
+    RUNBOOK_LINK,
+    RUNBOOKS,
+    TEMPLATES,
+    evaluate,
+    failed_rule_assertions,
+    load,
+    resources_of_type,
+    sub_text,
+)
+
+CONTRACT_DEFAULTS = {
+    "ImageUri": "",
+    "ContainerPort": 8080,
+    "TaskCpu": 256,
+    "TaskMemory": 512,
+    "DesiredCount": 2,
+    "OnDemandBase": 0,
+    "OnDemandWeight": 0,
+    "SpotWeight": 1,
+    "DomainName": "",
+    "HostedZoneId": "",
+    "CreateWaf": "false",
+    "AccessLogBucketName": "",
+}
+CONTRACT_PARAMETERS = {
+    "AppName",
+    "StageName",
+    "NetworkStackName",
+    "EnableAutoScaling",
+    "MinTasks",
+    "MaxTasks",
+    "EnableExecuteCommand",
+    "LogRetentionDays",
+    "RunbookBaseUrl",
+    *CONTRACT_DEFAULTS,
+}
+CONTRACT_OUTPUTS = {
+    "SiteUrl",
+    "RepositoryUri",
+    "RepositoryName",
+    "ClusterName",
+    "ServiceName",
+    "AlarmTopicArn",
+    "LoadBalancerDnsName",
+}
+REQUIRED_RUNBOOKS = {
+    "alb-5xx.md",
+    "target-5xx.md",
+    "unhealthy-hosts.md",
+    "target-response-time-p99.md",
+    "cpu-high.md",
+    "memory-high.md",
+    "ephemeral-storage-high.md",
+    "running-tasks-below-desired.md",
+}
+
+
+@pytest.fixture(scope="module")
+def site() -> dict[str, Any]:
+    return load("site")
+
+
+@pytest.fixture(scope="module")
+def resources(site) -> dict[str, Any]:
+    return site["Resources"]
+
+
+def properties(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    return resources[name]["Properties"]
+
+
+def container(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    containers = properties(resources, "TaskDefinition")["ContainerDefinitions"]
+    return next(c for c in containers if c["Name"] == name)
+
+
+# ---- interface ----------------------------------------------------------------------
+
+
+def test_has_the_contract_parameters_with_their_defaults(site):
+    params = site["Parameters"]
+    assert set(params) >= CONTRACT_PARAMETERS
+    for name, default in CONTRACT_DEFAULTS.items():
+        assert params[name]["Default"] == default, name
+
+
+def test_every_parameter_describes_its_default(site):
+    for name, param in site["Parameters"].items():
+        assert "Default is" in param["Description"] or "(the default)" in param["Description"], name
+
+
+def test_switches_allow_only_true_and_false(site):
+    for name in ("EnableAutoScaling", "CreateWaf", "EnableExecuteCommand"):
+        assert list(site["Parameters"][name]["AllowedValues"]) == ["true", "false"], name
+
+
+def test_outputs_follow_the_contract(site):
+    outputs = site["Outputs"]
+    assert set(outputs) == CONTRACT_OUTPUTS
+    for name, output in outputs.items():
+        assert output["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+def test_site_url_is_https_on_the_domain_else_http_on_the_load_balancer(site):
+    condition, with_domain, without = site["Outputs"]["SiteUrl"]["Value"]["Fn::If"]
+    assert condition == "HasDomain"
+    assert sub_text(with_domain) == "https://${DomainName}"
+    assert sub_text(without) == "http://${LoadBalancer.DNSName}"
+
+
+def test_network_values_are_imported_from_the_network_stack_by_name(site):
+    text = (TEMPLATES / "site.yaml").read_text()
+    # The emulator's YAML loader breaks on `!ImportValue` with a mapping under it.
+    assert "!ImportValue" not in text
+    assert text.count('"Fn::ImportValue": !Sub "${NetworkStackName}-') >= 5
+
+
+def test_no_hard_coded_partition_in_arns():
+    for path in TEMPLATES.glob("*.yaml"):
+        assert "arn:aws:" not in path.read_text(), path.name
+
+
+def test_every_resource_has_a_one_line_description(site):
+    for name, resource in site["Resources"].items():
+        assert resource.get("Metadata", {}).get("Description"), name
+
+
+# ---- bad input ----------------------------------------------------------------------
+
+
+def test_rules_exist_for_bad_weights_and_a_half_configured_domain(site):
+    assert set(site["Rules"]) == {
+        "WeightsNotAllZero",
+        "DomainNameNeedsHostedZoneId",
+        "HostedZoneIdNeedsDomainName",
+    }
+    for rule in site["Rules"].values():
+        for assertion in rule["Assertions"]:
+            assert assertion["AssertDescription"]
+
+
+def test_defaults_pass_every_rule(site):
+    assert failed_rule_assertions(site) == []
+    assert (
+        failed_rule_assertions(site, DomainName="www.example.com", HostedZoneId="Z0123456789ABC")
+        == []
+    )
+    assert failed_rule_assertions(site, OnDemandWeight="1", SpotWeight="0") == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"OnDemandWeight": "0", "SpotWeight": "0"}, ["OnDemandWeight", "SpotWeight"]),
+        ({"DomainName": "www.example.com"}, ["HostedZoneId", "DomainName"]),
+        ({"HostedZoneId": "Z0123456789ABC"}, ["DomainName", "HostedZoneId"]),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_naming_the_parameter(site, overrides, named):
+    failed = failed_rule_assertions(site, **overrides)
+    assert len(failed) == 1
+    assert all(parameter in failed[0] for parameter in named)
+
+
+# ---- load balancer ------------------------------------------------------------------
+
+
+def test_load_balancer_drops_invalid_headers_and_sets_an_idle_timeout(resources):
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in properties(resources, "LoadBalancer")["LoadBalancerAttributes"]
+        if "Key" in a
+    }
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert 1 <= int(attributes["idle_timeout.timeout_seconds"]) <= 60
+    assert properties(resources, "LoadBalancer")["Scheme"] == "internet-facing"
+
+
+def test_access_logs_go_to_the_bucket_only_when_one_is_named(resources):
+    attributes = properties(resources, "LoadBalancer")["LoadBalancerAttributes"]
+    conditional = [a["Fn::If"] for a in attributes if "Fn::If" in a]
+    assert {c[0] for c in conditional} == {"HasAccessLogBucket"}
+    assert {"Key": "access_logs.s3.bucket", "Value": {"Ref": "AccessLogBucketName"}} in [
+        c[1] for c in conditional
+    ]
+
+
+def test_tasks_take_traffic_from_the_load_balancer_only(resources):
+    ingress = properties(resources, "TaskIngressFromLoadBalancer")
+    assert ingress["SourceSecurityGroupId"] == {"Ref": "LoadBalancerSecurityGroup"}
+    assert ingress["FromPort"] == ingress["ToPort"] == {"Ref": "ContainerPort"}
+    assert "SecurityGroupIngress" not in properties(resources, "TaskSecurityGroup")
+    public_ports = {
+        rule["FromPort"]
+        for rule in properties(resources, "LoadBalancerSecurityGroup")["SecurityGroupIngress"]
+    }
+    assert public_ports == {80, 443}
+
+
+def test_target_group_checks_readiness_quickly_on_ip_targets(resources):
+    target_group = properties(resources, "TargetGroup")
+    assert target_group["TargetType"] == "ip"
+    assert target_group["HealthCheckPath"] == "/readyz"
+    assert target_group["HealthCheckIntervalSeconds"] <= 15
+    assert target_group["Port"] == {"Ref": "ContainerPort"}
+
+
+def test_deregistration_delay_is_well_under_the_spot_two_minute_warning(resources):
+    attributes = {
+        a["Key"]: a["Value"] for a in properties(resources, "TargetGroup")["TargetGroupAttributes"]
+    }
+    delay = int(attributes["deregistration_delay.timeout_seconds"])
+    assert delay < 120
+    # Draining plus a graceful stop must fit in the 2-minute Spot warning.
+    assert delay <= 60
+
+
+def test_http_forwards_without_a_domain_and_redirects_to_https_with_one(resources):
+    listener = properties(resources, "HttpListener")
+    assert listener["Port"] == 80
+    condition, with_domain, without = listener["DefaultActions"]["Fn::If"]
+    assert condition == "HasDomain"
+    assert with_domain == [
+        {
+            "Type": "redirect",
+            "RedirectConfig": {
+                "Protocol": "HTTPS",
+                "Port": "443",
+                "Host": "#{host}",
+                "Path": "/#{path}",
+                "Query": "#{query}",
+                "StatusCode": "HTTP_301",
+            },
+        }
+    ]
+    assert without == [{"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}]
+
+
+def test_certificate_https_listener_and_alias_exist_only_with_a_domain(site, resources):
+    assert site["Conditions"]["HasDomain"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]
+    }
+    for name in ("Certificate", "HttpsListener", "AliasRecord"):
+        assert resources[name]["Condition"] == "HasDomain", name
+    certificate = properties(resources, "Certificate")
+    assert certificate["ValidationMethod"] == "DNS"
+    assert certificate["DomainValidationOptions"][0]["HostedZoneId"] == {"Ref": "HostedZoneId"}
+    https = properties(resources, "HttpsListener")
+    assert https["Protocol"] == "HTTPS"
+    assert "TLS13" in https["SslPolicy"]
+    assert https["Certificates"] == [{"CertificateArn": {"Ref": "Certificate"}}]
+    assert https["DefaultActions"] == [
+        {"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}
+    ]
+    alias = properties(resources, "AliasRecord")["AliasTarget"]
+    assert alias["DNSName"] == {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}
+
+
+def test_waf_uses_the_aws_managed_rule_groups_when_asked(resources):
+    assert resources["WebAcl"]["Condition"] == "ShouldCreateWaf"
+    assert resources["WebAclAssociation"]["Condition"] == "ShouldCreateWaf"
+    groups = {
+        rule["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for rule in properties(resources, "WebAcl")["Rules"]
+    }
+    assert groups == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    }
+
+
+# ---- image --------------------------------------------------------------------------
+
+
+def test_repository_scans_on_push_with_immutable_tags_encryption_and_lifecycle(resources):
+    import json
+
+    repository = properties(resources, "Repository")
+    assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert repository["ImageTagMutability"] == "IMMUTABLE"
+    assert repository["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    policy = json.loads(
+        evaluate(
+            repository["LifecyclePolicy"]["LifecyclePolicyText"], {"ImageRetentionCount": "30"}
+        )
+    )
+    selections = [rule["selection"] for rule in policy["rules"]]
+    assert {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 1,
+    } in selections
+    assert {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 30} in selections
+
+
+def test_without_an_image_the_service_runs_nothing_and_points_at_bootstrap(site, resources):
+    assert site["Conditions"]["HasImage"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ImageUri"}, ""]}]
+    }
+    assert container(resources, "site")["Image"] == {
+        "Fn::If": [
+            "HasImage",
+            {"Ref": "ImageUri"},
+            {"Fn::Sub": "${Repository.RepositoryUri}:bootstrap"},
+        ]
+    }
+    assert properties(resources, "Service")["DesiredCount"] == {
+        "Fn::If": ["HasImage", {"Ref": "DesiredCount"}, 0]
+    }
+
+
+# ---- ECS ----------------------------------------------------------------------------
+
+
+def test_cluster_has_fargate_and_spot_and_container_insights(resources):
+    cluster = properties(resources, "Cluster")
+    assert set(cluster["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
+
+
+def test_capacity_provider_strategy_comes_from_the_parameters(resources):
+    strategy = properties(resources, "Service")["CapacityProviderStrategy"]
+    assert strategy == [
+        {
+            "CapacityProvider": "FARGATE",
+            "Base": {"Ref": "OnDemandBase"},
+            "Weight": {"Ref": "OnDemandWeight"},
+        },
+        {"CapacityProvider": "FARGATE_SPOT", "Base": 0, "Weight": {"Ref": "SpotWeight"}},
+    ]
+
+
+def test_circuit_breaker_and_deployment_alarms_roll_back(resources):
+    deployment = properties(resources, "Service")["DeploymentConfiguration"]
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert deployment["Alarms"]["Enable"] is True
+    assert deployment["Alarms"]["Rollback"] is True
+    alarm_names = {
+        sub_text(a["Properties"]["AlarmName"])
+        for a in resources_of_type({"Resources": resources}, "AWS::CloudWatch::Alarm").values()
+    }
+    named = [sub_text(name) for name in deployment["Alarms"]["AlarmNames"]]
+    assert named
+    assert set(named) <= alarm_names
+    # Named by string, so the service must wait for them explicitly.
+    assert {"Target5xxAlarm", "UnhealthyHostsAlarm"} <= set(resources["Service"]["DependsOn"])
+
+
+def test_service_has_grace_period_network_and_optional_exec(resources):
+    service = properties(resources, "Service")
+    assert service["HealthCheckGracePeriodSeconds"] >= 30
+    assert service["EnableExecuteCommand"] == {
+        "Fn::If": ["ShouldEnableExecuteCommand", True, False]
+    }
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-TaskAssignPublicIp"}
+    }
+    assert network["Subnets"]["Fn::Split"][1] == {
+        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-TaskSubnetIds"}
+    }
+    assert service["LoadBalancers"] == [
+        {
+            "ContainerName": "site",
+            "ContainerPort": {"Ref": "ContainerPort"},
+            "TargetGroupArn": {"Ref": "TargetGroup"},
+        }
+    ]
+
+
+def test_site_container_is_locked_down_and_stops_gracefully(resources):
+    site = container(resources, "site")
+    # Read-only unless ECS Exec is on: its agent cannot run on a read-only root.
+    assert site["ReadonlyRootFilesystem"] == {"Fn::If": ["ShouldEnableExecuteCommand", False, True]}
+    assert site["User"].split(":")[0] not in {"0", "root"}
+    assert site["StopTimeout"] == 120
+    assert {"SourceVolume": "tmp", "ContainerPath": "/tmp", "ReadOnly": False} in site[
+        "MountPoints"
+    ]
+    command = site["HealthCheck"]["Command"]
+    assert command[:3] == ["CMD", "python", "-c"]
+    assert "/healthz" in sub_text(command[3])
+    assert site["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert site["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "LogGroup"}
+
+
+def test_task_definition_sizes_come_from_parameters_and_has_an_xray_sidecar(resources):
+    task = properties(resources, "TaskDefinition")
+    assert task["Cpu"] == {"Ref": "TaskCpu"}
+    assert task["Memory"] == {"Ref": "TaskMemory"}
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    xray = container(resources, "xray-daemon")
+    assert xray["Essential"] is False
+    assert xray["PortMappings"] == [{"ContainerPort": 2000, "Protocol": "udp"}]
+    assert xray["ReadonlyRootFilesystem"] is True
+    assert properties(resources, "LogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ---- autoscaling --------------------------------------------------------------------
+
+
+def test_autoscaling_waits_for_an_image_and_the_switch(site, resources):
+    # Without an image the service runs 0 tasks; a scaler would lift it to MinTasks.
+    assert site["Conditions"]["ShouldAutoScale"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "EnableAutoScaling"}, "true"]},
+            {"Condition": "HasImage"},
+        ]
+    }
+    scaling = [
+        r for r in resources.values() if r["Type"].startswith("AWS::ApplicationAutoScaling::")
+    ]
+    assert len(scaling) == 3
+    assert all(r["Condition"] == "ShouldAutoScale" for r in scaling)
+
+
+def test_target_tracking_on_cpu_and_requests_per_task_with_cooldowns(resources):
+    target = properties(resources, "ScalableTarget")
+    assert target["MinCapacity"] == {"Ref": "MinTasks"}
+    assert target["MaxCapacity"] == {"Ref": "MaxTasks"}
+    metrics = {}
+    for resource in resources_of_type(
+        {"Resources": resources}, "AWS::ApplicationAutoScaling::ScalingPolicy"
+    ).values():
+        config = resource["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        metrics[config["PredefinedMetricSpecification"]["PredefinedMetricType"]] = config
+        assert config["ScaleInCooldown"] > config["ScaleOutCooldown"] > 0
+    assert set(metrics) == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+
+
+# ---- alarms -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def alarms(site) -> dict[str, Any]:
+    return resources_of_type(site, "AWS::CloudWatch::Alarm")
+
+
+def test_every_alarm_links_a_runbook_that_exists(alarms):
+    linked = set()
+    for name, alarm in alarms.items():
+        found = RUNBOOK_LINK.search(sub_text(alarm["Properties"]["AlarmDescription"]))
+        assert found, name
+        assert (RUNBOOKS / found.group("file")).is_file(), name
+        linked.add(found.group("file"))
+        # The alarm name ends in the runbook's name: the runbook's H1.
+        assert sub_text(alarm["Properties"]["AlarmName"]).endswith("-" + found.group("file")[:-3])
+    assert linked == REQUIRED_RUNBOOKS
+
+
+def test_every_runbook_names_its_alarm_as_the_title(alarms):
+    for alarm in alarms.values():
+        file = RUNBOOK_LINK.search(sub_text(alarm["Properties"]["AlarmDescription"])).group("file")
+        first_line = (RUNBOOKS / file).read_text().splitlines()[0]
+        assert first_line == f"# {file[:-3]}"
+
+
+def test_every_alarm_notifies_the_topic_on_alarm_and_ok(alarms):
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopic"}], name
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources):
+    assert properties(resources, "AlarmTopic")["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = properties(resources, "AlarmTopicKey")
+    assert key["EnableKeyRotation"] is True
+    principals = [s["Principal"] for s in key["KeyPolicy"]["Statement"]]
+    assert {"Service": "cloudwatch.amazonaws.com"} in principals
+
+
+def test_dashboard_covers_traffic_latency_errors_health_resources_and_capacity(resources):
+    import json
+
+    body = properties(resources, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
+    widgets = json.loads(body)["widgets"]
+    metrics = {
+        m[1] for w in widgets for m in w["properties"]["metrics"] if len(m) > 1 and m[0] != "..."
+    }
+    assert {
+        "RequestCount",
+        "TargetResponseTime",
+        "HTTPCode_ELB_5XX_Count",
+        "HTTPCode_Target_4XX_Count",
+        "HealthyHostCount",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "NetworkRxBytes",
+        "EphemeralStorageUtilized",
+        "RunningTaskCount",
+        "ResourceCount",
+    } <= metrics
