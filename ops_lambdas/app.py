@@ -1,0 +1,83 @@
+"""spotops ops toolkit: the routing table from event sources to ``chalicelib`` jobs.
+
+Each handler wraps its raw event once, fetches the container's toolkit (settings validated
+and clients made on first use) and calls one job. Logic lives in ``chalicelib/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from chalice import Chalice, ConvertToMiddleware, Rate
+from chalice.app import CloudWatchEvent
+
+from chalicelib import outcome, redeploy
+from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
+from chalicelib.observability import logger, make_tracer, metrics
+from chalicelib.toolkit import get_toolkit
+
+app = Chalice(app_name="spotops")
+
+# Powertools once, as middleware, for every function: JSON logs with the EventBridge event id
+# as correlation id, EMF metrics flushed per invocation, X-Ray only when tracing is on.
+app.register_middleware(
+    ConvertToMiddleware(
+        logger.inject_lambda_context(
+            correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True
+        )
+    )
+)
+app.register_middleware(
+    ConvertToMiddleware(functools.partial(metrics.log_metrics, raise_on_empty_metrics=False))
+)
+tracer = make_tracer()
+if tracer is not None:
+    app.register_middleware(ConvertToMiddleware(tracer.capture_lambda_handler))
+
+# Event patterns. The names are known when the app is packaged (stage environment); the
+# handlers check them again at run time, so a broader pattern is safe, only noisier.
+_REPOSITORY = os.environ.get("REPOSITORY_NAME", "")
+_CLUSTER = os.environ.get("CLUSTER_NAME", "")
+_SERVICE = os.environ.get("SERVICE_NAME", "")
+
+ECR_PUSH_PATTERN: dict[str, Any] = {
+    "source": ["aws.ecr"],
+    "detail-type": ["ECR Image Action"],
+    "detail": {
+        "action-type": ["PUSH"],
+        "result": ["SUCCESS"],
+        "repository-name": [_REPOSITORY] if _REPOSITORY else [{"prefix": "spotops-"}],
+    },
+}
+ECS_DEPLOYMENT_PATTERN: dict[str, Any] = {
+    "source": ["aws.ecs"],
+    "detail-type": ["ECS Deployment State Change"],
+}
+if _CLUSTER and _SERVICE:
+    ECS_DEPLOYMENT_PATTERN["resources"] = [
+        {"wildcard": f"arn:*:ecs:*:*:service/{_CLUSTER}/{_SERVICE}"}
+    ]
+
+
+@app.on_cw_event(ECR_PUSH_PATTERN, name="redeploy_on_push")
+def redeploy_on_push(event: CloudWatchEvent) -> dict[str, Any]:
+    """ECR push -> new task definition revision pinned to the digest -> UpdateService."""
+    kit = get_toolkit().with_context(event.context)
+    return redeploy.handle_push(EcrImageActionEvent(event.to_dict()), kit)
+
+
+@app.on_cw_event(ECS_DEPLOYMENT_PATTERN, name="deployment_outcome")
+def deployment_outcome(event: CloudWatchEvent) -> dict[str, Any]:
+    """ECS deployment completed / failed / rolling back -> Slack, and release the lock."""
+    kit = get_toolkit().with_context(event.context)
+    return outcome.handle_deployment_state(EcsDeploymentStateChangeEvent(event.to_dict()), kit)
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_images")
+def reconcile_images(event: CloudWatchEvent) -> dict[str, Any]:
+    """Every 15 minutes: deploy the newest matching image if its push event was lost."""
+    kit = get_toolkit().with_context(event.context)
+    return redeploy.reconcile(ScheduledEvent(event.to_dict()), kit)

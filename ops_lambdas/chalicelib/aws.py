@@ -1,0 +1,114 @@
+"""boto3 clients, built lazily and once per container.
+
+boto3 honours ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) natively, so the
+same code talks to AWS or to the local emulator. Every client shares one botocore ``Config``
+(standard retry mode, short timeouts) so a slow API fails fast instead of eating the
+Lambda's time budget.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+SERVICES = ("ecs", "ecr", "dynamodb", "ssm", "secretsmanager", "sqs")
+_CREATE_LOCK = threading.Lock()
+
+
+def boto_config(max_attempts: int) -> Config:
+    """The botocore ``Config`` every client uses.
+
+    Parameters
+    ----------
+    max_attempts:
+        Total attempts per call in botocore's ``standard`` retry mode (throttling included).
+    """
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=3,
+        read_timeout=10,
+        user_agent_extra="spotops-ops",
+    )
+
+
+class AwsClients:
+    """Lazy holder of the clients a job needs: ``clients.ecs``, ``clients.sqs``, ...
+
+    Each client is created on first use and kept for the container's life, all from one
+    boto3 session (so botocore loads each service model once). Creation is guarded by a
+    lock because a boto3 session is not thread safe.
+
+    Example
+    -------
+    >>> clients = AwsClients(max_attempts=3)
+    >>> clients.ecs.describe_services  # doctest: +SKIP
+    """
+
+    def __init__(self, max_attempts: int = 3, session: boto3.session.Session | None = None):
+        self._config = boto_config(max_attempts)
+        self._session = session
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        """Return the (cached) client for ``service``."""
+        found = self._clients.get(service)
+        if found is not None:
+            return found
+        with _CREATE_LOCK:
+            if service not in self._clients:
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                self._clients[service] = self._session.client(service, config=self._config)
+            return self._clients[service]
+
+    @property
+    def ecs(self) -> Any:
+        return self.client("ecs")
+
+    @property
+    def ecr(self) -> Any:
+        return self.client("ecr")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    @property
+    def secretsmanager(self) -> Any:
+        return self.client("secretsmanager")
+
+    @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+    }
+)
+
+
+def is_throttling(exc: BaseException) -> bool:
+    """True when ``exc`` is AWS telling us to slow down."""
+    return error_code(exc) in THROTTLING_CODES

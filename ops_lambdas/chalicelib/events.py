@@ -1,0 +1,171 @@
+"""Read-only wrappers around the raw EventBridge events the ops functions handle.
+
+Each handler wraps its raw event once; the rest of the code reads snake_case properties.
+Required fields use ``self[...]``; ``problem()`` checks an event before anything reads it and
+returns why it cannot be used (or ``None``), so a malformed event is logged and dropped,
+never raised into a Lambda retry loop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _str_field(container: Any, key: str) -> str | None:
+    """Return why ``container[key]`` is not a non-empty string, or ``None`` when it is."""
+    if not isinstance(container, dict):
+        return "is not an object"
+    if key not in container:
+        return f"{key} is missing"
+    value = container[key]
+    if not isinstance(value, str):
+        return f"{key} is {type(value).__name__}, not a string"
+    if not value:
+        return f"{key} is empty"
+    return None
+
+
+class EcrImageActionEvent(EventBridgeEvent):
+    """``ECR Image Action`` (source ``aws.ecr``): an image was pushed or deleted.
+
+    See https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html
+    """
+
+    @property
+    def action_type(self) -> str:
+        """``PUSH`` or ``DELETE``."""
+        return str(self["detail"]["action-type"])
+
+    @property
+    def result(self) -> str:
+        """``SUCCESS`` or ``FAILURE`` of the action."""
+        return str(self["detail"]["result"])
+
+    @property
+    def repository_name(self) -> str:
+        """Name of the repository the image was pushed to."""
+        return str(self["detail"]["repository-name"])
+
+    @property
+    def image_digest(self) -> str:
+        """Content digest of the image manifest, ``sha256:<64 hex>``."""
+        return str(self["detail"]["image-digest"])
+
+    @property
+    def image_tag(self) -> str | None:
+        """Tag the image was pushed with (absent for a push by digest)."""
+        tag = self["detail"].get("image-tag")
+        return tag if isinstance(tag, str) and tag else None
+
+    def problem(self, repository_name: str) -> str | None:
+        """Why this event must not trigger a redeploy of ``repository_name`` (``None``: fine)."""
+        if self.get("source") != "aws.ecr" or self.get("detail-type") != "ECR Image Action":
+            return "not an ECR Image Action event"
+        detail = self.get("detail")
+        if not isinstance(detail, dict):
+            return "detail is missing or not an object"
+        for key in ("action-type", "result", "repository-name", "image-digest"):
+            reason = _str_field(detail, key)
+            if reason:
+                return f"detail.{reason}"
+        if "image-tag" in detail and not isinstance(detail["image-tag"], str):
+            return "detail.image-tag is not a string"
+        if self.action_type != "PUSH":
+            return f"action-type is {self.action_type}, not PUSH"
+        if self.result != "SUCCESS":
+            return f"result is {self.result}, not SUCCESS"
+        if self.repository_name != repository_name:
+            return f"repository {self.repository_name} is not {repository_name}"
+        if not DIGEST_RE.match(self.image_digest):
+            return "image-digest is not sha256:<64 hex digits>"
+        return None
+
+
+class EcsDeploymentStateChangeEvent(EventBridgeEvent):
+    """``ECS Deployment State Change`` (source ``aws.ecs``).
+
+    See https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html
+    """
+
+    @property
+    def event_type(self) -> str:
+        """``INFO`` or ``ERROR``."""
+        return str(self["detail"]["eventType"])
+
+    @property
+    def event_name(self) -> str:
+        """``SERVICE_DEPLOYMENT_IN_PROGRESS``, ``..._COMPLETED`` or ``..._FAILED``."""
+        return str(self["detail"]["eventName"])
+
+    @property
+    def deployment_id(self) -> str:
+        """The deployment the event is about, e.g. ``ecs-svc/123``."""
+        return str(self["detail"]["deploymentId"])
+
+    @property
+    def reason(self) -> str:
+        """Human-readable cause; names the circuit breaker or alarm on failure and rollback."""
+        reason = self["detail"].get("reason")
+        return reason if isinstance(reason, str) else ""
+
+    @property
+    def updated_at(self) -> str | None:
+        """When the deployment changed state (ISO 8601)."""
+        return self["detail"].get("updatedAt")
+
+    @property
+    def service_arn(self) -> str:
+        """The service ARN from ``resources``."""
+        return str(self["resources"][0])
+
+    @property
+    def cluster_and_service(self) -> tuple[str, str]:
+        """``(cluster, service)`` parsed from ``arn:...:service/<cluster>/<service>``."""
+        resource = self.service_arn.split(":", 5)[-1]
+        parts = resource.split("/")
+        if len(parts) == 3:
+            return parts[1], parts[2]
+        return "", parts[-1]
+
+    @property
+    def is_rollback(self) -> bool:
+        """True for the IN_PROGRESS event that starts a circuit breaker or alarm rollback."""
+        return "rolling back" in self.reason.lower()
+
+    def problem(self, cluster_name: str, service_name: str) -> str | None:
+        """Why this event is not about our service's deployment (``None``: it is)."""
+        if self.get("source") != "aws.ecs" or self.get("detail-type") != (
+            "ECS Deployment State Change"
+        ):
+            return "not an ECS Deployment State Change event"
+        detail = self.get("detail")
+        if not isinstance(detail, dict):
+            return "detail is missing or not an object"
+        for key in ("eventName", "deploymentId"):
+            reason = _str_field(detail, key)
+            if reason:
+                return f"detail.{reason}"
+        resources = self.get("resources")
+        if not isinstance(resources, list) or not resources or not isinstance(resources[0], str):
+            return "resources does not hold the service ARN"
+        cluster, service = self.cluster_and_service
+        if service != service_name or (cluster and cluster != cluster_name):
+            return f"service {cluster}/{service} is not {cluster_name}/{service_name}"
+        return None
+
+
+class ScheduledEvent(EventBridgeEvent):
+    """``Scheduled Event`` (source ``aws.events``) from an EventBridge schedule rule."""
+
+    @property
+    def rule_arn(self) -> str | None:
+        """ARN of the rule that fired."""
+        resources = self.get("resources")
+        if isinstance(resources, list) and resources and isinstance(resources[0], str):
+            return resources[0]
+        return None

@@ -1,0 +1,180 @@
+"""Settings from environment variables, read and validated once per container.
+
+Every handler gets one :class:`Settings` object; nothing else in ``chalicelib`` reads
+``os.environ``. A missing or bad value raises :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.errors import SettingsError
+
+DEFAULT_TAG_PATTERN = r"^(v\d+\.\d+\.\d+|[0-9a-f]{7,40})$"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the ops functions read. ``README.md`` documents each one.
+
+    Attributes
+    ----------
+    app_name, stage:
+        ``APP_NAME`` (default ``spotops``) and ``STAGE`` (default ``dev``).
+    cluster_name, service_name, container_name:
+        ``CLUSTER_NAME``, ``SERVICE_NAME`` (required) and ``CONTAINER_NAME`` (default ``site``):
+        the ECS service the redeploy job manages and the container whose image it changes.
+    repository_name:
+        ``REPOSITORY_NAME`` (required): the ECR repository whose pushes redeploy the service.
+    tag_pattern:
+        ``TAG_PATTERN``: regex a pushed tag must match (full match) to be deployed.
+    """
+
+    app_name: str
+    stage: str
+    cluster_name: str
+    service_name: str
+    container_name: str
+    repository_name: str
+    tag_pattern: re.Pattern[str]
+    ledger_table_name: str
+    idempotency_table_name: str
+    idempotency_ttl_seconds: int
+    slack_webhook_secret_name: str
+    slack_dlq_url: str
+    slack_timeout_seconds: float
+    slack_max_attempts: int
+    slack_max_total_seconds: float
+    slack_backoff_base_seconds: float
+    secret_cache_seconds: int
+    kill_switch_parameter: str
+    kill_switch_cache_seconds: int
+    dry_run: bool
+    runbook_base_url: str
+    lock_ttl_seconds: int
+    redeploy_max_per_hour: int
+    redeploy_cooldown_seconds: int
+    history_ttl_days: int
+    aws_max_attempts: int
+
+    @property
+    def service_key(self) -> str:
+        """``<cluster>/<service>``: the name the ledger and idempotency keys use."""
+        return f"{self.cluster_name}/{self.service_name}"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required but is missing or empty")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _regex(env: Mapping[str, str], name: str, default: str) -> re.Pattern[str]:
+    raw = env.get(name, "").strip() or default
+    try:
+        return re.compile(raw)
+    except re.error as exc:
+        raise SettingsError(f"{name} is not a valid regular expression: {exc}") from None
+
+
+def _url(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name)
+    if not value.startswith(("https://", "http://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Read and validate every setting from ``env``.
+
+    Parameters
+    ----------
+    env:
+        The environment, usually ``os.environ``.
+
+    Returns
+    -------
+    Settings
+        The validated settings.
+
+    Raises
+    ------
+    SettingsError
+        When a variable is missing or bad; the message names the variable.
+
+    Example
+    -------
+    >>> load_settings(os.environ).service_key  # doctest: +SKIP
+    'spotops-dev/site'
+    """
+    return Settings(
+        app_name=env.get("APP_NAME", "").strip() or "spotops",
+        stage=env.get("STAGE", "").strip() or "dev",
+        cluster_name=_required(env, "CLUSTER_NAME"),
+        service_name=_required(env, "SERVICE_NAME"),
+        container_name=env.get("CONTAINER_NAME", "").strip() or "site",
+        repository_name=_required(env, "REPOSITORY_NAME"),
+        tag_pattern=_regex(env, "TAG_PATTERN", DEFAULT_TAG_PATTERN),
+        ledger_table_name=_required(env, "LEDGER_TABLE_NAME"),
+        idempotency_table_name=_required(env, "IDEMPOTENCY_TABLE_NAME"),
+        idempotency_ttl_seconds=_int(env, "IDEMPOTENCY_TTL_SECONDS", 86400, minimum=60),
+        slack_webhook_secret_name=_required(env, "SLACK_WEBHOOK_SECRET_NAME"),
+        slack_dlq_url=_url(env, "SLACK_DLQ_URL"),
+        slack_timeout_seconds=_float(env, "SLACK_TIMEOUT_SECONDS", 3.0, minimum=0.01),
+        slack_max_attempts=_int(env, "SLACK_MAX_ATTEMPTS", 4, minimum=1),
+        slack_max_total_seconds=_float(env, "SLACK_MAX_TOTAL_SECONDS", 15.0, minimum=0.01),
+        slack_backoff_base_seconds=_float(env, "SLACK_BACKOFF_BASE_SECONDS", 0.5),
+        secret_cache_seconds=_int(env, "SECRET_CACHE_SECONDS", 300),
+        kill_switch_parameter=_required(env, "KILL_SWITCH_PARAMETER"),
+        kill_switch_cache_seconds=_int(env, "KILL_SWITCH_CACHE_SECONDS", 30),
+        dry_run=_bool(env, "DRY_RUN", False),
+        runbook_base_url=_url(env, "RUNBOOK_BASE_URL"),
+        lock_ttl_seconds=_int(env, "LOCK_TTL_SECONDS", 3600, minimum=60),
+        redeploy_max_per_hour=_int(env, "REDEPLOY_MAX_PER_HOUR", 6, minimum=1),
+        redeploy_cooldown_seconds=_int(env, "REDEPLOY_COOLDOWN_SECONDS", 0),
+        history_ttl_days=_int(env, "HISTORY_TTL_DAYS", 30, minimum=1),
+        aws_max_attempts=_int(env, "AWS_MAX_ATTEMPTS", 3, minimum=1),
+    )

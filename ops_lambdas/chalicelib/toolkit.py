@@ -1,0 +1,111 @@
+"""The collaborators every job takes as one argument, and the per-container accessor.
+
+Jobs are plain functions ``job(event, kit)``; tests build a :class:`Toolkit` from moto
+clients and fakes, and production builds one per container with :func:`get_toolkit`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.idempotency import (
+    BasePersistenceLayer,
+    DynamoDBPersistenceLayer,
+)
+
+from chalicelib.aws import AwsClients
+from chalicelib.controls import Controls, KillSwitchState
+from chalicelib.ledger import SafetyLedger
+from chalicelib.settings import Settings, load_settings
+from chalicelib.slack import DeliveryResult, SlackMessage, SlackNotifier
+
+
+class Notifier(Protocol):
+    def post(self, message: SlackMessage, *, job: str) -> DeliveryResult: ...
+
+
+class KillSwitch(Protocol):
+    def kill_switch(self) -> KillSwitchState: ...
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    """Settings, AWS clients and the shared safety pieces a job needs."""
+
+    settings: Settings
+    ecs: Any
+    ecr: Any
+    ledger: SafetyLedger
+    notifier: Notifier
+    controls: KillSwitch
+    idempotency: BasePersistenceLayer
+    lambda_context: Any | None = None
+
+    def with_context(self, lambda_context: Any) -> Toolkit:
+        """A copy bound to this invocation's Lambda context (for idempotency timeouts)."""
+        return replace(self, lambda_context=lambda_context)
+
+
+def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
+    """Assemble the production toolkit from settings and lazy clients."""
+    controls = Controls(
+        ssm=clients.ssm,
+        secretsmanager=clients.secretsmanager,
+        kill_switch_parameter=settings.kill_switch_parameter,
+        kill_switch_cache_seconds=settings.kill_switch_cache_seconds,
+        webhook_secret_name=settings.slack_webhook_secret_name,
+        secret_cache_seconds=settings.secret_cache_seconds,
+    )
+    notifier = SlackNotifier(
+        webhook_url=controls.webhook_url,
+        sqs=clients.sqs,
+        dlq_url=settings.slack_dlq_url,
+        timeout=settings.slack_timeout_seconds,
+        max_attempts=settings.slack_max_attempts,
+        max_total_seconds=settings.slack_max_total_seconds,
+        backoff_base_seconds=settings.slack_backoff_base_seconds,
+    )
+    return Toolkit(
+        settings=settings,
+        ecs=clients.ecs,
+        ecr=clients.ecr,
+        ledger=SafetyLedger(
+            clients.dynamodb, settings.ledger_table_name, settings.history_ttl_days
+        ),
+        notifier=notifier,
+        controls=controls,
+        idempotency=DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table_name, boto3_client=clients.dynamodb
+        ),
+    )
+
+
+_lock = threading.Lock()
+_toolkit: Toolkit | None = None
+
+
+def get_toolkit() -> Toolkit:
+    """The container's toolkit: settings validated and clients made on first use, then kept.
+
+    Raises
+    ------
+    SettingsError
+        When a setting is missing or bad (the message names the variable).
+    """
+    global _toolkit
+    if _toolkit is None:
+        with _lock:
+            if _toolkit is None:
+                settings = load_settings(os.environ)
+                _toolkit = build_toolkit(settings, AwsClients(settings.aws_max_attempts))
+    return _toolkit
+
+
+def reset_toolkit() -> None:
+    """Forget the container's toolkit (tests change the environment between cases)."""
+    global _toolkit
+    with _lock:
+        _toolkit = None

@@ -1,0 +1,102 @@
+"""The Chalice app end to end in-process: its test client, the dev stage's settings, moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from app import ECR_PUSH_PATTERN, ECS_DEPLOYMENT_PATTERN, app
+from tests.functional.ops.conftest import ACCOUNT, REGION, SlackStub, World, build_world
+from tests.support.events import load_event
+
+OPS_DIR = Path(__file__).resolve().parents[3] / "ops_lambdas"
+DEV = json.loads((OPS_DIR / ".chalice" / "config.json").read_text())["stages"]["dev"][
+    "environment_variables"
+]
+
+
+@pytest.fixture
+def dev_world(aws: None, slack: SlackStub, monkeypatch: pytest.MonkeyPatch) -> World:
+    """The moto resources named as the dev stage's config.json names them."""
+    monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("SLACK_BACKOFF_BASE_SECONDS", "0.01")
+    return build_world(
+        repository=DEV["REPOSITORY_NAME"],
+        cluster=DEV["CLUSTER_NAME"],
+        service=DEV["SERVICE_NAME"],
+        ledger_table=DEV["LEDGER_TABLE_NAME"],
+        idempotency_table=DEV["IDEMPOTENCY_TABLE_NAME"],
+        secret_name=DEV["SLACK_WEBHOOK_SECRET_NAME"],
+        kill_switch=DEV["KILL_SWITCH_PARAMETER"],
+        dlq_name=DEV["SLACK_DLQ_URL"].rsplit("/", 1)[-1],
+        webhook_url=slack.url,
+    )
+
+
+@pytest.fixture
+def client(dev_world: World) -> Iterator[Client]:
+    with Client(app, stage_name="dev", project_dir=str(OPS_DIR)) as test_client:
+        yield test_client
+
+
+def invoke(client: Client, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = client.lambda_.invoke(name, event).payload
+    return payload
+
+
+def test_push_outcome_and_reconcile_through_the_test_client(
+    client: Client, dev_world: World, slack: SlackStub
+) -> None:
+    digest = dev_world.push_image("0123abc")
+    push = dev_world.push_event(load_event("ecrImageActionPush"), digest, "0123abc")
+
+    started = invoke(client, "redeploy_on_push", push)
+    assert started["status"] == "deploying"
+    assert dev_world.site_image() == f"{dev_world.repository_uri}@{digest}"
+    assert invoke(client, "redeploy_on_push", push)["status"] == "duplicate"
+
+    completed = load_event("ecsDeploymentStateChangeCompleted")
+    completed["resources"] = [
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{dev_world.cluster}/{dev_world.service}"
+    ]
+    completed["detail"]["deploymentId"] = started["deployment_id"]
+    assert invoke(client, "deployment_outcome", completed)["status"] == "succeeded"
+
+    assert invoke(client, "reconcile_images", load_event("scheduledEvent"))["status"] == (
+        "up-to-date"
+    )
+    texts = slack.texts()
+    assert len(texts) == 2
+    assert texts[0].startswith(":rocket: deploying 0123abc")
+    assert texts[1].startswith(":white_check_mark: Deployed 0123abc")
+    assert "https://example.com/spotops/runbooks/redeploy.md" in str(slack.bodies[0])
+
+
+def test_documented_events_for_other_resources_are_ignored_not_raised(
+    client: Client, dev_world: World, slack: SlackStub
+) -> None:
+    # The fixtures name AWS's sample repository and service, not ours.
+    assert invoke(client, "redeploy_on_push", load_event("ecrImageActionPush"))["status"] == (
+        "ignored"
+    )
+    failed = load_event("ecsDeploymentStateChangeFailed")
+    assert invoke(client, "deployment_outcome", failed)["status"] == "ignored"
+    empty_detail = load_event("ecrImageActionPush")
+    empty_detail["detail"] = {}
+    assert invoke(client, "redeploy_on_push", empty_detail)["status"] == "ignored"
+    assert slack.bodies == []
+    assert dev_world.revisions() == 1
+
+
+def test_event_patterns_select_successful_pushes_and_deployment_changes() -> None:
+    assert ECR_PUSH_PATTERN["source"] == ["aws.ecr"]
+    assert ECR_PUSH_PATTERN["detail-type"] == ["ECR Image Action"]
+    assert ECR_PUSH_PATTERN["detail"]["action-type"] == ["PUSH"]
+    assert ECR_PUSH_PATTERN["detail"]["result"] == ["SUCCESS"]
+    assert ECS_DEPLOYMENT_PATTERN["detail-type"] == ["ECS Deployment State Change"]
+    assert set(app.handler_map) >= {"redeploy_on_push", "deployment_outcome", "reconcile_images"}

@@ -1,0 +1,104 @@
+"""The safety ledger's conditional writes, against moto DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import LedgerError
+from chalicelib.ledger import SafetyLedger
+from tests.functional.ops.conftest import World
+
+SVC = "default/servicetest"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(world: World, clock: Clock) -> SafetyLedger:
+    return SafetyLedger(world.clients.dynamodb, world.ledger_table, clock=clock)
+
+
+def test_second_holder_cannot_take_a_live_lock(ledger: SafetyLedger) -> None:
+    assert ledger.acquire_lock(SVC, holder="a", action="redeploy", ttl_seconds=600).acquired
+    lost = ledger.acquire_lock(SVC, holder="b", action="chaos", ttl_seconds=600)
+
+    assert not lost.acquired
+    assert lost.holder["holder"] == "a"
+    assert lost.holder["action"] == "redeploy"
+
+
+def test_holder_may_retake_its_own_lock(ledger: SafetyLedger) -> None:
+    assert ledger.acquire_lock(SVC, holder="a", action="redeploy", ttl_seconds=600).acquired
+    assert ledger.acquire_lock(SVC, holder="a", action="redeploy", ttl_seconds=600).acquired
+
+
+def test_expired_lock_of_a_crashed_lambda_can_be_taken_over(
+    ledger: SafetyLedger, clock: Clock
+) -> None:
+    assert ledger.acquire_lock(SVC, holder="crashed", action="redeploy", ttl_seconds=60).acquired
+    clock.now += 61
+
+    assert ledger.get_lock(SVC) is None
+    assert ledger.acquire_lock(SVC, holder="next", action="chaos", ttl_seconds=60).acquired
+    assert ledger.get_lock(SVC)["holder"] == "next"  # type: ignore[index]
+
+
+def test_release_only_by_the_holder_or_the_action(ledger: SafetyLedger) -> None:
+    ledger.acquire_lock(SVC, holder="a", action="chaos", ttl_seconds=600)
+
+    assert not ledger.release_lock(SVC, holder="b")
+    assert not ledger.release_lock(SVC, action="redeploy")
+    assert ledger.release_lock(SVC, action="chaos")
+    assert ledger.get_lock(SVC) is None
+
+
+def test_update_lock_fails_once_the_lock_is_lost(ledger: SafetyLedger) -> None:
+    ledger.acquire_lock(SVC, holder="a", action="redeploy", ttl_seconds=600)
+    ledger.update_lock(SVC, "a", {"deployment_id": "ecs-svc/1"})
+    assert ledger.get_lock(SVC)["deployment_id"] == "ecs-svc/1"  # type: ignore[index]
+
+    ledger.release_lock(SVC, holder="a")
+    with pytest.raises(LedgerError):
+        ledger.update_lock(SVC, "a", {"deployment_id": "ecs-svc/2"})
+
+
+def test_hourly_budget_is_enforced_and_resets_next_hour(ledger: SafetyLedger, clock: Clock) -> None:
+    assert [ledger.consume_budget("redeploy", 2) for _ in range(3)] == [True, True, False]
+    clock.now += 3600
+    assert ledger.consume_budget("redeploy", 2)
+
+
+def test_cooldown_counts_down(ledger: SafetyLedger, clock: Clock) -> None:
+    assert ledger.cooldown_remaining(SVC, "chaos") == 0
+    ledger.start_cooldown(SVC, "chaos", 300)
+    clock.now += 100
+    assert ledger.cooldown_remaining(SVC, "chaos") == 200
+    clock.now += 200
+    assert ledger.cooldown_remaining(SVC, "chaos") == 0
+
+
+def test_history_is_newest_first_with_ttl(ledger: SafetyLedger, clock: Clock, world: World) -> None:
+    ledger.record_history(SVC, "redeploy", "deploying", "v1")
+    clock.now += 5
+    ledger.record_history(SVC, "redeploy", "completed", "v1")
+
+    assert [h["outcome"] for h in ledger.history(SVC)] == ["completed", "deploying"]
+    item = world.clients.dynamodb.scan(TableName=world.ledger_table)["Items"][0]
+    assert int(item["ttl"]["N"]) > clock.now
+
+
+def test_missing_table_is_a_ledger_error(world: World) -> None:
+    ledger = SafetyLedger(world.clients.dynamodb, "no-such-table")
+    with pytest.raises(LedgerError):
+        ledger.get_lock(SVC)

@@ -1,0 +1,401 @@
+"""Push-to-redeploy as plain functions against moto, with Slack on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from chalicelib.events import EcrImageActionEvent
+from chalicelib.redeploy import handle_push
+from chalicelib.toolkit import Toolkit
+from tests.functional.ops.conftest import SITE_CONTAINER, LogLines, SlackStub, World, make_kit
+from tests.support.events import load_event
+
+
+def push(world: World, kit: Toolkit, tag: str | None = "v1.2.3", **event_changes: Any) -> Any:
+    digest = world.push_image(tag)
+    event = world.push_event(load_event("ecrImageActionPush"), digest, tag)
+    event.update(event_changes)
+    return digest, handle_push(EcrImageActionEvent(event), kit)
+
+
+def test_push_deploys_new_revision_pinned_to_digest(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    before = world.running_task_definition()
+    digest, result = push(world, kit)
+
+    assert result["status"] == "deploying"
+    assert world.revisions() == 2
+    assert world.site_image() == f"{world.repository_uri}@{digest}"
+    after = world.running_task_definition()
+    assert after["revision"] == before["revision"] + 1
+    # Only the site container's image changed.
+    for old, new in zip(before["containerDefinitions"], after["containerDefinitions"], strict=True):
+        if old["name"] == SITE_CONTAINER:
+            old = {**old, "image": new["image"]}
+        assert old == new
+    for key in ("cpu", "memory", "networkMode", "executionRoleArn", "requiresCompatibilities"):
+        assert after[key] == before[key]
+
+    record = kit.ledger.get_deployment(kit.settings.service_key)
+    assert record is not None
+    assert record["digest"] == digest
+    assert record["status"] == "IN_PROGRESS"
+    assert record["deployment_id"] == result["deployment_id"]
+    lock = kit.ledger.get_lock(kit.settings.service_key)
+    assert lock is not None
+    assert lock["action"] == "redeploy"
+    assert lock["deployment_id"] == result["deployment_id"]
+    assert [h["outcome"] for h in kit.ledger.history(kit.settings.service_key)] == ["deploying"]
+
+    assert len(slack.bodies) == 1
+    assert f"deploying v1.2.3 ({digest[:19]})" in slack.texts()[0]
+    assert "https://runbooks.example.com/spotops/redeploy.md" in str(slack.bodies[0]["blocks"])
+
+
+def test_same_event_twice_starts_one_deployment(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    digest = world.push_image("v1.2.3")
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+
+    first = handle_push(EcrImageActionEvent(event), kit)
+    second = handle_push(EcrImageActionEvent(event), make_kit(world))
+
+    assert first["status"] == "deploying"
+    assert second["status"] == "duplicate"
+    assert second["original_status"] == "deploying"
+    assert world.revisions() == 2
+    assert len(slack.bodies) == 1
+
+
+def test_same_digest_under_new_event_id_starts_one_deployment(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    digest = world.push_image("v1.2.3")
+    first_event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    second_event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    second_event["id"] = "b1b5ee1d-0000-4000-8000-000000000002"
+
+    assert handle_push(EcrImageActionEvent(first_event), kit)["status"] == "deploying"
+    assert handle_push(EcrImageActionEvent(second_event), kit)["status"] == "duplicate"
+    assert world.revisions() == 2
+
+
+@pytest.fixture
+def atomic_dynamodb_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies a conditional write atomically; moto checks and writes in two Python
+    steps, so two threads can both pass a condition. Serialize moto's writes to restore the
+    guarantee the code relies on (and that real DynamoDB gives)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, serialized)
+
+
+@pytest.mark.usefixtures("atomic_dynamodb_writes")
+def test_concurrent_pair_starts_exactly_one_deployment(world: World, slack: SlackStub) -> None:
+    digest = world.push_image("v1.2.3")
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    kits = [make_kit(world), make_kit(world)]  # two containers
+    barrier = threading.Barrier(2)
+    results: list[dict[str, Any]] = []
+
+    def run(kit: Toolkit) -> None:
+        barrier.wait()
+        results.append(handle_push(EcrImageActionEvent(dict(event)), kit))
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in kits]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(r["status"] for r in results) == ["deploying", "duplicate"]
+    assert world.revisions() == 2
+    assert len(slack.bodies) == 1
+
+
+@pytest.mark.parametrize("tag", ["latest", "feature-x", None, "v1.2", "V1.2.3"])
+def test_tag_not_matching_pattern_is_ignored(
+    world: World, kit: Toolkit, slack: SlackStub, tag: str | None
+) -> None:
+    _, result = push(world, kit, tag=tag)
+
+    assert result["status"] == "ignored"
+    assert "TAG_PATTERN" in result["reason"]
+    assert world.revisions() == 1
+    assert slack.bodies == []
+
+
+def test_custom_tag_pattern_admits_release_tags_only(world: World, slack: SlackStub) -> None:
+    kit = make_kit(world, TAG_PATTERN=r"release-\d+")
+    assert push(world, kit, tag="release-7")[1]["status"] == "deploying"
+    assert push(world, kit, tag="0123abc")[1]["status"] == "ignored"
+
+
+def test_already_running_digest_is_skipped(world: World, kit: Toolkit, slack: SlackStub) -> None:
+    digest = world.push_image("v1.2.3")
+    td = world.running_task_definition()
+    containers = td["containerDefinitions"]
+    containers[0]["image"] = f"{world.repository_uri}@{digest}"
+    arn = world.clients.ecs.register_task_definition(
+        family="site",
+        containerDefinitions=containers,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+    )["taskDefinition"]["taskDefinitionArn"]
+    world.clients.ecs.update_service(
+        cluster=world.cluster, service=world.service, taskDefinition=arn
+    )
+
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    result = handle_push(EcrImageActionEvent(event), kit)
+
+    assert result["status"] == "already-running"
+    assert world.revisions() == 2  # the bootstrap one and ours, no third
+    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert slack.bodies == []
+
+
+def test_dry_run_reports_and_changes_nothing(world: World, slack: SlackStub) -> None:
+    digest, result = push(world, make_kit(world, DRY_RUN="true"))
+
+    assert result["status"] == "dry-run"
+    assert world.revisions() == 1
+    assert world.site_image().endswith(":bootstrap")
+    assert make_kit(world).ledger.get_lock("default/servicetest") is None
+    assert "[dry run] would deploy v1.2.3" in slack.texts()[0]
+
+    # Nothing was remembered: once dry run is off, the same image deploys.
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    assert handle_push(EcrImageActionEvent(event), make_kit(world))["status"] == "deploying"
+
+
+@pytest.mark.parametrize("value", ["on", "true", "maintenance"])
+def test_kill_switch_stops_the_redeploy(world: World, slack: SlackStub, value: str) -> None:
+    world.set_kill_switch(value)
+    digest, result = push(world, make_kit(world))
+
+    assert result["status"] == "killed"
+    assert world.revisions() == 1
+    assert "Redeploy stopped" in slack.texts()[0]
+
+    world.set_kill_switch("off")
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    assert handle_push(EcrImageActionEvent(event), make_kit(world))["status"] == "deploying"
+
+
+def test_missing_kill_switch_parameter_fails_closed(world: World, slack: SlackStub) -> None:
+    world.clients.ssm.delete_parameter(Name=world.kill_switch)
+    _, result = push(world, make_kit(world))
+
+    assert result["status"] == "killed"
+    assert "failing closed" in result["reason"]
+    assert world.revisions() == 1
+
+
+def test_lock_held_by_chaos_blocks_the_redeploy(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    svc = kit.settings.service_key
+    taken = kit.ledger.acquire_lock(svc, holder="chaos:run-1", action="chaos", ttl_seconds=600)
+    assert taken.acquired
+
+    digest, result = push(world, kit)
+
+    assert result["status"] == "locked"
+    assert "chaos" in result["reason"]
+    assert world.revisions() == 1
+    assert "Redeploy waiting" in slack.texts()[0]
+
+    assert kit.ledger.release_lock(svc, holder="chaos:run-1")
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    assert handle_push(EcrImageActionEvent(event), kit)["status"] == "deploying"
+
+
+def test_hourly_budget_postpones_further_redeploys(world: World, slack: SlackStub) -> None:
+    kit = make_kit(world, REDEPLOY_MAX_PER_HOUR="1")
+    assert push(world, kit, tag="v1.0.0")[1]["status"] == "deploying"
+    kit.ledger.release_lock(kit.settings.service_key, action="redeploy")  # deployment done
+
+    _, result = push(world, kit, tag="v1.0.1")
+
+    assert result["status"] == "budget"
+    assert world.revisions() == 2
+    assert kit.ledger.get_lock(kit.settings.service_key) is None
+
+
+def _malformed_events() -> list[tuple[str, Any]]:
+    def drop(key: str) -> Any:
+        return lambda e: e["detail"].pop(key)
+
+    def setter(key: str, value: Any) -> Any:
+        return lambda e: e["detail"].__setitem__(key, value)
+
+    return [
+        ("missing detail", lambda e: e.pop("detail")),
+        ("detail not an object", lambda e: e.__setitem__("detail", "PUSH")),
+        ("missing repository-name", drop("repository-name")),
+        ("missing image-digest", drop("image-digest")),
+        ("missing result", drop("result")),
+        ("missing action-type", drop("action-type")),
+        ("digest wrong type", setter("image-digest", 12345)),
+        ("repository wrong type", setter("repository-name", ["my-repository-name"])),
+        ("tag wrong type", setter("image-tag", 7)),
+        ("another repository", setter("repository-name", "someone-elses-repo")),
+        ("FAILED result", setter("result", "FAILURE")),
+        ("DELETE action", setter("action-type", "DELETE")),
+        ("digest not sha256", setter("image-digest", "md5:0123456789abcdef")),
+        ("digest too short", setter("image-digest", "sha256:7f5b2640fe6f")),
+        ("wrong detail-type", lambda e: e.__setitem__("detail-type", "ECR Scan")),
+    ]
+
+
+@pytest.mark.parametrize(("case", "mutate"), _malformed_events(), ids=lambda v: str(v))
+def test_malformed_event_is_logged_and_changes_nothing(
+    world: World,
+    kit: Toolkit,
+    slack: SlackStub,
+    case: str,
+    mutate: Any,
+    logs: LogLines,
+) -> None:
+    digest = world.push_image("v1.2.3")
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    mutate(event)
+
+    result = handle_push(EcrImageActionEvent(event), kit)
+
+    assert result["status"] == "ignored", case
+    assert world.revisions() == 1
+    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert slack.bodies == []
+    assert '"message":"event ignored"' in logs.text
+    assert result["reason"] in logs.text
+
+
+def test_documented_sample_digest_is_rejected_as_not_a_real_digest(
+    world: World, kit: Toolkit
+) -> None:
+    # AWS's sample digest has 60 hex digits; real ones have 64. Only the tag is adjusted.
+    event = load_event("ecrImageActionPush")
+    event["detail"]["repository-name"] = world.repository
+    event["detail"]["image-tag"] = "v1.2.3"
+    result = handle_push(EcrImageActionEvent(event), kit)
+    assert result == {
+        "job": "redeploy",
+        "status": "ignored",
+        "reason": "image-digest is not sha256:<64 hex digits>",
+    }
+
+
+def test_image_deleted_before_the_handler_runs(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    digest = world.push_image("v1.2.3")
+    world.clients.ecr.batch_delete_image(
+        repositoryName=world.repository, imageIds=[{"imageDigest": digest}]
+    )
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+
+    result = handle_push(EcrImageActionEvent(event), kit)
+
+    assert result["status"] == "skipped"
+    assert "no longer exists" in result["reason"]
+    assert world.revisions() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [({"SERVICE_NAME": "ghost"}, "ghost"), ({"CLUSTER_NAME": "nowhere"}, "nowhere")],
+)
+def test_missing_service_or_cluster_is_reported_not_raised(
+    world: World, slack: SlackStub, overrides: dict[str, str], needle: str
+) -> None:
+    kit = make_kit(world, **overrides)
+    digest = world.push_image("v1.2.3")
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+
+    result = handle_push(EcrImageActionEvent(event), kit)
+
+    assert result["status"] == "skipped"
+    assert needle in result["reason"]
+    assert world.revisions() == 1
+
+
+class _ThrottledEcs:
+    """The moto ECS client, except that UpdateService is throttled."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.update_calls = 0
+
+    def update_service(self, **kwargs: Any) -> Any:
+        self.update_calls += 1
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "UpdateService",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_ecs_throttling_defers_releases_the_lock_and_does_not_raise(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    throttled = _ThrottledEcs(kit.ecs)
+    digest, result = push(world, dataclasses.replace(kit, ecs=throttled))
+
+    assert result["status"] == "deferred"
+    assert "throttled" in result["reason"]
+    assert throttled.update_calls == 1
+    assert world.site_image().endswith(":bootstrap")
+    assert kit.ledger.get_lock(kit.settings.service_key) is None
+
+    # Not remembered as done: the next delivery (or reconcile) deploys the image.
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
+    assert handle_push(EcrImageActionEvent(event), kit)["status"] == "deploying"
+
+
+def test_slack_down_sends_the_report_to_the_dlq_and_still_deploys(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    slack.default = "500"
+    digest, result = push(world, kit)
+
+    assert result["status"] == "deploying"
+    assert len(slack.bodies) == 3  # SLACK_MAX_ATTEMPTS
+    (dead,) = world.dlq_messages()
+    assert dead["job"] == "redeploy"
+    assert dead["reason"].startswith("HTTP 500")
+    assert f"deploying v1.2.3 ({digest[:19]})" in dead["message"]["text"]
+    assert slack.url not in str(dead)
+
+
+def test_second_image_waits_while_the_first_deployment_holds_the_lock(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    assert push(world, kit, tag="v1.0.0")[1]["status"] == "deploying"
+
+    second_digest, second = push(world, kit, tag="v1.0.1")
+
+    assert second["status"] == "locked"
+    assert "redeploy" in second["reason"]
+    assert world.revisions() == 2
+    assert not world.site_image().endswith(second_digest)

@@ -1,0 +1,161 @@
+"""Slack delivery against a real HTTP server on 127.0.0.1: retries, Retry-After, DLQ."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.controls import Controls
+from chalicelib.errors import ControlsError
+from chalicelib.slack import SlackNotifier, build_message
+from tests.functional.ops.conftest import LogLines, SlackStub, World
+
+MESSAGE = build_message("Test", "hello from the tests", runbook="https://runbooks.example.com/x.md")
+
+
+def notifier(world: World, url: str, sleeps: list[float], **kwargs: float) -> SlackNotifier:
+    options = {"timeout": 0.3, "max_attempts": 3, "max_total_seconds": 30.0}
+    options.update(kwargs)
+    return SlackNotifier(
+        webhook_url=lambda: url,
+        sqs=world.clients.sqs,
+        dlq_url=world.dlq_url,
+        backoff_base_seconds=0.01,
+        sleep=sleeps.append,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_delivers_blocks_and_fallback_text(world: World, slack: SlackStub) -> None:
+    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+
+    assert result.delivered
+    assert result.attempts == 1
+    (body,) = slack.bodies
+    assert body["text"].startswith("Test: hello from the tests")
+    assert body["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Test"},
+    }
+    assert world.dlq_messages() == []
+
+
+def test_429_waits_retry_after_then_delivers(world: World, slack: SlackStub) -> None:
+    slack.script.extend([("429", "7"), "200"])
+    sleeps: list[float] = []
+
+    result = notifier(world, slack.url, sleeps).post(MESSAGE, job="test")
+
+    assert result.delivered
+    assert result.attempts == 2
+    assert sleeps == [7.0]
+
+
+def test_retry_after_beyond_the_time_budget_goes_to_the_dlq(world: World, slack: SlackStub) -> None:
+    slack.script.append(("429", "120"))
+    sleeps: list[float] = []
+
+    result = notifier(world, slack.url, sleeps, max_total_seconds=10).post(MESSAGE, job="test")
+
+    assert not result.delivered
+    assert result.dead_lettered
+    assert sleeps == []
+    (dead,) = world.dlq_messages()
+    assert "429" in dead["reason"]
+    assert "budget" in dead["reason"]
+
+
+def test_5xx_backs_off_then_delivers(world: World, slack: SlackStub) -> None:
+    slack.script.extend(["500", "500", "200"])
+    sleeps: list[float] = []
+
+    result = notifier(world, slack.url, sleeps).post(MESSAGE, job="test")
+
+    assert result.delivered
+    assert result.attempts == 3
+    assert len(sleeps) == 2
+    assert sleeps[1] > sleeps[0] / 2  # backoff grows (with jitter in [0.5, 1] of the ceiling)
+
+
+def test_persistent_5xx_goes_to_the_dlq_with_the_reason(
+    world: World, slack: SlackStub, logs: LogLines
+) -> None:
+    slack.default = "500"
+
+    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+
+    assert result.attempts == 3
+    assert result.dead_lettered
+    (dead,) = world.dlq_messages()
+    assert dead == {
+        "job": "test",
+        "reason": "HTTP 500",
+        "attempts": 3,
+        "message": MESSAGE.payload(),
+    }
+    assert slack.url not in logs.text
+    assert "T00000000" not in logs.text
+
+
+def test_hanging_webhook_times_out_and_goes_to_the_dlq(
+    world: World, slack: SlackStub, logs: LogLines
+) -> None:
+    slack.default = "hang"
+
+    result = notifier(world, slack.url, [], timeout=0.2, max_attempts=2).post(MESSAGE, job="t")
+
+    assert result.dead_lettered
+    assert result.attempts == 2
+    assert world.dlq_messages()[0]["reason"] == "timed out"
+    assert slack.url not in logs.text
+
+
+def test_client_error_is_not_retried(world: World, slack: SlackStub) -> None:
+    slack.default = "400"
+
+    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+
+    assert result.attempts == 1
+    assert world.dlq_messages()[0]["reason"] == "HTTP 400 invalid_payload"
+
+
+def test_unreachable_webhook_goes_to_the_dlq(world: World) -> None:
+    from tests.support.net import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/services/T0/B0/nothing-listens"
+    result = notifier(world, url, []).post(MESSAGE, job="test")
+
+    assert result.dead_lettered
+    assert world.dlq_messages()[0]["reason"].startswith("connection error")
+
+
+def _controls(world: World, secret: str) -> Controls:
+    return Controls(
+        ssm=world.clients.ssm,
+        secretsmanager=world.clients.secretsmanager,
+        kill_switch_parameter=world.kill_switch,
+        kill_switch_cache_seconds=0,
+        webhook_secret_name=secret,
+        secret_cache_seconds=0,
+    )
+
+
+def test_webhook_url_comes_from_the_secret_plain_or_json(world: World, slack: SlackStub) -> None:
+    assert _controls(world, world.secret_name).webhook_url() == slack.url
+    world.clients.secretsmanager.create_secret(
+        Name="ops/json-webhook", SecretString='{"url": "https://hooks.example.com/x"}'
+    )
+    assert _controls(world, "ops/json-webhook").webhook_url() == "https://hooks.example.com/x"
+
+
+def test_missing_secret_dead_letters_without_leaking(world: World) -> None:
+    controls = _controls(world, "ops/does-not-exist")
+    with pytest.raises(ControlsError, match="cannot read secret ops/does-not-exist"):
+        controls.webhook_url()
+
+    result = SlackNotifier(
+        webhook_url=controls.webhook_url, sqs=world.clients.sqs, dlq_url=world.dlq_url
+    ).post(MESSAGE, job="test")
+
+    assert result.dead_lettered
+    assert result.attempts == 0
+    assert "cannot read secret" in world.dlq_messages()[0]["reason"]
