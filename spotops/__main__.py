@@ -1,0 +1,6 @@
+"""``python -m spotops``."""
+
+from spotops.cli import main
+
+if __name__ == "__main__":
+    main()

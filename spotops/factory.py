@@ -1,0 +1,80 @@
+"""The one factory the commands get their collaborators from (``ctx.obj``).
+
+Tests replace it with ``mock.Mock(spec=CLIFactory)`` or a subclass with fakes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from spotops.aws import AwsSession, AwsSettings
+from spotops.config import STACKS, StackSpec, StageConfig, load_stage_config
+from spotops.cost import PriceTable, load_price_table
+from spotops.images import ImageResolver
+from spotops.push import CommandRunner, Pusher, run_command
+from spotops.stacks import StackDeployer
+from spotops.status import StatusReader
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory (from ``start`` up) holding ``infra/cloudformation``.
+
+    Falls back to the checkout this package lives in.
+    """
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "infra" / "cloudformation").is_dir():
+            return candidate
+    return Path(__file__).resolve().parent.parent
+
+
+class CLIFactory:
+    """Build everything a command needs, from the global options."""
+
+    def __init__(
+        self,
+        project_dir: Path | None = None,
+        profile: str | None = None,
+        *,
+        runner: CommandRunner = run_command,
+        which: Callable[[str], str | None] = shutil.which,
+    ) -> None:
+        self.project_dir = project_dir or find_project_dir()
+        self.profile = profile
+        self.runner = runner
+        self.which = which
+
+    def load_config(self, stage: str) -> StageConfig:
+        return load_stage_config(self.project_dir, stage)
+
+    def stack_specs(self) -> tuple[StackSpec, ...]:
+        return STACKS
+
+    def price_table(self) -> PriceTable:
+        return load_price_table()
+
+    def aws(self, region: str | None) -> AwsSession:
+        """A checked session: credentials present, region known."""
+        session = AwsSession(AwsSettings.from_env(region=region, profile=self.profile))
+        session.check()
+        return session
+
+    def deployer(self, session: AwsSession) -> StackDeployer:
+        return StackDeployer(
+            session.client("cloudformation"),
+            poll_seconds=0.2 if session.is_emulator else 3.0,
+            direct_execute=session.is_emulator,
+        )
+
+    def image_resolver(self, session: AwsSession) -> ImageResolver:
+        return ImageResolver(session.client("ecs"), session.client("ecr"))
+
+    def status_reader(self, session: AwsSession) -> StatusReader:
+        return StatusReader(
+            self.deployer(session), session.client("ecs"), session.client("cloudwatch")
+        )
+
+    def pusher(self, session: AwsSession, notify: Callable[[str], None]) -> Pusher:
+        return Pusher(session.client("ecr"), self.runner, notify)

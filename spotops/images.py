@@ -1,0 +1,191 @@
+"""Which image a deploy passes as ``ImageUri``.
+
+CloudFormation and the redeploy Lambda must never fight: the Lambda moves the service to
+new images outside CloudFormation, so a deploy passes the image the service runs *now*.
+Order of preference:
+
+1. the image named on the command line (``--image``);
+2. the image of the site container in the task definition the service runs (the one of its
+   PRIMARY deployment, so a rollout in progress counts as the newest), unless it is the
+   ``<repository>:bootstrap`` placeholder of a deploy without image;
+3. when the service does not exist yet (or runs the placeholder), the newest image in the
+   ECR repository, as
+   ``<repository uri>@<digest>``;
+4. ``""``: first deploy, no image yet (the template then runs 0 tasks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from spotops.errors import translate_aws_error
+
+SITE_CONTAINER = "site"
+# The site template points the task definition at ``<repository>:bootstrap`` while
+# ``ImageUri`` is empty: a placeholder, never an image to pass back.
+BOOTSTRAP_TAG = "bootstrap"
+
+
+def is_placeholder(image: str) -> bool:
+    """True for the ``<repository>:bootstrap`` placeholder of a first deploy."""
+    return "@" not in image and image.rsplit("/", 1)[-1].endswith(f":{BOOTSTRAP_TAG}")
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    """The image to deploy and why it was chosen."""
+
+    uri: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SiteLocation:
+    """Where the site runs, from the site stack's outputs (any of them may be missing)."""
+
+    cluster: str | None = None
+    service: str | None = None
+    repository_name: str | None = None
+    repository_uri: str | None = None
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, str]) -> SiteLocation:
+        return cls(
+            cluster=outputs.get("ClusterName"),
+            service=outputs.get("ServiceName"),
+            repository_name=outputs.get("RepositoryName"),
+            repository_uri=outputs.get("RepositoryUri"),
+        )
+
+
+def site_container(containers: list[dict[str, Any]], port: int | None = None) -> dict[str, Any]:
+    """The site's container: named ``site``, else the one serving ``port``, else the first."""
+    for container in containers:
+        if container.get("name") == SITE_CONTAINER:
+            return container
+    if port is not None:
+        for container in containers:
+            ports = [m.get("containerPort") for m in container.get("portMappings", [])]
+            if port in ports:
+                return container
+    essential = [c for c in containers if c.get("essential", True)]
+    return (essential or containers)[0]
+
+
+class ImageResolver:
+    """Find the image a service runs, or the newest one in a repository."""
+
+    def __init__(self, ecs: Any, ecr: Any) -> None:
+        self._ecs = ecs
+        self._ecr = ecr
+
+    def running_image(self, cluster: str, service: str) -> str | None:
+        """The site container image of the service's current task definition, or ``None``."""
+        try:
+            described = self._ecs.describe_services(cluster=cluster, services=[service])
+        except ClientError as exc:
+            if "ClusterNotFound" in str(exc):
+                return None
+            raise translate_aws_error(exc) from exc
+        except BotoCoreError as exc:
+            raise translate_aws_error(exc) from exc
+        services = [s for s in described.get("services", []) if s.get("status") != "INACTIVE"]
+        if not services:
+            return None
+        found = services[0]
+        # The service's taskDefinition is its PRIMARY deployment's (the newest requested,
+        # including a circuit-breaker rollback); fall back to the deployment list.
+        primary = [d for d in found.get("deployments", []) if d.get("status") == "PRIMARY"]
+        task_definition = found.get("taskDefinition") or (
+            primary[0].get("taskDefinition") if primary else None
+        )
+        if not task_definition:
+            return None
+        try:
+            definition = self._ecs.describe_task_definition(taskDefinition=task_definition)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_aws_error(exc) from exc
+        containers = definition["taskDefinition"].get("containerDefinitions", [])
+        if not containers:
+            return None
+        image = site_container(containers).get("image")
+        return str(image) if image else None
+
+    def newest_image(self, repository_name: str, repository_uri: str) -> str | None:
+        """``<uri>@<digest>`` of the most recently pushed image, or ``None``."""
+        images: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"repositoryName": repository_name}
+        try:
+            while True:
+                page = self._ecr.describe_images(**kwargs)
+                images.extend(page.get("imageDetails", []))
+                token = page.get("nextToken")
+                if not token:
+                    break
+                kwargs["nextToken"] = token
+        except ClientError as exc:
+            if "RepositoryNotFoundException" in str(exc):
+                return None
+            raise translate_aws_error(exc) from exc
+        except BotoCoreError as exc:
+            raise translate_aws_error(exc) from exc
+        if not images:
+            return None
+        newest = max(images, key=lambda i: i.get("imagePushedAt") or 0)
+        return f"{repository_uri}@{newest['imageDigest']}"
+
+    def resolve(self, explicit: str | None, site: SiteLocation | None) -> ImageChoice:
+        """Apply the order of preference in this module's docstring."""
+        if explicit:
+            return ImageChoice(explicit, "named with --image")
+        if site and site.cluster and site.service:
+            running = self.running_image(site.cluster, site.service)
+            if running and not is_placeholder(running):
+                return ImageChoice(running, f"running now in {site.service}")
+        if site and site.repository_name and site.repository_uri:
+            newest = self.newest_image(site.repository_name, site.repository_uri)
+            if newest:
+                return ImageChoice(newest, f"newest in {site.repository_name}")
+        return ImageChoice("", "no image yet: the service starts with 0 tasks")
+
+
+def image_count(ecr: Any, repository_name: str) -> int:
+    """How many images the repository holds (0 when it does not exist)."""
+    return len(_image_ids(ecr, repository_name))
+
+
+def _image_ids(ecr: Any, repository_name: str) -> list[dict[str, str]]:
+    ids: list[dict[str, str]] = []
+    kwargs: dict[str, Any] = {"repositoryName": repository_name}
+    try:
+        while True:
+            page = ecr.list_images(**kwargs)
+            ids.extend({"imageDigest": i["imageDigest"]} for i in page.get("imageIds", []))
+            token = page.get("nextToken")
+            if not token:
+                break
+            kwargs["nextToken"] = token
+    except ClientError as exc:
+        if "RepositoryNotFoundException" in str(exc):
+            return []
+        raise translate_aws_error(exc) from exc
+    except BotoCoreError as exc:
+        raise translate_aws_error(exc) from exc
+    unique = {i["imageDigest"]: i for i in ids}
+    return list(unique.values())
+
+
+def empty_repository(ecr: Any, repository_name: str) -> int:
+    """Delete every image of the repository; return how many were deleted."""
+    ids = _image_ids(ecr, repository_name)
+    for start in range(0, len(ids), 100):
+        try:
+            ecr.batch_delete_image(
+                repositoryName=repository_name, imageIds=ids[start : start + 100]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_aws_error(exc) from exc
+    return len(ids)

@@ -1,0 +1,277 @@
+"""Build the site image, tag it with the git commit, push it to ECR, report its digest.
+
+External commands (git, docker, buildah) go through a :class:`CommandRunner`, so tests run
+without an engine or a registry.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from spotops.errors import (
+    DirtyTreeError,
+    ImageTagExistsError,
+    PushError,
+    translate_aws_error,
+)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+class CommandRunner(Protocol):
+    """Runs one external command; the seam tests replace."""
+
+    def __call__(
+        self, args: Sequence[str], *, input_text: str | None = None, cwd: Path | None = None
+    ) -> CommandResult: ...
+
+
+def run_command(
+    args: Sequence[str], *, input_text: str | None = None, cwd: Path | None = None
+) -> CommandResult:
+    """The real runner: ``subprocess.run`` with captured text output."""
+    try:
+        done = subprocess.run(
+            list(args), input=input_text, cwd=cwd, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as exc:
+        return CommandResult(127, "", str(exc))
+    return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+@dataclass(frozen=True)
+class BuildEngine:
+    """The tool that builds and pushes, and why it was chosen."""
+
+    name: str
+    reason: str
+
+    def login(self, registry: str) -> list[str]:
+        return [self.name, "login", "--username", "AWS", "--password-stdin", registry]
+
+    def build(self, image: str, context: Path, build_args: dict[str, str]) -> list[str]:
+        # buildah's `bud` takes docker build's flags, so only the verb differs.
+        verb = ["buildah", "bud"] if self.name == "buildah" else ["docker", "build"]
+        args = [f"--build-arg={name}={value}" for name, value in sorted(build_args.items())]
+        dockerfile = str(context / "Dockerfile")
+        return [
+            *verb,
+            "--platform",
+            "linux/amd64",
+            *args,
+            "-f",
+            dockerfile,
+            "-t",
+            image,
+            str(context),
+        ]
+
+    def push(self, image: str) -> list[str]:
+        if self.name == "buildah":
+            return ["buildah", "push", image, f"docker://{image}"]
+        return ["docker", "push", image]
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "no output"
+
+
+def choose_engine(
+    runner: CommandRunner, which: Callable[[str], str | None] = shutil.which
+) -> BuildEngine:
+    """Docker when its engine answers ``docker info``, else buildah when installed.
+
+    Raises
+    ------
+    PushError
+        Neither is usable; says how to get one.
+    """
+    if which("docker"):
+        info = runner(["docker", "info"])
+        if info.returncode == 0:
+            return BuildEngine("docker", "the Docker engine answers `docker info`")
+        why_not = f"`docker info` failed ({_first_line(info.stderr or info.stdout)})"
+    else:
+        why_not = "docker is not installed"
+    if which("buildah"):
+        return BuildEngine("buildah", f"{why_not}, and buildah is installed (no daemon needed)")
+    raise PushError(
+        f"Cannot build the image: {why_not} and buildah is not installed. Start Docker or "
+        "install buildah, then run `spotops push` again."
+    )
+
+
+def git_tag(runner: CommandRunner, project_dir: Path, *, allow_dirty: bool) -> str:
+    """The short commit of HEAD; ``<commit>-dirty`` when allowed to build a dirty tree.
+
+    Raises
+    ------
+    DirtyTreeError
+        Uncommitted changes and ``allow_dirty`` is false.
+    PushError
+        Not a git checkout.
+    """
+    head = runner(["git", "rev-parse", "--short=12", "HEAD"], cwd=project_dir)
+    if head.returncode != 0:
+        raise PushError(
+            f"Cannot read the git commit in {project_dir} ({_first_line(head.stderr)}). "
+            "Images are tagged with the commit: run push from a git checkout with a commit."
+        )
+    commit = head.stdout.strip()
+    status = runner(["git", "status", "--porcelain"], cwd=project_dir)
+    dirty = bool(status.stdout.strip())
+    if dirty and not allow_dirty:
+        changed = len(status.stdout.strip().splitlines())
+        raise DirtyTreeError(
+            f"The working tree has {changed} uncommitted change(s), so tag {commit} would not "
+            "describe the image. Commit them, or pass --allow-dirty to push it as "
+            f"{commit}-dirty."
+        )
+    return f"{commit}-dirty" if dirty else commit
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    registry: str
+    username: str
+    password: str
+
+
+def ecr_login(ecr: Any) -> RegistryLogin:
+    """Decode an ECR authorization token (base64 of ``AWS:<password>``)."""
+    try:
+        data = ecr.get_authorization_token()["authorizationData"][0]
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_aws_error(exc) from exc
+    username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    endpoint = str(data["proxyEndpoint"])
+    registry = urlparse(endpoint).netloc or endpoint
+    return RegistryLogin(registry=registry, username=username, password=password)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    image: str
+    tag: str
+    digest: str
+
+    @property
+    def pinned(self) -> str:
+        """``<repository uri>@<digest>``, what the redeploy Lambda pins."""
+        return f"{self.image.rsplit(':', 1)[0]}@{self.digest}"
+
+
+class Pusher:
+    """Build, tag and push one image to one ECR repository.
+
+    Parameters
+    ----------
+    ecr:
+        A boto3 ECR client.
+    runner:
+        Runs docker/buildah/git (injected in tests).
+    notify:
+        Receives one human sentence per step (the command layer prints them on stderr).
+    """
+
+    def __init__(
+        self, ecr: Any, runner: CommandRunner, notify: Callable[[str], None] = lambda _: None
+    ) -> None:
+        self._ecr = ecr
+        self._run = runner
+        self._notify = notify
+
+    def existing_digest(self, repository_name: str, tag: str) -> str | None:
+        """The digest already tagged ``tag`` in the repository, or ``None``."""
+        try:
+            found = self._ecr.describe_images(
+                repositoryName=repository_name, imageIds=[{"imageTag": tag}]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ImageNotFoundException":
+                return None
+            raise translate_aws_error(exc) from exc
+        except BotoCoreError as exc:
+            raise translate_aws_error(exc) from exc
+        details = found.get("imageDetails", [])
+        return str(details[0]["imageDigest"]) if details else None
+
+    def tags_immutable(self, repository_name: str) -> bool:
+        try:
+            repos = self._ecr.describe_repositories(repositoryNames=[repository_name])
+        except ClientError as exc:
+            if "RepositoryNotFoundException" in str(exc):
+                raise PushError(
+                    f"ECR repository {repository_name} does not exist. Run `spotops deploy` "
+                    "first: the site stack creates it."
+                ) from exc
+            raise translate_aws_error(exc) from exc
+        return repos["repositories"][0].get("imageTagMutability", "MUTABLE").startswith("IMMUTABLE")
+
+    def push(
+        self,
+        *,
+        repository_name: str,
+        repository_uri: str,
+        tag: str,
+        engine: BuildEngine,
+        context: Path,
+    ) -> PushResult:
+        """Check the tag, log in, build, push; return the digest ECR recorded.
+
+        Raises
+        ------
+        ImageTagExistsError
+            The repository's tags are immutable and ``tag`` is already there.
+        PushError
+            A build, login or push command failed; carries the tool's own message.
+        """
+        image = f"{repository_uri}:{tag}"
+        existing = self.existing_digest(repository_name, tag)
+        if existing and self.tags_immutable(repository_name):
+            raise ImageTagExistsError(
+                f"{image} is already in ECR (digest {existing}) and the repository's tags are "
+                "immutable, so it cannot be pushed again. Commit your change to get a new tag, "
+                f"or deploy that image: spotops deploy --image {repository_uri}@{existing}"
+            )
+        if existing:
+            self._notify(f"Tag {tag} exists ({existing}); it will point at the new build.")
+        login = ecr_login(self._ecr)
+        self._notify(f"Logging in to {login.registry} with {engine.name}")
+        self._check(self._run(engine.login(login.registry), input_text=login.password), "login")
+        self._notify(f"Building {image} from {context} with {engine.name}")
+        # The site shows these on / and /version, so an operator can tell what a task runs.
+        build_args = {"GIT_COMMIT": tag.removesuffix("-dirty"), "IMAGE_TAG": tag}
+        self._check(self._run(engine.build(image, context, build_args)), "build")
+        self._notify(f"Pushing {image}")
+        self._check(self._run(engine.push(image)), "push")
+        digest = self.existing_digest(repository_name, tag)
+        if not digest:
+            raise PushError(
+                f"{engine.name} reported success but ECR has no image tagged {tag} in "
+                f"{repository_name}. Check the registry address and run push again."
+            )
+        return PushResult(image=image, tag=tag, digest=digest)
+
+    @staticmethod
+    def _check(result: CommandResult, step: str) -> None:
+        if result.returncode != 0:
+            raise PushError(
+                f"Image {step} failed (exit {result.returncode}): "
+                f"{_first_line(result.stderr or result.stdout)}"
+            )

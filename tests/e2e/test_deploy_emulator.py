@@ -1,0 +1,45 @@
+"""End to end: ``spotops deploy --yes`` with the real templates against the moto server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_path):
+    # A copy of the checkout's templates and dev profile, so the run's record stays in tmp.
+    shutil.copytree(ROOT / "infra" / "cloudformation", tmp_path / "infra" / "cloudformation")
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    env = {**os.environ, "AWS_ENDPOINT_URL": emulator, "NO_COLOR": "1"}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "spotops", "--project-dir", str(tmp_path), "deploy", "--yes"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    cfn = boto3.client("cloudformation", endpoint_url=emulator, region_name="us-east-1")
+    stacks = {s["StackName"]: s for s in cfn.describe_stacks()["Stacks"]}
+    assert stacks["spotops-dev-network"]["StackStatus"] == "CREATE_COMPLETE"
+    assert stacks["spotops-dev-site"]["StackStatus"] == "CREATE_COMPLETE"
+    site_url = next(
+        o["OutputValue"]
+        for o in stacks["spotops-dev-site"]["Outputs"]
+        if o["OutputKey"] == "SiteUrl"
+    )
+    assert site_url.startswith("http")
+    assert done.stdout.strip().splitlines()[-1].split() == ["SiteUrl", site_url]

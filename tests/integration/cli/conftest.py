@@ -1,0 +1,77 @@
+"""Fixtures for driving ``spotops`` against the moto server with small fixture templates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+
+from spotops.cli import cli
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+DEV_CONFIG = {
+    "description": "integration test profile",
+    "parameters": {"NatMode": "none", "TaskCpu": 256, "TaskMemory": 512, "DesiredCount": 2},
+    "estimate": {},
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A checkout with the fixture templates and a small config/dev.json."""
+    infra = tmp_path / "infra" / "cloudformation"
+    infra.mkdir(parents=True)
+    for template in TEMPLATES.glob("*.yaml"):
+        shutil.copy(template, infra / template.name)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "dev.json").write_text(json.dumps(DEV_CONFIG))
+    return tmp_path
+
+
+@pytest.fixture
+def spotops(emulator: str, project: Path) -> Callable[..., Result]:
+    """Run ``spotops --project-dir <project> <args>`` against the emulator."""
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, ["--project-dir", str(project), *args], input=input)
+
+    return run
+
+
+@pytest.fixture
+def aws(emulator: str) -> Callable[[str], Any]:
+    """boto3 clients for the emulator (no retries)."""
+    from botocore.config import Config
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=emulator,
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    return client
+
+
+def push_fake_image(ecr: Any, repository: str, tag: str, marker: str) -> str:
+    """Put a small image manifest in ECR (what a push does); return its digest."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 7023,
+            "digest": "sha256:" + marker.encode().hex().ljust(64, "0")[:64],
+        },
+        "layers": [],
+    }
+    put = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
+    return str(put["image"]["imageId"]["imageDigest"])

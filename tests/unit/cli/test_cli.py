@@ -1,0 +1,279 @@
+"""The commands, driven through CliRunner with a fake factory (no AWS)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from click.testing import CliRunner
+
+from spotops.cli import cli
+from spotops.config import STACKS, load_stage_config
+from spotops.cost import load_price_table
+from spotops.errors import CredentialsError
+from spotops.factory import CLIFactory
+from spotops.images import ImageChoice
+from spotops.push import PushResult
+from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
+from tests.unit.cli.conftest import FakeRunner
+
+FIXTURES = Path(__file__).resolve().parents[2] / "integration" / "cli" / "templates"
+NETWORK, SITE = "spotops-dev-network", "spotops-dev-site"
+OUTPUTS = {
+    NETWORK: {"VpcId": "vpc-1"},
+    SITE: {
+        "SiteUrl": "http://site.example.test",
+        "RepositoryUri": "r/site",
+        "RepositoryName": "site",
+    },
+}
+
+
+class FakeDeployer:
+    def __init__(self, reviews: dict[str, ChangeSetReview], interrupt: bool = False) -> None:
+        self.reviews = reviews
+        self.interrupt = interrupt
+        self.executed: list[str] = []
+        self.discarded: list[str] = []
+        self.deleted: list[str] = []
+
+    def describe(self, name: str) -> StackInfo:
+        return StackInfo(name, "UPDATE_COMPLETE", OUTPUTS[name], {})
+
+    def prepare(self, name, body, parameters, tags) -> ChangeSetReview:
+        self.reviews[name].parameters = parameters  # type: ignore[attr-defined]
+        return self.reviews[name]
+
+    def discard(self, review: ChangeSetReview) -> None:
+        self.discarded.append(review.stack_name)
+
+    def execute(self, review, body, parameters, tags) -> Iterator[StackEvent]:
+        self.executed.append(review.stack_name)
+        yield StackEvent(
+            datetime.now(UTC),
+            review.stack_name,
+            review.stack_name,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_IN_PROGRESS",
+        )
+        if self.interrupt:
+            raise KeyboardInterrupt
+
+    def delete(self, name: str) -> Iterator[StackEvent]:
+        self.deleted.append(name)
+        yield from ()
+
+
+def _review(name: str, *changes: ResourceChange, up_to_date: bool = False) -> ChangeSetReview:
+    return ChangeSetReview(name, "UPDATE", "arn:cs", list(changes), up_to_date)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    infra = tmp_path / "infra" / "cloudformation"
+    infra.mkdir(parents=True)
+    for template in FIXTURES.glob("*.yaml"):
+        shutil.copy(template, infra / template.name)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "dev.json").write_text(json.dumps({"parameters": {"DesiredCount": 2}}))
+    return tmp_path
+
+
+@pytest.fixture
+def factory(project: Path) -> mock.Mock:
+    fake = mock.Mock(spec=CLIFactory)
+    fake.project_dir = project
+    fake.load_config.side_effect = lambda stage: load_stage_config(project, stage)
+    fake.stack_specs.return_value = STACKS
+    fake.price_table.return_value = load_price_table()
+    fake.aws.return_value = mock.Mock(region="us-east-1", is_emulator=False)
+    fake.image_resolver.return_value.resolve.return_value = ImageChoice(
+        "r/site@sha256:run", "running now"
+    )
+    fake.runner = FakeRunner({("git", "rev-parse"): (0, "abc123\n", "")})
+    fake.which = lambda name: "/usr/bin/docker" if name == "docker" else None
+    return fake
+
+
+def invoke(factory: mock.Mock, *args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), obj=factory, input=input)
+
+
+def test_deploy_executes_each_stack_and_prints_the_site_url_last(factory):
+    deployer = FakeDeployer(
+        {
+            NETWORK: _review(NETWORK, up_to_date=True),
+            SITE: _review(SITE, ResourceChange("Modify", "Service", "AWS::ECS::Service", "False")),
+        }
+    )
+    factory.deployer.return_value = deployer
+
+    result = invoke(factory, "deploy")
+
+    assert result.exit_code == 0, result.output
+    assert deployer.executed == [SITE]
+    assert f"{NETWORK}: up to date" in result.stderr
+    assert deployer.reviews[SITE].parameters["ImageUri"] == "r/site@sha256:run"
+    assert result.stdout.splitlines()[-1].split() == ["SiteUrl", "http://site.example.test"]
+    assert "Estimated monthly cost" in result.stderr
+    recorded = json.loads((factory.project_dir / ".spotops" / "deployed-dev.json").read_text())
+    assert recorded["image"] == "r/site@sha256:run"
+
+
+def test_deploy_asks_before_a_replacement_and_stops_when_refused(factory):
+    replace = ResourceChange(
+        "Modify", "LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer", "True"
+    )
+    deployer = FakeDeployer(
+        {NETWORK: _review(NETWORK, up_to_date=True), SITE: _review(SITE, replace)}
+    )
+    factory.deployer.return_value = deployer
+
+    result = invoke(factory, "deploy", input="n\n")
+
+    assert result.exit_code == 1
+    assert "replaces or deletes resources" in result.stderr
+    assert "the stack is unchanged" in result.stderr
+    assert deployer.executed == []
+    assert deployer.discarded == [SITE]
+
+
+def test_deploy_with_yes_executes_a_removal_without_asking(factory):
+    remove = ResourceChange("Remove", "Dashboard", "AWS::CloudWatch::Dashboard")
+    deployer = FakeDeployer(
+        {NETWORK: _review(NETWORK, up_to_date=True), SITE: _review(SITE, remove)}
+    )
+    factory.deployer.return_value = deployer
+
+    result = invoke(factory, "deploy", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "Execute it?" not in result.stderr
+    assert deployer.executed == [SITE]
+
+
+def test_ctrl_c_while_waiting_leaves_the_stack_and_says_how_to_follow_it(factory):
+    deployer = FakeDeployer(
+        {
+            NETWORK: _review(NETWORK, ResourceChange("Add", "Vpc", "AWS::EC2::VPC")),
+            SITE: _review(SITE),
+        },
+        interrupt=True,
+    )
+    factory.deployer.return_value = deployer
+
+    result = invoke(factory, "deploy", "--stage", "dev")
+
+    assert result.exit_code == 130
+    assert "spotops status --stage dev" in result.stderr
+    assert deployer.discarded == []
+
+
+def test_the_image_named_with_param_counts_as_named_on_the_command_line(factory):
+    factory.deployer.return_value = FakeDeployer(
+        {NETWORK: _review(NETWORK, up_to_date=True), SITE: _review(SITE, up_to_date=True)}
+    )
+
+    result = invoke(factory, "deploy", "--param", "ImageUri=r/site:v9")
+
+    assert result.exit_code == 0, result.output
+    factory.image_resolver.return_value.resolve.assert_called_once()
+    assert factory.image_resolver.return_value.resolve.call_args.args[0] == "r/site:v9"
+
+
+def test_error_if_a_param_is_malformed_exits_2(factory):
+    result = invoke(factory, "deploy", "--param", "DesiredCount")
+
+    assert result.exit_code == 2
+    assert "Key=Value" in result.stderr
+    factory.aws.assert_not_called()
+
+
+def test_aws_errors_become_one_message_and_exit_1(factory):
+    factory.aws.side_effect = CredentialsError("No AWS credentials found. Configure them.")
+
+    result = invoke(factory, "status")
+
+    assert result.exit_code == 1
+    assert result.stderr == "Error: No AWS credentials found. Configure them.\n"
+
+
+def test_unknown_options_are_usage_errors(factory):
+    assert invoke(factory, "deploy", "--colour").exit_code == 2
+
+
+def test_cost_prints_line_items_and_total_on_stdout(factory):
+    result = invoke(factory, "cost", "--param", "NatMode=single")
+
+    assert result.exit_code == 0, result.output
+    assert "NAT gateways" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("Total: ")
+    assert "taken 2026-11-28" in result.stderr
+
+
+def test_push_prints_only_the_digest_on_stdout(factory):
+    factory.deployer.return_value = FakeDeployer({})
+    factory.pusher.return_value.push.return_value = PushResult(
+        "r/site:abc123", "abc123", "sha256:feed"
+    )
+
+    result = invoke(factory, "push")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "sha256:feed\n"
+    assert "Building with docker" in result.stderr
+    kwargs = factory.pusher.return_value.push.call_args.kwargs
+    assert kwargs["tag"] == "abc123"
+    assert kwargs["context"] == factory.project_dir / "site"
+
+
+def test_push_refuses_a_dirty_tree(factory):
+    factory.deployer.return_value = FakeDeployer({})
+    factory.runner = FakeRunner(
+        {("git", "rev-parse"): (0, "abc123\n", ""), ("git", "status"): (0, " M x\n", "")}
+    )
+
+    result = invoke(factory, "push")
+
+    assert result.exit_code == 2
+    assert "--allow-dirty" in result.stderr
+    factory.pusher.assert_not_called()
+
+
+def test_destroy_deletes_in_reverse_order_after_confirmation(factory):
+    deployer = FakeDeployer({})
+    factory.deployer.return_value = deployer
+    factory.aws.return_value.client.return_value.list_images.return_value = {"imageIds": []}
+
+    refused = invoke(factory, "destroy", input="n\n")
+    assert refused.exit_code == 1
+    assert deployer.deleted == []
+
+    result = invoke(factory, "destroy", input="y\n")
+
+    assert result.exit_code == 0, result.output
+    assert deployer.deleted == [SITE, NETWORK]
+
+
+def test_an_untranslated_aws_error_still_becomes_one_message(factory):
+    from botocore.exceptions import ClientError
+
+    deployer = FakeDeployer({})
+    deployer.describe = mock.Mock(  # type: ignore[method-assign]
+        side_effect=ClientError(
+            {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DescribeStacks"
+        )
+    )
+    factory.deployer.return_value = deployer
+
+    result = invoke(factory, "push")
+
+    assert result.exit_code == 1
+    assert "DescribeStacks failed" in result.stderr
+    assert "Throttling: Rate exceeded" in result.stderr
+    assert "Traceback" not in result.output

@@ -1,0 +1,121 @@
+"""Image resolution: the image the service runs wins over anything older."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from spotops.images import ImageResolver, SiteLocation, is_placeholder
+
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spotops-dev-site"
+SITE = SiteLocation("spotops-dev", "spotops-dev-site", "spotops-dev-site", REPO)
+
+
+class FakeEcs:
+    def __init__(self, image: str | None = None, primary: str | None = None) -> None:
+        self.definitions = {"td:7": image, "td:8": primary}
+        self.image = image
+        self.primary = primary
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        if self.image is None:
+            return {"services": [], "failures": [{"reason": "MISSING"}]}
+        deployments = [{"status": "ACTIVE", "taskDefinition": "td:7"}]
+        if self.primary:
+            deployments.insert(0, {"status": "PRIMARY", "taskDefinition": "td:8"})
+        return {
+            "services": [
+                {
+                    "status": "ACTIVE",
+                    "taskDefinition": "td:8" if self.primary else "td:7",
+                    "deployments": deployments,
+                }
+            ]
+        }
+
+    def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
+        return {
+            "taskDefinition": {
+                "containerDefinitions": [
+                    {"name": "xray-daemon", "image": "public.ecr.aws/xray/aws-xray-daemon:3.x"},
+                    {"name": "site", "image": self.definitions[taskDefinition]},
+                ]
+            }
+        }
+
+
+class FakeEcr:
+    def __init__(self, images: list[dict[str, Any]] | None = None) -> None:
+        self.images = images
+
+    def describe_images(self, repositoryName: str, **_: Any) -> dict[str, Any]:
+        if self.images is None:
+            raise ClientError(
+                {"Error": {"Code": "RepositoryNotFoundException", "Message": "none"}},
+                "DescribeImages",
+            )
+        return {"imageDetails": self.images}
+
+
+def _pushed(digest: str, day: int) -> dict[str, Any]:
+    return {"imageDigest": digest, "imagePushedAt": datetime(2026, 11, day, tzinfo=UTC)}
+
+
+def test_image_named_on_the_command_line_wins():
+    resolver = ImageResolver(FakeEcs(f"{REPO}@sha256:running"), FakeEcr([]))
+
+    choice = resolver.resolve(f"{REPO}:v2", SITE)
+
+    assert choice.uri == f"{REPO}:v2"
+
+
+def test_the_site_container_image_the_service_runs_now_is_passed_on():
+    resolver = ImageResolver(
+        FakeEcs(f"{REPO}@sha256:running"), FakeEcr([_pushed("sha256:newer", 27)])
+    )
+
+    choice = resolver.resolve(None, SITE)
+
+    assert choice.uri == f"{REPO}@sha256:running"
+    assert "running now" in choice.source
+
+
+def test_a_rollout_in_progress_counts_as_what_runs_now():
+    resolver = ImageResolver(
+        FakeEcs(f"{REPO}@sha256:old", primary=f"{REPO}@sha256:new"), FakeEcr([])
+    )
+
+    assert resolver.resolve(None, SITE).uri == f"{REPO}@sha256:new"
+
+
+def test_without_a_service_the_newest_pushed_image_is_used_by_digest():
+    resolver = ImageResolver(
+        FakeEcs(None),
+        FakeEcr([_pushed("sha256:a", 20), _pushed("sha256:c", 27), _pushed("sha256:b", 25)]),
+    )
+
+    assert resolver.resolve(None, SITE).uri == f"{REPO}@sha256:c"
+
+
+def test_the_bootstrap_placeholder_is_never_passed_back():
+    resolver = ImageResolver(FakeEcs(f"{REPO}:bootstrap"), FakeEcr([]))
+
+    choice = resolver.resolve(None, SITE)
+
+    assert choice.uri == ""
+    assert "0 tasks" in choice.source
+
+
+def test_first_deploy_has_no_image():
+    resolver = ImageResolver(FakeEcs(None), FakeEcr(None))
+
+    assert resolver.resolve(None, None).uri == ""
+    assert resolver.resolve(None, SITE).uri == ""
+
+
+def test_placeholder_detection_looks_at_the_tag_only():
+    assert is_placeholder(f"{REPO}:bootstrap")
+    assert not is_placeholder(f"{REPO}@sha256:abc")
+    assert not is_placeholder("registry:5000/bootstrap-tools:v1")
