@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from spotops.errors import translate_aws_error
+from botocore.exceptions import ClientError
 
 SITE_CONTAINER = "site"
 # The site template points the task definition at ``<repository>:bootstrap`` while
@@ -89,9 +87,7 @@ class ImageResolver:
         except ClientError as exc:
             if "ClusterNotFound" in str(exc):
                 return None
-            raise translate_aws_error(exc) from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc) from exc
+            raise
         services = [s for s in described.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
             return None
@@ -104,10 +100,7 @@ class ImageResolver:
         )
         if not task_definition:
             return None
-        try:
-            definition = self._ecs.describe_task_definition(taskDefinition=task_definition)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc) from exc
+        definition = self._ecs.describe_task_definition(taskDefinition=task_definition)
         containers = definition["taskDefinition"].get("containerDefinitions", [])
         if not containers:
             return None
@@ -122,16 +115,13 @@ class ImageResolver:
             while True:
                 page = self._ecr.describe_images(**kwargs)
                 images.extend(page.get("imageDetails", []))
-                token = page.get("nextToken")
-                if not token:
+                if not page.get("nextToken"):
                     break
-                kwargs["nextToken"] = token
+                kwargs["nextToken"] = page["nextToken"]
         except ClientError as exc:
             if "RepositoryNotFoundException" in str(exc):
                 return None
-            raise translate_aws_error(exc) from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc) from exc
+            raise
         if not images:
             return None
         newest = max(images, key=lambda i: i.get("imagePushedAt") or 0)
@@ -164,16 +154,13 @@ def _image_ids(ecr: Any, repository_name: str) -> list[dict[str, str]]:
         while True:
             page = ecr.list_images(**kwargs)
             ids.extend({"imageDigest": i["imageDigest"]} for i in page.get("imageIds", []))
-            token = page.get("nextToken")
-            if not token:
+            if not page.get("nextToken"):
                 break
-            kwargs["nextToken"] = token
+            kwargs["nextToken"] = page["nextToken"]
     except ClientError as exc:
         if "RepositoryNotFoundException" in str(exc):
             return []
-        raise translate_aws_error(exc) from exc
-    except BotoCoreError as exc:
-        raise translate_aws_error(exc) from exc
+        raise
     unique = {i["imageDigest"]: i for i in ids}
     return list(unique.values())
 
@@ -182,10 +169,5 @@ def empty_repository(ecr: Any, repository_name: str) -> int:
     """Delete every image of the repository; return how many were deleted."""
     ids = _image_ids(ecr, repository_name)
     for start in range(0, len(ids), 100):
-        try:
-            ecr.batch_delete_image(
-                repositoryName=repository_name, imageIds=ids[start : start + 100]
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc) from exc
+        ecr.batch_delete_image(repositoryName=repository_name, imageIds=ids[start : start + 100])
     return len(ids)

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from spotops.errors import (
     DirtyTreeError,
     ImageTagExistsError,
     PushError,
-    translate_aws_error,
 )
 
 
@@ -154,10 +153,7 @@ class RegistryLogin:
 
 def ecr_login(ecr: Any) -> RegistryLogin:
     """Decode an ECR authorization token (base64 of ``AWS:<password>``)."""
-    try:
-        data = ecr.get_authorization_token()["authorizationData"][0]
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_aws_error(exc) from exc
+    data = ecr.get_authorization_token()["authorizationData"][0]
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     endpoint = str(data["proxyEndpoint"])
     registry = urlparse(endpoint).netloc or endpoint
@@ -205,9 +201,7 @@ class Pusher:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ImageNotFoundException":
                 return None
-            raise translate_aws_error(exc) from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc) from exc
+            raise
         details = found.get("imageDetails", [])
         return str(details[0]["imageDigest"]) if details else None
 
@@ -220,7 +214,7 @@ class Pusher:
                     f"ECR repository {repository_name} does not exist. Run `spotops deploy` "
                     "first: the site stack creates it."
                 ) from exc
-            raise translate_aws_error(exc) from exc
+            raise
         return repos["repositories"][0].get("imageTagMutability", "MUTABLE").startswith("IMMUTABLE")
 
     def push(

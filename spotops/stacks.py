@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from spotops.errors import (
     ChangeSetError,
     DeployError,
     ParameterError,
     StackStateError,
-    translate_aws_error,
 )
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
@@ -138,9 +137,7 @@ class StackDeployer:
         except ClientError as exc:
             if "does not exist" in str(exc):
                 return None
-            raise translate_aws_error(exc) from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc) from exc
+            raise
         if not stacks:
             return None
         raw = stacks[0]
@@ -160,10 +157,7 @@ class StackDeployer:
         collected: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StackName": stack_name}
         while True:
-            try:
-                page = self._cfn.describe_stack_events(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise translate_aws_error(exc) from exc
+            page = self._cfn.describe_stack_events(**kwargs)
             for raw in page.get("StackEvents", []):
                 if since_id is not None and raw.get("EventId") == since_id:
                     return [StackEvent.from_api(r) for r in reversed(collected)]
@@ -229,9 +223,7 @@ class StackDeployer:
                 return ChangeSetReview(stack_name, change_set_type, up_to_date=True)
             if exc.response.get("Error", {}).get("Code") == "ValidationError":
                 raise _validation_error(stack_name, message) from exc
-            raise translate_aws_error(exc) from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc) from exc
+            raise
         change_set_id = str(created["Id"])
         described = self._wait_for_change_set(change_set_id)
         review = ChangeSetReview(stack_name, change_set_type, change_set_id)
@@ -271,12 +263,7 @@ class StackDeployer:
 
     def _wait_for_change_set(self, change_set_id: str) -> dict[str, Any]:
         while True:
-            try:
-                described: dict[str, Any] = self._cfn.describe_change_set(
-                    ChangeSetName=change_set_id
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise translate_aws_error(exc) from exc
+            described: dict[str, Any] = self._cfn.describe_change_set(ChangeSetName=change_set_id)
             if described.get("Status") in {"CREATE_COMPLETE", "FAILED"}:
                 pages = [described]
                 token = described.get("NextToken")
@@ -338,9 +325,7 @@ class StackDeployer:
             message = str(exc.response.get("Error", {}).get("Message", ""))
             if exc.response.get("Error", {}).get("Code") == "ValidationError":
                 raise _validation_error(stack_name, message) from exc
-            raise translate_aws_error(exc) from exc
-        except BotoCoreError as exc:
-            raise translate_aws_error(exc) from exc
+            raise
         final = yield from self._follow(stack_name, since)
         if final not in _SUCCESS:
             raise self._failure(stack_name, final, since)
@@ -400,10 +385,7 @@ class StackDeployer:
     def delete(self, stack_name: str) -> Iterator[StackEvent]:
         """Delete the stack and yield its events until it is gone."""
         since = self._latest_event_id(stack_name)
-        try:
-            self._cfn.delete_stack(StackName=stack_name)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc) from exc
+        self._cfn.delete_stack(StackName=stack_name)
         final = yield from self._follow_delete(stack_name, since)
         if final != "DELETE_COMPLETE":
             failures = [e for e in self.events(stack_name, since_id=since) if e.failed]

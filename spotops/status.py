@@ -6,9 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from spotops.errors import translate_aws_error
 from spotops.images import site_container
 from spotops.stacks import StackDeployer, StackInfo
 
@@ -68,10 +67,7 @@ class StatusReader:
         outputs = site.outputs if site else {}
         report.site_url = outputs.get("SiteUrl", "")
         if outputs.get("ClusterName") and outputs.get("ServiceName"):
-            try:
-                report.service = self._service(outputs["ClusterName"], outputs["ServiceName"])
-            except (ClientError, BotoCoreError) as exc:
-                raise translate_aws_error(exc, region=region) from exc
+            report.service = self._service(outputs["ClusterName"], outputs["ServiceName"])
         if report.deployed:
             report.alarms = self._alarms(prefix, outputs.get("AlarmTopicArn"))
         return report
@@ -145,16 +141,13 @@ class StatusReader:
 
     def _alarms(self, prefix: str, topic_arn: str | None) -> list[tuple[str, str]]:
         alarms: list[tuple[str, str]] = []
-        try:
-            paginator = self._cloudwatch.get_paginator("describe_alarms")
-            for page in paginator.paginate(StateValue="ALARM"):
-                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-                    name = str(alarm.get("AlarmName", ""))
-                    ours = name.startswith(prefix) or (
-                        topic_arn is not None and topic_arn in alarm.get("AlarmActions", [])
-                    )
-                    if ours:
-                        alarms.append((name, str(alarm.get("StateReason", ""))))
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_aws_error(exc) from exc
+        paginator = self._cloudwatch.get_paginator("describe_alarms")
+        for page in paginator.paginate(StateValue="ALARM"):
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                name = str(alarm.get("AlarmName", ""))
+                ours = name.startswith(prefix) or (
+                    topic_arn is not None and topic_arn in alarm.get("AlarmActions", [])
+                )
+                if ours:
+                    alarms.append((name, str(alarm.get("StateReason", ""))))
         return alarms
