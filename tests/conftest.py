@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.net import LOOPBACK, free_port
+from tests.support.slack_stub import SlackStub
 
 # Fake credentials only: no test may ever reach a real AWS account.
 _FAKE_AWS_ENV = {
@@ -52,3 +53,13 @@ def emulator(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
         assert response.status == 200
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return moto_server
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStub]:
+    """A Slack webhook stand-in on 127.0.0.1; ``slack.url`` is its (fake) webhook URL."""
+    stub = SlackStub()
+    try:
+        yield stub
+    finally:
+        stub.close()

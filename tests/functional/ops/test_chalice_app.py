@@ -11,8 +11,9 @@ import pytest
 from chalice.test import Client
 
 from app import ECR_PUSH_PATTERN, ECS_DEPLOYMENT_PATTERN, app
-from tests.functional.ops.conftest import ACCOUNT, REGION, SlackStub, World, build_world
+from tests.functional.ops.world import ACCOUNT, REGION, World, build_world
 from tests.support.events import load_event
+from tests.support.slack_stub import SlackStub
 
 OPS_DIR = Path(__file__).resolve().parents[3] / "ops_lambdas"
 DEV = json.loads((OPS_DIR / ".chalice" / "config.json").read_text())["stages"]["dev"][

@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from chalicelib.events import EcrImageActionEvent
 from chalicelib.redeploy import handle_push
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.conftest import SITE_CONTAINER, LogLines, SlackStub, World, make_kit
+from tests.functional.ops.world import SITE_CONTAINER, LogLines, World, make_kit
 from tests.support.events import load_event
+from tests.support.slack_stub import SlackStub
 
 
 def push(world: World, kit: Toolkit, tag: str | None = "v1.2.3", **event_changes: Any) -> Any:

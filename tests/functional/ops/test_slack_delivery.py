@@ -7,7 +7,8 @@ import pytest
 from chalicelib.controls import Controls
 from chalicelib.errors import ControlsError
 from chalicelib.slack import SlackNotifier, build_message
-from tests.functional.ops.conftest import LogLines, SlackStub, World
+from tests.functional.ops.world import LogLines, World
+from tests.support.slack_stub import SlackStub
 
 MESSAGE = build_message("Test", "hello from the tests", runbook="https://runbooks.example.com/x.md")
 

@@ -6,7 +6,6 @@ flow works through real (loopback) HTTP requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
@@ -16,24 +15,11 @@ from chalicelib.events import EcrImageActionEvent
 from chalicelib.redeploy import handle_push
 from chalicelib.settings import load_settings
 from chalicelib.toolkit import build_toolkit
-from tests.functional.ops.conftest import (
-    FakeLambdaContext,
-    SlackStub,
-    build_world,
-    settings_env,
-)
+from tests.functional.ops.world import FakeLambdaContext, build_world, settings_env
 from tests.support.events import load_event
+from tests.support.slack_stub import SlackStub
 
 pytestmark = pytest.mark.emulator
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackStub]:
-    stub = SlackStub()
-    try:
-        yield stub
-    finally:
-        stub.close()
 
 
 def test_push_redeploys_through_the_emulator(emulator: str, slack: SlackStub) -> None:
