@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 JOB = "redeploy"
 IDEMPOTENCY_KEY_PREFIX = "spotops-redeploy"
+RECONCILE_TRIGGER = "reconcile"
 
 # Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts.
 _REGISTER_FIELDS = (
@@ -191,7 +192,7 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
             "push a fixed image",
         )
     logger.info("reconcile found an undeployed image", extra={"image": image.label})
-    return deploy_image(image, kit, trigger="reconcile")
+    return deploy_image(image, kit, trigger=RECONCILE_TRIGGER)
 
 
 def _ignore(reason: str, **extra: Any) -> dict[str, Any]:
@@ -284,10 +285,12 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
     # -- controls: kill switch and dry run --
     switch = kit.controls.kill_switch()
     if switch.engaged:
-        _report(kit, f":octagonal_sign: Redeploy stopped: {image.label}", switch.reason, trigger)
+        title = f":octagonal_sign: Redeploy stopped: {image.label}"
+        _report_held_back(kit, image, "killed", title, switch.reason, trigger)
         raise DeferredError("killed", switch.reason)
     if settings.dry_run:
-        _report(kit, f":test_tube: [dry run] would deploy {image.label}", plan, trigger)
+        title = f":test_tube: [dry run] would deploy {image.label}"
+        _report_held_back(kit, image, "dry-run", title, plan, trigger)
         raise DeferredError("dry-run", f"DRY_RUN is on; would {plan}")
 
     # -- safety ledger: cooldown, lock, budget --
@@ -399,6 +402,26 @@ def _report(
         footer=_footer(kit, trigger),
     )
     kit.notifier.post(message, job=JOB)
+
+
+def _report_held_back(
+    kit: Toolkit, image: Image, outcome: str, title: str, body: str, trigger: str
+) -> None:
+    """Report an image the kill switch or dry run holds back.
+
+    A push reports every time. The reconcile run finds the same held-back image every 15
+    minutes; it reports it once per ``IDEMPOTENCY_TTL_SECONDS``, or on-call would get the
+    same notice all day and learn to ignore the channel.
+    """
+    if trigger == RECONCILE_TRIGGER:
+        notice = f"notice-{outcome}-{image.digest}"
+        if kit.ledger.cooldown_remaining(kit.settings.service_key, notice):
+            logger.info("held-back image already reported", extra={"outcome": outcome})
+            return
+        kit.ledger.start_cooldown(
+            kit.settings.service_key, notice, kit.settings.idempotency_ttl_seconds
+        )
+    _report(kit, title, body, trigger)
 
 
 # ---- AWS reads and writes ------------------------------------------------------------------

@@ -224,6 +224,21 @@ def test_reconcile_and_a_late_push_event_start_one_deployment(
     assert world.revisions() == 2
 
 
+def test_reconcile_reports_an_image_held_back_by_dry_run_once_not_every_run(
+    world: World, slack: SlackStub
+) -> None:
+    world.push_image("v4.0.0")
+    scheduled = ScheduledEvent(load_event("scheduledEvent"))
+
+    first = reconcile(scheduled, make_kit(world, DRY_RUN="true"))
+    second = reconcile(scheduled, make_kit(world, DRY_RUN="true"))
+
+    assert first["status"] == second["status"] == "dry-run"
+    assert world.revisions() == 1
+    dry_run_posts = [text for text in slack.texts() if "dry run" in text]
+    assert len(dry_run_posts) == 1, slack.texts()
+
+
 def test_reconcile_with_nothing_matching_does_nothing(
     world: World, kit: Toolkit, slack: SlackStub
 ) -> None:
