@@ -206,16 +206,10 @@ class StackDeployer:
         name = f"spotops-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
         try:
             created = self._cfn.create_change_set(
-                StackName=stack_name,
                 ChangeSetName=name,
                 ChangeSetType=change_set_type,
-                TemplateBody=template_body,
-                Parameters=[
-                    {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
-                ],
-                Capabilities=CAPABILITIES,
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
                 Description="spotops deploy",
+                **_stack_inputs(stack_name, template_body, parameters, tags),
             )
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", ""))
@@ -338,13 +332,7 @@ class StackDeployer:
         tags: Mapping[str, str],
     ) -> None:
         self.discard(review)
-        kwargs: dict[str, Any] = {
-            "StackName": review.stack_name,
-            "TemplateBody": template_body,
-            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            "Capabilities": CAPABILITIES,
-            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
-        }
+        kwargs = _stack_inputs(review.stack_name, template_body, parameters, tags)
         if review.change_set_type == "CREATE":
             self._cfn.create_stack(**kwargs)
         else:
@@ -415,6 +403,19 @@ class StackDeployer:
             if not stack.status.endswith("_IN_PROGRESS"):
                 return stack.status
             self._sleep(self._poll)
+
+
+def _stack_inputs(
+    stack_name: str, template_body: str, parameters: Mapping[str, str], tags: Mapping[str, str]
+) -> dict[str, Any]:
+    """What a change set and a direct CreateStack/UpdateStack are both given."""
+    return {
+        "StackName": stack_name,
+        "TemplateBody": template_body,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Capabilities": CAPABILITIES,
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
 
 
 def _validation_error(stack_name: str, message: str) -> Exception:
