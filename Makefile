@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
-TEMPLATES := $(wildcard infra/cloudformation/*.yaml)
+# ops.yaml is a merge template: only the package built from it is a whole template.
+TEMPLATES := $(filter-out %/ops.yaml,$(wildcard infra/cloudformation/*.yaml))
+OPS_LINT_DIR := build/ops-lint
 
 .PHONY: help
 help: ## List the targets
@@ -35,7 +37,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 # ---- checks --------------------------------------------------------------------------
 
 .PHONY: lint
-lint: lint-python lint-docker lint-templates ## ruff, mypy, hadolint, cfn-lint and checkov
+lint: lint-python lint-docker lint-templates ## ruff, mypy, hadolint, cfn-lint, checkov, parliament (ops package too)
 
 .PHONY: lint-python
 lint-python: $(STAMP)
@@ -49,11 +51,12 @@ lint-docker: $(STAMP)
 
 .PHONY: lint-templates
 lint-templates: $(STAMP) $(CHECKOV_STAMP)
-ifneq ($(TEMPLATES),)
-	$(BIN)/cfn-lint --append-rules infra/cfn_lint_rules -- $(TEMPLATES)
+	$(BIN)/spotops package --offline --stage dev --out $(OPS_LINT_DIR) > /dev/null
+	$(BIN)/cfn-lint --append-rules infra/cfn_lint_rules -- $(TEMPLATES) \
+		$(OPS_LINT_DIR)/sam.yaml $(OPS_LINT_DIR)/ops.json
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-		--directory infra/cloudformation
-endif
+		$(foreach t,$(TEMPLATES) $(OPS_LINT_DIR)/ops.json,-f $(t))
+	$(BIN)/python -m infra.iam_lint --min-severity LOW $(TEMPLATES) $(OPS_LINT_DIR)/ops.json
 
 .PHONY: test
 test: setup lint ## Lint, then run the whole test suite
@@ -70,13 +73,16 @@ bench: $(STAMP) ## Measure start time, memory and throughput (loopback only)
 	$(BIN)/python -m benchmarks
 
 # ---- AWS, through the spotops command line ------------------------------------------
-# (targets for deploy, push, destroy, status, cost and the local emulator go here)
 # STAGE picks config/$(STAGE).json. Against the emulator: AWS_ENDPOINT_URL=http://127.0.0.1:4566
 STAGE ?= dev
 
 .PHONY: deploy
-deploy: $(STAMP) ## Deploy every stack of STAGE by change set; prints the site URL last
+deploy: $(STAMP) ## Deploy network, site and ops stacks of STAGE by change set; site URL last
 	$(BIN)/spotops deploy --stage $(STAGE)
+
+.PHONY: package
+package: $(STAMP) ## Build the ops toolkit's package of STAGE into .spotops/package/STAGE
+	$(BIN)/spotops package --stage $(STAGE)
 
 .PHONY: push
 push: $(STAMP) ## Build the site image, tag it with the git commit, push it to ECR
@@ -100,4 +106,4 @@ emulator: $(STAMP) ## Run the local AWS emulator (moto) on 127.0.0.1:4566 in the
 
 .PHONY: clean
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts build

@@ -15,7 +15,7 @@ from cfnlint.decode import decode
 
 INFRA = Path(__file__).resolve().parent
 README = INFRA / "README.md"
-STACKS = ("network", "site")
+STACKS = ("network", "site", "ops")
 
 
 def _cell(value: Any) -> str:
@@ -35,6 +35,8 @@ def render(stack: str) -> str:
             f" ({', '.join(map(str, allowed))})" if allowed and len(allowed) <= 5 else ""
         )
         shown = f"`{default}`" if default != "" else '`""`'
+        if "Default" not in param:
+            shown = "required"
         lines.append(f"| `{name}` | {_cell(kind)} | {shown} | {_cell(param['Description'])} |")
     lines += ["", "**Outputs** (exported as `<stack name>-<name>`)", ""]
     lines += ["| name | description |", "|---|---|"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from spotops import controls
 from spotops import cost as cost_model
+from spotops.buckets import empty_bucket
 from spotops.config import DEFAULT_STAGE, StageConfig, check_stage, parse_overrides
 from spotops.deploy import (
     IMAGE_PARAMETER,
@@ -33,6 +36,7 @@ from spotops.errors import NotDeployedError, SpotopsError, translate_aws_error
 from spotops.factory import CLIFactory
 from spotops.images import SiteLocation, image_count
 from spotops.images import empty_repository as empty_repository_images
+from spotops.ops_package import offline_site_outputs, write_package
 from spotops.push import choose_engine, git_tag
 from spotops.stacks import ChangeSetReview, StackDeployer, StackEvent
 from spotops.status import StatusReport
@@ -264,6 +268,7 @@ def deploy(
     tags = stack_tags(config)
     outputs: dict[str, dict[str, str]] = {}
     image_used = ""
+    names = {p.spec.part: p.name for p in plans}
     for plan in plans:
         image_uri = ""
         if plan.takes_image:
@@ -272,7 +277,20 @@ def deploy(
             choice = factory.image_resolver(session).resolve(explicit_image, site)
             image_uri, image_used = choice.uri, choice.uri
             err.print(f"Image: {escape(choice.uri or '(none)')} [dim]({choice.source})[/dim]")
-        parameters = stack_parameters(plan, plans, config.parameters, image_uri=image_uri)
+        fed = {k: v for part in plan.spec.fed_by for k, v in outputs.get(names[part], {}).items()}
+        values = dict(config.parameters)
+        if plan.spec.packaged:
+            with err.status(f"Packaging {plan.name} (chalice package, then SAM translation)"):
+                built = factory.ops_builder(session).build(
+                    app=config.app, stage=stage, site_outputs=fed, tags=tags
+                )
+            size = built.package.zip_path.stat().st_size
+            err.print(f"Package: {built.code_location} [dim]({size / 1024:.0f} KiB)[/dim]")
+            plan = replace(plan, template_body=built.template_body)
+            values.update(built.parameters)
+        parameters = stack_parameters(
+            plan, plans, values, image_uri=image_uri, fed_outputs=fed if plan.spec.fed_by else None
+        )
         with err.status(f"Preparing the change set of {plan.name}"):
             review = deployer.prepare(plan.name, plan.template_body, parameters, tags)
         if review.up_to_date:
@@ -302,6 +320,118 @@ def _print_outputs(outputs: dict[str, dict[str, str]]) -> None:
             click.echo(f"# {stack}")
             current = stack
         click.echo(f"{key:<{width}}  {value}")
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the package (default: .spotops/package/<stage>).",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Use the names the site template would give instead of the deployed site's outputs.",
+)
+@click.pass_obj
+@guarded
+def package(
+    factory: CLIFactory, stage: str, region: str | None, out_dir: Path | None, offline: bool
+) -> None:
+    """Build the ops stack's package: the zip, the SAM template and its CloudFormation form."""
+    config = factory.load_config(check_stage(stage))
+    if offline:
+        site_outputs = offline_site_outputs(config.app, stage)
+        region = region or "us-east-1"
+    else:
+        session = factory.aws(region)
+        region = session.region
+        site_spec = next(s for s in factory.stack_specs() if s.part == "site")
+        site = factory.deployer(session).describe(site_spec.stack_name(config.app, stage))
+        site_outputs = site.outputs if site else {}
+    out_dir = out_dir or factory.project_dir / ".spotops" / "package" / stage
+    written = write_package(
+        factory.project_dir,
+        app=config.app,
+        stage=stage,
+        region=region,
+        site_outputs=site_outputs,
+        tags=stack_tags(config),
+        out_dir=out_dir,
+        runner=factory.runner,
+    )
+    for path in written:
+        click.echo(path)
+
+
+# ---- run-time controls -----------------------------------------------------------------
+
+
+@cli.group("slack-webhook")
+def slack_webhook() -> None:
+    """The Slack incoming-webhook URL the ops toolkit posts to (a secret)."""
+
+
+@slack_webhook.command("set")
+@stage_options
+@click.pass_obj
+@guarded
+def slack_webhook_set(factory: CLIFactory, stage: str, region: str | None) -> None:
+    """Store the webhook URL, read from standard input (so it stays out of shell history)."""
+    config = factory.load_config(check_stage(stage))
+    if sys.stdin.isatty():
+        url = click.prompt("Slack webhook URL", hide_input=True, err=True)
+    else:
+        url = sys.stdin.readline()
+    session = factory.aws(region)
+    name = controls.webhook_secret_name(config.app, stage)
+    done = controls.set_webhook(
+        session.client("secretsmanager"), name, url, create_missing=session.is_emulator
+    )
+    click.echo(
+        f"Secret {name} {done}. The ops functions use it within 5 minutes (their cache).",
+        err=True,
+    )
+
+
+def _switch_command(switch: str, help_text: str) -> None:
+    values = controls.SWITCH_VALUES[switch]
+
+    @cli.command(switch, help=help_text)
+    @stage_options
+    @click.argument("value", required=False, type=click.Choice(values))
+    @click.pass_obj
+    @guarded
+    def command(factory: CLIFactory, stage: str, region: str | None, value: str | None) -> None:
+        config = factory.load_config(check_stage(stage))
+        session = factory.aws(region)
+        ssm = session.client("ssm")
+        name = controls.switch_parameter_name(config.app, stage, switch)
+        if value is not None:
+            controls.set_switch(ssm, name, switch, value)
+            click.echo(f"{name} set to {value}; the ops functions see it within 30 s.", err=True)
+        current = controls.read_switch(ssm, name)
+        if current is None:
+            raise NotDeployedError(
+                f"Parameter {name} does not exist: deploy the ops stack with "
+                f"`spotops deploy --stage {stage}`."
+            )
+        click.echo(current)
+
+
+_switch_command(
+    "kill-switch",
+    "Show or set the kill switch: `on` stops every automated action that changes "
+    "production, `off` lets automation act.",
+)
+_switch_command(
+    "dry-run",
+    "Show or set the dry-run switch: `true` makes automation report what it would do "
+    "and change nothing.",
+)
 
 
 # ---- push ------------------------------------------------------------------------------
@@ -398,8 +528,13 @@ def destroy(
             "repository is not empty. Use --empty-repository to delete them first.",
             err=True,
         )
+    artifacts = site.outputs.get("ArtifactBucketName") if site else None
     err = _console(err=True)
     for name in names:
+        if site is not None and name == site.name and artifacts:
+            # Build artifacts only (rebuilt by every deploy); a bucket must be empty to go.
+            count = empty_bucket(session.client("s3"), artifacts)
+            click.echo(f"Deleted {count} ops package version(s) from {artifacts}.", err=True)
         _stream(err, f"Deleting {name}", deployer.delete(name))
         err.print(f"[green]{name}: deleted[/green]")
         click.echo(name)

@@ -28,12 +28,17 @@ class StackSpec:
     """One stack of the app: its part name (``network``) and its template file.
 
     ``needs`` names the parts whose stack names this stack receives as parameters
-    (``network`` -> ``NetworkStackName``).
+    (``network`` -> ``NetworkStackName``). ``fed_by`` names the parts whose *outputs* it
+    receives, for every parameter it declares under an output's name (the ops stack takes
+    the site's ``ClusterName``). ``packaged`` marks a stack whose template is built at deploy
+    time (the Chalice package merged with ``template``) rather than read as it is.
     """
 
     part: str
     template: str
     needs: tuple[str, ...] = ()
+    fed_by: tuple[str, ...] = ()
+    packaged: bool = False
 
     def stack_name(self, app: str, stage: str) -> str:
         """``<app>-<stage>-<part>``, the name every room agrees on."""
@@ -43,11 +48,12 @@ class StackSpec:
         return project_dir / "infra" / "cloudformation" / self.template
 
 
-# Deploy order. The ops stack (Chalice package merged with ops.yaml) is appended here when
-# its issue lands; destroy walks this list backwards.
+# Deploy order; destroy walks this list backwards. The ops stack is the Chalice package of
+# ops_lambdas/ merged with ops.yaml, built from the site stack's outputs.
 STACKS: tuple[StackSpec, ...] = (
     StackSpec("network", "network.yaml"),
     StackSpec("site", "site.yaml", needs=("network",)),
+    StackSpec("ops", "ops.yaml", fed_by=("site",), packaged=True),
 )
 
 

@@ -18,6 +18,8 @@ from spotops.templates import (
 )
 
 IMAGE_PARAMETER = "ImageUri"
+# Stands for an upstream stack's output while planning, before that stack is deployed.
+PENDING_OUTPUT = "<output of an earlier stack>"
 
 
 @dataclass(frozen=True)
@@ -65,20 +67,38 @@ def plan_stacks(
             f"{', '.join(sorted(declared_anywhere))}."
         )
     for plan in plans:
-        stack_parameters(plan, plans, config.parameters, image_uri="")
+        stack_parameters(plan, plans, config.parameters, image_uri="", fed_outputs=None)
     return plans
 
 
 def stack_parameters(
-    plan: StackPlan, plans: Sequence[StackPlan], values: Mapping[str, str], *, image_uri: str
+    plan: StackPlan,
+    plans: Sequence[StackPlan],
+    values: Mapping[str, str],
+    *,
+    image_uri: str,
+    fed_outputs: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The checked parameters of one stack: the stage's values, other stacks' names, image."""
+    """The checked parameters of one stack: the stage's values, other stacks' names and
+    outputs, the image.
+
+    ``fed_outputs`` are the outputs of the stacks in ``plan.spec.fed_by``; they win over the
+    stage's values, because they describe what exists. ``None`` means planning: those stacks
+    may not exist yet, so a parameter they will feed is taken as given.
+    """
     merged = dict(values)
     names = {p.spec.part: p.name for p in plans}
     for part in plan.spec.needs:
         merged[reference_parameter(part)] = names[part]
     if plan.takes_image:
         merged[IMAGE_PARAMETER] = image_uri
+    if plan.spec.fed_by:
+        for name, parameter in plan.declared.items():
+            if fed_outputs is None:
+                if name not in merged and parameter.default is None:
+                    merged[name] = PENDING_OUTPUT
+            elif name in fed_outputs:
+                merged[name] = fed_outputs[name]
     return select_parameters(plan.declared, merged, plan.name)
 
 

@@ -76,6 +76,10 @@ class NotDeployedError(SpotopsError):
     """The command needs a stack that does not exist in this region."""
 
 
+class PackageError(SpotopsError):
+    """The ops toolkit could not be packaged (Chalice or SAM refused it)."""
+
+
 class PushError(SpotopsError):
     """Building or pushing the image failed."""
 

@@ -13,6 +13,7 @@ from spotops.aws import AwsSession, AwsSettings
 from spotops.config import STACKS, StackSpec, StageConfig, load_stage_config
 from spotops.cost import PriceTable, load_price_table
 from spotops.images import ImageResolver
+from spotops.ops_package import OpsStackBuilder
 from spotops.push import CommandRunner, Pusher, run_command
 from spotops.stacks import StackDeployer
 from spotops.status import StatusReader
@@ -78,3 +79,13 @@ class CLIFactory:
 
     def pusher(self, session: AwsSession, notify: Callable[[str], None]) -> Pusher:
         return Pusher(session.client("ecr"), self.runner, notify)
+
+    def ops_builder(self, session: AwsSession) -> OpsStackBuilder:
+        return OpsStackBuilder(
+            self.project_dir,
+            s3=session.client("s3"),
+            lambda_client=session.client("lambda"),
+            runner=self.runner,
+            region=session.region,
+            emulator=session.is_emulator,
+        )

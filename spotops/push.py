@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,17 +35,32 @@ class CommandRunner(Protocol):
     """Runs one external command; the seam tests replace."""
 
     def __call__(
-        self, args: Sequence[str], *, input_text: str | None = None, cwd: Path | None = None
+        self,
+        args: Sequence[str],
+        *,
+        input_text: str | None = None,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult: ...
 
 
 def run_command(
-    args: Sequence[str], *, input_text: str | None = None, cwd: Path | None = None
+    args: Sequence[str],
+    *,
+    input_text: str | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CommandResult:
     """The real runner: ``subprocess.run`` with captured text output."""
     try:
         done = subprocess.run(
-            list(args), input=input_text, cwd=cwd, capture_output=True, text=True, check=False
+            list(args),
+            input=input_text,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError as exc:
         return CommandResult(127, "", str(exc))

@@ -7,11 +7,16 @@ Flow for one image (``deploy_image``):
    start at most one deployment (a concurrent twin gets ``IdempotencyAlreadyInProgressError``).
 2. The image must still exist in ECR; the service and its site container must exist.
 3. Skip when the service already runs that digest.
-4. Kill switch (SSM, read now) and dry run: report what would be done, change nothing.
-5. Safety ledger: cooldown, per-service lock (conditional write), hourly budget.
-6. Register a copy of the current task definition with only the site container's image
-   changed to ``<repository uri>@<digest>``; ``UpdateService``; record the deployment id;
-   post "deploying <tag> (<short digest>)" to Slack.
+4. Plan: the new image, and on the first deployment (desired count 0, site container on the
+   ``:bootstrap`` placeholder) the desired count ``INITIAL_DESIRED_COUNT``
+   (:func:`desired_count_change`).
+5. Kill switch (SSM, read now) and dry run (``DRY_RUN`` or the dry-run parameter, read now):
+   report the plan, change nothing.
+6. Safety ledger: cooldown, per-service lock (conditional write), hourly budget.
+7. Register a copy of the current task definition with only the site container's image
+   changed to ``<repository uri>@<digest>``; one ``UpdateService`` with the new revision
+   (and the desired count, when the plan sets one); record the deployment id; post
+   "deploying <tag> (<short digest>)" to Slack.
 
 Outcomes that may succeed later (lock held, kill switch, dry run, throttling, a missing
 service) raise :class:`DeferredError` inside the idempotent section, so Powertools forgets
@@ -55,6 +60,10 @@ if TYPE_CHECKING:
 JOB = "redeploy"
 IDEMPOTENCY_KEY_PREFIX = "spotops-redeploy"
 RECONCILE_TRIGGER = "reconcile"
+# The site stack points the task definition at ``<repository uri>:bootstrap`` until an image
+# exists (first deploy); the same rule as ``spotops.images.is_placeholder``, which
+# ops_lambdas may not import.
+BOOTSTRAP_TAG = "bootstrap"
 
 # Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts.
 _REGISTER_FIELDS = (
@@ -98,6 +107,47 @@ class Image:
 
 def short(digest: str | None) -> str:
     return (digest or "unknown")[:19]
+
+
+def is_bootstrap_image(image: str) -> bool:
+    """True for the ``<repository uri>:bootstrap`` placeholder: no image was ever deployed."""
+    return "@" not in image and image.rsplit("/", 1)[-1].endswith(f":{BOOTSTRAP_TAG}")
+
+
+def desired_count_change(
+    service_desired: int | None, current_image: str, initial: int
+) -> int | None:
+    """The desired count a deployment sets with its ``UpdateService``, or ``None`` to leave it.
+
+    The site stack creates the service with 0 tasks on the ``:bootstrap`` placeholder, so
+    without this the first push would deploy an image nobody runs. Only that never-deployed
+    state is lifted: a service at 0 that runs a real image was scaled down on purpose (that
+    is how on-call takes the site down) and a push must not bring it back.
+
+    Parameters
+    ----------
+    service_desired:
+        The service's ``desiredCount`` now (``None`` when ECS did not say: never lifted).
+    current_image:
+        The image of the site container in the service's task definition now.
+    initial:
+        ``INITIAL_DESIRED_COUNT``; ``0`` means never change the count.
+
+    Returns
+    -------
+    int or None
+        ``initial`` on a first deployment, else ``None``.
+
+    Example
+    -------
+    >>> desired_count_change(0, "123.dkr.ecr.us-east-1.amazonaws.com/site:bootstrap", 2)
+    2
+    >>> desired_count_change(0, "123.dkr.ecr.us-east-1.amazonaws.com/site@sha256:ab", 2) is None
+    True
+    """
+    if initial <= 0 or service_desired != 0 or not is_bootstrap_image(current_image):
+        return None
+    return initial
 
 
 def _result(status: str, reason: str, **extra: Any) -> dict[str, Any]:
@@ -277,21 +327,35 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
             tag=image.tag,
         )
     new_image = f"{_repository_uri(kit, image.repository)}@{image.digest}"
+    desired = service.get("desiredCount")
+    new_count = desired_count_change(
+        desired if isinstance(desired, int) else None,
+        current_image,
+        settings.initial_desired_count,
+    )
     plan = (
         f"register a new revision of {task_def['family']} with {settings.container_name} "
         f"image {new_image} and update service {svc}"
     )
+    if new_count is not None:
+        plan += (
+            f", setting its desired count from 0 to {new_count} (first deploy: the service "
+            f"ran the :{BOOTSTRAP_TAG} placeholder)"
+        )
 
-    # -- controls: kill switch and dry run --
+    # -- controls: kill switch and dry run (both report the plan) --
     switch = kit.controls.kill_switch()
     if switch.engaged:
         title = f":octagonal_sign: Redeploy stopped: {image.label}"
-        _report_held_back(kit, image, "killed", title, switch.reason, trigger)
-        raise DeferredError("killed", switch.reason)
-    if settings.dry_run:
+        reason = f"{switch.reason}; would {plan}"
+        _report_held_back(kit, image, "killed", title, reason, trigger)
+        raise DeferredError("killed", reason)
+    dry_run = kit.controls.dry_run()
+    if dry_run.active:
         title = f":test_tube: [dry run] would deploy {image.label}"
-        _report_held_back(kit, image, "dry-run", title, plan, trigger)
-        raise DeferredError("dry-run", f"DRY_RUN is on; would {plan}")
+        reason = f"dry run: {dry_run.reason}; would {plan}"
+        _report_held_back(kit, image, "dry-run", title, reason, trigger)
+        raise DeferredError("dry-run", reason)
 
     # -- safety ledger: cooldown, lock, budget --
     cooldown = kit.ledger.cooldown_remaining(svc, JOB)
@@ -321,9 +385,16 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
     # -- act: new revision, UpdateService --
     try:
         new_arn = _register_copy(kit, task_def, settings.container_name, new_image)
-        response = kit.ecs.update_service(
-            cluster=settings.cluster_name, service=settings.service_name, taskDefinition=new_arn
-        )
+        update: dict[str, Any] = {
+            "cluster": settings.cluster_name,
+            "service": settings.service_name,
+            "taskDefinition": new_arn,
+        }
+        if new_count is not None:
+            # First deploy only (desired 0 on the :bootstrap placeholder). A service scaled to
+            # 0 while it runs a real image is how on-call takes the site down: never lifted.
+            update["desiredCount"] = new_count
+        response = kit.ecs.update_service(**update)
     except (ClientError, BotoCoreError) as exc:
         kit.ledger.release_lock(svc, holder=holder)
         code = error_code(exc) or type(exc).__name__
@@ -351,6 +422,7 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         "tag": image.tag or "",
         "task_definition": new_arn,
         "previous_image": current_image,
+        "desired_count": new_count,  # only when this deployment set it (None is not stored)
         "status": "IN_PROGRESS",
         "trigger": trigger,
     }
@@ -362,19 +434,26 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
     except LedgerError as exc:  # the deployment runs; say so loudly but do not redo it
         logger.error("deployment started but ledger write failed", extra={"error": str(exc)})
     count("ActionsTaken", JOB)
-    logger.info("redeploy started", extra={"deployment_id": deployment_id, "image": new_image})
+    logger.info(
+        "redeploy started",
+        extra={"deployment_id": deployment_id, "image": new_image, "desired_count": new_count},
+    )
+    facts = [
+        ("Deployment", deployment_id),
+        ("Task definition", new_arn.rsplit("/", 1)[-1]),
+        ("Previous image", current_image or "-"),
+    ]
+    if new_count is not None:
+        facts.append(("Desired count", f"0 → {new_count} (first deploy)"))
     _report(
         kit,
         f":rocket: deploying {image.label}",
         f"deploying `{image.tag or 'untagged'}` (`{image.short_digest}`) to `{svc}`",
         trigger,
-        facts=[
-            ("Deployment", deployment_id),
-            ("Task definition", new_arn.rsplit("/", 1)[-1]),
-            ("Previous image", current_image or "-"),
-        ],
+        facts=facts,
         runbook=runbook_url(settings.runbook_base_url, REDEPLOY),
     )
+    extra: dict[str, Any] = {} if new_count is None else {"desired_count": new_count}
     return _result(
         "deploying",
         f"deploying {image.label}",
@@ -382,6 +461,7 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         tag=image.tag,
         deployment_id=deployment_id,
         task_definition=new_arn,
+        **extra,
     )
 
 

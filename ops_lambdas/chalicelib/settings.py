@@ -32,6 +32,15 @@ class Settings:
         ``REPOSITORY_NAME`` (required): the ECR repository whose pushes redeploy the service.
     tag_pattern:
         ``TAG_PATTERN``: regex a pushed tag must match (full match) to be deployed.
+    initial_desired_count:
+        ``INITIAL_DESIRED_COUNT`` (default ``0``: never change the count): the desired count
+        the first deployment sets on a service the site stack created with 0 tasks and the
+        ``:bootstrap`` placeholder image, so the first push serves traffic. A service an
+        operator scaled to 0 while it runs a real image is never lifted.
+    dry_run, dry_run_parameter:
+        ``DRY_RUN`` (default ``false``, changed only by a deploy) and ``DRY_RUN_PARAMETER``
+        (optional SSM parameter name, read at run time so dry run can be switched without a
+        deploy). A run is dry when either says so; :meth:`Controls.dry_run` decides.
     """
 
     app_name: str
@@ -54,6 +63,8 @@ class Settings:
     kill_switch_parameter: str
     kill_switch_cache_seconds: int
     dry_run: bool
+    dry_run_parameter: str
+    initial_desired_count: int
     runbook_base_url: str
     lock_ttl_seconds: int
     redeploy_max_per_hour: int
@@ -171,6 +182,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         kill_switch_parameter=_required(env, "KILL_SWITCH_PARAMETER"),
         kill_switch_cache_seconds=_int(env, "KILL_SWITCH_CACHE_SECONDS", 30),
         dry_run=_bool(env, "DRY_RUN", False),
+        dry_run_parameter=env.get("DRY_RUN_PARAMETER", "").strip(),
+        initial_desired_count=_int(env, "INITIAL_DESIRED_COUNT", 0),
         runbook_base_url=_url(env, "RUNBOOK_BASE_URL"),
         lock_ttl_seconds=_int(env, "LOCK_TTL_SECONDS", 3600, minimum=60),
         redeploy_max_per_hour=_int(env, "REDEPLOY_MAX_PER_HOUR", 6, minimum=1),

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 
 from chalicelib.aws import AwsClients
-from chalicelib.controls import Controls, KillSwitchState
+from chalicelib.controls import Controls, DryRunState, KillSwitchState
 from chalicelib.ledger import SafetyLedger
 from chalicelib.settings import Settings, load_settings
 from chalicelib.slack import DeliveryResult, SlackMessage, SlackNotifier
@@ -27,8 +27,12 @@ class Notifier(Protocol):
     def post(self, message: SlackMessage, *, job: str) -> DeliveryResult: ...
 
 
-class KillSwitch(Protocol):
+class RunControls(Protocol):
+    """The run-time controls a job asks before it changes production (:class:`Controls`)."""
+
     def kill_switch(self) -> KillSwitchState: ...
+
+    def dry_run(self) -> DryRunState: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Toolkit:
     ecr: Any
     ledger: SafetyLedger
     notifier: Notifier
-    controls: KillSwitch
+    controls: RunControls
     idempotency: BasePersistenceLayer
     lambda_context: Any | None = None
 
@@ -56,8 +60,11 @@ def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
         secretsmanager=clients.secretsmanager,
         kill_switch_parameter=settings.kill_switch_parameter,
         kill_switch_cache_seconds=settings.kill_switch_cache_seconds,
+        dry_run=settings.dry_run,
+        dry_run_parameter=settings.dry_run_parameter,
         webhook_secret_name=settings.slack_webhook_secret_name,
         secret_cache_seconds=settings.secret_cache_seconds,
+        stage=settings.stage,
     )
     notifier = SlackNotifier(
         webhook_url=controls.webhook_url,

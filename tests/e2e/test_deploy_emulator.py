@@ -1,4 +1,5 @@
-"""End to end: ``spotops deploy --yes`` with the real templates against the moto server."""
+"""End to end: ``spotops deploy --yes`` with the real templates (network, site, and the ops
+package) against the moto server."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_p
     # A copy of the checkout's templates and dev profile, so the run's record stays in tmp.
     shutil.copytree(ROOT / "infra" / "cloudformation", tmp_path / "infra" / "cloudformation")
     shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copytree(
+        ROOT / "ops_lambdas",
+        tmp_path / "ops_lambdas",
+        ignore=shutil.ignore_patterns("__pycache__", "deployments"),
+    )
     env = {**os.environ, "AWS_ENDPOINT_URL": emulator, "NO_COLOR": "1"}
 
     done = subprocess.run(
@@ -36,6 +42,7 @@ def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_p
     stacks = {s["StackName"]: s for s in cfn.describe_stacks()["Stacks"]}
     assert stacks["spotops-dev-network"]["StackStatus"] == "CREATE_COMPLETE"
     assert stacks["spotops-dev-site"]["StackStatus"] == "CREATE_COMPLETE"
+    assert stacks["spotops-dev-ops"]["StackStatus"] == "CREATE_COMPLETE"
     site_url = next(
         o["OutputValue"]
         for o in stacks["spotops-dev-site"]["Outputs"]

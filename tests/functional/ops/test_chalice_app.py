@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,37 +12,47 @@ import pytest
 from chalice.test import Client
 
 from app import ECR_PUSH_PATTERN, ECS_DEPLOYMENT_PATTERN, app
-from tests.functional.ops.world import ACCOUNT, REGION, World, build_world
+from spotops.ops_package import package_environment, stage_config
+from tests.functional.ops.world import ACCOUNT, REGION, World, build_world, settings_env
 from tests.support.events import load_event
 from tests.support.slack_stub import SlackStub
 
 OPS_DIR = Path(__file__).resolve().parents[3] / "ops_lambdas"
-DEV = json.loads((OPS_DIR / ".chalice" / "config.json").read_text())["stages"]["dev"][
-    "environment_variables"
-]
 
 
 @pytest.fixture
 def dev_world(aws: None, slack: SlackStub, monkeypatch: pytest.MonkeyPatch) -> World:
-    """The moto resources named as the dev stage's config.json names them."""
     monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("SLACK_BACKOFF_BASE_SECONDS", "0.01")
+    # Named as a stage names them, unlike AWS's sample events (which must be ignored).
     return build_world(
-        repository=DEV["REPOSITORY_NAME"],
-        cluster=DEV["CLUSTER_NAME"],
-        service=DEV["SERVICE_NAME"],
-        ledger_table=DEV["LEDGER_TABLE_NAME"],
-        idempotency_table=DEV["IDEMPOTENCY_TABLE_NAME"],
-        secret_name=DEV["SLACK_WEBHOOK_SECRET_NAME"],
-        kill_switch=DEV["KILL_SWITCH_PARAMETER"],
-        dlq_name=DEV["SLACK_DLQ_URL"].rsplit("/", 1)[-1],
+        repository="spotops-test-site",
+        cluster="spotops-test",
+        service="spotops-test-site",
         webhook_url=slack.url,
     )
 
 
 @pytest.fixture
-def client(dev_world: World) -> Iterator[Client]:
-    with Client(app, stage_name="dev", project_dir=str(OPS_DIR)) as test_client:
+def client(dev_world: World, tmp_path: Path) -> Iterator[Client]:
+    """The test client over a copy of the app whose ``test`` stage is written the way
+    ``spotops deploy`` writes it (names from the site, the rest as the ops stack sets it)."""
+    project = tmp_path / "ops_lambdas"
+    shutil.copytree(OPS_DIR, project, ignore=shutil.ignore_patterns("__pycache__", "deployments"))
+    config_path = project / ".chalice" / "config.json"
+    environment = package_environment(
+        "spotops",
+        "test",
+        {
+            "ClusterName": dev_world.cluster,
+            "ServiceName": dev_world.service,
+            "RepositoryName": dev_world.repository,
+        },
+    )
+    environment.update(settings_env(dev_world))
+    config = stage_config(json.loads(config_path.read_text()), "test", environment, {})
+    config_path.write_text(json.dumps(config))
+    with Client(app, stage_name="test", project_dir=str(project)) as test_client:
         yield test_client
 
 
@@ -75,7 +86,7 @@ def test_push_outcome_and_reconcile_through_the_test_client(
     assert len(texts) == 2
     assert texts[0].startswith(":rocket: deploying 0123abc")
     assert texts[1].startswith(":white_check_mark: Deployed 0123abc")
-    assert "https://example.com/spotops/runbooks/redeploy.md" in str(slack.bodies[0])
+    assert "https://runbooks.example.com/spotops/redeploy.md" in str(slack.bodies[0])
 
 
 def test_documented_events_for_other_resources_are_ignored_not_raised(

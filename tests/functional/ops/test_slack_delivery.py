@@ -135,8 +135,11 @@ def _controls(world: World, secret: str) -> Controls:
         secretsmanager=world.clients.secretsmanager,
         kill_switch_parameter=world.kill_switch,
         kill_switch_cache_seconds=0,
+        dry_run=False,
+        dry_run_parameter=world.dry_run_parameter,
         webhook_secret_name=secret,
         secret_cache_seconds=0,
+        stage="test",
     )
 
 
@@ -148,10 +151,16 @@ def test_webhook_url_comes_from_the_secret_plain_or_json(world: World, slack: Sl
     assert _controls(world, "ops/json-webhook").webhook_url() == "https://hooks.example.com/x"
 
 
-def test_missing_secret_dead_letters_without_leaking(world: World) -> None:
+SET_IT = "set it with `spotops slack-webhook set --stage test`"
+
+
+def test_missing_secret_dead_letters_saying_how_to_set_it(world: World, logs: LogLines) -> None:
     controls = _controls(world, "ops/does-not-exist")
-    with pytest.raises(ControlsError, match="cannot read secret ops/does-not-exist"):
+    with pytest.raises(ControlsError) as raised:
         controls.webhook_url()
+    assert str(raised.value) == (
+        f"cannot read secret ops/does-not-exist (ResourceNotFoundException); {SET_IT}"
+    )
 
     result = SlackNotifier(
         webhook_url=controls.webhook_url, sqs=world.clients.sqs, dlq_url=world.dlq_url
@@ -159,4 +168,29 @@ def test_missing_secret_dead_letters_without_leaking(world: World) -> None:
 
     assert result.dead_lettered
     assert result.attempts == 0
-    assert "cannot read secret" in world.dlq_messages()[0]["reason"]
+    reason = world.dlq_messages()[0]["reason"]
+    assert reason.startswith("cannot read secret ops/does-not-exist")
+    assert reason.endswith(SET_IT)
+    assert SET_IT in logs.text  # the dead-letter warning carries the fix too
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("hooks.example.com/services/T0/B0/not-a-url", "does not hold an http(s) URL"),
+        ('{"channel": "#ops"}', "does not hold an http(s) URL"),
+        ('{"url": "https://hooks.example.com/services/T0/B0/x"', "is not valid JSON"),
+        ("", "does not hold an http(s) URL"),
+    ],
+)
+def test_secret_without_a_url_says_how_to_set_it_and_never_echoes_it(
+    world: World, secret: str, problem: str
+) -> None:
+    world.clients.secretsmanager.create_secret(Name="ops/bad-webhook", SecretString=secret or " ")
+
+    with pytest.raises(ControlsError) as raised:
+        _controls(world, "ops/bad-webhook").webhook_url()
+
+    message = str(raised.value)
+    assert message == f"secret ops/bad-webhook {problem}; {SET_IT}"
+    assert "hooks.example.com" not in message

@@ -6,7 +6,6 @@ build the same world; the fixtures live in ``conftest.py``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from chalicelib.aws import AwsClients
 from chalicelib.observability import logger as ops_logger
 from chalicelib.settings import Settings, load_settings
 from chalicelib.toolkit import Toolkit, build_toolkit
+from tests.support.images import put_image
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -42,6 +42,7 @@ class World:
     kill_switch: str
     dlq_name: str
     clients: AwsClients
+    dry_run_parameter: str = "/ops/dry-run"
     repository_uri: str = ""
     dlq_url: str = ""
     bootstrap_td: str = ""
@@ -49,32 +50,7 @@ class World:
 
     def push_image(self, tag: str | None, seed: str | None = None) -> str:
         """Put an image in ECR (moto derives the digest from the layers); return its digest."""
-        seed = seed or tag or "untagged"
-        layer = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 100,
-                "digest": layer,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 100,
-                    "digest": layer,
-                }
-            ],
-        }
-        kwargs: dict[str, Any] = {
-            "repositoryName": self.repository,
-            "imageManifest": json.dumps(manifest),
-        }
-        if tag:
-            kwargs["imageTag"] = tag
-        response = self.clients.ecr.put_image(**kwargs)
-        return str(response["image"]["imageId"]["imageDigest"])
+        return put_image(self.clients.ecr, self.repository, tag, seed)
 
     def push_event(self, event: dict[str, Any], digest: str, tag: str | None) -> dict[str, Any]:
         event["detail"]["repository-name"] = self.repository
@@ -114,6 +90,41 @@ class World:
             Name=self.kill_switch, Value=value, Type="String", Overwrite=True
         )
 
+    def set_dry_run(self, value: str) -> None:
+        """Flip the dry-run parameter, as on-call would with ``aws ssm put-parameter``."""
+        self.clients.ssm.put_parameter(
+            Name=self.dry_run_parameter, Value=value, Type="String", Overwrite=True
+        )
+
+    def desired_count(self) -> int:
+        return int(self.service_desc()["desiredCount"])
+
+    def set_desired_count(self, count: int) -> None:
+        """Scale the service as an operator (or autoscaling) would."""
+        self.clients.ecs.update_service(
+            cluster=self.cluster, service=self.service, desiredCount=count
+        )
+
+    def run_image(self, image: str) -> str:
+        """Make the service run ``image`` (a new revision of its task definition); its ARN."""
+        td = self.running_task_definition()
+        containers = td["containerDefinitions"]
+        for container in containers:
+            if container["name"] == SITE_CONTAINER:
+                container["image"] = image
+        arn = self.clients.ecs.register_task_definition(
+            family=td["family"],
+            containerDefinitions=containers,
+            networkMode=td["networkMode"],
+            requiresCompatibilities=td["requiresCompatibilities"],
+            cpu=td["cpu"],
+            memory=td["memory"],
+        )["taskDefinition"]["taskDefinitionArn"]
+        self.clients.ecs.update_service(
+            cluster=self.cluster, service=self.service, taskDefinition=arn
+        )
+        return str(arn)
+
 
 def build_world(
     *,
@@ -124,6 +135,7 @@ def build_world(
     idempotency_table: str = "ops-idempotency",
     secret_name: str = "ops/slack-webhook",  # noqa: S107 - a name, not a secret
     kill_switch: str = "/ops/kill-switch",
+    dry_run_parameter: str = "/ops/dry-run",
     dlq_name: str = "ops-slack-dlq",
     webhook_url: str,
 ) -> World:
@@ -136,6 +148,7 @@ def build_world(
         idempotency_table=idempotency_table,
         secret_name=secret_name,
         kill_switch=kill_switch,
+        dry_run_parameter=dry_run_parameter,
         dlq_name=dlq_name,
         clients=AwsClients(max_attempts=1, session=SESSION),
     )
@@ -192,6 +205,7 @@ def build_world(
     )
     c.secretsmanager.create_secret(Name=secret_name, SecretString=webhook_url)
     c.ssm.put_parameter(Name=kill_switch, Value="off", Type="String")
+    c.ssm.put_parameter(Name=dry_run_parameter, Value="false", Type="String")
     world.dlq_url = c.sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
     return world
 
@@ -215,6 +229,7 @@ def settings_env(world: World, **overrides: str) -> dict[str, str]:
         "SLACK_BACKOFF_BASE_SECONDS": "0.01",
         "KILL_SWITCH_PARAMETER": world.kill_switch,
         "KILL_SWITCH_CACHE_SECONDS": "0",
+        "DRY_RUN_PARAMETER": world.dry_run_parameter,
         "SECRET_CACHE_SECONDS": "0",
         "RUNBOOK_BASE_URL": "https://runbooks.example.com/spotops",
         "AWS_MAX_ATTEMPTS": "1",

@@ -13,6 +13,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spotops.cli import cli
+from spotops.config import STACKS, StackSpec
+from spotops.factory import CLIFactory
+from tests.support.images import put_image
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -35,12 +38,25 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+class SiteOnlyFactory(CLIFactory):
+    """The real factory, for the network and site stacks only: these tests use small fixture
+    templates, and the ops stack (a Chalice package) has tests of its own."""
+
+    def stack_specs(self) -> tuple[StackSpec, ...]:
+        return tuple(spec for spec in STACKS if not spec.packaged)
+
+
 @pytest.fixture
 def spotops(emulator: str, project: Path) -> Callable[..., Result]:
     """Run ``spotops --project-dir <project> <args>`` against the emulator."""
 
     def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, ["--project-dir", str(project), *args], input=input)
+        return CliRunner().invoke(
+            cli,
+            ["--project-dir", str(project), *args],
+            input=input,
+            obj=SiteOnlyFactory(project_dir=project),
+        )
 
     return run
 
@@ -62,16 +78,5 @@ def aws(emulator: str) -> Callable[[str], Any]:
 
 
 def push_fake_image(ecr: Any, repository: str, tag: str, marker: str) -> str:
-    """Put a small image manifest in ECR (what a push does); return its digest."""
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 7023,
-            "digest": "sha256:" + marker.encode().hex().ljust(64, "0")[:64],
-        },
-        "layers": [],
-    }
-    put = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)
-    return str(put["image"]["imageId"]["imageDigest"])
+    """Put a small image in ECR (what a push does); return its digest."""
+    return put_image(ecr, repository, tag, seed=marker)

@@ -161,6 +161,10 @@ def test_site_exports_every_contract_output(client, site):
         "ServiceName",
         "AlarmTopicArn",
         "LoadBalancerDnsName",
+        "TaskDefinitionFamily",
+        "TaskRoleArn",
+        "TaskExecutionRoleArn",
+        "ArtifactBucketName",
     ):
         assert exports[f"{SITE_STACK}-{name}"] == site[name]
     assert site["SiteUrl"] == f"http://{site['LoadBalancerDnsName']}"

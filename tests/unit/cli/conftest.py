@@ -70,7 +70,7 @@ class FakeRunner:
     calls: list[Call] = field(default_factory=list)
     on_call: Any = None
 
-    def __call__(self, args, *, input_text=None, cwd=None):
+    def __call__(self, args, *, input_text=None, cwd=None, env=None):
         from spotops.push import CommandResult
 
         self.calls.append(Call(list(args), input_text, cwd))

@@ -22,6 +22,8 @@ from spotops.push import PushResult
 from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
 from tests.unit.cli.conftest import FakeRunner
 
+# The fixture templates are the network and site stacks; the ops stack is tested on its own.
+SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
 FIXTURES = Path(__file__).resolve().parents[2] / "integration" / "cli" / "templates"
 NETWORK, SITE = "spotops-dev-network", "spotops-dev-site"
 OUTPUTS = {
@@ -89,7 +91,7 @@ def factory(project: Path) -> mock.Mock:
     fake = mock.Mock(spec=CLIFactory)
     fake.project_dir = project
     fake.load_config.side_effect = lambda stage: load_stage_config(project, stage)
-    fake.stack_specs.return_value = STACKS
+    fake.stack_specs.return_value = SITE_STACKS
     fake.price_table.return_value = load_price_table()
     fake.aws.return_value = mock.Mock(region="us-east-1", is_emulator=False)
     fake.image_resolver.return_value.resolve.return_value = ImageChoice(

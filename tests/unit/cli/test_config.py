@@ -13,6 +13,8 @@ from spotops.errors import ConfigError, ParameterError, UsageError
 from spotops.templates import TemplateParameter, select_parameters
 
 ROOT = Path(__file__).resolve().parents[3]
+# The fixture templates are the network and site stacks; the ops stack is tested on its own.
+SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
 FIXTURES = ROOT / "tests" / "integration" / "cli" / "templates"
 
 
@@ -83,12 +85,12 @@ def test_error_if_a_parameter_is_declared_by_no_template(tmp_path):
     project = _project(tmp_path, {"DesiredCont": 2})
 
     with pytest.raises(UsageError, match="No template declares DesiredCont"):
-        plan_stacks(project, STACKS, load_stage_config(project, "dev"))
+        plan_stacks(project, SITE_STACKS, load_stage_config(project, "dev"))
 
 
 def test_each_stack_gets_only_its_parameters_plus_stack_names_and_image(tmp_path):
     project = _project(tmp_path, {"NatMode": "single", "DesiredCount": 3})
-    plans = plan_stacks(project, STACKS, load_stage_config(project, "dev"))
+    plans = plan_stacks(project, SITE_STACKS, load_stage_config(project, "dev"))
     values = load_stage_config(project, "dev").parameters
 
     network = stack_parameters(plans[0], plans, values, image_uri="ignored")
@@ -142,4 +144,8 @@ def test_shipped_stage_files_fit_the_real_templates(stage):
 
     plans = plan_stacks(ROOT, STACKS, config)
 
-    assert [plan.name for plan in plans] == [f"spotops-{stage}-network", f"spotops-{stage}-site"]
+    assert [plan.name for plan in plans] == [
+        f"spotops-{stage}-network",
+        f"spotops-{stage}-site",
+        f"spotops-{stage}-ops",
+    ]

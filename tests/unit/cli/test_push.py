@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import boto3
@@ -12,6 +11,7 @@ from moto import mock_aws
 
 from spotops.errors import DirtyTreeError, ImageTagExistsError, PushError
 from spotops.push import BuildEngine, Pusher, choose_engine, ecr_login, git_tag
+from tests.support.images import put_image
 from tests.unit.cli.conftest import FakeRunner
 
 REPO = "spotops-dev-site"
@@ -100,19 +100,7 @@ def ecr():
 
 
 def _put(ecr, tag: str, marker: str = "x") -> str:
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": 1,
-            "digest": "sha256:" + marker * 64,
-        },
-        "layers": [],
-    }
-    return ecr.put_image(repositoryName=REPO, imageManifest=json.dumps(manifest), imageTag=tag)[
-        "image"
-    ]["imageId"]["imageDigest"]
+    return put_image(ecr, REPO, tag, seed=marker)
 
 
 def test_ecr_login_is_decoded_from_the_token(ecr):

@@ -162,4 +162,6 @@ def test_cfn_lint_loads_our_rules_and_reports_violations(tmp_path, runbooks):
 
 
 def test_our_templates_are_clean_under_every_rule():
-    assert run_cfn_lint(*sorted(TEMPLATES.glob("*.yaml"))) == []
+    # ops.yaml is a merge template; the ops package built from it is linted in its own tests.
+    whole = [path for path in sorted(TEMPLATES.glob("*.yaml")) if path.name != "ops.yaml"]
+    assert run_cfn_lint(*whole) == []

@@ -55,6 +55,11 @@ CONTRACT_OUTPUTS = {
     "ServiceName",
     "AlarmTopicArn",
     "LoadBalancerDnsName",
+    # What the ops stack is packaged and scoped with.
+    "TaskDefinitionFamily",
+    "TaskRoleArn",
+    "TaskExecutionRoleArn",
+    "ArtifactBucketName",
 }
 REQUIRED_RUNBOOKS = {
     "alb-5xx.md",

@@ -32,6 +32,8 @@ def test_defaults_are_applied() -> None:
     assert settings.service_key == "spotops-dev-cluster/spotops-dev-site"
     assert settings.idempotency_ttl_seconds == 86400
     assert settings.lock_ttl_seconds == 3600
+    assert settings.initial_desired_count == 0  # never change the count
+    assert settings.dry_run_parameter == ""  # no run-time dry-run switch
 
 
 @pytest.mark.parametrize("tag", ["v1.2.3", "0123abc", "0123456789abcdef0123456789abcdef01234567"])
@@ -62,6 +64,9 @@ def test_missing_required_setting_names_the_variable(name: str) -> None:
         ("TAG_PATTERN", "v(1"),
         ("RUNBOOK_BASE_URL", "runbooks/"),
         ("SLACK_DLQ_URL", "dlq"),
+        ("INITIAL_DESIRED_COUNT", "-1"),
+        ("INITIAL_DESIRED_COUNT", "two"),
+        ("INITIAL_DESIRED_COUNT", "1.5"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
@@ -72,3 +77,13 @@ def test_bad_value_names_the_variable(name: str, value: str) -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("true", True), ("1", True), ("off", False)])
 def test_dry_run_is_a_strict_boolean(raw: str, expected: bool) -> None:
     assert load_settings({**VALID, "DRY_RUN": raw}).dry_run is expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("2", 2), (" 3 ", 3), ("0", 0), ("", 0)])
+def test_initial_desired_count_is_a_non_negative_integer(raw: str, expected: int) -> None:
+    assert load_settings({**VALID, "INITIAL_DESIRED_COUNT": raw}).initial_desired_count == expected
+
+
+def test_dry_run_parameter_is_an_optional_name() -> None:
+    env = {**VALID, "DRY_RUN_PARAMETER": " /spotops/dev/dry-run "}
+    assert load_settings(env).dry_run_parameter == "/spotops/dev/dry-run"

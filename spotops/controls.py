@@ -1,0 +1,122 @@
+"""The ops toolkit's run-time controls, set from the command line without a deploy: the
+Slack webhook URL (a secret), the kill switch and the dry-run switch (SSM parameters).
+
+The names are the ones ``infra/cloudformation/ops.yaml`` gives them. The ops stack creates
+all three; the functions read them at run time (with a short cache), so a change here takes
+effect within ``KILL_SWITCH_CACHE_SECONDS`` (30 s) for the switches and
+``SECRET_CACHE_SECONDS`` (300 s) for the webhook.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from spotops.errors import NotDeployedError, UsageError
+
+# What each switch may be set to, and the value that stops automation / means dry run.
+SWITCH_VALUES = {"kill-switch": ("on", "off"), "dry-run": ("true", "false")}
+
+
+def webhook_secret_name(app: str, stage: str) -> str:
+    return f"{app}/{stage}/slack-webhook"
+
+
+def switch_parameter_name(app: str, stage: str, switch: str) -> str:
+    """``/<app>/<stage>/kill-switch`` or ``/<app>/<stage>/dry-run``."""
+    if switch not in SWITCH_VALUES:
+        raise UsageError(f"Unknown switch {switch!r}: use {' or '.join(SWITCH_VALUES)}.")
+    return f"/{app}/{stage}/{switch}"
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL, stripped, if it can be a webhook: https, or http only on loopback (a local
+    receiver). Never echoes the URL back in an error: it is a secret.
+
+    Raises
+    ------
+    UsageError
+        Empty, not http(s), or plain http to a non-loopback host.
+    """
+    url = url.strip()
+    parsed = urlparse(url)
+    if not url or parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise UsageError(
+            "That is not a webhook URL: expected https://hooks.slack.com/services/... "
+            "(read from standard input)."
+        )
+    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+        raise UsageError("A webhook URL must use https (plain http only to 127.0.0.1).")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def set_webhook(secretsmanager: Any, name: str, url: str, *, create_missing: bool) -> str:
+    """Store ``url`` in the secret as ``{"url": ...}``; return ``updated`` or ``created``.
+
+    ``create_missing`` is for the local emulator, which does not create the secret the ops
+    stack declares; against AWS a missing secret means the ops stack is not deployed.
+
+    Raises
+    ------
+    NotDeployedError
+        The secret does not exist and may not be created here.
+    """
+    body = json.dumps({"url": check_webhook_url(url)})
+    try:
+        secretsmanager.put_secret_value(SecretId=name, SecretString=body)
+        return "updated"
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        if not create_missing:
+            stage = name.split("/")[1] if name.count("/") >= 2 else "<stage>"
+            raise NotDeployedError(
+                f"Secret {name} does not exist: the ops stack creates it. Deploy first with "
+                f"`spotops deploy --stage {stage}`."
+            ) from exc
+    secretsmanager.create_secret(Name=name, SecretString=body)
+    return "created"
+
+
+def read_switch(ssm: Any, name: str) -> str | None:
+    """The switch's value, or ``None`` when the parameter does not exist."""
+    try:
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+
+
+def set_switch(ssm: Any, name: str, switch: str, value: str) -> None:
+    """Set a switch the ops stack created to one of its two values.
+
+    Raises
+    ------
+    UsageError
+        A value the switch does not take.
+    NotDeployedError
+        The parameter does not exist (the ops stack is not deployed).
+    """
+    allowed = SWITCH_VALUES[switch]
+    if value not in allowed:
+        raise UsageError(f"{switch} takes {' or '.join(allowed)}, not {value!r}.")
+    if read_switch(ssm, name) is None:
+        raise NotDeployedError(
+            f"Parameter {name} does not exist: the ops stack creates it. Deploy first with "
+            "`spotops deploy`."
+        )
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)

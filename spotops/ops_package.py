@@ -1,0 +1,454 @@
+"""Build the ops stack: the Chalice package of ``ops_lambdas/`` for one stage, merged with
+``infra/cloudformation/ops.yaml``, its code in S3, translated to plain CloudFormation.
+
+Why each step:
+
+* **Chalice** writes the functions, their roles (``autogen_policy`` is off: each role gets
+  its ``.chalice/policy-<function>.json``) and their EventBridge rules. ``app.py`` builds the
+  rule patterns from ``REPOSITORY_NAME``, ``CLUSTER_NAME`` and ``SERVICE_NAME`` when Chalice
+  imports it, so those come from the site stack's outputs *at package time*, into a stage
+  config written in a build copy of the app (never into the checkout).
+* **The code** goes to the site stack's artifact bucket under a key named by its SHA-256,
+  so an unchanged package is an unchanged template and CloudFormation leaves the functions
+  alone (what ``aws cloudformation package`` does).
+* **Translating locally** with ``aws-sam-translator`` (instead of the service-side
+  ``AWS::Serverless`` transform) gives one template for AWS and the local emulator, which
+  ignores SAM: what the tests deploy is what AWS gets, and change sets list real resources.
+
+Nothing here prints; failures raise :class:`~spotops.errors.PackageError` with what to do.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spotops.errors import NotDeployedError, PackageError
+from spotops.push import CommandRunner
+
+OPS_SOURCE = Path("ops_lambdas")
+MERGE_TEMPLATE = Path("infra") / "cloudformation" / "ops.yaml"
+PACKAGE_DIR = "package"
+# Chalice writes sam.yaml when the merge template is YAML (whatever --template-format says).
+SAM_TEMPLATES = ("sam.yaml", "sam.json")
+ZIP_NAME = "deployment.zip"
+
+# Environment the app needs when Chalice imports it (rule patterns), from site outputs.
+SITE_NAMES = {
+    "CLUSTER_NAME": "ClusterName",
+    "SERVICE_NAME": "ServiceName",
+    "REPOSITORY_NAME": "RepositoryName",
+}
+APP_TAGS = (
+    {"Key": "spotops:app", "Value": {"Ref": "AppName"}},
+    {"Key": "spotops:stage", "Value": {"Ref": "StageName"}},
+)
+# What the build copy leaves out: caches and Chalice's own local state.
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "venv", "vendor")
+
+
+@dataclass(frozen=True)
+class OpsPackage:
+    """A built package: the merged SAM template (its ``CodeUri`` still local) and the zip."""
+
+    template: dict[str, Any]
+    zip_path: Path
+
+    @property
+    def code_sha256(self) -> str:
+        return hashlib.sha256(self.zip_path.read_bytes()).hexdigest()
+
+    def code_key(self, app: str, stage: str) -> str:
+        """The S3 key of the zip: content-addressed, so a rebuild of the same code is a no-op."""
+        return f"{app}/{stage}/ops/{self.code_sha256}.zip"
+
+
+def package_environment(app: str, stage: str, site_outputs: Mapping[str, str]) -> dict[str, str]:
+    """The stage's environment that must be known when Chalice imports ``app.py``.
+
+    Raises
+    ------
+    NotDeployedError
+        When the site stack has not been deployed (or lacks an output): the ops stack is
+        packaged from it, so the order is network, site, ops.
+    """
+    missing = [output for output in SITE_NAMES.values() if not site_outputs.get(output)]
+    if missing:
+        raise NotDeployedError(
+            f"The ops toolkit of {app}-{stage} is packaged from the site stack's outputs, and "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing. Deploy in "
+            f"order network -> site -> ops: `spotops deploy --stage {stage}` does all three."
+        )
+    environment = {"APP_NAME": app, "STAGE": stage}
+    environment.update({name: site_outputs[output] for name, output in SITE_NAMES.items()})
+    return environment
+
+
+def stage_config(
+    base: Mapping[str, Any], stage: str, environment: Mapping[str, str], tags: Mapping[str, str]
+) -> dict[str, Any]:
+    """``.chalice/config.json`` of the build copy: the checkout's, plus this stage."""
+    config = copy.deepcopy(dict(base))
+    config.setdefault("stages", {})[stage] = {
+        "environment_variables": dict(environment),
+        "tags": dict(tags),
+    }
+    return config
+
+
+def chalice_command() -> list[str]:
+    """The ``chalice`` of this interpreter's environment (the pinned one), else on PATH."""
+    beside = Path(sys.executable).with_name("chalice")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("chalice")
+    if found is None:
+        raise PackageError(
+            "The chalice command is not installed. Run `make setup`, which installs the "
+            "pinned development requirements."
+        )
+    return [found]
+
+
+def build_package(
+    project_dir: Path,
+    *,
+    app: str,
+    stage: str,
+    region: str,
+    site_outputs: Mapping[str, str],
+    tags: Mapping[str, str],
+    build_dir: Path,
+    runner: CommandRunner,
+) -> OpsPackage:
+    """Package ``ops_lambdas/`` for ``stage`` with the merge template; return the result.
+
+    Parameters
+    ----------
+    project_dir:
+        The checkout (holds ``ops_lambdas/`` and ``infra/``).
+    site_outputs:
+        The site stack's outputs (``ClusterName``, ``ServiceName``, ``RepositoryName``...).
+    build_dir:
+        Emptied, then holds ``app/`` (the build copy) and ``package/`` (template and zip).
+
+    Raises
+    ------
+    NotDeployedError
+        The site stack's outputs are missing.
+    PackageError
+        Chalice failed; the message carries its error and the file it names.
+    """
+    environment = package_environment(app, stage, site_outputs)
+    # Chalice runs inside the build copy: every path it gets must be absolute.
+    project_dir, build_dir = project_dir.resolve(), build_dir.resolve()
+    source = project_dir / OPS_SOURCE
+    merge_template = project_dir / MERGE_TEMPLATE
+    for needed in (source / "app.py", source / ".chalice" / "config.json", merge_template):
+        if not needed.is_file():
+            raise PackageError(f"Cannot package the ops toolkit: {needed} does not exist.")
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    app_dir = build_dir / "app"
+    shutil.copytree(source, app_dir, ignore=_IGNORED)
+    config_path = app_dir / ".chalice" / "config.json"
+    try:
+        base = json.loads(config_path.read_text())
+    except ValueError as exc:
+        raise PackageError(
+            f"{source / '.chalice' / 'config.json'} is not valid JSON: {exc}"
+        ) from exc
+    config_path.write_text(json.dumps(stage_config(base, stage, environment, tags), indent=2))
+
+    out_dir = build_dir / PACKAGE_DIR
+    args = [
+        *chalice_command(),
+        "package",
+        "--stage",
+        stage,
+        "--merge-template",
+        str(merge_template.resolve()),
+        str(out_dir),
+    ]
+    # Chalice reads the region from the environment; the deploy's region is the one that counts.
+    done = runner(args, cwd=app_dir, env={**os.environ, "AWS_DEFAULT_REGION": region})
+    template_path = next((out_dir / n for n in SAM_TEMPLATES if (out_dir / n).is_file()), None)
+    zip_path = out_dir / ZIP_NAME
+    if done.returncode != 0 or template_path is None or not zip_path.is_file():
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise PackageError(
+            f"chalice package failed for {source} (merge template {MERGE_TEMPLATE}): "
+            + (" | ".join(detail[-6:]) or f"exit status {done.returncode}, no output")
+        )
+    # Chalice writes long-form intrinsics (Fn::Sub, not !Sub), so a plain YAML load is exact.
+    template = yaml.safe_load(template_path.read_text())
+    return OpsPackage(template=template, zip_path=zip_path)
+
+
+def with_code_location(template: Mapping[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    """A copy of the SAM template whose functions' ``CodeUri`` points at ``s3://bucket/key``."""
+    located = copy.deepcopy(dict(template))
+    for resource in located.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
+    return located
+
+
+def translate(
+    template: Mapping[str, Any], *, region: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """Translate a SAM template into plain CloudFormation with ``aws-sam-translator``.
+
+    Raises
+    ------
+    PackageError
+        SAM refused the template (the message lists its reasons).
+    """
+    import boto3
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    # No managed policies are looked up: every role carries its own inline policy. The
+    # session only tells SAM the region (it makes no call).
+    translator = Translator(
+        managed_policy_map={},
+        sam_parser=Parser(),
+        boto_session=boto3.session.Session(region_name=region),
+    )
+    try:
+        translated: dict[str, Any] = translator.translate(
+            sam_template=copy.deepcopy(dict(template)),
+            parameter_values={"AWS::Region": region, "AWS::Partition": partition},
+            passthrough_metadata=True,
+        )
+    except InvalidDocumentException as exc:
+        reasons = "; ".join(str(cause) for cause in exc.causes)
+        raise PackageError(f"SAM refused the packaged ops template: {reasons}") from exc
+    # SAM's event sources cannot tag the rules they create; every resource carries ours.
+    for resource in translated.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Events::Rule":
+            resource["Properties"].setdefault("Tags", list(APP_TAGS))
+    return translated
+
+
+def template_body(template: Mapping[str, Any]) -> str:
+    """Compact JSON: CloudFormation takes at most 51,200 bytes of template body."""
+    body = json.dumps(template, separators=(",", ":"), sort_keys=True)
+    if len(body.encode()) > 51_200:
+        raise PackageError(
+            f"The ops template is {len(body.encode())} bytes, over CloudFormation's 51,200-byte "
+            "limit for a template body."
+        )
+    return body
+
+
+def build_stack_template(
+    project_dir: Path,
+    *,
+    app: str,
+    stage: str,
+    region: str,
+    site_outputs: Mapping[str, str],
+    tags: Mapping[str, str],
+    build_dir: Path,
+    runner: CommandRunner,
+) -> tuple[OpsPackage, dict[str, Any]]:
+    """Package the app and translate its template with the code at its future S3 location
+    (``s3://<ArtifactBucketName>/<code key>``); uploading is the caller's business."""
+    package = build_package(
+        project_dir,
+        app=app,
+        stage=stage,
+        region=region,
+        site_outputs=site_outputs,
+        tags=tags,
+        build_dir=build_dir,
+        runner=runner,
+    )
+    bucket = site_outputs.get("ArtifactBucketName") or "<ArtifactBucketName>"
+    located = with_code_location(package.template, bucket, package.code_key(app, stage))
+    return package, translate(located, region=region)
+
+
+def offline_site_outputs(app: str, stage: str) -> dict[str, str]:
+    """The site outputs as the site template names things, for packaging with no AWS at hand
+    (``spotops package --offline``, ``make lint``). Account-bound values are fakes."""
+    fake_account = "123456789012"  # AWS's documentation account, never a real one
+    return {
+        "ClusterName": f"{app}-{stage}",
+        "ServiceName": f"{app}-{stage}-site",
+        "RepositoryName": f"{app}-{stage}-site",
+        "TaskDefinitionFamily": f"{app}-{stage}-site",
+        "TaskRoleArn": f"arn:aws:iam::{fake_account}:role/{app}-{stage}-site-TaskRole",
+        "TaskExecutionRoleArn": f"arn:aws:iam::{fake_account}:role/{app}-{stage}-site-Exec",
+        "AlarmTopicArn": f"arn:aws:sns:us-east-1:{fake_account}:{app}-{stage}-alarms",
+        "ArtifactBucketName": f"{app}-{stage}-artifacts",
+    }
+
+
+@dataclass(frozen=True)
+class OpsStack:
+    """What ``spotops deploy`` hands CloudFormation for the ops stack."""
+
+    template_body: str
+    parameters: dict[str, str]
+    package: OpsPackage
+    code_location: str
+
+
+class OpsStackBuilder:
+    """Package, upload and translate the ops stack of one stage.
+
+    Parameters
+    ----------
+    project_dir:
+        The checkout.
+    s3, lambda_client:
+        boto3 clients of the target account (the emulator's on loopback).
+    runner:
+        Runs ``chalice package``.
+    region:
+        The deploy's region.
+    emulator:
+        True against the local emulator, which refuses a function whose layer it does not
+        hold: AWS's public Powertools layer is replaced there by an empty stand-in (nothing
+        runs inside the emulator's Lambda anyway; tests import the handlers from the zip).
+    """
+
+    STAND_IN_LAYER = "powertools-stand-in"
+
+    def __init__(
+        self,
+        project_dir: Path,
+        *,
+        s3: Any,
+        lambda_client: Any,
+        runner: CommandRunner,
+        region: str,
+        emulator: bool,
+    ) -> None:
+        self._project_dir = project_dir
+        self._s3 = s3
+        self._lambda = lambda_client
+        self._runner = runner
+        self._region = region
+        self._emulator = emulator
+
+    def build(
+        self, *, app: str, stage: str, site_outputs: Mapping[str, str], tags: Mapping[str, str]
+    ) -> OpsStack:
+        """Build the package from the site's outputs, upload the zip, translate the template.
+
+        Raises
+        ------
+        NotDeployedError
+            The site stack (or its artifact bucket) does not exist yet.
+        PackageError
+            Chalice or SAM refused the app or the merge template.
+        """
+        bucket = site_outputs.get("ArtifactBucketName", "")
+        if not bucket:
+            raise NotDeployedError(
+                f"The site stack of {app}-{stage} has no ArtifactBucketName output, where the "
+                f"ops package is uploaded. Deploy in order network -> site -> ops: "
+                f"`spotops deploy --stage {stage}` does all three."
+            )
+        package, template = build_stack_template(
+            self._project_dir,
+            app=app,
+            stage=stage,
+            region=self._region,
+            site_outputs=site_outputs,
+            tags=tags,
+            build_dir=self._project_dir / ".spotops" / "build" / stage,
+            runner=self._runner,
+        )
+        key = package.code_key(app, stage)
+        body = template_body(template)  # refused before anything is uploaded
+        self._upload(bucket, key, package.zip_path)
+        parameters = {}
+        if self._emulator:
+            parameters["PowertoolsLayerArn"] = self._stand_in_layer()
+        return OpsStack(
+            template_body=body,
+            parameters=parameters,
+            package=package,
+            code_location=f"s3://{bucket}/{key}",
+        )
+
+    def _upload(self, bucket: str, key: str, zip_path: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3.head_object(Bucket=bucket, Key=key)
+            return  # the same code is already there: its key is its hash
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        self._s3.put_object(Bucket=bucket, Key=key, Body=zip_path.read_bytes())
+
+    def _stand_in_layer(self) -> str:
+        versions = self._lambda.list_layer_versions(LayerName=self.STAND_IN_LAYER)
+        existing = versions.get("LayerVersions") or []
+        if existing:
+            return str(existing[0]["LayerVersionArn"])
+        published = self._lambda.publish_layer_version(
+            LayerName=self.STAND_IN_LAYER,
+            Description="Stands in for AWS's public Powertools layer in the local emulator.",
+            Content={"ZipFile": _empty_zip()},
+            CompatibleRuntimes=["python3.11"],
+        )
+        return str(published["LayerVersionArn"])
+
+
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("python/.keep", "")
+    return buffer.getvalue()
+
+
+def write_package(
+    project_dir: Path,
+    *,
+    app: str,
+    stage: str,
+    region: str,
+    site_outputs: Mapping[str, str],
+    tags: Mapping[str, str],
+    out_dir: Path,
+    runner: CommandRunner,
+) -> list[Path]:
+    """Build the package into ``out_dir`` without deploying it: ``deployment.zip``,
+    ``sam.yaml`` (the merged Chalice template) and ``ops.json`` (what CloudFormation gets,
+    with the code at ``s3://<ArtifactBucketName>/<key>``). Returns the files written."""
+    package, translated = build_stack_template(
+        project_dir,
+        app=app,
+        stage=stage,
+        region=region,
+        site_outputs=site_outputs,
+        tags=tags,
+        build_dir=out_dir / "build",
+        runner=runner,
+    )
+    template_body(translated)  # refuse a template CloudFormation would refuse
+    zip_path, sam_path, cfn_path = out_dir / ZIP_NAME, out_dir / "sam.yaml", out_dir / "ops.json"
+    shutil.copyfile(package.zip_path, zip_path)
+    sam_path.write_text(yaml.safe_dump(package.template, sort_keys=False))
+    cfn_path.write_text(json.dumps(translated, indent=2) + "\n")
+    return [zip_path, sam_path, cfn_path]

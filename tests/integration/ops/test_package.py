@@ -1,0 +1,262 @@
+"""The ops package as `spotops package` builds it: what moto drops, asserted on the template.
+
+The package is built once per session, offline (the names the site template would give),
+with the real Chalice and aws-sam-translator. `make lint` runs cfn-lint and checkov on the
+same files; the emulator tests deploy a package built the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.iam_lint import lint_template
+from spotops.ops_package import offline_site_outputs, write_package
+from spotops.push import run_command
+
+ROOT = Path(__file__).resolve().parents[3]
+FUNCTIONS = {
+    "RedeployOnPush": "redeploy_on_push",
+    "DeploymentOutcome": "deployment_outcome",
+    "ReconcileImages": "reconcile_images",
+}
+TAGS = {"spotops:app": "spotops", "spotops:stage": "qa"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("ops-package")
+    written = write_package(
+        ROOT,
+        app="spotops",
+        stage="qa",
+        region="eu-west-1",
+        site_outputs=offline_site_outputs("spotops", "qa"),
+        tags=TAGS,
+        out_dir=out,
+        runner=run_command,
+    )
+    return {path.name: path for path in written}
+
+
+@pytest.fixture(scope="module")
+def cfn(built: dict[str, Path]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(built["ops.json"].read_text())
+    return loaded
+
+
+def resources(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == kind}
+
+
+def statements(cfn: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    (policy,) = cfn["Resources"][role]["Properties"]["Policies"]
+    found: list[dict[str, Any]] = policy["PolicyDocument"]["Statement"]
+    return found
+
+
+# ---- the zip --------------------------------------------------------------------------------
+
+
+def test_the_zip_carries_our_code_and_slack_sdk_only(built: dict[str, Path]) -> None:
+    with zipfile.ZipFile(built["deployment.zip"]) as archive:
+        names = archive.namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+    assert {"app.py", "chalicelib", "slack_sdk", "chalice"} <= tops
+    for absent in (
+        "boto3",
+        "botocore",
+        "aws_lambda_powertools",
+        "aws_xray_sdk",
+        "tests",
+        "s3transfer",
+    ):
+        assert absent not in tops
+    assert "chalicelib/redeploy.py" in names
+
+
+def test_the_rules_match_only_the_stage_packaged(cfn: dict[str, Any]) -> None:
+    rules = resources(cfn, "AWS::Events::Rule")
+    patterns = [
+        r["Properties"]["EventPattern"] for r in rules.values() if "EventPattern" in r["Properties"]
+    ]
+    push = next(p for p in patterns if p["source"] == ["aws.ecr"])
+    assert push["detail"]["repository-name"] == ["spotops-qa-site"]
+    outcome = next(p for p in patterns if p["source"] == ["aws.ecs"])
+    assert outcome["resources"] == [
+        {"wildcard": "arn:*:ecs:*:*:service/spotops-qa/spotops-qa-site"}
+    ]
+
+
+# ---- functions: tracing, layer, failure handling ------------------------------------------
+
+
+@pytest.mark.parametrize(("logical_id", "name"), FUNCTIONS.items())
+def test_each_function_traces_uses_the_layer_and_its_own_role(
+    cfn: dict[str, Any], logical_id: str, name: str
+) -> None:
+    function = cfn["Resources"][logical_id]["Properties"]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Runtime"] == "python3.11"
+    assert function["Handler"] == f"app.{name}"
+    assert function["FunctionName"] == {"Fn::Sub": f"${{AppName}}-${{StageName}}-{name}"}
+    (layer,) = function["Layers"]
+    assert layer["Fn::If"][0] == "HasPowertoolsLayerArn"
+    assert (
+        "AWSLambdaPowertoolsPythonV3-python311-x86_64:${PowertoolsLayerVersion}"
+        in (layer["Fn::If"][2]["Fn::Sub"])
+    )
+    assert function["Role"] == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
+    assert cfn["Resources"][logical_id]["DependsOn"] == [f"{logical_id}LogGroup"]
+    env = function["Environment"]["Variables"]
+    assert env["LEDGER_TABLE_NAME"] == {"Ref": "LedgerTable"}
+    assert env["SLACK_DLQ_URL"] == {"Ref": "SlackDeadLetterQueue"}
+    assert env["KILL_SWITCH_PARAMETER"] == {"Ref": "KillSwitchParameter"}
+    assert env["DRY_RUN_PARAMETER"] == {"Ref": "DryRunParameter"}
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_failed_async_invocations_and_undeliverable_events_are_kept(
+    cfn: dict[str, Any], logical_id: str
+) -> None:
+    invoke = cfn["Resources"][f"{logical_id}EventInvokeConfig"]["Properties"]
+    assert invoke["MaximumRetryAttempts"] == 2
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]
+    }
+    rule = next(
+        r
+        for r in resources(cfn, "AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}
+    )
+    (target,) = rule["Properties"]["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}}
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+    # Only this stack's rules may write to the queue.
+    policy = cfn["Resources"]["EventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+    sources = policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    rule_id = next(k for k, v in resources(cfn, "AWS::Events::Rule").items() if v is rule)
+    assert {"Fn::GetAtt": [rule_id, "Arn"]} in sources
+
+
+@pytest.mark.parametrize(("logical_id", "name"), FUNCTIONS.items())
+def test_each_log_group_is_the_functions_and_has_retention(
+    cfn: dict[str, Any], logical_id: str, name: str
+) -> None:
+    group = cfn["Resources"][f"{logical_id}LogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AppName}}-${{StageName}}-{name}"}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ---- least privilege --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("logical_id", "name"), FUNCTIONS.items())
+def test_each_role_holds_exactly_its_policy_file(
+    cfn: dict[str, Any], logical_id: str, name: str
+) -> None:
+    role = cfn["Resources"][f"{logical_id}Role"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    policy_file = ROOT / "ops_lambdas" / ".chalice" / f"policy-{name}.json"
+    assert statements(cfn, f"{logical_id}Role") == json.loads(policy_file.read_text())["Statement"]
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_star_resources_only_where_aws_has_no_resource_level_permission(
+    cfn: dict[str, Any], logical_id: str
+) -> None:
+    for statement in statements(cfn, f"{logical_id}Role"):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert not any(action.endswith("*") for action in actions), statement
+        if statement["Resource"] == "*":
+            assert "NoResourceLevel" in statement["Sid"], statement
+
+
+@pytest.mark.parametrize("logical_id", ["RedeployOnPush", "ReconcileImages"])
+def test_roles_are_passed_only_to_ecs_tasks_and_tags_only_on_register(
+    cfn: dict[str, Any], logical_id: str
+) -> None:
+    by_sid = {s["Sid"]: s for s in statements(cfn, f"{logical_id}Role")}
+    passing = by_sid["PassTheSiteRolesToEcsTasks"]
+    assert passing["Action"] == "iam:PassRole"
+    assert passing["Resource"] == [
+        {"Fn::Sub": "${TaskRoleArn}"},
+        {"Fn::Sub": "${TaskExecutionRoleArn}"},
+    ]
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    tagging = by_sid["TagRevisionsOnRegister"]
+    assert tagging["Condition"] == {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}
+
+
+def test_the_outcome_function_cannot_change_the_service(cfn: dict[str, Any]) -> None:
+    actions = {
+        action
+        for statement in statements(cfn, "DeploymentOutcomeRole")
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert not actions & {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "iam:PassRole"}
+
+
+def test_parliament_finds_nothing_in_the_packaged_policies(built: dict[str, Path]) -> None:
+    report = lint_template(built["ops.json"], min_severity="LOW")
+    assert report.policies == 3
+    assert report.findings == []
+
+
+# ---- state: tables, secret, switches ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "keys", "ttl"),
+    [("LedgerTable", ["pk", "sk"], "ttl"), ("IdempotencyTable", ["id"], "expiration")],
+)
+def test_tables_have_the_keys_the_code_uses_recovery_and_encryption(
+    cfn: dict[str, Any], logical_id: str, keys: list[str], ttl: str
+) -> None:
+    table = cfn["Resources"][logical_id]["Properties"]
+    suffix = logical_id.removesuffix("Table").lower()
+    assert table["TableName"] == {"Fn::Sub": f"${{AppName}}-${{StageName}}-{suffix}"}
+    assert [k["AttributeName"] for k in table["KeySchema"]] == keys
+    assert table["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_the_secret_is_created_without_a_url_and_switches_start_safe(cfn: dict[str, Any]) -> None:
+    secret = cfn["Resources"]["SlackWebhookSecret"]["Properties"]
+    assert json.loads(secret["SecretString"]) == {"url": ""}
+    assert cfn["Resources"]["KillSwitchParameter"]["Properties"]["Value"] == "off"
+    assert cfn["Resources"]["DryRunParameter"]["Properties"]["Value"] == "false"
+
+
+def test_dead_letters_raise_an_alarm_that_links_its_runbook(cfn: dict[str, Any]) -> None:
+    alarms = resources(cfn, "AWS::CloudWatch::Alarm")
+    assert set(alarms) == {"SlackDeadLettersAlarm", "EventDeadLettersAlarm"}
+    for alarm in alarms.values():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == [{"Ref": "AlarmTopicArn"}]
+        assert (
+            "Runbook: ${RunbookBaseUrl}/ops-dead-letters.md"
+            in properties["AlarmDescription"]["Fn::Sub"]
+        )
+    assert (ROOT / "runbooks" / "ops-dead-letters.md").is_file()
+
+
+def test_the_sam_template_is_what_chalice_merged(built: dict[str, Path]) -> None:
+    sam = yaml.safe_load(built["sam.yaml"].read_text())
+    assert sam["Transform"] == "AWS::Serverless-2016-10-31"
+    assert {r["Type"] for r in sam["Resources"].values()} >= {"AWS::Serverless::Function"}
+    # Chalice's own form, beside the zip (what `aws cloudformation package` would take).
+    assert sam["Resources"]["RedeployOnPush"]["Properties"]["CodeUri"] == "./deployment.zip"

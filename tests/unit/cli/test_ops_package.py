@@ -1,0 +1,195 @@
+"""Building the ops stack: names from the site, the Chalice stage config, SAM translation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spotops.config import STACKS
+from spotops.deploy import PENDING_OUTPUT, plan_stacks, stack_parameters
+from spotops.errors import NotDeployedError, PackageError
+from spotops.ops_package import (
+    OpsStackBuilder,
+    build_package,
+    offline_site_outputs,
+    package_environment,
+    stage_config,
+    template_body,
+    translate,
+    with_code_location,
+)
+from tests.unit.cli.conftest import FakeRunner
+
+ROOT = Path(__file__).resolve().parents[3]
+SITE = {"ClusterName": "c", "ServiceName": "s", "RepositoryName": "r"}
+TAGS = {"spotops:app": "spotops", "spotops:stage": "dev"}
+
+
+def test_the_packaged_environment_names_the_site_the_rules_match():
+    assert package_environment("spotops", "dev", SITE) == {
+        "APP_NAME": "spotops",
+        "STAGE": "dev",
+        "CLUSTER_NAME": "c",
+        "SERVICE_NAME": "s",
+        "REPOSITORY_NAME": "r",
+    }
+
+
+def test_error_names_the_deploy_order_when_the_site_stack_is_missing():
+    with pytest.raises(NotDeployedError, match="network -> site -> ops") as caught:
+        package_environment("spotops", "dev", {})
+    assert "ClusterName, ServiceName, RepositoryName are missing" in str(caught.value)
+
+
+def test_stage_config_adds_the_stage_and_keeps_the_checkout_config():
+    base = json.loads((ROOT / "ops_lambdas" / ".chalice" / "config.json").read_text())
+
+    config = stage_config(base, "qa", {"STAGE": "qa"}, TAGS)
+
+    assert config["stages"]["qa"] == {"environment_variables": {"STAGE": "qa"}, "tags": TAGS}
+    assert config["autogen_policy"] is False  # every role is its policy file
+    assert config["xray"] is True
+    assert base["stages"] == {}  # the checkout's config is never changed
+
+
+def test_every_function_has_its_own_policy_file():
+    config = json.loads((ROOT / "ops_lambdas" / ".chalice" / "config.json").read_text())
+    for name, settings in config["lambda_functions"].items():
+        policy = ROOT / "ops_lambdas" / ".chalice" / settings["iam_policy_file"]
+        assert policy.name == f"policy-{name}.json"
+        assert json.loads(policy.read_text())["Statement"]
+
+
+def test_error_carries_chalices_message_when_packaging_fails(tmp_path):
+    runner = FakeRunner({("chalice",): (2, "", "Traceback...\nKeyError: 'dict'\n")})
+    runner_args: list[list[str]] = []
+    runner.on_call = runner_args.append
+
+    with pytest.raises(PackageError, match="KeyError: 'dict'") as caught:
+        build_package(
+            ROOT,
+            app="spotops",
+            stage="dev",
+            region="eu-west-1",
+            site_outputs=SITE,
+            tags=TAGS,
+            build_dir=tmp_path / "build",
+            runner=_as_chalice(runner),
+        )
+    assert "ops_lambdas" in str(caught.value)
+    assert "infra/cloudformation/ops.yaml" in str(caught.value)
+    assert "--merge-template" in runner_args[0]
+    written = json.loads((tmp_path / "build" / "app" / ".chalice" / "config.json").read_text())
+    assert written["stages"]["dev"]["environment_variables"]["CLUSTER_NAME"] == "c"
+
+
+def _as_chalice(runner: FakeRunner) -> FakeRunner:
+    """Answer as if the command were ``chalice`` whatever path it was found at."""
+
+    def call(args, **kwargs):
+        return FakeRunner.__call__(runner, ["chalice", *args[1:]], **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
+def test_code_uri_points_every_function_at_the_uploaded_zip():
+    sam = {
+        "Resources": {
+            "F": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "./d.zip"}},
+            "Q": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        }
+    }
+
+    located = with_code_location(sam, "bucket", "k.zip")
+
+    assert located["Resources"]["F"]["Properties"]["CodeUri"] == {
+        "Bucket": "bucket",
+        "Key": "k.zip",
+    }
+    assert sam["Resources"]["F"]["Properties"]["CodeUri"] == "./d.zip"
+
+
+def test_translation_makes_plain_cloudformation_and_tags_the_rules():
+    sam = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Parameters": {"AppName": {"Type": "String"}, "StageName": {"Type": "String"}},
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Runtime": "python3.11",
+                    "Handler": "app.fn",
+                    "CodeUri": {"Bucket": "b", "Key": "k"},
+                    "Role": "arn:aws:iam::123456789012:role/r",
+                    "Events": {
+                        "Tick": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)"}}
+                    },
+                },
+            }
+        },
+    }
+
+    cfn = translate(sam, region="eu-west-1")
+
+    assert "Transform" not in cfn
+    assert cfn["Resources"]["Fn"]["Type"] == "AWS::Lambda::Function"
+    assert cfn["Resources"]["Fn"]["Properties"]["Code"] == {"S3Bucket": "b", "S3Key": "k"}
+    rule = cfn["Resources"]["FnTick"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert {"Key": "spotops:app", "Value": {"Ref": "AppName"}} in rule["Properties"]["Tags"]
+
+
+def test_error_if_sam_refuses_the_template():
+    broken = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {}}},
+    }
+    with pytest.raises(PackageError, match="SAM refused"):
+        translate(broken, region="us-east-1")
+
+
+def test_error_if_the_template_body_is_over_cloudformations_limit():
+    with pytest.raises(PackageError, match="51,200-byte"):
+        template_body({"Description": "x" * 52_000})
+
+
+def test_ops_stack_needs_the_artifact_bucket_of_the_site(tmp_path):
+    builder = OpsStackBuilder(
+        tmp_path, s3=None, lambda_client=None, runner=FakeRunner(), region="r", emulator=False
+    )
+    with pytest.raises(NotDeployedError, match="ArtifactBucketName"):
+        builder.build(app="spotops", stage="dev", site_outputs=SITE, tags=TAGS)
+
+
+def test_the_ops_stack_is_deployed_last_and_fed_by_the_site():
+    assert [spec.part for spec in STACKS] == ["network", "site", "ops"]
+    ops = STACKS[-1]
+    assert ops.packaged
+    assert ops.fed_by == ("site",)
+
+
+def test_site_outputs_become_the_ops_stacks_parameters_and_win_over_the_config():
+    from spotops.config import load_stage_config
+
+    config = load_stage_config(ROOT, "dev")
+    plans = plan_stacks(ROOT, STACKS, config)
+    ops = plans[-1]
+    site_outputs = offline_site_outputs("spotops", "dev")
+
+    planned = stack_parameters(ops, plans, config.parameters, image_uri="", fed_outputs=None)
+    deployed = stack_parameters(
+        ops,
+        plans,
+        {**config.parameters, "ClusterName": "stale"},
+        image_uri="",
+        fed_outputs=site_outputs,
+    )
+
+    assert planned["ClusterName"] == PENDING_OUTPUT
+    assert deployed["ClusterName"] == "spotops-dev"
+    assert deployed["TaskRoleArn"] == site_outputs["TaskRoleArn"]
+    assert deployed["DesiredCount"] == config.parameters["DesiredCount"]
+    assert "ImageUri" not in deployed
