@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware, Rate
 from chalice.app import CloudWatchEvent
 
-from chalicelib import outcome, patterns, redeploy
+from chalicelib import chaos, outcome, patterns, redeploy
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
 from chalicelib.observability import logger, make_tracer, metrics
 from chalicelib.toolkit import get_toolkit
@@ -62,3 +62,10 @@ def reconcile_images(event: CloudWatchEvent) -> dict[str, Any]:
     """Every 15 minutes: deploy the newest matching image if its push event was lost."""
     kit = get_toolkit().with_context(event.context)
     return redeploy.reconcile(ScheduledEvent(event.to_dict()), kit)
+
+
+@app.schedule(Rate(chaos.TICK_MINUTES, unit=Rate.MINUTES), name="chaos_tick")
+def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
+    """Hourly: for each opted-in service, stop one task if every guard allows; time recovery."""
+    kit = get_toolkit().with_context(event.context)
+    return chaos.handle_tick(ScheduledEvent(event.to_dict()), kit)

@@ -10,6 +10,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ from spotops.deploy import (
     stack_parameters,
     stack_tags,
 )
-from spotops.errors import NotDeployedError, SpotopsError, translate_aws_error
+from spotops.errors import NotDeployedError, SpotopsError, UsageError, translate_aws_error
 from spotops.factory import CLIFactory
 from spotops.images import SiteLocation, image_count
 from spotops.images import empty_repository as empty_repository_images
@@ -286,13 +287,15 @@ def deploy(
                 )
             size = built.package.zip_path.stat().st_size
             err.print(f"Package: {built.code_location} [dim]({size / 1024:.0f} KiB)[/dim]")
-            plan = replace(plan, template_body=built.template_body)
+            plan = replace(plan, template_body=built.template_body, template_url=built.template_url)
             values.update(built.parameters)
         parameters = stack_parameters(
             plan, plans, values, image_uri=image_uri, fed_outputs=fed if plan.spec.fed_by else None
         )
         with err.status(f"Preparing the change set of {plan.name}"):
-            review = deployer.prepare(plan.name, plan.template_body, parameters, tags)
+            review = deployer.prepare(
+                plan.name, plan.template_body, parameters, tags, template_url=plan.template_url
+            )
         if review.up_to_date:
             err.print(f"[green]{plan.name}: up to date[/green]")
         else:
@@ -302,7 +305,9 @@ def deploy(
             _stream(
                 err,
                 f"Deploying {plan.name}",
-                deployer.execute(review, plan.template_body, parameters, tags),
+                deployer.execute(
+                    review, plan.template_body, parameters, tags, template_url=plan.template_url
+                ),
             )
             err.print(f"[green]{plan.name}: done[/green]")
         info = deployer.describe(plan.name)
@@ -432,6 +437,65 @@ _switch_command(
     "Show or set the dry-run switch: `true` makes automation report what it would do "
     "and change nothing.",
 )
+_switch_command(
+    "chaos-leash",
+    "Show or set the chaos leash: `on` (as deployed) reports the kills chaos would make, "
+    "`off` lets it stop tasks. A dry run leashes it too.",
+)
+
+
+# ---- chaos -----------------------------------------------------------------------------
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    help="Required: decide and print, never stop a task (the scheduled function kills).",
+)
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="ISO-8601",
+    help="Decide as if at this time (default: now), e.g. 2026-12-01T10:00:00Z.",
+)
+@click.option("--seed", default=None, help="Seed of the dice (default: a new one, printed).")
+@click.pass_obj
+@guarded
+def chaos(
+    factory: CLIFactory,
+    stage: str,
+    region: str | None,
+    dry_run: bool,
+    services: tuple[str, ...],
+    at: str | None,
+    seed: str | None,
+) -> None:
+    """Run one chaos decision by hand and print every guard and its verdict."""
+    if not dry_run:
+        raise UsageError(
+            "spotops chaos only decides and prints: pass --dry-run. Tasks are stopped only by "
+            f"the scheduled chaos_tick function, once `spotops chaos-leash off --stage {stage}`."
+        )
+    when = None
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--at {at!r} is not an ISO-8601 time.") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    config = factory.load_config(check_stage(stage))
+    session = factory.aws(region)
+    report = factory.chaos_planner(session).decide(
+        config.app, stage, at=when, seed=seed, services=services
+    )
+    for line in factory.render_chaos(report):
+        click.echo(line)
 
 
 # ---- push ------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The ops toolkit's run-time controls, set from the command line without a deploy: the
-Slack webhook URL (a secret), the kill switch and the dry-run switch (SSM parameters).
+Slack webhook URL (a secret), the kill switch, the dry-run switch and the chaos leash (SSM
+parameters).
 
 The names are the ones ``infra/cloudformation/ops.yaml`` gives them. The ops stack creates
-all three; the functions read them at run time (with a short cache), so a change here takes
-effect within ``KILL_SWITCH_CACHE_SECONDS`` (30 s) for the switches and
-``SECRET_CACHE_SECONDS`` (300 s) for the webhook.
+all four; the functions read them at run time (with a short cache), so a change here takes
+effect within ``KILL_SWITCH_CACHE_SECONDS`` (30 s) for the switches (the chaos leash: at the
+next hourly chaos run) and ``SECRET_CACHE_SECONDS`` (300 s) for the webhook.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from botocore.exceptions import ClientError
 from spotops.errors import NotDeployedError, UsageError
 
 # What each switch may be set to, and the value that stops automation / means dry run.
-SWITCH_VALUES = {"kill-switch": ("on", "off"), "dry-run": ("true", "false")}
+SWITCH_VALUES = {
+    "kill-switch": ("on", "off"),
+    "dry-run": ("true", "false"),
+    "chaos-leash": ("on", "off"),
+}
 
 
 def webhook_secret_name(app: str, stage: str) -> str:
@@ -27,7 +32,7 @@ def webhook_secret_name(app: str, stage: str) -> str:
 
 
 def switch_parameter_name(app: str, stage: str, switch: str) -> str:
-    """``/<app>/<stage>/kill-switch`` or ``/<app>/<stage>/dry-run``."""
+    """``/<app>/<stage>/kill-switch``, ``/<app>/<stage>/dry-run`` or ``.../chaos-leash``."""
     if switch not in SWITCH_VALUES:
         raise UsageError(f"Unknown switch {switch!r}: use {' or '.join(SWITCH_VALUES)}.")
     return f"/{app}/{stage}/{switch}"

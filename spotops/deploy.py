@@ -30,6 +30,8 @@ class StackPlan:
     name: str
     template_body: str
     declared: dict[str, TemplateParameter]
+    # Set for a template CloudFormation reads from S3 (the ops stack's).
+    template_url: str = ""
 
     @property
     def takes_image(self) -> bool:

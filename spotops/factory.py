@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spotops.aws import AwsSession, AwsSettings
 from spotops.config import STACKS, StackSpec, StageConfig, load_stage_config
@@ -17,6 +18,9 @@ from spotops.ops_package import OpsStackBuilder
 from spotops.push import CommandRunner, Pusher, run_command
 from spotops.stacks import StackDeployer
 from spotops.status import StatusReader
+
+if TYPE_CHECKING:
+    from spotops.chaos import ChaosPlanner, ChaosReport
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -79,6 +83,17 @@ class CLIFactory:
 
     def pusher(self, session: AwsSession, notify: Callable[[str], None]) -> Pusher:
         return Pusher(session.client("ecr"), self.runner, notify)
+
+    def chaos_planner(self, session: AwsSession) -> ChaosPlanner:
+        """``spotops chaos``: imported here, as it puts ops_lambdas/ on ``sys.path``."""
+        from spotops.chaos import ChaosPlanner
+
+        return ChaosPlanner(session.client)
+
+    def render_chaos(self, report: ChaosReport) -> list[str]:
+        from spotops.chaos import render
+
+        return render(report)
 
     def ops_builder(self, session: AwsSession) -> OpsStackBuilder:
         return OpsStackBuilder(

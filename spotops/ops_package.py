@@ -53,6 +53,10 @@ APP_TAGS = (
     {"Key": "spotops:app", "Value": {"Ref": "AppName"}},
     {"Key": "spotops:stage", "Value": {"Ref": "StageName"}},
 )
+# Resources SAM generates beside a function, to which it copies the function's Metadata.
+_SAM_GENERATED = frozenset(
+    {"AWS::Events::Rule", "AWS::Lambda::Permission", "AWS::Lambda::EventInvokeConfig"}
+)
 # What the build copy leaves out: caches and Chalice's own local state.
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "venv", "vendor")
 
@@ -239,16 +243,28 @@ def translate(
     for resource in translated.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Events::Rule":
             resource["Properties"].setdefault("Tags", list(APP_TAGS))
+        # SAM copies a function's Metadata onto the rule, permission and invoke config it
+        # generates for it. The checkov skips in it are the function's own checks, and each
+        # copy costs ~700 bytes of template.
+        # (SAM shares one Metadata dict between a function and its copies: replace, never edit.)
+        metadata = resource.get("Metadata")
+        if resource.get("Type") in _SAM_GENERATED and isinstance(metadata, dict):
+            resource["Metadata"] = {k: v for k, v in metadata.items() if k != "checkov"}
     return translated
 
 
+# CloudFormation reads a template of up to 1 MB from S3 (51,200 bytes when inline); the ops
+# template is always uploaded, so it never meets the inline limit as functions are added.
+TEMPLATE_URL_LIMIT = 1_000_000
+
+
 def template_body(template: Mapping[str, Any]) -> str:
-    """Compact JSON: CloudFormation takes at most 51,200 bytes of template body."""
+    """Compact JSON, refused when over what CloudFormation reads from S3."""
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
-    if len(body.encode()) > 51_200:
+    if len(body.encode()) > TEMPLATE_URL_LIMIT:
         raise PackageError(
-            f"The ops template is {len(body.encode())} bytes, over CloudFormation's 51,200-byte "
-            "limit for a template body."
+            f"The ops template is {len(body.encode())} bytes, over CloudFormation's "
+            f"{TEMPLATE_URL_LIMIT:,}-byte limit for a template in S3."
         )
     return body
 
@@ -302,6 +318,7 @@ class OpsStack:
     """What ``spotops deploy`` hands CloudFormation for the ops stack."""
 
     template_body: str
+    template_url: str
     parameters: dict[str, str]
     package: OpsPackage
     code_location: str
@@ -376,18 +393,23 @@ class OpsStackBuilder:
         )
         key = package.code_key(app, stage)
         body = template_body(template)  # refused before anything is uploaded
-        self._upload(bucket, key, package.zip_path)
+        self._upload(bucket, key, package.zip_path.read_bytes())
+        template_key = (
+            f"{app}/{stage}/ops/template-{hashlib.sha256(body.encode()).hexdigest()}.json"
+        )
+        self._upload(bucket, template_key, body.encode())
         parameters = {}
         if self._emulator:
             parameters["PowertoolsLayerArn"] = self._stand_in_layer()
         return OpsStack(
             template_body=body,
+            template_url=f"https://{bucket}.s3.{self._region}.amazonaws.com/{template_key}",
             parameters=parameters,
             package=package,
             code_location=f"s3://{bucket}/{key}",
         )
 
-    def _upload(self, bucket: str, key: str, zip_path: Path) -> None:
+    def _upload(self, bucket: str, key: str, content: bytes) -> None:
         from botocore.exceptions import ClientError
 
         try:
@@ -396,7 +418,7 @@ class OpsStackBuilder:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
-        self._s3.put_object(Bucket=bucket, Key=key, Body=zip_path.read_bytes())
+        self._s3.put_object(Bucket=bucket, Key=key, Body=content)
 
     def _stand_in_layer(self) -> str:
         versions = self._lambda.list_layer_versions(LayerName=self.STAND_IN_LAYER)

@@ -189,6 +189,8 @@ class StackDeployer:
         template_body: str,
         parameters: Mapping[str, str],
         tags: Mapping[str, str],
+        *,
+        template_url: str = "",
     ) -> ChangeSetReview:
         """Create a change set (CREATE or UPDATE) and wait until it can be reviewed.
 
@@ -209,7 +211,7 @@ class StackDeployer:
                 ChangeSetName=name,
                 ChangeSetType=change_set_type,
                 Description="spotops deploy",
-                **_stack_inputs(stack_name, template_body, parameters, tags),
+                **_stack_inputs(stack_name, template_body, parameters, tags, template_url),
             )
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", ""))
@@ -300,6 +302,8 @@ class StackDeployer:
         template_body: str,
         parameters: Mapping[str, str],
         tags: Mapping[str, str],
+        *,
+        template_url: str = "",
     ) -> Iterator[StackEvent]:
         """Execute the reviewed change set and yield stack events until the stack settles.
 
@@ -312,7 +316,7 @@ class StackDeployer:
         since = self._latest_event_id(stack_name) if review.change_set_type == "UPDATE" else None
         try:
             if self._direct:
-                self._execute_directly(review, template_body, parameters, tags)
+                self._execute_directly(review, template_body, parameters, tags, template_url)
             else:
                 self._cfn.execute_change_set(ChangeSetName=review.change_set_id)
         except ClientError as exc:
@@ -330,9 +334,10 @@ class StackDeployer:
         template_body: str,
         parameters: Mapping[str, str],
         tags: Mapping[str, str],
+        template_url: str = "",
     ) -> None:
         self.discard(review)
-        kwargs = _stack_inputs(review.stack_name, template_body, parameters, tags)
+        kwargs = _stack_inputs(review.stack_name, template_body, parameters, tags, template_url)
         if review.change_set_type == "CREATE":
             self._cfn.create_stack(**kwargs)
         else:
@@ -406,12 +411,18 @@ class StackDeployer:
 
 
 def _stack_inputs(
-    stack_name: str, template_body: str, parameters: Mapping[str, str], tags: Mapping[str, str]
+    stack_name: str,
+    template_body: str,
+    parameters: Mapping[str, str],
+    tags: Mapping[str, str],
+    template_url: str = "",
 ) -> dict[str, Any]:
-    """What a change set and a direct CreateStack/UpdateStack are both given."""
+    """What a change set and a direct CreateStack/UpdateStack are both given: the template
+    from S3 when it has a URL (over 51,200 bytes), else inline."""
+    source = {"TemplateURL": template_url} if template_url else {"TemplateBody": template_body}
     return {
         "StackName": stack_name,
-        "TemplateBody": template_body,
+        **source,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         "Capabilities": CAPABILITIES,
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],

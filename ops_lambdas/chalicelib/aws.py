@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-SERVICES = ("ecs", "ecr", "dynamodb", "ssm", "secretsmanager", "sqs")
+SERVICES = ("ecs", "ecr", "dynamodb", "ssm", "secretsmanager", "sqs", "elbv2", "cloudwatch")
 _CREATE_LOCK = threading.Lock()
 
 
@@ -87,6 +87,14 @@ class AwsClients:
     @property
     def sqs(self) -> Any:
         return self.client("sqs")
+
+    @property
+    def elbv2(self) -> Any:
+        return self.client("elbv2")
+
+    @property
+    def cloudwatch(self) -> Any:
+        return self.client("cloudwatch")
 
 
 def error_code(exc: BaseException) -> str:

@@ -24,7 +24,8 @@ class DeferredError(OpsError):
     throttling). Raised inside the idempotent section so Powertools forgets the attempt and a
     later delivery (or the reconcile schedule) can act on the same image."""
 
-    def __init__(self, outcome: str, reason: str) -> None:
+    def __init__(self, outcome: str, reason: str, **facts: object) -> None:
         super().__init__(f"{outcome}: {reason}")
         self.outcome = outcome
         self.reason = reason
+        self.facts = facts

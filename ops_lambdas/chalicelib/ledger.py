@@ -12,12 +12,19 @@ pk                     sk              attributes
 ``DEPLOYMENT#<svc>``   ``LATEST``      deployment_id, digest, tag, task_definition, status,
                                        reason, updated_at, ttl
 ``HISTORY#<svc>``      ``<iso>#<id>``  action, outcome, detail, ttl
+``IMAGE#<svc>``        ``<digest>``    outcome (deployed, refused), tag, detail, at, ttl: what
+                                       the redeploy job did with each image it handled
 =====================  ==============  =====================================================
 
 ``<svc>`` is ``<cluster>/<service>``. Every write that guards production is conditional, so
 two concurrent Lambdas cannot both win: the lock is taken with ``attribute_not_exists(pk) OR
-expires_at < :now`` (an expired lock left by a crashed Lambda can be taken over), and the
-hourly budget is an ``ADD`` guarded by ``count < :max``.
+expires_at < :now`` (an expired lock left by a crashed Lambda can be taken over), re-taken by
+its own holder with ``holder = :holder`` (a retry of the same work keeps what the first
+attempt recorded in it), and released only by its holder or, for a deployment, only for that
+deployment id. The hourly budget is an ``ADD`` guarded by ``count < :max``.
+
+Items go through boto3's ``TypeSerializer``/``TypeDeserializer``: numbers come back as
+``int`` when whole, else ``float`` (never truncated).
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import LedgerError
@@ -38,32 +47,40 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 @dataclass(frozen=True)
 class LockResult:
-    """Outcome of :meth:`SafetyLedger.acquire_lock`: ``acquired``, else who holds the lock."""
+    """Outcome of :meth:`SafetyLedger.acquire_lock`.
+
+    ``acquired`` tells whether we hold the lock; ``holder`` is the lock item as it is now
+    (ours when acquired, else the other holder's); ``retaken`` is True when the same holder
+    already held it (a retry of the same work), so what the earlier attempt recorded in the
+    lock (``holder``'s other fields) is still there.
+    """
 
     acquired: bool
-    holder: Mapping[str, str]
+    holder: Mapping[str, Any] = field(default_factory=dict)
+    retaken: bool = False
+
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            item[key] = {"BOOL": value}
-        elif isinstance(value, int | float):
-            item[key] = {"N": str(int(value))}
-        else:
-            item[key] = {"S": str(value)}
-    return item
+    """DynamoDB's typed form; floats become ``Decimal`` (exact), ``None`` is left out."""
+    return {
+        key: _SERIALIZER.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        for key, value in values.items()
+        if value is not None
+    }
 
 
-def _from_item(item: Mapping[str, Any]) -> dict[str, str]:
-    plain: dict[str, str] = {}
-    for key, typed in item.items():
-        ((kind, value),) = typed.items()
-        plain[key] = str(value) if kind != "BOOL" else str(value).lower()
-    return plain
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_DESERIALIZER.deserialize(typed)) for key, typed in item.items()}
 
 
 class SafetyLedger:
@@ -88,8 +105,9 @@ class SafetyLedger:
     Example
     -------
     >>> ledger = SafetyLedger(clients.dynamodb, "spotops-dev-ledger")  # doctest: +SKIP
-    >>> ledger.acquire_lock("c/s", holder="evt-1", action="redeploy", ttl_seconds=600)
-    LockResult(acquired=True, holder={})
+    >>> ledger.acquire_lock("c/s", holder="redeploy:sha256:ab", action="redeploy",
+    ...                     ttl_seconds=600).acquired
+    True
     """
 
     def __init__(
@@ -130,37 +148,53 @@ class SafetyLedger:
     ) -> LockResult:
         """Take the service's lock unless a live lock is held by someone else.
 
-        Re-taking a lock one already holds (same ``holder``) succeeds, so a retried Lambda
-        can continue.
+        ``holder`` names the *work*, not the attempt (``redeploy:<digest>``), so a retry of
+        the same work re-takes its own live lock: the expiry is renewed and whatever the
+        earlier attempt recorded in the lock is kept (:attr:`LockResult.retaken`). A free or
+        expired lock is written afresh, so nothing of a previous holder survives.
         """
         now = self._now()
-        item = _to_item(
-            {
-                "pk": f"LOCK#{service_key}",
-                "sk": "LOCK",
-                "holder": holder,
-                "action": action,
-                "acquired_at": now,
-                "expires_at": now + ttl_seconds,
-                "ttl": now + ttl_seconds + 86400,
-                **(details or {}),
-            }
-        )
+        key = {"pk": f"LOCK#{service_key}", "sk": "LOCK"}
+        fields = {
+            "holder": holder,
+            "action": action,
+            "expires_at": now + ttl_seconds,
+            "ttl": now + ttl_seconds + 86400,
+            **{k: v for k, v in (details or {}).items() if v is not None},
+        }
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": typed for i, typed in enumerate(_to_item(fields).values())}
+        try:
+            renewed = self._call(
+                "update_item",
+                Key=_to_item(key),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                ConditionExpression="holder = :holder AND expires_at >= :now",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    **values,
+                    ":holder": {"S": holder},
+                    ":now": {"N": str(now)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+            return LockResult(True, _from_item(renewed["Attributes"]), retaken=True)
+        except ClientError:
+            pass  # not ours, or not live: try to take it afresh
+        item = {**key, "acquired_at": now, **fields}
         try:
             self._call(
                 "put_item",
-                Item=item,
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR expires_at < :now OR holder = :holder"
-                ),
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":holder": {"S": holder}},
+                Item=_to_item(item),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
             )
         except ClientError:
             return LockResult(False, self.get_lock(service_key) or {})
-        return LockResult(True, {})
+        return LockResult(True, item)
 
-    def get_lock(self, service_key: str) -> dict[str, str] | None:
-        """The lock item as plain strings, or ``None`` when no live lock exists."""
+    def get_lock(self, service_key: str) -> dict[str, Any] | None:
+        """The live lock item, or ``None`` when no live lock exists."""
         response = self._call(
             "get_item",
             Key=_to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
@@ -170,12 +204,13 @@ class SafetyLedger:
         if not item:
             return None
         lock = _from_item(item)
-        if int(lock.get("expires_at", "0")) < self._now():
+        if int(lock.get("expires_at", 0)) < self._now():
             return None
         return lock
 
     def update_lock(self, service_key: str, holder: str, fields: Mapping[str, Any]) -> None:
         """Add ``fields`` (e.g. the deployment id) to a lock ``holder`` still holds."""
+        fields = {k: v for k, v in fields.items() if v is not None}
         names = {f"#f{i}": key for i, key in enumerate(fields)}
         values = {f":v{i}": v for i, v in enumerate(_to_item(fields).values())}
         sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
@@ -192,31 +227,41 @@ class SafetyLedger:
             raise LedgerError(f"lock on {service_key} is no longer held by {holder}") from exc
 
     def release_lock(
-        self, service_key: str, *, holder: str | None = None, action: str | None = None
+        self,
+        service_key: str,
+        *,
+        holder: str | None = None,
+        action: str | None = None,
+        deployment_id: str | None = None,
     ) -> bool:
-        """Delete the lock if ``holder`` (or, for outcome events, ``action``) still owns it.
+        """Delete the lock if it is still ``holder``'s, ``action``'s, or held for the
+        deployment ``deployment_id`` (an outcome event frees only the deployment it is about).
 
         Returns
         -------
         bool
             True when a lock was deleted.
         """
-        if holder is None and action is None:
-            raise ValueError("release_lock needs holder or action")
-        condition, values = (
-            ("holder = :v", {":v": {"S": holder}})
-            if holder is not None
-            else ("#a = :v", {":v": {"S": str(action)}})
-        )
-        kwargs: dict[str, Any] = {
-            "Key": _to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-        }
-        if holder is None:
-            kwargs["ExpressionAttributeNames"] = {"#a": "action"}
+        given = [
+            (name, value)
+            for name, value in (
+                ("holder", holder),
+                ("action", action),
+                ("deployment_id", deployment_id),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("release_lock needs exactly one of holder, action, deployment_id")
+        ((attribute, value),) = given
         try:
-            self._call("delete_item", **kwargs)
+            self._call(
+                "delete_item",
+                Key=_to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+                ConditionExpression="#a = :v",
+                ExpressionAttributeNames={"#a": attribute},
+                ExpressionAttributeValues={":v": {"S": value}},
+            )
         except ClientError:
             return False
         return True
@@ -289,7 +334,7 @@ class SafetyLedger:
             ),
         )
 
-    def get_deployment(self, service_key: str) -> dict[str, str] | None:
+    def get_deployment(self, service_key: str) -> dict[str, Any] | None:
         """The latest deployment record, or ``None``."""
         response = self._call(
             "get_item",
@@ -321,6 +366,29 @@ class SafetyLedger:
             return False
         return True
 
+    def claim_announcement(self, service_key: str, deployment_id: str, digest: str) -> bool:
+        """Mark the deployment announced; True only for the first caller (who then posts).
+
+        Marking before posting makes the "deploying" notice at most once: a crash between
+        the two loses the notice rather than doubling it (the outcome is still posted)."""
+        try:
+            self._call(
+                "update_item",
+                Key=_to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
+                UpdateExpression="SET announced = :t",
+                ConditionExpression=(
+                    "deployment_id = :d AND digest = :g AND attribute_not_exists(announced)"
+                ),
+                ExpressionAttributeValues={
+                    ":t": {"BOOL": True},
+                    ":d": {"S": deployment_id},
+                    ":g": {"S": digest},
+                },
+            )
+        except ClientError:
+            return False
+        return True
+
     def record_history(self, service_key: str, action: str, outcome: str, detail: str) -> None:
         """Append one history item (kept ``history_ttl_days``)."""
         now = self._now()
@@ -339,7 +407,7 @@ class SafetyLedger:
             ),
         )
 
-    def history(self, service_key: str, limit: int = 50) -> list[dict[str, str]]:
+    def history(self, service_key: str, limit: int = 50) -> list[dict[str, Any]]:
         """Newest-first history of the service."""
         response = self._call(
             "query",
@@ -349,3 +417,35 @@ class SafetyLedger:
             Limit=limit,
         )
         return [_from_item(item) for item in response.get("Items", [])]
+
+    # ---- images the redeploy job handled ---------------------------------------------
+
+    def record_image(
+        self, service_key: str, digest: str, outcome: str, *, tag: str = "", detail: str = ""
+    ) -> None:
+        """Remember what was done with an image (``deployed``, ``refused``), for
+        ``history_ttl_days``: the reconcile run never deploys an image twice on its own."""
+        self._call(
+            "put_item",
+            Item=_to_item(
+                {
+                    "pk": f"IMAGE#{service_key}",
+                    "sk": digest,
+                    "outcome": outcome,
+                    "tag": tag,
+                    "detail": detail[:1000],
+                    "at": self._now(),
+                    "ttl": self._now() + self._history_ttl,
+                }
+            ),
+        )
+
+    def image_record(self, service_key: str, digest: str) -> dict[str, Any] | None:
+        """What was done with the image, or ``None`` when it was never handled."""
+        response = self._call(
+            "get_item",
+            Key=_to_item({"pk": f"IMAGE#{service_key}", "sk": digest}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None

@@ -1,30 +1,30 @@
-"""Deployment outcome: ``ECS Deployment State Change`` events reported to Slack.
+"""Deployment outcome: ``ECS Deployment State Change`` events about *our* deployments.
 
-* ``SERVICE_DEPLOYMENT_COMPLETED`` is reported as success only when the completed deployment
-  is the one the redeploy job started **and** the service really runs that digest. A
-  completion after a failure or rollback (the rollback deployment finishing) is reported as
-  "rolled back: <tag> was NOT deployed", never as success.
-* ``SERVICE_DEPLOYMENT_FAILED`` is reported with the circuit breaker's or alarm's ``reason``
-  and the ``deploy-failed.md`` runbook.
-* ``SERVICE_DEPLOYMENT_IN_PROGRESS`` whose reason says "rolling back" starts a rollback:
-  reported as a failure; other in-progress events are only logged.
-
-Completion and failure release the redeploy lock on the service (a lock held by chaos or
-remediation is left alone).
+Only a deployment the redeploy job recorded changes anything (see
+:func:`~chalicelib.decisions.outcome_decision`): its record moves IN_PROGRESS ->
+ROLLING_BACK -> FAILED / ROLLED_BACK, or to COMPLETED when the service really runs its
+digest; the service lock is released only for that deployment id. Events about other
+deployments (a rollback's own deployment, one started by hand or by remediation) and stale
+ones (delivered late or twice) are logged and change nothing. The ledger is written before
+Slack is posted, so a retry after a ledger error never posts twice.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
+from chalicelib.decisions import (
+    DeploymentRecord,
+    JobResult,
+    OutcomeDecision,
+    OutcomeKind,
+    Status,
+    outcome_decision,
 )
-
-from chalicelib.errors import DeferredError
+from chalicelib.errors import LedgerError
+from chalicelib.gateway import AwsCallError, EcsGateway
+from chalicelib.idempotent import run_once
 from chalicelib.observability import count, logger
-from chalicelib.redeploy import running_digest, short
 from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 
@@ -33,23 +33,22 @@ if TYPE_CHECKING:
     from chalicelib.toolkit import Toolkit
 
 JOB = "deploy-outcome"
-COMPLETED = "SERVICE_DEPLOYMENT_COMPLETED"
-FAILED = "SERVICE_DEPLOYMENT_FAILED"
-IN_PROGRESS = "SERVICE_DEPLOYMENT_IN_PROGRESS"
-
-
-def _result(status: str, reason: str, **extra: Any) -> dict[str, Any]:
-    return {"job": JOB, "status": status, "reason": reason, **extra}
+_STATUS = {
+    OutcomeKind.SUCCEEDED: Status.SUCCEEDED,
+    OutcomeKind.FAILED: Status.FAILED,
+    OutcomeKind.ROLLING_BACK: Status.ROLLING_BACK,
+    OutcomeKind.ROLLED_BACK: Status.ROLLED_BACK,
+}
 
 
 def handle_deployment_state(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]:
-    """Report one deployment state change; never raises for bad input.
+    """Act on one deployment state change; never raises for bad input.
 
     Returns
     -------
     dict
         ``status`` is ``succeeded``, ``failed``, ``rolling-back``, ``rolled-back``,
-        ``completed-external`` or ``ignored``, with ``reason``.
+        ``ignored`` (not ours, stale, or only progress) or ``duplicate``, with ``reason``.
 
     Example
     -------
@@ -61,176 +60,136 @@ def handle_deployment_state(event: EcsDeploymentStateChangeEvent, kit: Toolkit) 
     if problem:
         logger.warning("event ignored", extra={"reason": problem})
         count("EventsIgnored", JOB)
-        return _result("ignored", problem)
-
-    # EventBridge delivers at least once: report each state change once.
-    config = IdempotencyConfig(expires_after_seconds=settings.idempotency_ttl_seconds)
-    if kit.lambda_context is not None:
-        config.register_lambda_context(kit.lambda_context)
-
-    def report_once(key: dict[str, str]) -> dict[str, Any]:
-        return _report_state(event, kit)
-
-    guarded = idempotent_function(
-        report_once,
-        data_keyword_argument="key",
-        persistence_store=kit.idempotency,
-        config=config,
-        key_prefix="spotops-deploy-outcome",
-    )
-    key = {
-        "event_id": str(event.get("id")),
-        "deployment_id": event.deployment_id,
-        "name": event.event_name,
-    }
-    try:
-        result: dict[str, Any] = guarded(key=key)
-    except IdempotencyAlreadyInProgressError:
-        return _result("duplicate", "the same event is being handled by another invocation")
-    return result
-
-
-def _report_state(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]:
-    settings = kit.settings
-    svc = settings.service_key
-    deployment_id = event.deployment_id
-    latest = kit.ledger.get_deployment(svc)
-    ours = latest if latest and latest.get("deployment_id") == deployment_id else None
-    label = _label(latest)
-    logger.append_keys(deployment_id=deployment_id)
-    failed_runbook = runbook_url(settings.runbook_base_url, DEPLOY_FAILED)
-    name = event.event_name
-
-    if name == IN_PROGRESS:
-        if not event.is_rollback:
-            logger.info("deployment in progress", extra={"reason": event.reason})
-            return _result("ignored", "deployment in progress")
-        if latest and latest.get("status") in ("IN_PROGRESS", "FAILED"):
-            kit.ledger.set_deployment_status(
-                svc, latest["deployment_id"], "ROLLING_BACK", event.reason
-            )
-        count("ActionsFailed", JOB)
-        _post(
-            kit,
-            f":rewind: Deployment failed, rolling back: {label}",
-            f"`{svc}` is rolling back. {label} is *not* being deployed.",
-            event,
-            runbook=failed_runbook,
-        )
-        kit.ledger.record_history(svc, JOB, "rolling-back", f"{deployment_id} {event.reason}")
-        return _result("rolling-back", event.reason, deployment_id=deployment_id)
-
-    if name == FAILED:
-        if latest and latest.get("status") in ("IN_PROGRESS", "ROLLING_BACK"):
-            kit.ledger.set_deployment_status(svc, latest["deployment_id"], "FAILED", event.reason)
-        released = kit.ledger.release_lock(svc, action="redeploy")
-        count("ActionsFailed", JOB)
-        subject = label if ours else f"deployment {deployment_id}"
-        _post(
-            kit,
-            f":x: Deployment failed: {subject}",
-            f"The deployment of {subject} to `{svc}` failed.",
-            event,
-            runbook=failed_runbook,
-        )
-        kit.ledger.record_history(svc, JOB, "failed", f"{deployment_id} {event.reason}")
-        return _result("failed", event.reason, deployment_id=deployment_id, lock_released=released)
-
-    if name == COMPLETED:
-        return _completed(event, kit, latest, ours)
-
-    logger.warning("unknown deployment event", extra={"event_name": name})
-    count("EventsIgnored", JOB)
-    return _result("ignored", f"unknown eventName {name}")
-
-
-def _completed(
-    event: EcsDeploymentStateChangeEvent,
-    kit: Toolkit,
-    latest: dict[str, str] | None,
-    ours: dict[str, str] | None,
-) -> dict[str, Any]:
-    settings = kit.settings
-    svc = settings.service_key
-    deployment_id = event.deployment_id
-    try:
-        running: str | None = running_digest(kit)
-        running_known = True
-    except DeferredError as exc:
-        logger.warning("cannot read the running image", extra={"reason": exc.reason})
-        running, running_known = None, False
-
-    released = kit.ledger.release_lock(svc, action="redeploy")
-    label = _label(latest)
-    failed_states = ("FAILED", "ROLLING_BACK")
-    if (
-        ours
-        and ours.get("status") == "IN_PROGRESS"
-        and (not running_known or running == ours.get("digest"))
-    ):
-        kit.ledger.set_deployment_status(svc, deployment_id, "COMPLETED", event.reason)
-        count("ActionsTaken", JOB)
-        _post(
-            kit,
-            f":white_check_mark: Deployed {label}",
-            f"`{svc}` now runs {label}.",
-            event,
-            runbook=runbook_url(settings.runbook_base_url, REDEPLOY),
-        )
-        kit.ledger.record_history(svc, JOB, "completed", f"{deployment_id} {label}")
-        return _result("succeeded", event.reason, deployment_id=deployment_id)
-
-    if latest and (
-        latest.get("status") in failed_states
-        or (latest.get("status") == "IN_PROGRESS" and running != latest.get("digest"))
-    ):
-        kit.ledger.set_deployment_status(
-            svc, latest["deployment_id"], "ROLLED_BACK", latest.get("reason", event.reason)
-        )
-        count("ActionsFailed", JOB)
-        _post(
-            kit,
-            f":rewind: Rolled back: {label} was NOT deployed",
-            f"`{svc}` finished deployment `{deployment_id}` but runs `{short(running)}`, "
-            f"not {label}. The new image failed and ECS rolled back.",
-            event,
-            runbook=runbook_url(settings.runbook_base_url, DEPLOY_FAILED),
-        )
-        kit.ledger.record_history(svc, JOB, "rolled-back", f"{deployment_id} {label}")
-        return _result("rolled-back", event.reason, deployment_id=deployment_id)
-
-    _post(
+        return JobResult(JOB, Status.IGNORED, problem).as_dict()
+    return run_once(
         kit,
-        f":information_source: Deployment {deployment_id} completed",
-        f"`{svc}` completed a deployment the redeploy job did not start; it runs "
-        f"`{short(running)}`.",
-        event,
-        runbook=runbook_url(settings.runbook_base_url, REDEPLOY),
-    )
-    return _result(
-        "completed-external", event.reason, deployment_id=deployment_id, lock_released=released
+        job=JOB,
+        key_prefix="spotops-deploy-outcome",
+        key={
+            "event_id": str(event.get("id")),
+            "deployment_id": event.deployment_id,
+            "name": event.event_name,
+        },
+        work=lambda: _apply(event, kit),
     )
 
 
-def _label(record: dict[str, str] | None) -> str:
-    if not record:
-        return "the new image"
-    return f"{record.get('tag') or 'untagged'} ({short(record.get('digest'))})"
+def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]:
+    settings = kit.settings
+    svc = settings.service_key
+    deployment_id = event.deployment_id
+    logger.append_keys(deployment_id=deployment_id)
+    record = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    running = None
+    if event.event_name == "SERVICE_DEPLOYMENT_COMPLETED" and record is not None:
+        running = _running_image(kit)
+    decision = outcome_decision(
+        event_name=event.event_name,
+        deployment_id=deployment_id,
+        is_rollback=event.is_rollback,
+        record=record,
+        running_image=running,
+    )
+    facts = {"deployment_id": deployment_id}
+    if decision.kind not in _STATUS or record is None:
+        reason = {
+            OutcomeKind.FOREIGN: f"deployment {deployment_id} was not started by the redeploy job",
+            OutcomeKind.STALE: f"deployment {deployment_id} is already past {event.event_name}",
+            OutcomeKind.PROGRESS: "deployment in progress",
+            OutcomeKind.UNKNOWN: f"unknown eventName {event.event_name}",
+        }.get(decision.kind, decision.kind.value)
+        logger.info("deployment event changes nothing", extra={"reason": reason})
+        if decision.kind is OutcomeKind.UNKNOWN:
+            count("EventsIgnored", JOB)
+        return JobResult(JOB, Status.IGNORED, reason, facts).as_dict()
+
+    released = _record(kit, record, decision, event.reason)
+    _post(kit, event, record, decision, running)
+    count("ActionsTaken" if decision.kind is OutcomeKind.SUCCEEDED else "ActionsFailed", JOB)
+    return JobResult(
+        JOB, _STATUS[decision.kind], event.reason, {**facts, "lock_released": released}
+    ).as_dict()
+
+
+def _running_image(kit: Toolkit) -> str | None:
+    gateway = EcsGateway(
+        kit.ecs, kit.ecr, cluster=kit.settings.cluster_name, service=kit.settings.service_name
+    )
+    try:
+        return gateway.running_image(gateway.service(), kit.settings.container_name)
+    except AwsCallError as exc:
+        # Unreadable: the completion is believed (ECS said it completed our deployment).
+        logger.warning("cannot read the running image", extra={"error": str(exc)})
+        return None
+
+
+def _record(kit: Toolkit, record: DeploymentRecord, decision: OutcomeDecision, reason: str) -> bool:
+    """Write the ledger before anything is posted; True when the lock was released."""
+    svc = kit.settings.service_key
+    released = False
+    try:
+        # The status change goes last: it is what makes a redelivery of this event stale,
+        # so every write before it is repeated on Lambda's retry, and nothing after it
+        # but the post can fail.
+        kit.ledger.record_history(
+            svc, JOB, decision.kind.value, f"{record.deployment_id} {record.label} {reason}"
+        )
+        if decision.release_lock:
+            released = kit.ledger.release_lock(svc, deployment_id=record.deployment_id)
+        if decision.record_status is not None:
+            kit.ledger.set_deployment_status(
+                svc, record.deployment_id, decision.record_status.value, reason
+            )
+    except LedgerError as exc:
+        logger.error("deployment outcome not recorded", extra={"error": str(exc)})
+        raise  # nothing posted yet: Lambda's retry records and posts once
+    return released
 
 
 def _post(
-    kit: Toolkit, title: str, body: str, event: EcsDeploymentStateChangeEvent, *, runbook: str
+    kit: Toolkit,
+    event: EcsDeploymentStateChangeEvent,
+    record: DeploymentRecord,
+    decision: OutcomeDecision,
+    running: str | None,
 ) -> None:
     settings = kit.settings
-    facts = [
-        ("Event", event.event_name),
-        ("Deployment", event.deployment_id),
-        ("Reason", event.reason or "-"),
-    ]
+    svc = settings.service_key
+    label = record.label
+    failed = runbook_url(settings.runbook_base_url, DEPLOY_FAILED)
+    title, body, runbook = {
+        OutcomeKind.SUCCEEDED: (
+            f":white_check_mark: Deployed {label}",
+            f"`{svc}` now runs {label}.",
+            runbook_url(settings.runbook_base_url, REDEPLOY),
+        ),
+        OutcomeKind.ROLLING_BACK: (
+            f":rewind: Deployment failed, rolling back: {label}",
+            f"`{svc}` is rolling back. {label} is *not* being deployed.",
+            failed,
+        ),
+        OutcomeKind.FAILED: (
+            f":x: Deployment failed: {label}",
+            f"The deployment of {label} to `{svc}` failed; ECS keeps or restores the "
+            "previous image.",
+            failed,
+        ),
+        OutcomeKind.ROLLED_BACK: (
+            f":rewind: Rolled back: {label} was NOT deployed",
+            f"`{svc}` finished deployment `{record.deployment_id}` but runs "
+            f"`{(running or 'unknown').rsplit('/', 1)[-1]}`, not {label}. ECS rolled the new "
+            "image back.",
+            failed,
+        ),
+    }[decision.kind]
     message = build_message(
         title,
         body,
-        facts=facts,
+        facts=[
+            ("Event", event.event_name),
+            ("Deployment", event.deployment_id),
+            ("Reason", event.reason or "-"),
+        ],
         runbook=runbook,
         footer=f"{settings.app_name}-{settings.stage} · {JOB} · event {event.get('id')}",
     )

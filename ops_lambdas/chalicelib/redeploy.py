@@ -1,90 +1,63 @@
-"""Push-to-redeploy: an ECR push (or the reconcile schedule) becomes exactly one ECS deployment.
+"""Push-to-redeploy: an ECR push (or the reconcile run) becomes at most one ECS deployment.
 
-Flow for one image (``deploy_image``):
+The flow for one image (:func:`deploy_image`), every AWS call through the gateway and every
+rule in ``decisions.py``:
 
-1. Powertools idempotency keyed by repository + digest + service: the same event twice, the
-   same digest under a new event id, or a push and the reconcile run for the same image
-   start at most one deployment (a concurrent twin gets ``IdempotencyAlreadyInProgressError``).
-2. The image must still exist in ECR; the service and its site container must exist.
-3. Skip when the service already runs that digest.
-4. Plan: the new image, and on the first deployment (desired count 0, site container on the
-   ``:bootstrap`` placeholder) the desired count ``INITIAL_DESIRED_COUNT``
-   (:func:`desired_count_change`).
-5. Kill switch (SSM, read now) and dry run (``DRY_RUN`` or the dry-run parameter, read now):
-   report the plan, change nothing.
-6. Safety ledger: cooldown, per-service lock (conditional write), hourly budget.
-7. Register a copy of the current task definition with only the site container's image
-   changed to ``<repository uri>@<digest>``; one ``UpdateService`` with the new revision
-   (and the desired count, when the plan sets one); record the deployment id; post
-   "deploying <tag> (<short digest>)" to Slack.
+1. Idempotency (one helper, ``idempotent.run_once``) on repository + digest + tag + service:
+   a duplicate delivery or Lambda's retry of a *finished* attempt replays its result; a new
+   tag on an older digest (a rollback by push) is a new request.
+2. Read: the image (still in ECR?), the service, its task definition. Already running ->
+   done (and a deployment whose ledger record was lost in a crash is adopted).
+3. Plan the new revision (and, on a first deploy, the desired count); kill switch and dry
+   run report the plan and stop.
+4. Ledger: cooldown; the service lock, held by ``redeploy:<digest>`` so a retry of the same
+   work re-takes it; the hourly budget, counted once per lock.
+5. Act: reuse a revision an earlier attempt registered for this image, else register one;
+   ``UpdateService``. After a transport error on either call, ask ECS what happened before
+   deciding. On every path that did not start a deployment the lock is released and a
+   revision registered by this attempt is deregistered.
+6. Record in the ledger first, then post to Slack, so a retry after a ledger error never
+   posts twice.
 
-Outcomes that may succeed later (lock held, kill switch, dry run, throttling, a missing
-service) raise :class:`DeferredError` inside the idempotent section, so Powertools forgets
-the attempt and a later delivery or the reconcile run can act. Final outcomes (deployed,
-already running, image deleted) are remembered for ``IDEMPOTENCY_TTL_SECONDS``.
-
-Throttling policy: botocore already retries throttled calls (standard mode,
-``AWS_MAX_ATTEMPTS``). If ECS or ECR still throttles, the job releases its lock, logs,
-counts ``ActionsFailed`` and returns normally (no raise): raising would make Lambda retry
-the async event twice more into the same throttle. The reconcile schedule (every 15
-minutes) deploys the image once ECS answers again.
+Failures by kind (``decisions.failure_kind``): transient ones (throttling, 5xx, a lost
+answer) are left to the next delivery or the reconcile run, without a message each time;
+access denied and requests ECS refuses are recorded, posted once with their runbook, and not
+retried until a new push.
 """
 
 from __future__ import annotations
 
-import copy
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
+from chalicelib.decisions import (
+    BOOTSTRAP_TAG,
+    DeploymentRecord,
+    DeploymentStatus,
+    FailureKind,
+    JobResult,
+    ReconcileAction,
+    Status,
+    deployment_in_progress,
+    desired_count_change,
+    primary_deployment_of,
+    reconcile_decision,
+    redeploy_lock_holder,
 )
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.aws import error_code, is_throttling
 from chalicelib.errors import DeferredError, LedgerError
+from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
+from chalicelib.idempotent import run_once
 from chalicelib.observability import count, logger
-from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, runbook_url
+from chalicelib.runbooks import ACCESS_DENIED, DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotentHookFunction
-    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-
     from chalicelib.events import EcrImageActionEvent, ScheduledEvent
     from chalicelib.toolkit import Toolkit
 
 JOB = "redeploy"
 IDEMPOTENCY_KEY_PREFIX = "spotops-redeploy"
 RECONCILE_TRIGGER = "reconcile"
-# The site stack points the task definition at ``<repository uri>:bootstrap`` until an image
-# exists (first deploy); the same rule as ``spotops.images.is_placeholder``, which
-# ops_lambdas may not import.
-BOOTSTRAP_TAG = "bootstrap"
-
-# Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts.
-_REGISTER_FIELDS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-    "enableFaultInjection",
-)
 
 
 @dataclass(frozen=True)
@@ -109,54 +82,15 @@ def short(digest: str | None) -> str:
     return (digest or "unknown")[:19]
 
 
-def is_bootstrap_image(image: str) -> bool:
-    """True for the ``<repository uri>:bootstrap`` placeholder: no image was ever deployed."""
-    return "@" not in image and image.rsplit("/", 1)[-1].endswith(f":{BOOTSTRAP_TAG}")
+def gateway_of(kit: Toolkit) -> EcsGateway:
+    settings = kit.settings
+    return EcsGateway(
+        kit.ecs, kit.ecr, cluster=settings.cluster_name, service=settings.service_name
+    )
 
 
-def desired_count_change(
-    service_desired: int | None, current_image: str, initial: int
-) -> int | None:
-    """The desired count a deployment sets with its ``UpdateService``, or ``None`` to leave it.
-
-    The site stack creates the service with 0 tasks on the ``:bootstrap`` placeholder, so
-    without this the first push would deploy an image nobody runs. Only that never-deployed
-    state is lifted: a service at 0 that runs a real image was scaled down on purpose (that
-    is how on-call takes the site down) and a push must not bring it back.
-
-    Parameters
-    ----------
-    service_desired:
-        The service's ``desiredCount`` now (``None`` when ECS did not say: never lifted).
-    current_image:
-        The image of the site container in the service's task definition now.
-    initial:
-        ``INITIAL_DESIRED_COUNT``; ``0`` means never change the count.
-
-    Returns
-    -------
-    int or None
-        ``initial`` on a first deployment, else ``None``.
-
-    Example
-    -------
-    >>> desired_count_change(0, "123.dkr.ecr.us-east-1.amazonaws.com/site:bootstrap", 2)
-    2
-    >>> desired_count_change(0, "123.dkr.ecr.us-east-1.amazonaws.com/site@sha256:ab", 2) is None
-    True
-    """
-    if initial <= 0 or service_desired != 0 or not is_bootstrap_image(current_image):
-        return None
-    return initial
-
-
-def _result(status: str, reason: str, **extra: Any) -> dict[str, Any]:
-    return {"job": JOB, "status": status, "reason": reason, **extra}
-
-
-def _footer(kit: Toolkit, trigger: str) -> str:
-    s = kit.settings
-    return f"{s.app_name}-{s.stage} · {JOB} · {trigger}"
+def _result(status: Status, reason: str, **facts: Any) -> dict[str, Any]:
+    return JobResult(JOB, status, reason, facts).as_dict()
 
 
 # ---- entry points ----------------------------------------------------------------------------
@@ -165,18 +99,10 @@ def _footer(kit: Toolkit, trigger: str) -> str:
 def handle_push(event: EcrImageActionEvent, kit: Toolkit) -> dict[str, Any]:
     """Handle one ``ECR Image Action`` event; never raises for bad input.
 
-    Parameters
-    ----------
-    event:
-        The wrapped EventBridge event.
-    kit:
-        Settings and clients.
-
     Returns
     -------
     dict
-        ``status`` (``deploying``, ``ignored``, ``already-running``, ``duplicate``, ``locked``,
-        ``dry-run``, ``killed``, ``deferred``, ``skipped``, ``failed``...) and ``reason``.
+        ``status`` (a :class:`~chalicelib.decisions.Status` value) and ``reason``.
 
     Example
     -------
@@ -198,57 +124,94 @@ def handle_push(event: EcrImageActionEvent, kit: Toolkit) -> dict[str, Any]:
 
 
 def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
-    """Deploy the newest image matching ``TAG_PATTERN`` when its push event was lost.
-
-    Does nothing when the service already runs it, when a deployment is in progress, or when
-    the ledger says the last deployment of that digest failed (a new push is needed).
-    """
+    """Deploy the newest matching image only when its push event was lost (see
+    :func:`~chalicelib.decisions.reconcile_decision`)."""
     settings = kit.settings
+    svc = settings.service_key
     logger.info("reconcile run", extra={"rule": event.rule_arn})
     count("ReconcileRuns", JOB)  # a heartbeat: the schedule fires even when nothing is to do
+    gateway = gateway_of(kit)
     try:
-        image = newest_matching_image(kit)
-        if image is None:
-            return _ignore("no image in the repository matches TAG_PATTERN")
-        service = _describe_service(kit)
-        running = running_digest(kit, service)
-    except DeferredError as exc:
-        count("ActionsSuppressed", JOB)
-        logger.warning("reconcile deferred", extra={"reason": exc.reason})
-        return _result(exc.outcome, exc.reason)
-    if running == image.digest:
-        return _result("up-to-date", f"service already runs {image.label}")
-    in_progress = [
-        d
-        for d in service.get("deployments", [])
-        if d.get("rolloutState") == "IN_PROGRESS" or d.get("status") == "ACTIVE"
+        images = gateway.tagged_images(settings.repository_name)
+        service = gateway.service()
+        running_image = gateway.running_image(service, settings.container_name)
+    except AwsCallError as exc:
+        return _read_failed(kit, exc, trigger=RECONCILE_TRIGGER, image=None)
+    matching = [
+        (facts, sorted(t for t in tags if settings.tag_pattern.fullmatch(t)))
+        for facts, tags in images
     ]
-    if in_progress or len(service.get("deployments", [])) > 1:
-        return _result("in-progress", "a deployment is in progress; reconcile waits")
-    latest = kit.ledger.get_deployment(settings.service_key)
-    if (
-        latest
-        and latest.get("digest") == image.digest
-        and latest.get("status")
-        in (
-            "FAILED",
-            "ROLLING_BACK",
-            "ROLLED_BACK",
-        )
-    ):
-        return _result(
-            "skipped",
-            f"the last deployment of {image.label} failed ({latest.get('status')}); "
-            "push a fixed image",
-        )
+    candidates = [(facts, tags[0]) for facts, tags in matching if tags]
+    newest = max(candidates, key=lambda c: c[0].pushed_at, default=None)
+    latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    handled = kit.ledger.image_record(svc, newest[0].digest) if newest else None
+    decision = reconcile_decision(
+        newest=newest[0] if newest else None,
+        running_image=running_image if service else None,
+        in_progress=deployment_in_progress(service.deployments) if service else False,
+        latest=latest,
+        newest_handled=str(handled["outcome"]) if handled else None,
+    )
+    logger.info(
+        "reconcile decided",
+        extra={
+            "action": decision.action.value,
+            "reason": decision.reason,
+            "settle": decision.settle.value if decision.settle else None,
+        },
+    )
+    if decision.settle is not None and latest is not None:
+        _settle(kit, latest, decision.settle, running_image)
+    if decision.action is not ReconcileAction.DEPLOY or newest is None:
+        status = {
+            ReconcileAction.UP_TO_DATE: Status.UP_TO_DATE,
+            ReconcileAction.WAIT: Status.IN_PROGRESS,
+            ReconcileAction.NOTHING: Status.IGNORED,
+            ReconcileAction.SKIP: Status.SKIPPED,
+        }.get(decision.action, Status.SKIPPED)
+        settled = decision.settle.value if decision.settle else None
+        return _result(status, decision.reason, settled=settled)
+    facts, tag = newest
+    image = Image(settings.repository_name, facts.digest, tag)
     logger.info("reconcile found an undeployed image", extra={"image": image.label})
     return deploy_image(image, kit, trigger=RECONCILE_TRIGGER)
+
+
+def _settle(
+    kit: Toolkit, latest: DeploymentRecord, status: DeploymentStatus, running_image: str
+) -> None:
+    """ECS has finished but the ledger was never told (a lost outcome event), or someone
+    replaced our deployment: record what is true, free the lock, say so once."""
+    svc = kit.settings.service_key
+    running = running_image.rsplit("/", 1)[-1] or "nothing"
+    reason = f"reconcile: the service runs {running} and ECS deploys nothing"
+    if not kit.ledger.set_deployment_status(svc, latest.deployment_id, status.value, reason):
+        return  # someone else settled it first
+    kit.ledger.release_lock(svc, deployment_id=latest.deployment_id)
+    kit.ledger.record_history(svc, JOB, status.value.lower(), latest.label)
+    logger.info("latest deployment settled", extra={"status": status.value})
+    if status is DeploymentStatus.SUPERSEDED:
+        return  # someone chose to run something else: nothing went wrong
+    done = status is DeploymentStatus.COMPLETED
+    title = (
+        f":white_check_mark: Deployed {latest.label}"
+        if done
+        else f":rewind: Rolled back: {latest.label} was NOT deployed"
+    )
+    _report(
+        kit,
+        title,
+        f"`{svc}` runs `{running}`; ECS's outcome event for deployment "
+        f"`{latest.deployment_id}` never arrived, so the reconcile run recorded it.",
+        RECONCILE_TRIGGER,
+        runbook=runbook_url(kit.settings.runbook_base_url, REDEPLOY if done else DEPLOY_FAILED),
+    )
 
 
 def _ignore(reason: str, **extra: Any) -> dict[str, Any]:
     logger.warning("event ignored", extra={"reason": reason, **extra})
     count("EventsIgnored", JOB)
-    return _result("ignored", reason)
+    return _result(Status.IGNORED, reason)
 
 
 # ---- the one deployment path -------------------------------------------------------------
@@ -257,84 +220,67 @@ def _ignore(reason: str, **extra: Any) -> dict[str, Any]:
 def deploy_image(image: Image, kit: Toolkit, *, trigger: str) -> dict[str, Any]:
     """Deploy ``image`` at most once per idempotency window (see the module docstring)."""
     settings = kit.settings
-    config = IdempotencyConfig(
-        expires_after_seconds=settings.idempotency_ttl_seconds,
-        response_hook=cast("IdempotentHookFunction", _mark_duplicate),
-    )
-    if kit.lambda_context is not None:
-        config.register_lambda_context(kit.lambda_context)
-
-    def deploy_once(key: dict[str, str]) -> dict[str, Any]:
-        return _deploy(image, kit, trigger)
-
-    guarded = idempotent_function(
-        deploy_once,
-        data_keyword_argument="key",
-        persistence_store=kit.idempotency,
-        config=config,
-        key_prefix=IDEMPOTENCY_KEY_PREFIX,
-    )
-    key = {"repository": image.repository, "digest": image.digest, "service": settings.service_key}
     logger.append_keys(image_digest=image.digest, image_tag=image.tag)
-    try:
-        result: dict[str, Any] = guarded(key=key)
-    except DeferredError as exc:
-        count("ActionsSuppressed", JOB)
-        logger.warning("redeploy not done", extra={"outcome": exc.outcome, "reason": exc.reason})
-        return _result(exc.outcome, exc.reason, digest=image.digest, tag=image.tag)
-    except IdempotencyAlreadyInProgressError:
-        count("ActionsSuppressed", JOB)
-        reason = f"{image.label} is being deployed by another invocation"
-        logger.info("duplicate delivery", extra={"reason": reason})
-        return _result("duplicate", reason, digest=image.digest, tag=image.tag)
-    return result
-
-
-def _mark_duplicate(response: Any, data_record: DataRecord) -> Any:  # IdempotentHookFunction
-    """Powertools response hook: a replayed result is a duplicate, not a new action."""
-    count("ActionsSuppressed", JOB)
-    if isinstance(response, dict):
-        replay = dict(response)
-        replay["duplicate"] = True
-        replay["original_status"] = response.get("status")
-        replay["status"] = "duplicate"
-        replay["reason"] = f"already handled: {response.get('status')} ({response.get('reason')})"
-        logger.info("duplicate delivery absorbed", extra={"original": response.get("status")})
-        return replay
-    return response
+    return run_once(
+        kit,
+        job=JOB,
+        key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        key={
+            "repository": image.repository,
+            "digest": image.digest,
+            "tag": image.tag or "",
+            "service": settings.service_key,
+        },
+        work=lambda: _deploy(image, kit, trigger),
+    )
 
 
 def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
     settings = kit.settings
     svc = settings.service_key
+    gateway = gateway_of(kit)
+    facts = {"digest": image.digest, "tag": image.tag}
 
     # -- read: image, service, task definition (nothing changes yet) --
-    if not _image_exists(kit, image):
-        reason = f"image {image.label} no longer exists in {image.repository}"
-        logger.warning("image gone before redeploy", extra={"reason": reason})
-        count("ActionsSuppressed", JOB)
-        return _result("skipped", reason, digest=image.digest, tag=image.tag)
-    service = _describe_service(kit)
-    task_def = _describe_task_definition(kit, service["taskDefinition"])
-    container = _site_container(task_def, settings.container_name)
-    current_image = str(container.get("image", ""))
-    if current_image.endswith(f"@{image.digest}"):
-        count("ActionsSuppressed", JOB)
-        return _result(
-            "already-running",
-            f"{svc} already runs {image.label}",
-            digest=image.digest,
-            tag=image.tag,
+    try:
+        pushed = gateway.image(image.repository, image.digest)
+        if pushed is None:
+            reason = f"image {image.label} no longer exists in {image.repository}"
+            logger.warning("image gone before redeploy", extra={"reason": reason})
+            count("ActionsSuppressed", JOB)
+            return _result(Status.SKIPPED, reason, **facts)
+        service = gateway.service()
+        if service is None:
+            raise DeferredError(
+                Status.SKIPPED.value,
+                f"service {svc} not found or not active (or its cluster)",
+                **facts,
+            )
+        task_def = gateway.task_definition(service.task_definition)
+    except AwsCallError as exc:
+        return _read_failed(kit, exc, trigger=trigger, image=image)
+    current_image = task_def.image_of(settings.container_name)
+    if current_image is None:
+        raise DeferredError(
+            Status.SKIPPED.value,
+            f"task definition {task_def.family} has no container named {settings.container_name}",
+            **facts,
         )
-    new_image = f"{_repository_uri(kit, image.repository)}@{image.digest}"
-    desired = service.get("desiredCount")
+    if current_image.endswith(f"@{image.digest}"):
+        _resume_if_ours(kit, image, service, pushed.pushed_at, trigger)
+        count("ActionsSuppressed", JOB)
+        return _result(Status.ALREADY_RUNNING, f"{svc} already runs {image.label}", **facts)
+
+    # -- plan; kill switch and dry run report it --
+    try:
+        new_image = f"{gateway.repository_uri(image.repository)}@{image.digest}"
+    except AwsCallError as exc:
+        return _read_failed(kit, exc, trigger=trigger, image=image)
     new_count = desired_count_change(
-        desired if isinstance(desired, int) else None,
-        current_image,
-        settings.initial_desired_count,
+        service.desired_count, current_image, settings.initial_desired_count
     )
     plan = (
-        f"register a new revision of {task_def['family']} with {settings.container_name} "
+        f"register a new revision of {task_def.family} with {settings.container_name} "
         f"image {new_image} and update service {svc}"
     )
     if new_count is not None:
@@ -342,26 +288,34 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
             f", setting its desired count from 0 to {new_count} (first deploy: the service "
             f"ran the :{BOOTSTRAP_TAG} placeholder)"
         )
-
-    # -- controls: kill switch and dry run (both report the plan) --
     switch = kit.controls.kill_switch()
     if switch.engaged:
-        title = f":octagonal_sign: Redeploy stopped: {image.label}"
         reason = f"{switch.reason}; would {plan}"
-        _report_held_back(kit, image, "killed", title, reason, trigger)
-        raise DeferredError("killed", reason)
+        title = f":octagonal_sign: Redeploy stopped: {image.label}"
+        _notify_once(kit, image, "killed", title, reason, trigger, every_push=True)
+        raise DeferredError(Status.KILLED.value, reason, **facts)
     dry_run = kit.controls.dry_run()
     if dry_run.active:
-        title = f":test_tube: [dry run] would deploy {image.label}"
         reason = f"dry run: {dry_run.reason}; would {plan}"
-        _report_held_back(kit, image, "dry-run", title, reason, trigger)
-        raise DeferredError("dry-run", reason)
+        title = f":test_tube: [dry run] would deploy {image.label}"
+        _notify_once(kit, image, "dry-run", title, reason, trigger, every_push=True)
+        raise DeferredError(Status.DRY_RUN.value, reason, **facts)
+
+    # -- ECS busy (a rollback after a failure runs without our lock): try again later --
+    if deployment_in_progress(service.deployments):
+        raise DeferredError(
+            Status.IN_PROGRESS.value,
+            f"ECS is rolling out another deployment of {svc}; reconcile deploys this later",
+            **facts,
+        )
 
     # -- safety ledger: cooldown, lock, budget --
     cooldown = kit.ledger.cooldown_remaining(svc, JOB)
     if cooldown:
-        raise DeferredError("cooldown", f"redeploy of {svc} is cooling down for {cooldown}s")
-    holder = f"{JOB}:{image.short_digest}:{uuid.uuid4().hex[:12]}"  # unique per attempt
+        raise DeferredError(
+            Status.COOLDOWN.value, f"redeploy of {svc} is cooling down for {cooldown}s", **facts
+        )
+    holder = redeploy_lock_holder(image.digest)
     lock = kit.ledger.acquire_lock(
         svc,
         holder=holder,
@@ -374,95 +328,305 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
             f"{svc} is locked by {lock.holder.get('action', '?')} "
             f"({lock.holder.get('holder', '?')}) until {lock.holder.get('expires_at', '?')}"
         )
-        _report(kit, f":lock: Redeploy waiting: {image.label}", reason, trigger)
-        raise DeferredError("locked", reason)
-    if not kit.ledger.consume_budget(JOB, settings.redeploy_max_per_hour):
-        kit.ledger.release_lock(svc, holder=holder)
-        reason = f"hourly budget of {settings.redeploy_max_per_hour} redeploys is spent"
-        _report(kit, f":hourglass: Redeploy postponed: {image.label}", reason, trigger)
-        raise DeferredError("budget", reason)
+        title = f":lock: Redeploy waiting: {image.label}"
+        _notify_once(kit, image, "locked", title, reason, trigger)
+        raise DeferredError(Status.LOCKED.value, reason, **facts)
 
-    # -- act: new revision, UpdateService --
+    started = False
+    registered: str | None = None
     try:
-        new_arn = _register_copy(kit, task_def, settings.container_name, new_image)
-        update: dict[str, Any] = {
-            "cluster": settings.cluster_name,
-            "service": settings.service_name,
-            "taskDefinition": new_arn,
-        }
-        if new_count is not None:
-            # First deploy only (desired 0 on the :bootstrap placeholder). A service scaled to
-            # 0 while it runs a real image is how on-call takes the site down: never lifted.
-            update["desiredCount"] = new_count
-        response = kit.ecs.update_service(**update)
-    except (ClientError, BotoCoreError) as exc:
-        kit.ledger.release_lock(svc, holder=holder)
-        code = error_code(exc) or type(exc).__name__
-        count("ActionsFailed", JOB)
-        if is_throttling(exc):
-            reason = f"ECS throttled ({code}) after retries; reconcile will retry"
-            logger.warning("redeploy throttled", extra={"reason": reason})
-            raise DeferredError("deferred", reason) from None
-        reason = f"ECS refused the redeploy: {code}"
-        logger.error("redeploy failed", extra={"reason": reason})
-        _report(
-            kit,
-            f":x: Redeploy failed: {image.label}",
-            reason,
-            trigger,
-            runbook=runbook_url(settings.runbook_base_url, DEPLOY_FAILED),
-        )
-        raise DeferredError("failed", reason) from None
-    deployment_id = _deployment_id(response.get("service", {}), new_arn)
+        if not lock.holder.get("budget_taken"):
+            if not kit.ledger.consume_budget(JOB, settings.redeploy_max_per_hour):
+                reason = f"hourly budget of {settings.redeploy_max_per_hour} redeploys is spent"
+                title = f":hourglass: Redeploy postponed: {image.label}"
+                _notify_once(kit, image, "budget", title, reason, trigger)
+                raise DeferredError(Status.BUDGET.value, reason, **facts)
+            kit.ledger.update_lock(svc, holder, {"budget_taken": True})
 
-    # -- record and report --
-    record = {
-        "deployment_id": deployment_id,
-        "digest": image.digest,
-        "tag": image.tag or "",
-        "task_definition": new_arn,
-        "previous_image": current_image,
-        "desired_count": new_count,  # only when this deployment set it (None is not stored)
-        "status": "IN_PROGRESS",
-        "trigger": trigger,
-    }
-    try:
-        kit.ledger.update_lock(svc, holder, {"deployment_id": deployment_id})
-        kit.ledger.put_deployment(svc, record)
-        kit.ledger.record_history(svc, JOB, "deploying", f"{image.label} {deployment_id}")
-        kit.ledger.start_cooldown(svc, JOB, settings.redeploy_cooldown_seconds)
-    except LedgerError as exc:  # the deployment runs; say so loudly but do not redo it
-        logger.error("deployment started but ledger write failed", extra={"error": str(exc)})
+        # -- act: a revision for the image, then UpdateService --
+        try:
+            revision, registered = _revision_for(
+                gateway, task_def, settings.container_name, new_image
+            )
+            deployment_id = _update(gateway, revision, new_count)
+        except AwsCallError as exc:
+            return _act_failed(kit, exc, image, trigger)
+        started = True
+    finally:
+        if not started:
+            _undo(kit, gateway, svc, holder, registered)
+
+    # -- record first, then report (a failure here is retried: the retry resumes it) --
+    _finish(
+        kit,
+        image,
+        Started(deployment_id, revision, current_image, new_count, pushed.pushed_at),
+        trigger,
+    )
     count("ActionsTaken", JOB)
+    extra: dict[str, Any] = {} if new_count is None else {"desired_count": new_count}
+    return _result(
+        Status.DEPLOYING,
+        f"deploying {image.label}",
+        **facts,
+        deployment_id=deployment_id,
+        task_definition=revision,
+        **extra,
+    )
+
+
+@dataclass(frozen=True)
+class Started:
+    """A deployment ECS took for an image: what the ledger and Slack are told."""
+
+    deployment_id: str
+    revision: str
+    previous_image: str
+    desired_count: int | None
+    pushed_at: float
+
+
+def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
+    """Record a started deployment, then announce it once.
+
+    Every write is idempotent, so Lambda's retry after a crash or a ledger error here (the
+    image then already runs) calls this again and completes what is missing."""
+    settings = kit.settings
+    svc = settings.service_key
+    holder = redeploy_lock_holder(image.digest)
+    lock = kit.ledger.get_lock(svc)
+    if lock and lock.get("holder") == holder and not lock.get("deployment_id"):
+        kit.ledger.update_lock(svc, holder, {"deployment_id": started.deployment_id})
+    latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    # The same deployment is the same id *and* image (the local emulator reuses ids).
+    if (
+        latest is None
+        or latest.deployment_id != started.deployment_id
+        or latest.digest != image.digest
+    ):
+        kit.ledger.put_deployment(
+            svc,
+            {
+                "deployment_id": started.deployment_id,
+                "digest": image.digest,
+                "tag": image.tag or "",
+                "task_definition": started.revision,
+                "previous_image": started.previous_image,
+                "desired_count": started.desired_count,  # only when this deployment set it
+                "pushed_at": started.pushed_at,
+                "status": DeploymentStatus.IN_PROGRESS.value,
+                "trigger": trigger,
+            },
+        )
+    kit.ledger.record_image(svc, image.digest, "deployed", tag=image.tag or "")
+    kit.ledger.start_cooldown(svc, JOB, settings.redeploy_cooldown_seconds)
+    # History may repeat on a retry; the notice may not: it is claimed, then posted.
+    kit.ledger.record_history(svc, JOB, "deploying", f"{image.label} {started.deployment_id}")
+    if not kit.ledger.claim_announcement(svc, started.deployment_id, image.digest):
+        return
     logger.info(
         "redeploy started",
-        extra={"deployment_id": deployment_id, "image": new_image, "desired_count": new_count},
+        extra={"deployment_id": started.deployment_id, "desired_count": started.desired_count},
     )
-    facts = [
-        ("Deployment", deployment_id),
-        ("Task definition", new_arn.rsplit("/", 1)[-1]),
-        ("Previous image", current_image or "-"),
+    message_facts = [
+        ("Deployment", started.deployment_id),
+        ("Task definition", started.revision.rsplit("/", 1)[-1]),
+        ("Previous image", started.previous_image or "-"),
     ]
-    if new_count is not None:
-        facts.append(("Desired count", f"0 → {new_count} (first deploy)"))
+    if started.desired_count is not None:
+        message_facts.append(("Desired count", f"0 → {started.desired_count} (first deploy)"))
     _report(
         kit,
         f":rocket: deploying {image.label}",
         f"deploying `{image.tag or 'untagged'}` (`{image.short_digest}`) to `{svc}`",
         trigger,
-        facts=facts,
+        facts=message_facts,
         runbook=runbook_url(settings.runbook_base_url, REDEPLOY),
     )
-    extra: dict[str, Any] = {} if new_count is None else {"desired_count": new_count}
-    return _result(
-        "deploying",
-        f"deploying {image.label}",
-        digest=image.digest,
-        tag=image.tag,
-        deployment_id=deployment_id,
-        task_definition=new_arn,
-        **extra,
+
+
+def _revision_for(
+    gateway: EcsGateway, task_def: TaskDefinition, container: str, image: str
+) -> tuple[str, str | None]:
+    """The revision to deploy and, when this call registered it, its ARN (to undo).
+
+    The family's latest revision already carrying ``image`` was registered by an earlier
+    attempt at the same work (a crash, a lost answer): it is reused, so retries leave no
+    orphan revisions behind.
+    """
+    latest = _latest_with_image(gateway, task_def.family, container, image)
+    if latest is not None:
+        return latest, None
+    try:
+        arn = gateway.register_copy(task_def, container, image)
+    except AwsCallError as exc:
+        if exc.kind is not FailureKind.UNKNOWN:
+            raise
+        # The answer was lost: look for the revision before registering another.
+        found = _latest_with_image(gateway, task_def.family, container, image)
+        if found is None:
+            raise
+        return found, found
+    return arn, arn
+
+
+def _latest_with_image(gateway: EcsGateway, family: str, container: str, image: str) -> str | None:
+    latest = gateway.task_definition(family)
+    if latest.raw.get("status", "ACTIVE") != "ACTIVE":
+        return None  # deregistered (an earlier attempt's clean-up): never deploy it
+    return latest.arn if latest.image_of(container) == image else None
+
+
+def _update(gateway: EcsGateway, revision: str, desired_count: int | None) -> str:
+    """``UpdateService``; the id of the deployment it started. After a transport error, ECS
+    is asked whether our revision became the primary deployment before giving up."""
+    try:
+        service = gateway.update_service(revision, desired_count)
+    except AwsCallError as exc:
+        if exc.kind is not FailureKind.UNKNOWN:
+            raise
+        asked = gateway.service()
+        if asked is None or asked.task_definition != revision:
+            raise  # ECS did not take it: nothing started
+        started = _deployment_of(asked, revision)
+        logger.warning("UpdateService answer lost; ECS took it", extra={"id": started})
+        return started
+    return _deployment_of(service, revision)
+
+
+def _deployment_of(service: ServiceFacts, revision: str) -> str:
+    """The deployment ECS started for ``revision`` (its PRIMARY one)."""
+    found = primary_deployment_of(service.deployments, revision)
+    if found is None:  # the local emulator never moves its deployment to the new revision
+        found = next((d.deployment_id for d in service.deployments if d.status == "PRIMARY"), None)
+    return found or "unknown"
+
+
+def _undo(kit: Toolkit, gateway: EcsGateway, svc: str, holder: str, registered: str | None) -> None:
+    """What a path that started no deployment leaves behind: nothing."""
+    if registered is not None:
+        try:
+            service = gateway.service()
+            if service is not None and service.task_definition == registered:
+                return  # ECS took it after all: it is not an orphan, and the lock is its
+            gateway.deregister(registered)
+        except AwsCallError as exc:
+            logger.error(
+                "orphan task definition revision left active",
+                extra={"task_definition": registered, "error": str(exc)},
+            )
+    try:
+        kit.ledger.release_lock(svc, holder=holder)
+    except LedgerError as exc:
+        logger.error("lock not released; it expires on its own", extra={"error": str(exc)})
+
+
+def _resume_if_ours(
+    kit: Toolkit, image: Image, service: ServiceFacts, pushed_at: float, trigger: str
+) -> None:
+    """The image already runs. If this job started that (its lock, or an unannounced
+    record, says so), a crash or ledger error cut the attempt short after ``UpdateService``:
+    complete the record and the notice, so the outcome event is recognised and frees the
+    lock. An image someone else deployed is left alone."""
+    svc = kit.settings.service_key
+    lock = kit.ledger.get_lock(svc)
+    ours = bool(lock and lock.get("holder") == redeploy_lock_holder(image.digest))
+    latest = kit.ledger.get_deployment(svc)
+    unannounced = bool(
+        latest and latest.get("digest") == image.digest and not latest.get("announced")
     )
+    if not (ours or unannounced):
+        return
+    deployment_id = str(
+        (lock or {}).get("deployment_id")
+        or (latest or {}).get("deployment_id")
+        or _deployment_of(service, service.task_definition)
+    )
+    logger.warning("resuming a deployment cut short", extra={"deployment_id": deployment_id})
+    _finish(
+        kit,
+        image,
+        Started(deployment_id, service.task_definition, "", None, pushed_at),
+        trigger,
+    )
+
+
+# ---- failures -------------------------------------------------------------------------------
+
+
+def _read_failed(
+    kit: Toolkit, exc: AwsCallError, *, trigger: str, image: Image | None
+) -> dict[str, Any]:
+    """A read failed: transient and unknown ones wait for the next run; access denied is a
+    misconfiguration on-call must fix, posted once with its runbook."""
+    facts = {"digest": image.digest, "tag": image.tag} if image else {}
+    if exc.kind is FailureKind.DENIED:
+        reason = f"access denied reading ECS/ECR ({exc.operation}: {exc.code})"
+        logger.error("redeploy cannot read", extra={"reason": reason})
+        count("ActionsFailed", JOB)
+        if image is not None:  # not retried by the reconcile run: it would be denied again
+            kit.ledger.record_image(
+                kit.settings.service_key,
+                image.digest,
+                "refused",
+                tag=image.tag or "",
+                detail=reason,
+            )
+        _notify_once(
+            kit,
+            image,
+            f"denied-{exc.operation}",
+            f":no_entry: Redeploy cannot read ECS/ECR: {image.label if image else 'access denied'}",
+            f"{reason}. The function's role is missing a permission; see the runbook. "
+            "Push the image again once it is fixed.",
+            trigger,
+            every_push=True,
+            runbook=ACCESS_DENIED,
+        )
+        return _result(Status.FAILED, reason, **facts)
+    reason = f"cannot read ECS/ECR ({exc.operation}: {exc.code}); the next run retries"
+    count("ActionsSuppressed", JOB)
+    logger.warning("redeploy deferred", extra={"reason": reason})
+    if image is None:  # the reconcile run's own reads: nothing to forget
+        return _result(Status.DEFERRED, reason)
+    # Inside the idempotent section: raised, so the attempt is forgotten and retried.
+    raise DeferredError(Status.DEFERRED.value, reason, **facts)
+
+
+def _act_failed(kit: Toolkit, exc: AwsCallError, image: Image, trigger: str) -> dict[str, Any]:
+    """``RegisterTaskDefinition`` or ``UpdateService`` failed and no deployment started."""
+    svc = kit.settings.service_key
+    facts = {"digest": image.digest, "tag": image.tag}
+    count("ActionsFailed", JOB)
+    if exc.kind in (FailureKind.TRANSIENT, FailureKind.UNKNOWN, FailureKind.MISSING):
+        why = {
+            FailureKind.TRANSIENT: "ECS throttled or failed",
+            FailureKind.UNKNOWN: "ECS's answer was lost and it did not take",
+            FailureKind.MISSING: "ECS no longer has what",
+        }[exc.kind]
+        reason = f"{why} the redeploy ({exc.operation}: {exc.code}); reconcile retries"
+        logger.warning("redeploy deferred", extra={"reason": reason})
+        raise DeferredError(Status.DEFERRED.value, reason, **facts)
+    # Access denied or an invalid request: it fails the same way until something changes.
+    reason = f"ECS refused the redeploy ({exc.operation}: {exc.code})"
+    logger.error("redeploy failed", extra={"reason": reason})
+    runbook = ACCESS_DENIED if exc.kind is FailureKind.DENIED else DEPLOY_FAILED
+    try:
+        kit.ledger.record_image(svc, image.digest, "refused", tag=image.tag or "", detail=reason)
+        kit.ledger.record_history(svc, JOB, "refused", f"{image.label} {reason}")
+    except LedgerError as ledger_exc:
+        logger.error("refusal not recorded", extra={"error": str(ledger_exc)})
+    _report(
+        kit,
+        f":x: Redeploy failed: {image.label}",
+        f"{reason}. Nothing was deployed; push again once it is fixed.",
+        trigger,
+        runbook=runbook_url(kit.settings.runbook_base_url, runbook),
+    )
+    return _result(Status.FAILED, reason, **facts)
+
+
+# ---- reporting ------------------------------------------------------------------------------
 
 
 def _report(
@@ -474,154 +638,43 @@ def _report(
     facts: list[tuple[str, str]] | None = None,
     runbook: str | None = None,
 ) -> None:
+    settings = kit.settings
     message = build_message(
         title,
         body,
         facts=facts or (),
-        runbook=runbook or runbook_url(kit.settings.runbook_base_url, REDEPLOY),
-        footer=_footer(kit, trigger),
+        runbook=runbook or runbook_url(settings.runbook_base_url, REDEPLOY),
+        footer=f"{settings.app_name}-{settings.stage} · {JOB} · {trigger}",
     )
     kit.notifier.post(message, job=JOB)
 
 
-def _report_held_back(
-    kit: Toolkit, image: Image, outcome: str, title: str, body: str, trigger: str
+def _notify_once(
+    kit: Toolkit,
+    image: Image | None,
+    notice: str,
+    title: str,
+    body: str,
+    trigger: str,
+    *,
+    every_push: bool = False,
+    runbook: str = REDEPLOY,
 ) -> None:
-    """Report an image the kill switch or dry run holds back.
+    """Post a notice about something that will be tried again.
 
-    A push reports every time. The reconcile run finds the same held-back image every 15
-    minutes; it reports it once per ``IDEMPOTENCY_TTL_SECONDS``, or on-call would get the
-    same notice all day and learn to ignore the channel.
+    The reconcile run meets the same held-back image every 15 minutes, and a lock or budget
+    holds back every retry: each notice is posted once per ``IDEMPOTENCY_TTL_SECONDS`` per
+    image, or on-call would learn to ignore the channel. With ``every_push``, a push (a
+    person asking) is always answered.
     """
-    if trigger == RECONCILE_TRIGGER:
-        notice = f"notice-{outcome}-{image.digest}"
-        if kit.ledger.cooldown_remaining(kit.settings.service_key, notice):
-            logger.info("held-back image already reported", extra={"outcome": outcome})
-            return
-        kit.ledger.start_cooldown(
-            kit.settings.service_key, notice, kit.settings.idempotency_ttl_seconds
-        )
-    _report(kit, title, body, trigger)
-
-
-# ---- AWS reads and writes ------------------------------------------------------------------
-
-
-def _aws_failure(exc: Exception, what: str) -> DeferredError:
-    code = error_code(exc) or type(exc).__name__
-    if is_throttling(exc):
-        return DeferredError("deferred", f"{what}: throttled ({code}); reconcile will retry")
-    return DeferredError("skipped", f"{what}: {code}")
-
-
-def _image_exists(kit: Toolkit, image: Image) -> bool:
-    try:
-        kit.ecr.describe_images(
-            repositoryName=image.repository, imageIds=[{"imageDigest": image.digest}]
-        )
-    except ClientError as exc:
-        if error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
-            return False
-        raise _aws_failure(exc, "cannot check the image in ECR") from None
-    except BotoCoreError as exc:
-        raise _aws_failure(exc, "cannot check the image in ECR") from None
-    return True
-
-
-def _repository_uri(kit: Toolkit, repository: str) -> str:
-    try:
-        response = kit.ecr.describe_repositories(repositoryNames=[repository])
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc, f"cannot describe repository {repository}") from None
-    return str(response["repositories"][0]["repositoryUri"])
-
-
-def _describe_service(kit: Toolkit) -> dict[str, Any]:
     settings = kit.settings
-    try:
-        response = kit.ecs.describe_services(
-            cluster=settings.cluster_name, services=[settings.service_name]
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc, f"cannot describe service {settings.service_key}") from None
-    services = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
-    if not services:
-        failures = "; ".join(f.get("reason", "?") for f in response.get("failures", []))
-        raise DeferredError(
-            "skipped",
-            f"service {settings.service_key} not found or not active ({failures or 'no service'})",
-        )
-    return dict(services[0])
-
-
-def _describe_task_definition(kit: Toolkit, arn: str) -> dict[str, Any]:
-    try:
-        response = kit.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc, f"cannot describe task definition {arn}") from None
-    task_def = dict(response["taskDefinition"])
-    if response.get("tags"):
-        task_def["tags"] = response["tags"]
-    return task_def
-
-
-def _site_container(task_def: dict[str, Any], name: str) -> dict[str, Any]:
-    for container in task_def.get("containerDefinitions", []):
-        if container.get("name") == name:
-            return dict(container)
-    raise DeferredError(
-        "skipped", f"task definition {task_def.get('family')} has no container named {name}"
-    )
-
-
-def _register_copy(kit: Toolkit, task_def: dict[str, Any], container: str, image: str) -> str:
-    """Register ``task_def`` again with only ``container``'s image changed; return the ARN."""
-    request = {k: copy.deepcopy(task_def[k]) for k in _REGISTER_FIELDS if task_def.get(k)}
-    if task_def.get("tags"):
-        request["tags"] = copy.deepcopy(task_def["tags"])
-    for definition in request["containerDefinitions"]:
-        if definition.get("name") == container:
-            definition["image"] = image
-    response = kit.ecs.register_task_definition(**request)
-    return str(response["taskDefinition"]["taskDefinitionArn"])
-
-
-def _deployment_id(service: dict[str, Any], task_definition: str) -> str:
-    deployments = service.get("deployments", [])
-    for deployment in deployments:
-        if deployment.get("taskDefinition") == task_definition:
-            return str(deployment["id"])
-    for deployment in deployments:
-        if deployment.get("status") == "PRIMARY":
-            return str(deployment["id"])
-    return "unknown"
-
-
-def running_digest(kit: Toolkit, service: dict[str, Any] | None = None) -> str | None:
-    """The digest the service's site container runs, or ``None`` when it runs a tag."""
-    service = service or _describe_service(kit)
-    task_def = _describe_task_definition(kit, service["taskDefinition"])
-    image = str(_site_container(task_def, kit.settings.container_name).get("image", ""))
-    return image.rsplit("@", 1)[1] if "@" in image else None
-
-
-def newest_matching_image(kit: Toolkit) -> Image | None:
-    """The most recently pushed image with a tag matching ``TAG_PATTERN``."""
-    settings = kit.settings
-    best: tuple[datetime, Image] | None = None
-    try:
-        pages = kit.ecr.get_paginator("describe_images").paginate(
-            repositoryName=settings.repository_name, filter={"tagStatus": "TAGGED"}
-        )
-        for page in pages:
-            for detail in page.get("imageDetails", []):
-                tags = [t for t in detail.get("imageTags", []) if settings.tag_pattern.fullmatch(t)]
-                pushed = detail.get("imagePushedAt")
-                if not tags or not isinstance(pushed, datetime):
-                    continue
-                if best is None or pushed > best[0]:
-                    image = Image(settings.repository_name, detail["imageDigest"], sorted(tags)[0])
-                    best = (pushed, image)
-    except (ClientError, BotoCoreError) as exc:
-        raise _aws_failure(exc, f"cannot list images of {settings.repository_name}") from None
-    return best[1] if best else None
+    if not (every_push and trigger != RECONCILE_TRIGGER):
+        key = f"notice-{notice}-{image.digest if image else 'any'}"
+        try:
+            if kit.ledger.cooldown_remaining(settings.service_key, key):
+                logger.info("notice already posted", extra={"notice": notice})
+                return
+            kit.ledger.start_cooldown(settings.service_key, key, settings.idempotency_ttl_seconds)
+        except LedgerError as exc:
+            logger.error("notice state unreadable; posting", extra={"error": str(exc)})
+    _report(kit, title, body, trigger, runbook=runbook_url(settings.runbook_base_url, runbook))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 DEPLOY_FAILED = "deploy-failed.md"
 REDEPLOY = "redeploy.md"
+ACCESS_DENIED = "ops-access-denied.md"
+CHAOS_KILL = "chaos-kill.md"
 
 
 def runbook_url(base_url: str, file_name: str) -> str:

@@ -7,14 +7,77 @@ Every handler gets one :class:`Settings` object; nothing else in ``chalicelib`` 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
+from chalicelib.chaos_guards import (
+    MAX_HOURS,
+    ChaosPolicy,
+    FreezePeriod,
+    Window,
+    parse_days,
+    parse_freeze,
+    parse_hours,
+    time_zone,
+)
 from chalicelib.errors import SettingsError
 
 DEFAULT_TAG_PATTERN = r"^(v\d+\.\d+\.\d+|[0-9a-f]{7,40})$"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+_P = TypeVar("_P")
+
+
+# ---- chaos: only the chaos_tick function gets these; every one is optional ----------------
+
+# The chaos function's Lambda timeout (ops.yaml) is 900 s; the recovery watch must end before
+# it, with room to record and report.
+CHAOS_MAX_RECOVERY_SECONDS = 840
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    """The chaos job's settings (``CHAOS_*``); ``README.md`` documents each one.
+
+    Every field has a default, so the other functions, which do not get these variables,
+    load their settings unchanged.
+
+    Attributes
+    ----------
+    leash_parameter:
+        ``CHAOS_LEASH_PARAMETER``: SSM parameter read on every run; only ``off`` unleashes
+        (kills for real). Empty, missing, unreadable or anything else: leashed.
+    window, freeze:
+        ``CHAOS_WINDOW_DAYS`` (``mon-fri``), ``CHAOS_WINDOW_HOURS`` (``9-17``: from 09:00 up
+        to 17:00), ``CHAOS_TIME_ZONE`` (``UTC``) and ``CHAOS_FREEZE_DATES`` (``YYYY-MM-DD``
+        or ``YYYY-MM-DD..YYYY-MM-DD``, comma separated; none by default).
+    mtbk_hours, min_gap_hours:
+        ``CHAOS_MTBK_HOURS`` (16: mean window hours between kills of a service) and
+        ``CHAOS_MIN_GAP_HOURS`` (4); a service's tags may set its own.
+    recovery_timeout_seconds, poll_seconds:
+        ``CHAOS_RECOVERY_TIMEOUT_SECONDS`` (600; at most 840, inside the function's 900 s):
+        a kill not recovered by then is a failed experiment. ``CHAOS_POLL_SECONDS`` (10): how
+        often recovery is checked.
+    """
+
+    leash_parameter: str = ""
+    window: Window = field(default_factory=Window)
+    freeze: tuple[FreezePeriod, ...] = ()
+    mtbk_hours: float = 16.0
+    min_gap_hours: float = 4.0
+    recovery_timeout_seconds: int = 600
+    poll_seconds: int = 10
+
+    def policy(self, tick_minutes: int) -> ChaosPolicy:
+        """The pure guards' view of these settings, for a schedule every ``tick_minutes``."""
+        return ChaosPolicy(
+            window=self.window,
+            freeze=self.freeze,
+            mtbk_hours=self.mtbk_hours,
+            min_gap_hours=self.min_gap_hours,
+            tick_minutes=tick_minutes,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +134,14 @@ class Settings:
     redeploy_cooldown_seconds: int
     history_ttl_days: int
     aws_max_attempts: int
+    # ---- chaos (CHAOS_*): optional, defaults when absent ----
+    chaos: ChaosSettings = field(default_factory=ChaosSettings)
+
+    @property
+    def alarm_prefix(self) -> str:
+        """``<app>-<stage>-``: every alarm of the stage is named so (chaos waits while one
+        is in ALARM)."""
+        return f"{self.app_name}-{self.stage}-"
 
     @property
     def service_key(self) -> str:
@@ -138,6 +209,63 @@ def _url(env: Mapping[str, str], name: str) -> str:
     return value.rstrip("/")
 
 
+def _parsed(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], _P]) -> _P:
+    raw = env.get(name, "").strip()
+    try:
+        return parse(raw or default)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is invalid: {exc}") from None
+
+
+def _hours(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    value = _float(env, name, default)
+    if not (value >= 0 if zero else value > 0) or value > MAX_HOURS:
+        least = "0 or more" if zero else "more than 0"
+        raise SettingsError(f"{name} must be {least} and at most a year of hours, got {value}")
+    return value
+
+
+def load_chaos_settings(env: Mapping[str, str]) -> ChaosSettings:
+    """Read and validate the ``CHAOS_*`` settings; an absent one takes its default.
+
+    Raises
+    ------
+    SettingsError
+        When a variable is present but bad; the message names the variable.
+
+    Example
+    -------
+    >>> load_chaos_settings({"CHAOS_WINDOW_HOURS": "10-16"}).window.start_hour
+    10
+    """
+    zone = env.get("CHAOS_TIME_ZONE", "").strip() or "UTC"
+    try:
+        time_zone(zone)
+    except ValueError as exc:
+        raise SettingsError(f"CHAOS_TIME_ZONE is invalid: {exc}") from None
+    start, end = _parsed(env, "CHAOS_WINDOW_HOURS", "9-17", parse_hours)
+    timeout = _int(env, "CHAOS_RECOVERY_TIMEOUT_SECONDS", 600, minimum=1)
+    if timeout > CHAOS_MAX_RECOVERY_SECONDS:
+        raise SettingsError(
+            f"CHAOS_RECOVERY_TIMEOUT_SECONDS must be <= {CHAOS_MAX_RECOVERY_SECONDS} (the "
+            f"function stops at 900 s), got {timeout}"
+        )
+    return ChaosSettings(
+        leash_parameter=env.get("CHAOS_LEASH_PARAMETER", "").strip(),
+        window=Window(
+            days=_parsed(env, "CHAOS_WINDOW_DAYS", "mon-fri", parse_days),
+            start_hour=start,
+            end_hour=end,
+            time_zone=zone,
+        ),
+        freeze=_parsed(env, "CHAOS_FREEZE_DATES", "", parse_freeze),
+        mtbk_hours=_hours(env, "CHAOS_MTBK_HOURS", 16.0),
+        min_gap_hours=_hours(env, "CHAOS_MIN_GAP_HOURS", 4.0, zero=True),
+        recovery_timeout_seconds=timeout,
+        poll_seconds=_int(env, "CHAOS_POLL_SECONDS", 10, minimum=1),
+    )
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read and validate every setting from ``env``.
 
@@ -190,4 +318,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         redeploy_cooldown_seconds=_int(env, "REDEPLOY_COOLDOWN_SECONDS", 0),
         history_ttl_days=_int(env, "HISTORY_TTL_DAYS", 30, minimum=1),
         aws_max_attempts=_int(env, "AWS_MAX_ATTEMPTS", 3, minimum=1),
+        chaos=load_chaos_settings(env),
     )

@@ -1,31 +1,62 @@
 """Slack messages (Block Kit with a plain-text fallback) and their delivery.
 
-Delivery POSTs to the incoming-webhook URL with a small bounded loop:
+Delivery goes through ``slack_sdk``'s :class:`~slack_sdk.webhook.WebhookClient` (already in the
+zip for Block Kit) and its retry handlers, with our own bounds around them:
 
-* 200: delivered.
-* 429: wait ``Retry-After`` seconds (or the backoff when absent), then retry.
-* 5xx, timeouts, connection errors: exponential backoff with jitter, then retry.
-* any other 4xx (``invalid_payload``, ``channel_not_found``...): no retry, it will not heal.
-* at most ``max_attempts`` attempts and ``max_total_seconds`` in all (a wait that would end
-  past the budget is not started).
+* 2xx: delivered.
+* 429: wait ``Retry-After`` seconds, then retry (``RateLimitErrorRetryHandler``). The built-in
+  one adds up to 1 s of jitter, fails on a non-integer header and calls ``time.sleep``; ours
+  waits exactly the header (the backoff when it is absent or not a number of seconds).
+* 5xx (``ServerErrorRetryHandler``, widened from 500/503 to every 5xx: a 502 or 504 from the
+  edge heals like a 500), timeouts and connection errors (``ConnectionErrorRetryHandler``,
+  widened to every ``OSError``/``HTTPException``: a read timeout is a bare ``TimeoutError``,
+  not the ``URLError`` the built-in one expects): exponential backoff with jitter, through the
+  SDK's ``BackoffRetryIntervalCalculator`` with a jitter in [0.5, 1] of the ceiling rather
+  than its additive 0-1 s, which would dwarf a 0.5 s base.
+* any other 4xx (``invalid_payload``, ``channel_not_found``...): no handler, so no retry; it
+  will not heal.
+* at most ``max_attempts`` attempts and ``max_total_seconds`` in all, waits included. The SDK
+  counts retries in ``RetryState.current_attempt`` (zero-origin, shared by every handler), so
+  each handler gets ``max_retry_count = max_attempts - 1`` and the attempts made are
+  ``current_attempt + 1``. The SDK has no overall deadline: our handlers check it in
+  ``prepare_for_next_attempt``, which is also where the SDK sleeps; they wait through the
+  injected ``sleep`` and, when the wait would end at or past the deadline, do not start it and
+  leave ``next_attempt_requested`` unset, which makes the client give up. Each request's
+  timeout is cut to what is left of the budget.
 
 A message that still is not delivered goes to the SQS dead-letter queue with the reason, so
 nothing is dropped silently. The webhook URL is a secret: it never appears in a log line, a
-reason or the dead-letter body.
+reason or the dead-letter body. The SDK would log it (and the body) at INFO and DEBUG, because
+it tests its logger's own level, which is NOTSET unless set; so the client gets a logger that
+is switched off, and we log each attempt ourselves. (The client also sends through
+``HTTPS_PROXY``/``HTTP_PROXY`` when set, ignoring ``NO_PROXY``; Lambda sets neither.)
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
+import math
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.error import URLError
 
+from slack_sdk.errors import SlackRequestError
+from slack_sdk.http_retry import (
+    BackoffRetryIntervalCalculator,
+    ConnectionErrorRetryHandler,
+    HttpRequest,
+    HttpResponse,
+    Jitter,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+    RetryState,
+)
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.models.blocks import (
     Block,
     ContextBlock,
@@ -35,6 +66,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
 )
+from slack_sdk.webhook import WebhookClient
 
 from chalicelib.errors import ControlsError
 from chalicelib.observability import count, logger
@@ -158,23 +190,172 @@ class DeliveryResult:
     dead_lettered: bool = False
 
 
-class _Answer:
-    def __init__(self, status: int, retry_after: str | None, body: str) -> None:
-        self.status = status
-        self.retry_after = retry_after
-        self.body = body
+# slack_sdk's client logs the webhook URL at INFO/DEBUG unless its logger's own level is above
+# DEBUG, and every connection error at ERROR; this one is off (we log each attempt ourselves).
+_SDK_LOGGER = logging.getLogger(f"{__name__}.slack_sdk")
+_SDK_LOGGER.setLevel(logging.CRITICAL + 1)
+_SDK_LOGGER.propagate = False
 
 
-def _post(url: str, data: bytes, timeout: float) -> _Answer:
-    request = urllib.request.Request(  # noqa: S310 - the URL is checked to be http(s)
-        url, data=data, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return _Answer(response.status, None, response.read(200).decode("utf-8", "replace"))
-    except urllib.error.HTTPError as exc:
-        body = exc.read(200).decode("utf-8", "replace") if exc.fp else ""
-        return _Answer(exc.code, exc.headers.get("Retry-After"), body)
+class _ProportionalJitter(Jitter):
+    """Each wait is a random point in [0.5, 1] of the exponential ceiling."""
+
+    def recalculate(self, duration: float) -> float:
+        return duration * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+
+def _http_reason(status: int, body: str) -> str:
+    """The reason for a non-2xx answer; Slack's body names the client error (never the URL)."""
+    if status == 429:
+        return "HTTP 429 rate limited"
+    if status >= 500:
+        return f"HTTP {status}"
+    return f"HTTP {status} {cut(body.strip(), 80)}".strip()
+
+
+def _error_reason(error: BaseException | None) -> str:
+    """The reason for a request that got no answer. Only type names: messages may carry the URL."""
+    cause = error.reason if isinstance(error, URLError) else error
+    if isinstance(cause, TimeoutError):
+        return "timed out"
+    if isinstance(cause, OSError | http.client.HTTPException):
+        return f"connection error ({type(cause).__name__})"
+    if isinstance(error, URLError):  # a reason that is a string, not an exception
+        return "connection error (URLError)"
+    if isinstance(error, SlackRequestError):
+        return "webhook URL is not http(s)"
+    return f"unexpected error ({type(error).__name__})"
+
+
+class _Delivery:
+    """One message's delivery: a ``WebhookClient`` whose retry handlers share this budget."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        job: str,
+        timeout: float,
+        max_attempts: int,
+        total_seconds: float,
+        backoff_base: float,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self.job = job
+        self._timeout = timeout
+        self._total = total_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self.deadline = clock() + self._total
+        self.attempts = 1
+        self.cut: str | None = None
+        retries = max(0, max_attempts - 1)
+        backoff = BackoffRetryIntervalCalculator(
+            backoff_factor=backoff_base, jitter=_ProportionalJitter()
+        )
+        handlers: list[RetryHandler] = [
+            _RateLimitRetry(self, max_retry_count=retries, interval_calculator=backoff),
+            _ServerErrorRetry(self, max_retry_count=retries, interval_calculator=backoff),
+            _ConnectionErrorRetry(
+                self,
+                max_retry_count=retries,
+                interval_calculator=backoff,
+                error_types=[OSError, http.client.HTTPException],
+            ),
+        ]
+        self.client = WebhookClient(
+            url,
+            # annotated int, but it only goes to urlopen, which takes seconds as a float
+            timeout=min(self._timeout, self._total),  # type: ignore[arg-type]
+            logger=_SDK_LOGGER,
+            retry_handlers=handlers,
+        )
+
+    def wait_then_retry(self, state: RetryState, *, delay: float, reason: str) -> None:
+        """Wait ``delay`` and ask the client for another attempt, if the budget allows.
+
+        Not setting ``state.next_attempt_requested`` is how a handler makes the client stop:
+        it then returns the last answer (HTTP error) or raises the last exception.
+        """
+        attempt = state.current_attempt + 1
+        if self._clock() + delay >= self.deadline:
+            self.cut = f"next retry would exceed the {self._total:g}s budget"
+            return
+        logger.warning(
+            "slack delivery attempt failed; retrying",
+            extra={"attempt": attempt, "reason": reason, "wait_seconds": delay, "job": self.job},
+        )
+        self._sleep(delay)
+        remaining = self.deadline - self._clock()
+        if remaining <= 0:  # the sleep overran
+            self.cut = f"time budget of {self._total:g}s spent"
+            return
+        self.client.timeout = min(self._timeout, remaining)  # type: ignore[assignment] # a float
+        self.attempts = state.increment_current_attempt() + 1
+        state.next_attempt_requested = True
+
+
+class _WithinBudget(RetryHandler):
+    """Waits through :meth:`_Delivery.wait_then_retry` (injected sleep, deadline) instead of
+    the ``time.sleep`` in slack_sdk's ``prepare_for_next_attempt``."""
+
+    def __init__(self, delivery: _Delivery, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._delivery = delivery
+
+    def _delay(self, state: RetryState, response: HttpResponse | None) -> float:
+        return self.interval_calculator.calculate_sleep_duration(state.current_attempt)
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            reason = _error_reason(error)
+        else:
+            reason = _http_reason(
+                response.status_code, (response.data or b"").decode(errors="replace")
+            )
+        self._delivery.wait_then_retry(state, delay=self._delay(state, response), reason=reason)
+
+
+class _RateLimitRetry(_WithinBudget, RateLimitErrorRetryHandler):
+    """429: wait exactly ``Retry-After`` seconds; the backoff when it is absent or a date."""
+
+    def _delay(self, state: RetryState, response: HttpResponse | None) -> float:
+        headers = response.headers if response is not None else {}
+        for name, values in headers.items():
+            if name.lower() == "retry-after" and values:
+                try:
+                    seconds = float(values[0])
+                except ValueError:
+                    break
+                if math.isfinite(seconds):
+                    return max(0.0, seconds)
+        return super()._delay(state, response)
+
+
+class _ServerErrorRetry(_WithinBudget, ServerErrorRetryHandler):
+    """Every 5xx, not only the built-in 500 and 503."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code >= 500
+
+
+class _ConnectionErrorRetry(_WithinBudget, ConnectionErrorRetryHandler):
+    """Timeouts and connection errors (the error types are given by :class:`_Delivery`)."""
 
 
 class SlackNotifier:
@@ -186,10 +367,26 @@ class SlackNotifier:
         Callable returning the webhook URL (Powertools-cached secret read); called per post.
     sqs, dlq_url:
         boto3 SQS client and the dead-letter queue URL.
-    timeout, max_attempts, max_total_seconds, backoff_base_seconds:
-        Per-request timeout, attempt bound, overall time bound and the backoff base.
+    timeout:
+        Timeout of one request, in seconds (cut to what is left of the budget).
+    max_attempts:
+        Attempts per message, the first included.
+    max_total_seconds:
+        Time budget per message, waits included; a wait that would end at or past it is not
+        started.
+    backoff_base_seconds:
+        Ceiling of the first backoff after a 5xx, timeout or connection error; it doubles per
+        retry, and each wait is a random point in [0.5, 1] of the ceiling.
     sleep, clock:
-        Injected for tests.
+        Injected for tests; every wait goes through ``sleep``.
+
+    Example
+    -------
+    >>> notifier = SlackNotifier(  # doctest: +SKIP
+    ...     webhook_url=controls.webhook_url, sqs=sqs, dlq_url=dlq_url
+    ... )
+    >>> notifier.post(build_message("Deployed", "v1.2.3"), job="redeploy")  # doctest: +SKIP
+    DeliveryResult(delivered=True, attempts=1, reason='delivered', dead_lettered=False)
     """
 
     def __init__(
@@ -215,63 +412,50 @@ class SlackNotifier:
         self._sleep = sleep
         self._clock = clock
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = self._backoff_base * (2 ** (attempt - 1))
-        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
-
     def post(self, message: SlackMessage, *, job: str) -> DeliveryResult:
-        """Deliver ``message``; never raises. Undeliverable messages go to the DLQ."""
+        """Deliver ``message``; never raises. Undeliverable messages go to the DLQ.
+
+        Parameters
+        ----------
+        message:
+            The payload, from :func:`build_message`.
+        job:
+            The job posting it: a log key, the metric dimension and a DLQ message attribute.
+
+        Returns
+        -------
+        DeliveryResult
+            ``delivered`` with the attempts made, or the reason of the last failure and
+            whether the message reached the dead-letter queue.
+        """
         try:
             url = self._webhook_url()
         except ControlsError as exc:
             return self._dead_letter(message, job, attempts=0, reason=str(exc))
-        data = json.dumps(message.payload()).encode()
-        deadline = self._clock() + self._max_total
-        reason = "not attempted"
-        attempt = 0
-        while attempt < self._max_attempts:
-            attempt += 1
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                reason = f"{reason}; time budget of {self._max_total}s spent"
-                break
-            delay: float | None
-            try:
-                answer = _post(url, data, timeout=min(self._timeout, remaining))
-            except TimeoutError:
-                reason, delay = "timed out", self._backoff(attempt)
-            except urllib.error.URLError as exc:
-                cause = exc.reason
-                if isinstance(cause, TimeoutError):
-                    reason = "timed out"
-                else:
-                    reason = f"connection error ({type(cause).__name__})"
-                delay = self._backoff(attempt)
-            except (OSError, http.client.HTTPException) as exc:
-                reason, delay = f"connection error ({type(exc).__name__})", self._backoff(attempt)
-            else:
-                if 200 <= answer.status < 300:
-                    logger.info("slack message delivered", extra={"attempts": attempt, "job": job})
-                    return DeliveryResult(True, attempt, "delivered")
-                if answer.status == 429:
-                    reason = "HTTP 429 rate limited"
-                    delay = _retry_after(answer.retry_after, self._backoff(attempt))
-                elif answer.status >= 500:
-                    reason, delay = f"HTTP {answer.status}", self._backoff(attempt)
-                else:
-                    reason = f"HTTP {answer.status} {cut(answer.body.strip(), 80)}".strip()
-                    delay = None  # a client error will not heal by retrying
-            logger.warning(
-                "slack delivery attempt failed",
-                extra={"attempt": attempt, "reason": reason, "job": job},
-            )
-            if delay is None or attempt >= self._max_attempts:
-                break
-            if self._clock() + delay > deadline:
-                reason = f"{reason}; next retry would exceed the {self._max_total}s budget"
-                break
-            self._sleep(delay)
-        return self._dead_letter(message, job, attempts=attempt, reason=reason)
+        delivery = _Delivery(
+            url,
+            job=job,
+            timeout=self._timeout,
+            max_attempts=self._max_attempts,
+            total_seconds=self._max_total,
+            backoff_base=self._backoff_base,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
+        try:
+            response = delivery.client.send_dict(message.payload())
+        except Exception as exc:  # every failure is a reason and a dead letter, never a crash
+            reason = _error_reason(exc)
+        else:
+            if 200 <= response.status_code < 300:
+                logger.info(
+                    "slack message delivered", extra={"attempts": delivery.attempts, "job": job}
+                )
+                return DeliveryResult(True, delivery.attempts, "delivered")
+            reason = _http_reason(response.status_code, response.body)
+        if delivery.cut:
+            reason = f"{reason}; {delivery.cut}"
+        return self._dead_letter(message, job, attempts=delivery.attempts, reason=reason)
 
     def _dead_letter(
         self, message: SlackMessage, job: str, *, attempts: int, reason: str
@@ -305,12 +489,3 @@ class SlackNotifier:
             extra={"reason": reason, "attempts": attempts, "job": job},
         )
         return DeliveryResult(False, attempts, reason, dead_lettered=True)
-
-
-def _retry_after(header: str | None, fallback: float) -> float:
-    if header is None:
-        return fallback
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        return fallback

@@ -47,10 +47,39 @@ class Toolkit:
     controls: RunControls
     idempotency: BasePersistenceLayer
     lambda_context: Any | None = None
+    # The container's lazy clients: what only some jobs need is made on first use (chaos).
+    aws: AwsClients | None = None
 
     def with_context(self, lambda_context: Any) -> Toolkit:
         """A copy bound to this invocation's Lambda context (for idempotency timeouts)."""
         return replace(self, lambda_context=lambda_context)
+
+    def _clients(self) -> AwsClients:
+        if self.aws is None:
+            raise RuntimeError(
+                "this toolkit was built without AwsClients (build_toolkit adds them)"
+            )
+        return self.aws
+
+    @property
+    def elbv2(self) -> Any:
+        """Elastic Load Balancing v2 (target health), made on first use."""
+        return self._clients().elbv2
+
+    @property
+    def cloudwatch(self) -> Any:
+        """CloudWatch (alarm states), made on first use."""
+        return self._clients().cloudwatch
+
+    @property
+    def dynamodb(self) -> Any:
+        """DynamoDB (the ledger table's chaos records), made on first use."""
+        return self._clients().dynamodb
+
+    @property
+    def ssm(self) -> Any:
+        """SSM (the chaos leash), made on first use."""
+        return self._clients().ssm
 
 
 def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
@@ -87,6 +116,7 @@ def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
         idempotency=DynamoDBPersistenceLayer(
             table_name=settings.idempotency_table_name, boto3_client=clients.dynamodb
         ),
+        aws=clients,
     )
 
 

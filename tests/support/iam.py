@@ -17,15 +17,18 @@ moto 5.2.5 that enforcement on its own cannot back a least-privilege test:
 * ``Condition`` blocks in identity policies are not evaluated (an ``Allow`` with a condition
   allows always); a statement with ``NotResource`` is treated as ``Allow`` on every resource,
   even with ``"Effect": "Deny"``; ``iam:PassRole`` is never checked.
+* The action is named by the request's signing name, not the IAM prefix: CloudWatch's
+  ``DescribeAlarms`` is checked as ``monitoring:DescribeAlarms``, which no policy written for
+  AWS (``cloudwatch:DescribeAlarms``) allows.
 
 So the context managers below switch enforcement on *and*, while it is on, patch moto's
 evaluation in this process: calls to DynamoDB, ECS, ECR, SSM and Secrets Manager are checked
 against the ARNs they touch (every ARN of a batch call must be allowed), patterns follow IAM
-wildcards (``*`` and ``?`` only, actions case-insensitive), and a denial is returned in the
-service's own protocol (``AccessDeniedException`` for JSON services). Calls the patch cannot
-name a resource for are still checked against ``"*"``: a scoped statement then denies, so the
-harness errs towards failing. ``principal_with_policy`` refuses ``Condition`` and
-``NotResource`` because moto would silently over-grant them.
+wildcards (``*`` and ``?`` only, actions case-insensitive, under their IAM prefix), and a
+denial is returned in the service's own protocol (``AccessDeniedException`` for JSON
+services). Calls the patch cannot name a resource for are still checked against ``"*"``: a
+scoped statement then denies, so the harness errs towards failing. ``principal_with_policy``
+refuses ``Condition`` and ``NotResource`` because moto would silently over-grant them.
 """
 
 from __future__ import annotations
@@ -227,10 +230,18 @@ def _faithful_evaluation() -> Iterator[None]:
         yield
 
 
+# Signing names moto puts in front of an action, and the IAM prefix AWS authorises it under.
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+
+
 def _element_matches(self: Any, element: str, value: str) -> bool:
-    """IAM wildcard matching: ``*`` any run, ``?`` one character; actions ignore case."""
+    """IAM wildcard matching: ``*`` any run, ``?`` one character; actions ignore case and
+    are named by their IAM prefix."""
     patterns = self._statement[element]
     flags = re.IGNORECASE if element in ("Action", "NotAction") else 0
+    if flags:
+        prefix, _, name = value.partition(":")
+        value = f"{_IAM_PREFIX.get(prefix.lower(), prefix)}:{name}"
     return any(
         _wildcard(pattern, flags).fullmatch(value)
         for pattern in ([patterns] if isinstance(patterns, str) else patterns)

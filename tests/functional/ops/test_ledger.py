@@ -102,3 +102,40 @@ def test_missing_table_is_a_ledger_error(world: World) -> None:
     ledger = SafetyLedger(world.clients.dynamodb, "no-such-table")
     with pytest.raises(LedgerError):
         ledger.get_lock(SVC)
+
+
+def test_numbers_keep_their_value_through_the_ledger(ledger: SafetyLedger) -> None:
+    # The hand-written conversion truncated floats (pushed_at 1795851502.75 came back whole).
+    ledger.put_deployment(SVC, {"deployment_id": "d", "pushed_at": 1795851502.75, "count": 3})
+
+    record = ledger.get_deployment(SVC)
+
+    assert record is not None
+    assert record["pushed_at"] == 1795851502.75
+    assert record["count"] == 3
+    assert isinstance(record["count"], int)
+
+
+def test_a_retry_of_the_same_work_retakes_the_lock_and_keeps_what_it_recorded(
+    ledger: SafetyLedger,
+) -> None:
+    first = ledger.acquire_lock(SVC, holder="redeploy:sha256:a", action="redeploy", ttl_seconds=60)
+    ledger.update_lock(SVC, "redeploy:sha256:a", {"budget_taken": True})
+
+    retry = ledger.acquire_lock(SVC, holder="redeploy:sha256:a", action="redeploy", ttl_seconds=60)
+    other = ledger.acquire_lock(SVC, holder="redeploy:sha256:b", action="redeploy", ttl_seconds=60)
+
+    assert first.acquired
+    assert not first.retaken
+    assert retry.acquired
+    assert retry.retaken
+    assert retry.holder["budget_taken"] is True
+    assert not other.acquired
+
+
+def test_an_outcome_frees_the_lock_only_for_its_deployment(ledger: SafetyLedger) -> None:
+    ledger.acquire_lock(SVC, holder="redeploy:sha256:a", action="redeploy", ttl_seconds=60)
+    ledger.update_lock(SVC, "redeploy:sha256:a", {"deployment_id": "ecs-svc/1"})
+
+    assert not ledger.release_lock(SVC, deployment_id="ecs-svc/2")
+    assert ledger.release_lock(SVC, deployment_id="ecs-svc/1")

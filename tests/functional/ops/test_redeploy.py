@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import threading
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.backends import get_backend
 
-from chalicelib.events import EcrImageActionEvent
-from chalicelib.redeploy import handle_push
+from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
+from chalicelib.outcome import handle_deployment_state
+from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import SITE_CONTAINER, LogLines, World, make_kit
+from tests.functional.ops.world import ACCOUNT, REGION, SITE_CONTAINER, LogLines, World, make_kit
 from tests.support.events import load_event
 from tests.support.slack_stub import SlackStub
 
@@ -400,3 +403,122 @@ def test_second_image_waits_while_the_first_deployment_holds_the_lock(
     assert "redeploy" in second["reason"]
     assert world.revisions() == 2
     assert not world.site_image().endswith(second_digest)
+
+
+# ---- reconcile ---------------------------------------------------------------------------------
+
+
+def deploy(world: World, kit: Toolkit, tag: str = "v1.2.3") -> dict[str, Any]:
+    digest = world.push_image(tag)
+    event = world.push_event(load_event("ecrImageActionPush"), digest, tag)
+    result = handle_push(EcrImageActionEvent(event), kit)
+    assert result["status"] == "deploying"
+    return result
+
+
+def state_event(name: str, deployment_id: str) -> Any:
+    event = load_event(name)
+    event["detail"]["deploymentId"] = deployment_id
+    return EcsDeploymentStateChangeEvent(event)
+
+
+def _age_images(world: World, ages: dict[str, int]) -> None:
+    """Make moto's push times differ (it stores whole seconds)."""
+    backend = get_backend("ecr")[ACCOUNT][REGION]
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    for image in backend.repositories[world.repository].images:
+        for tag, age in ages.items():
+            if tag in (image.image_tags or []) or image.image_tag == tag:
+                image.image_pushed_at = now - age
+
+
+def test_reconcile_deploys_the_newest_matching_image_once(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    world.push_image("v1.0.0")
+    newest = world.push_image("v1.1.0")
+    world.push_image("latest", seed="latest-build")
+    _age_images(world, {"v1.0.0": 300, "v1.1.0": 200, "latest": 10})
+    scheduled = ScheduledEvent(load_event("scheduledEvent"))
+
+    result = reconcile(scheduled, kit)
+
+    assert result["status"] == "deploying"
+    assert world.site_image() == f"{world.repository_uri}@{newest}"
+    assert world.revisions() == 2
+    # The next run finds the service on that image and does nothing.
+    again = reconcile(scheduled, make_kit(world))
+    assert again["status"] == "up-to-date"
+    assert world.revisions() == 2
+
+
+def test_reconcile_and_a_late_push_event_start_one_deployment(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    digest = world.push_image("v2.0.0")
+    assert reconcile(ScheduledEvent(load_event("scheduledEvent")), kit)["status"] == "deploying"
+
+    event = world.push_event(load_event("ecrImageActionPush"), digest, "v2.0.0")
+    late = handle_push(EcrImageActionEvent(event), make_kit(world))
+
+    assert late["status"] in ("duplicate", "already-running")
+    assert world.revisions() == 2
+
+
+def test_reconcile_reports_an_image_held_back_by_dry_run_once_not_every_run(
+    world: World, slack: SlackStub
+) -> None:
+    world.push_image("v4.0.0")
+    scheduled = ScheduledEvent(load_event("scheduledEvent"))
+
+    first = reconcile(scheduled, make_kit(world, DRY_RUN="true"))
+    second = reconcile(scheduled, make_kit(world, DRY_RUN="true"))
+
+    assert first["status"] == second["status"] == "dry-run"
+    assert world.revisions() == 1
+    dry_run_posts = [text for text in slack.texts() if "dry run" in text]
+    assert len(dry_run_posts) == 1, slack.texts()
+
+
+def test_reconcile_with_nothing_matching_does_nothing(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    world.push_image("latest")
+
+    result = reconcile(ScheduledEvent(load_event("scheduledEvent")), kit)
+
+    assert result["status"] == "ignored"
+    assert world.revisions() == 1
+
+
+def test_reconcile_does_not_retry_an_image_that_failed(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    started = deploy(world, kit, tag="v3.0.0")
+    handle_deployment_state(
+        state_event("ecsDeploymentStateChangeFailed", started["deployment_id"]), kit
+    )
+    world.clients.ecs.update_service(
+        cluster=world.cluster, service=world.service, taskDefinition=world.bootstrap_td
+    )
+
+    result = reconcile(ScheduledEvent(load_event("scheduledEvent")), make_kit(world))
+
+    assert result["status"] == "skipped"
+    assert "already handled (deployed)" in result["reason"]
+    assert world.site_image().endswith(":bootstrap")
+
+
+def test_reconcile_waits_while_a_deployment_is_in_progress(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    world.push_image("v1.0.0")
+    world.clients.ecs.update_service(cluster=world.cluster, service=world.service, desiredCount=2)
+    backend = get_backend("ecs")[ACCOUNT][REGION]
+    service = backend.services[f"{world.cluster}:{world.service}"]
+    service.deployments[0]["rolloutState"] = "IN_PROGRESS"
+
+    result = reconcile(ScheduledEvent(load_event("scheduledEvent")), kit)
+
+    assert result["status"] == "in-progress"
+    assert world.revisions() == 1

@@ -1,6 +1,14 @@
-"""Slack delivery against a real HTTP server on 127.0.0.1: retries, Retry-After, DLQ."""
+"""Slack delivery against a real HTTP server on 127.0.0.1: retries, Retry-After, DLQ.
+
+The transport is slack_sdk's WebhookClient; every wait goes through the injected ``sleep``
+(a list here), so the tests run fast and assert the waits.
+"""
 
 from __future__ import annotations
+
+import logging
+import time
+from typing import Any
 
 import pytest
 
@@ -13,17 +21,34 @@ from tests.support.slack_stub import SlackStub
 MESSAGE = build_message("Test", "hello from the tests", runbook="https://runbooks.example.com/x.md")
 
 
-def notifier(world: World, url: str, sleeps: list[float], **kwargs: float) -> SlackNotifier:
-    options = {"timeout": 0.3, "max_attempts": 3, "max_total_seconds": 30.0}
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # slack_sdk sends through HTTPS_PROXY/HTTP_PROXY when set and ignores NO_PROXY, so a
+    # developer's proxy would swallow the requests meant for the stub on 127.0.0.1.
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def notifier(world: World, url: str, sleeps: list[float], **kwargs: Any) -> SlackNotifier:
+    options: dict[str, Any] = {
+        "timeout": 0.3,
+        "max_attempts": 3,
+        "max_total_seconds": 30.0,
+        "backoff_base_seconds": 0.01,
+    }
     options.update(kwargs)
     return SlackNotifier(
         webhook_url=lambda: url,
         sqs=world.clients.sqs,
         dlq_url=world.dlq_url,
-        backoff_base_seconds=0.01,
         sleep=sleeps.append,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
+
+
+def sleeps_as_clock(sleeps: list[float]) -> Any:
+    """A clock that moves only by the injected sleeps: the budget sees exactly the waits."""
+    return lambda: sum(sleeps)
 
 
 def test_delivers_blocks_and_fallback_text(world: World, slack: SlackStub) -> None:
@@ -48,7 +73,22 @@ def test_429_waits_retry_after_then_delivers(world: World, slack: SlackStub) -> 
 
     assert result.delivered
     assert result.attempts == 2
-    assert sleeps == [7.0]
+    assert sleeps == [7.0]  # exactly the header: no jitter added, no time.sleep
+    assert len(slack.bodies) == 2
+
+
+def test_429_without_seconds_in_retry_after_backs_off_instead(
+    world: World, slack: SlackStub
+) -> None:
+    slack.script.extend([("429", "Wed, 21 Oct 2015 07:28:00 GMT"), "200"])
+    sleeps: list[float] = []
+
+    result = notifier(world, slack.url, sleeps, backoff_base_seconds=2).post(MESSAGE, job="test")
+
+    assert result.delivered
+    assert result.attempts == 2
+    (wait,) = sleeps
+    assert 1.0 <= wait <= 2.0  # the first backoff: [0.5, 1] of the base
 
 
 def test_retry_after_beyond_the_time_budget_goes_to_the_dlq(world: World, slack: SlackStub) -> None:
@@ -59,10 +99,49 @@ def test_retry_after_beyond_the_time_budget_goes_to_the_dlq(world: World, slack:
 
     assert not result.delivered
     assert result.dead_lettered
+    assert result.attempts == 1
     assert sleeps == []
     (dead,) = world.dlq_messages()
-    assert "429" in dead["reason"]
-    assert "budget" in dead["reason"]
+    assert dead["reason"] == "HTTP 429 rate limited; next retry would exceed the 10s budget"
+    assert dead["attempts"] == 1
+
+
+def test_budget_cuts_a_backoff_that_would_end_past_it(world: World, slack: SlackStub) -> None:
+    slack.default = "500"
+    sleeps: list[float] = []
+    kit = notifier(
+        world,
+        slack.url,
+        sleeps,
+        max_attempts=4,
+        max_total_seconds=5,
+        backoff_base_seconds=4,
+        clock=sleeps_as_clock(sleeps),
+    )
+
+    result = kit.post(MESSAGE, job="test")
+
+    # first wait in [2, 4] fits; the second, in [4, 8], would end past 5 s: not started
+    assert len(sleeps) == 1
+    assert result.attempts == 2
+    assert len(slack.bodies) == 2
+    assert result.reason == "HTTP 500; next retry would exceed the 5s budget"
+    assert world.dlq_messages()[0]["attempts"] == 2
+
+
+def test_request_timeout_is_cut_to_what_is_left_of_the_budget(
+    world: World, slack: SlackStub
+) -> None:
+    slack.default = "hang"
+    started = time.monotonic()
+
+    result = notifier(world, slack.url, [], timeout=5, max_total_seconds=0.3).post(
+        MESSAGE, job="test"
+    )
+
+    assert time.monotonic() - started < 2  # not the 5 s request timeout
+    assert result.attempts == 1
+    assert result.reason == "timed out; next retry would exceed the 0.3s budget"
 
 
 def test_5xx_backs_off_then_delivers(world: World, slack: SlackStub) -> None:
@@ -81,10 +160,13 @@ def test_persistent_5xx_goes_to_the_dlq_with_the_reason(
     world: World, slack: SlackStub, logs: LogLines
 ) -> None:
     slack.default = "500"
+    sleeps: list[float] = []
 
-    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+    result = notifier(world, slack.url, sleeps).post(MESSAGE, job="test")
 
     assert result.attempts == 3
+    assert len(slack.bodies) == 3
+    assert len(sleeps) == 2  # no wait after the last attempt
     assert result.dead_lettered
     (dead,) = world.dlq_messages()
     assert dead == {
@@ -95,6 +177,7 @@ def test_persistent_5xx_goes_to_the_dlq_with_the_reason(
     }
     assert slack.url not in logs.text
     assert "T00000000" not in logs.text
+    assert logs.text.count("slack delivery attempt failed; retrying") == 2
 
 
 def test_hanging_webhook_times_out_and_goes_to_the_dlq(
@@ -112,21 +195,72 @@ def test_hanging_webhook_times_out_and_goes_to_the_dlq(
 
 def test_client_error_is_not_retried(world: World, slack: SlackStub) -> None:
     slack.default = "400"
+    sleeps: list[float] = []
 
-    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+    result = notifier(world, slack.url, sleeps).post(MESSAGE, job="test")
 
     assert result.attempts == 1
+    assert len(slack.bodies) == 1
+    assert sleeps == []
     assert world.dlq_messages()[0]["reason"] == "HTTP 400 invalid_payload"
 
 
-def test_unreachable_webhook_goes_to_the_dlq(world: World) -> None:
+def test_unreachable_webhook_is_retried_then_goes_to_the_dlq(world: World) -> None:
     from tests.support.net import free_port
 
     url = f"http://127.0.0.1:{free_port()}/services/T0/B0/nothing-listens"
-    result = notifier(world, url, []).post(MESSAGE, job="test")
+    sleeps: list[float] = []
+    result = notifier(world, url, sleeps).post(MESSAGE, job="test")
 
     assert result.dead_lettered
-    assert world.dlq_messages()[0]["reason"].startswith("connection error")
+    assert result.attempts == 3
+    assert len(sleeps) == 2
+    assert world.dlq_messages()[0]["reason"] == "connection error (ConnectionRefusedError)"
+
+
+@pytest.mark.parametrize(
+    ("script", "options"),
+    [
+        (["500"], {}),
+        (["400"], {}),
+        ([("429", "120")], {"max_total_seconds": 10}),
+        (["hang"], {"timeout": 0.1, "max_attempts": 2}),
+        (["500", "200"], {}),
+    ],
+)
+def test_webhook_url_is_never_logged_even_at_debug(
+    world: World,
+    slack: SlackStub,
+    logs: LogLines,
+    caplog: pytest.LogCaptureFixture,
+    script: list[Any],
+    options: dict[str, Any],
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, slack_sdk's included
+    slack.default = script[-1]
+    slack.script.extend(script[:-1])
+
+    notifier(world, slack.url, [], **options).post(MESSAGE, job="test")
+
+    for text in (caplog.text, logs.text, str(world.dlq_messages())):
+        assert "T00000000" not in text
+        assert "FAKEwebhookTOKEN" not in text
+
+
+def test_dlq_failure_logs_the_message_as_lost_and_does_not_raise(
+    world: World, slack: SlackStub, logs: LogLines
+) -> None:
+    slack.default = "400"
+    world.dlq_url = world.dlq_url.rsplit("/", 1)[0] + "/no-such-queue"
+
+    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+
+    assert not result.delivered
+    assert not result.dead_lettered
+    assert result.reason == "HTTP 400 invalid_payload"
+    (lost,) = [line for line in logs.lines if "slack message lost" in line]
+    assert '"level":"ERROR"' in lost.replace(" ", "")
+    assert "T00000000" not in logs.text
 
 
 def _controls(world: World, secret: str) -> Controls:

@@ -274,3 +274,205 @@ class LogLines(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+# ---- chaos: a load-balanced service with running tasks (tests/functional/ops/test_chaos.py) --
+
+
+CHAOS_SERVICE = "site-chaos"
+CHAOS_LEASH = "/ops/chaos-leash"
+
+
+@dataclass
+class ChaosLambdaContext(FakeLambdaContext):
+    """The chaos function's context: 900 s, its Lambda timeout, to watch recovery in."""
+
+    function_name: str = "spotops-test-chaos_tick"
+    remaining_millis: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+@dataclass
+class ChaosWorld:
+    """The redeploy world plus what chaos needs: a VPC, a target group, an opted-in service
+    with ``desired`` tasks RUNNING (moto's state manager keeps them so) registered as healthy
+    targets, the chaos leash (created ``on``, as the ops stack creates it)."""
+
+    base: World
+    subnet: str
+    security_group: str
+    target_group: str
+    service: str = CHAOS_SERVICE
+    targets: dict[str, str] = field(default_factory=dict)  # task ARN -> target IP
+
+    @property
+    def clients(self) -> AwsClients:
+        return self.base.clients
+
+    @property
+    def service_key(self) -> str:
+        return f"{self.base.cluster}/{self.service}"
+
+    def settings_env(self, **overrides: str) -> dict[str, str]:
+        """The chaos function's environment: the shared one plus the chaos settings."""
+        env = settings_env(self.base, CHAOS_LEASH_PARAMETER=CHAOS_LEASH)
+        env.update(overrides)
+        return env
+
+    def kit(self, **overrides: str) -> Toolkit:
+        settings: Settings = load_settings(self.settings_env(**overrides))
+        kit = build_toolkit(settings, AwsClients(max_attempts=1, session=SESSION))
+        return kit.with_context(ChaosLambdaContext())
+
+    def service_arn(self) -> str:
+        described = self.clients.ecs.describe_services(
+            cluster=self.base.cluster, services=[self.service]
+        )
+        return str(described["services"][0]["serviceArn"])
+
+    def tag(self, **tags: str) -> None:
+        """Tag the service (``chaos="on"`` is ``spotops:chaos=on``; ``mtbk_hours``...)."""
+        keys = {"chaos": "spotops:chaos", "mtbk_hours": "spotops:chaos-mtbk-hours"}
+        keys["min_gap_hours"] = "spotops:chaos-min-gap-hours"
+        self.clients.ecs.tag_resource(
+            resourceArn=self.service_arn(),
+            tags=[{"key": keys[name], "value": value} for name, value in tags.items()],
+        )
+
+    def start_task(self) -> str:
+        """Start one task of the service (as ECS would) and register it as a healthy target."""
+        task = self.clients.ecs.run_task(
+            cluster=self.base.cluster,
+            taskDefinition=self.base.bootstrap_td,
+            count=1,
+            group=f"service:{self.service}",
+            startedBy="ecs-svc/chaos-test",
+            capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": [self.subnet],
+                    "securityGroups": [self.security_group],
+                }
+            },
+        )["tasks"][0]
+        details = task["attachments"][0]["details"]
+        ip = next(d["value"] for d in details if d["name"] == "privateIPv4Address")
+        self.clients.elbv2.register_targets(
+            TargetGroupArn=self.target_group, Targets=[{"Id": ip, "Port": 8080}]
+        )
+        self.targets[task["taskArn"]] = ip
+        return str(task["taskArn"])
+
+    def running_tasks(self) -> list[str]:
+        arns = self.clients.ecs.list_tasks(cluster=self.base.cluster, desiredStatus="RUNNING")
+        return sorted(arns["taskArns"])
+
+    def stopped(self) -> dict[str, str]:
+        """Stopped tasks and their stop reasons."""
+        arns = self.clients.ecs.list_tasks(cluster=self.base.cluster, desiredStatus="STOPPED")
+        if not arns["taskArns"]:
+            return {}
+        tasks = self.clients.ecs.describe_tasks(cluster=self.base.cluster, tasks=arns["taskArns"])
+        return {t["taskArn"]: t.get("stoppedReason", "") for t in tasks["tasks"]}
+
+    def replace_stopped(self) -> str:
+        """What ECS does after a task stops: deregister its target, start a replacement."""
+        for arn in self.stopped():
+            ip = self.targets.pop(arn, None)
+            if ip is not None:
+                self.clients.elbv2.deregister_targets(
+                    TargetGroupArn=self.target_group, Targets=[{"Id": ip, "Port": 8080}]
+                )
+        return self.start_task()
+
+    def interrupt_by_spot(self, task_arn: str, stopped_at: Any) -> None:
+        """Fargate Spot reclaims the task (moto has no stopCode: set it on its task)."""
+        from moto.ecs.models import ecs_backends
+
+        self.clients.ecs.stop_task(
+            cluster=self.base.cluster, task=task_arn, reason="Your Spot Task was interrupted."
+        )
+        task = ecs_backends[ACCOUNT][REGION].tasks[self.base.cluster][task_arn]
+        task.stop_code = "SpotInterruption"
+        task.stopped_at = stopped_at
+
+    def start_deployment(self) -> None:
+        """A second deployment rolling out (moto's UpdateService starts none)."""
+        from moto.ecs.models import ecs_backends
+
+        service = ecs_backends[ACCOUNT][REGION].services[f"{self.base.cluster}:{self.service}"]
+        primary = dict(service.deployments[0])
+        service.deployments = [
+            {**primary, "id": "ecs-svc/rolling", "rolloutState": "IN_PROGRESS"},
+            {**primary, "status": "ACTIVE"},
+        ]
+
+    def set_running_count(self, count: int) -> None:
+        """ECS's own ``runningCount`` (moto sets it only from UpdateService's desired count)."""
+        from moto.ecs.models import ecs_backends
+
+        service = ecs_backends[ACCOUNT][REGION].services[f"{self.base.cluster}:{self.service}"]
+        service.running_count = count
+
+    def set_alarm(self, name: str, state: str = "ALARM") -> None:
+        cloudwatch = self.clients.cloudwatch
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+    def set_leash(self, value: str) -> None:
+        self.clients.ssm.put_parameter(Name=CHAOS_LEASH, Value=value, Type="String", Overwrite=True)
+
+
+def build_chaos_world(
+    base: World, *, desired: int = 2, minimum_healthy_percent: int = 50
+) -> ChaosWorld:
+    """Add the chaos pieces to ``base`` inside an active ``mock_aws``; tasks stay RUNNING
+    until stopped (call ``moto_api.state_manager.unset_transition("ecs::task")`` after)."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(
+        model_name="ecs::task", transition={"progression": "manual", "times": 10**9}
+    )
+    ec2 = SESSION.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)
+    c = base.clients
+    target_group = c.elbv2.create_target_group(
+        Name="site-chaos", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    c.ecs.create_service(
+        cluster=base.cluster,
+        serviceName=CHAOS_SERVICE,
+        taskDefinition=base.bootstrap_td,
+        desiredCount=0,
+        loadBalancers=[
+            {"targetGroupArn": target_group, "containerName": SITE_CONTAINER, "containerPort": 8080}
+        ],
+    )
+    c.ecs.update_service(
+        cluster=base.cluster,
+        service=CHAOS_SERVICE,
+        desiredCount=desired,
+        deploymentConfiguration={
+            "minimumHealthyPercent": minimum_healthy_percent,
+            "maximumPercent": 200,
+        },
+    )
+    c.ssm.put_parameter(Name=CHAOS_LEASH, Value="on", Type="String")
+    world = ChaosWorld(base, subnet, group["GroupId"], target_group)
+    for _ in range(desired):
+        world.start_task()
+    return world

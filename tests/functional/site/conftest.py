@@ -1,4 +1,4 @@
-"""Fixtures that start the real site (see ``siteproc``) and clean up after it."""
+"""Fixtures that start the real site (see ``tests/support/siteproc.py``) and clean up after it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.functional.site.siteproc import SiteProcess, launch, site_env, wait_until_serving
 from tests.support.net import free_port
+from tests.support.siteproc import SiteProcess, launch, site_env, wait_until_serving
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from tests.functional.site.siteproc import SiteProcess
 from tests.support.net import LOOPBACK
+from tests.support.siteproc import SiteProcess
 
 TRACE = "Root=1-67891233-abcdef012345678912345678;Sampled=1"
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.functional.site.siteproc import SiteProcess
 from tests.support.net import LOOPBACK
+from tests.support.siteproc import SiteProcess
 
 DRAIN = 2.0
 GRACE = 5.0

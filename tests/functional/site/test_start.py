@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.functional.site.siteproc import SITE_DIR, site_command, site_env
 from tests.support.net import LOOPBACK, free_port
+from tests.support.siteproc import SITE_DIR, site_command, site_env
 
 
 @pytest.mark.parametrize(

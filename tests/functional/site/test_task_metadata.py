@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.functional.site.siteproc import SiteProcess
 from tests.support.events import load_event
 from tests.support.net import LOOPBACK
+from tests.support.siteproc import SiteProcess
 from website.metadata import MetadataError, TaskInfo, fetch_task_info
 
 TASK_PATH = "/v4/0123456789abcdef-2531612879/task"

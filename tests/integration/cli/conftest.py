@@ -15,9 +15,7 @@ from click.testing import CliRunner, Result
 from spotops.cli import cli
 from spotops.config import STACKS, StackSpec
 from spotops.factory import CLIFactory
-from tests.support.images import put_image
-
-TEMPLATES = Path(__file__).parent / "templates"
+from tests.support.templates import CLI_FIXTURE_TEMPLATES
 
 DEV_CONFIG = {
     "description": "integration test profile",
@@ -31,7 +29,7 @@ def project(tmp_path: Path) -> Path:
     """A checkout with the fixture templates and a small config/dev.json."""
     infra = tmp_path / "infra" / "cloudformation"
     infra.mkdir(parents=True)
-    for template in TEMPLATES.glob("*.yaml"):
+    for template in CLI_FIXTURE_TEMPLATES.glob("*.yaml"):
         shutil.copy(template, infra / template.name)
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "dev.json").write_text(json.dumps(DEV_CONFIG))
@@ -75,8 +73,3 @@ def aws(emulator: str) -> Callable[[str], Any]:
         )
 
     return client
-
-
-def push_fake_image(ecr: Any, repository: str, tag: str, marker: str) -> str:
-    """Put a small image in ECR (what a push does); return its digest."""
-    return put_image(ecr, repository, tag, seed=marker)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.cli.conftest import push_fake_image
+from tests.support.images import put_image
 
 pytestmark = pytest.mark.emulator
 
@@ -77,11 +77,11 @@ def test_deploy_never_rolls_the_site_back_to_an_older_image(spotops, aws):
     assert spotops("deploy", "--yes").exit_code == 0
     ecr, ecs, cfn = aws("ecr"), aws("ecs"), aws("cloudformation")
     repo_uri = ecr.describe_repositories(repositoryNames=[SITE])["repositories"][0]["repositoryUri"]
-    old = f"{repo_uri}@{push_fake_image(ecr, SITE, 'aaa1111', 'old')}"
+    old = f"{repo_uri}@{put_image(ecr, SITE, 'aaa1111', seed='old')}"
     assert spotops("deploy", "--yes", "--image", old).exit_code == 0
     assert _parameters(_stack(cfn, SITE))["ImageUri"] == old
     # The redeploy Lambda moves the service to a newer image outside CloudFormation.
-    new = f"{repo_uri}@{push_fake_image(ecr, SITE, 'bbb2222', 'new')}"
+    new = f"{repo_uri}@{put_image(ecr, SITE, 'bbb2222', seed='new')}"
     registered = ecs.register_task_definition(
         family=SITE,
         containerDefinitions=[{"name": "site", "image": new, "memory": 512, "essential": True}],
@@ -92,7 +92,7 @@ def test_deploy_never_rolls_the_site_back_to_an_older_image(spotops, aws):
     )["taskDefinition"]["taskDefinitionArn"]
     ecs.update_service(cluster="spotops-dev", service=SITE, taskDefinition=registered)
     # A later push whose rollout did not happen (e.g. the circuit breaker rolled it back).
-    push_fake_image(ecr, SITE, "ccc3333", "unreleased")
+    put_image(ecr, SITE, "ccc3333", seed="unreleased")
 
     # An infrastructure change that makes CloudFormation render the task definition again.
     result = spotops("deploy", "--yes", "--param", "TaskMemory=1024")
@@ -113,7 +113,7 @@ def test_first_deploy_with_images_in_the_repository_uses_the_newest(spotops, aws
     assert spotops("deploy", "--yes").exit_code == 0
     ecr = aws("ecr")
     repo_uri = ecr.describe_repositories(repositoryNames=[SITE])["repositories"][0]["repositoryUri"]
-    digest = push_fake_image(ecr, SITE, "ccc3333", "pushed")
+    digest = put_image(ecr, SITE, "ccc3333", seed="pushed")
 
     result = spotops("deploy", "--yes")
 
@@ -162,7 +162,7 @@ def test_status_of_a_stage_never_deployed_fails_clearly(spotops):
 def test_destroy_deletes_stacks_in_reverse_order_and_empties_the_repository(spotops, aws):
     assert spotops("deploy", "--yes").exit_code == 0
     ecr = aws("ecr")
-    push_fake_image(ecr, SITE, "ddd4444", "doomed")
+    put_image(ecr, SITE, "ddd4444", seed="doomed")
 
     result = spotops("destroy", "--yes", "--empty-repository")
 

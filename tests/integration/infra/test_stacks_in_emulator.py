@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.unit.infra.templates import TEMPLATES
+from tests.support.templates import TEMPLATES
 
 pytestmark = [
     pytest.mark.emulator,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.iam_lint import lint_template
+from infra.iam_lint import lint_template, load_allowlist
 from spotops.ops_package import offline_site_outputs, write_package
 from spotops.push import run_command
 
@@ -24,6 +24,7 @@ FUNCTIONS = {
     "RedeployOnPush": "redeploy_on_push",
     "DeploymentOutcome": "deployment_outcome",
     "ReconcileImages": "reconcile_images",
+    "ChaosTick": "chaos_tick",
 }
 TAGS = {"spotops:app": "spotops", "spotops:stage": "qa"}
 
@@ -209,9 +210,14 @@ def test_the_outcome_function_cannot_change_the_service(cfn: dict[str, Any]) -> 
 
 
 def test_parliament_finds_nothing_in_the_packaged_policies(built: dict[str, Path]) -> None:
-    report = lint_template(built["ops.json"], min_severity="LOW")
-    assert report.policies == 3
+    report = lint_template(built["ops.json"], load_allowlist(), min_severity="LOW")
+    assert report.policies == len(FUNCTIONS)
     assert report.findings == []
+    # Accepted in infra/iam_allowlist.yaml, with the reasons: both are the chaos role's reads.
+    assert sorted((f.label, f.issue, f.subjects) for f in report.allowed) == [
+        ("ChaosTickRole/ChaosTickRolePolicy", "RESOURCE_STAR", ("cloudwatch:DescribeAlarms",)),
+        ("ChaosTickRole/ChaosTickRolePolicy", "RESOURCE_STAR", ("ecs:ListTasks",)),
+    ]
 
 
 # ---- state: tables, secret, switches ------------------------------------------------------
@@ -260,3 +266,81 @@ def test_the_sam_template_is_what_chalice_merged(built: dict[str, Path]) -> None
     assert {r["Type"] for r in sam["Resources"].values()} >= {"AWS::Serverless::Function"}
     # Chalice's own form, beside the zip (what `aws cloudformation package` would take).
     assert sam["Resources"]["RedeployOnPush"]["Properties"]["CodeUri"] == "./deployment.zip"
+
+
+# ---- chaos: the schedule, the leash, StopTask only in this cluster ------------------------
+
+
+def test_chaos_runs_hourly_leashed_and_watches_recovery_within_its_timeout(
+    cfn: dict[str, Any],
+) -> None:
+    function = cfn["Resources"]["ChaosTick"]["Properties"]
+    env = function["Environment"]["Variables"]
+    assert function["Timeout"] == 900
+    assert env["CHAOS_LEASH_PARAMETER"] == {"Ref": "ChaosLeashParameter"}
+    for variable, parameter in {
+        "CHAOS_TIME_ZONE": "ChaosTimeZone",
+        "CHAOS_WINDOW_DAYS": "ChaosWindowDays",
+        "CHAOS_WINDOW_HOURS": "ChaosWindowHours",
+        "CHAOS_FREEZE_DATES": "ChaosFreezeDates",
+        "CHAOS_MTBK_HOURS": "ChaosMtbkHours",
+        "CHAOS_MIN_GAP_HOURS": "ChaosMinGapHours",
+        "CHAOS_RECOVERY_TIMEOUT_SECONDS": "ChaosRecoveryTimeoutSeconds",
+    }.items():
+        assert env[variable] == {"Ref": parameter}
+    assert cfn["Parameters"]["ChaosRecoveryTimeoutSeconds"]["MaxValue"] < function["Timeout"]
+    # Only the chaos function gets the chaos settings.
+    for other in ("RedeployOnPush", "DeploymentOutcome", "ReconcileImages"):
+        variables = cfn["Resources"][other]["Properties"]["Environment"]["Variables"]
+        assert not [name for name in variables if name.startswith("CHAOS_")]
+    leash = cfn["Resources"]["ChaosLeashParameter"]["Properties"]
+    assert leash["Name"] == {"Fn::Sub": "/${AppName}/${StageName}/chaos-leash"}
+    assert leash["Value"] == "on"  # leashed on first deploy
+    (rule,) = [
+        r
+        for r in resources(cfn, "AWS::Events::Rule").values()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ChaosTick", "Arn"]}
+    ]
+    assert rule["Properties"]["ScheduleExpression"] == "rate(60 minutes)"
+
+
+CLUSTER_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${ClusterName}"
+}
+
+
+def test_chaos_stops_only_tasks_of_this_cluster_and_changes_nothing_else(
+    cfn: dict[str, Any],
+) -> None:
+    by_sid = {s["Sid"]: s for s in statements(cfn, "ChaosTickRole")}
+    stop = by_sid["StopOnlyTheClustersTasks"]
+    assert stop["Action"] == "ecs:StopTask"
+    assert stop["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
+        ":task/${ClusterName}/*"
+    }
+    assert stop["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+    listing = by_sid["ListTheClustersServicesAndTasksNoResourceLevel"]
+    assert listing["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+    actions = {
+        action
+        for statement in by_sid.values()
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    changes = {a for a in actions if not a.split(":")[1].startswith(("Describe", "List", "Get"))}
+    assert changes == {
+        "ecs:StopTask",
+        "dynamodb:PutItem",  # the lock and the chaos records
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "sqs:SendMessage",  # dead letters
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    # No other role may stop a task.
+    for logical_id in ("RedeployOnPush", "DeploymentOutcome", "ReconcileImages"):
+        assert "ecs:StopTask" not in json.dumps(statements(cfn, f"{logical_id}Role"))

@@ -20,11 +20,12 @@ from spotops.factory import CLIFactory
 from spotops.images import ImageChoice
 from spotops.push import PushResult
 from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
-from tests.unit.cli.conftest import FakeRunner
+from tests.support.fakes import FakeRunner
+from tests.support.templates import CLI_FIXTURE_TEMPLATES
 
 # The fixture templates are the network and site stacks; the ops stack is tested on its own.
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
-FIXTURES = Path(__file__).resolve().parents[2] / "integration" / "cli" / "templates"
+FIXTURES = CLI_FIXTURE_TEMPLATES
 NETWORK, SITE = "spotops-dev-network", "spotops-dev-site"
 OUTPUTS = {
     NETWORK: {"VpcId": "vpc-1"},
@@ -47,14 +48,14 @@ class FakeDeployer:
     def describe(self, name: str) -> StackInfo:
         return StackInfo(name, "UPDATE_COMPLETE", OUTPUTS[name], {})
 
-    def prepare(self, name, body, parameters, tags) -> ChangeSetReview:
+    def prepare(self, name, body, parameters, tags, *, template_url="") -> ChangeSetReview:
         self.reviews[name].parameters = parameters  # type: ignore[attr-defined]
         return self.reviews[name]
 
     def discard(self, review: ChangeSetReview) -> None:
         self.discarded.append(review.stack_name)
 
-    def execute(self, review, body, parameters, tags) -> Iterator[StackEvent]:
+    def execute(self, review, body, parameters, tags, *, template_url="") -> Iterator[StackEvent]:
         self.executed.append(review.stack_name)
         yield StackEvent(
             datetime.now(UTC),

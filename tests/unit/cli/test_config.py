@@ -11,11 +11,12 @@ from spotops.config import STACKS, load_stage_config, parse_overrides
 from spotops.deploy import ordered_outputs, plan_stacks, stack_parameters
 from spotops.errors import ConfigError, ParameterError, UsageError
 from spotops.templates import TemplateParameter, select_parameters
+from tests.support.templates import CLI_FIXTURE_TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[3]
 # The fixture templates are the network and site stacks; the ops stack is tested on its own.
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
-FIXTURES = ROOT / "tests" / "integration" / "cli" / "templates"
+FIXTURES = CLI_FIXTURE_TEMPLATES
 
 
 def _project(tmp_path: Path, parameters: dict, templates: Path = FIXTURES) -> Path:

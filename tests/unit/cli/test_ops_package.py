@@ -20,7 +20,7 @@ from spotops.ops_package import (
     translate,
     with_code_location,
 )
-from tests.unit.cli.conftest import FakeRunner
+from tests.support.fakes import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[3]
 SITE = {"ClusterName": "c", "ServiceName": "s", "RepositoryName": "r"}
@@ -151,9 +151,10 @@ def test_error_if_sam_refuses_the_template():
         translate(broken, region="us-east-1")
 
 
-def test_error_if_the_template_body_is_over_cloudformations_limit():
-    with pytest.raises(PackageError, match="51,200-byte"):
-        template_body({"Description": "x" * 52_000})
+def test_error_if_the_template_is_over_what_cloudformation_reads_from_s3():
+    assert len(template_body({"Description": "x" * 52_000})) > 51_200  # fine from S3
+    with pytest.raises(PackageError, match="1,000,000-byte"):
+        template_body({"Description": "x" * 1_000_001})
 
 
 def test_ops_stack_needs_the_artifact_bucket_of_the_site(tmp_path):

@@ -11,8 +11,8 @@ from moto import mock_aws
 
 from spotops.errors import DirtyTreeError, ImageTagExistsError, PushError
 from spotops.push import BuildEngine, Pusher, choose_engine, ecr_login, git_tag
+from tests.support.fakes import FakeRunner
 from tests.support.images import put_image
-from tests.unit.cli.conftest import FakeRunner
 
 REPO = "spotops-dev-site"
 

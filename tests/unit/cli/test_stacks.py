@@ -7,7 +7,6 @@ from botocore.exceptions import ClientError
 
 from spotops.errors import ChangeSetError, DeployError, ParameterError, StackStateError
 from spotops.stacks import StackDeployer
-from tests.unit.cli.conftest import drain
 
 NAME = "spotops-dev-site"
 
@@ -152,7 +151,7 @@ def test_execute_streams_new_events_in_order(fake_cfn):
     ]
     review = _prepare(fake_cfn)
 
-    events = drain(_deployer(fake_cfn).execute(review, "Resources: {}", {}, {}))
+    events = list(_deployer(fake_cfn).execute(review, "Resources: {}", {}, {}))
 
     assert [(e.logical_id, e.status) for e in events] == [
         (NAME, "UPDATE_IN_PROGRESS"),
@@ -172,7 +171,7 @@ def test_error_if_execution_fails_names_the_first_failing_resource(fake_cfn):
     review = _prepare(fake_cfn)
 
     with pytest.raises(DeployError) as caught:
-        drain(_deployer(fake_cfn).execute(review, "Resources: {}", {}, {}))
+        list(_deployer(fake_cfn).execute(review, "Resources: {}", {}, {}))
 
     message = str(caught.value)
     assert "ended in UPDATE_ROLLBACK_COMPLETE" in message
@@ -189,7 +188,7 @@ def test_on_the_emulator_a_reviewed_create_runs_as_create_stack(fake_cfn):
     deployer = StackDeployer(fake_cfn, poll_seconds=0, direct_execute=True, sleep=lambda _: None)
     review = deployer.prepare(NAME, "Resources: {}", {"AppName": "spotops"}, {})
 
-    drain(deployer.execute(review, "Resources: {}", {"AppName": "spotops"}, {"k": "v"}))
+    list(deployer.execute(review, "Resources: {}", {"AppName": "spotops"}, {"k": "v"}))
 
     assert fake_cfn.deleted_change_sets == ["arn:change-set/1"]
     assert calls[0]["Parameters"] == [{"ParameterKey": "AppName", "ParameterValue": "spotops"}]

@@ -12,7 +12,7 @@ from cfnlint.template import Template
 
 from infra.cfn_lint_rules.alarm_runbook import AlarmRunbook
 from infra.cfn_lint_rules.spotops_tags import SpotopsTags
-from tests.unit.infra.templates import TEMPLATES, run_cfn_lint
+from tests.support.templates import TEMPLATES, run_cfn_lint
 
 HEADER = """\
 AWSTemplateFormatVersion: "2010-09-09"

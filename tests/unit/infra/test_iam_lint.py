@@ -22,7 +22,7 @@ from infra.iam_lint import (
     load_template,
     main,
 )
-from tests.unit.infra.templates import TEMPLATES
+from tests.support.templates import TEMPLATES
 
 HEADER = """\
 AWSTemplateFormatVersion: "2010-09-09"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.infra.templates import (
+from tests.support.templates import (
     TEMPLATES,
     evaluate,
     load,

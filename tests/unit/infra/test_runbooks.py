@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.unit.infra.templates import RUNBOOK_LINK, RUNBOOKS, TEMPLATES
+from tests.support.templates import RUNBOOK_LINK, RUNBOOKS, TEMPLATES
 
 SECTIONS = ["## Meaning", "## Impact", "## Diagnosis", "## Mitigation", "## Escalation"]
 # Replacing tasks or the image is destructive; changing the desired count is not.

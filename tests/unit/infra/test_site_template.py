@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.infra.templates import (
+from tests.support.templates import (
     RUNBOOK_LINK,
     RUNBOOKS,
     TEMPLATES,

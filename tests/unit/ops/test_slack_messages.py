@@ -1,9 +1,13 @@
-"""Block Kit messages stay within Slack's limits and always carry a plain-text fallback."""
+"""Block Kit messages stay within Slack's limits and always carry a plain-text fallback;
+the retry policy around slack_sdk's handlers decides retries and waits (no network)."""
 
 from __future__ import annotations
 
+import pytest
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
+
 from chalicelib.runbooks import runbook_url
-from chalicelib.slack import MAX_BLOCKS, SECTION_TEXT_LIMIT, build_message, cut
+from chalicelib.slack import MAX_BLOCKS, SECTION_TEXT_LIMIT, _Delivery, build_message, cut
 
 
 def _section_texts(blocks: list[dict[str, object]]) -> list[str]:
@@ -55,3 +59,115 @@ def test_runbook_url_joins_base_and_file() -> None:
     assert runbook_url("https://x.example/runbooks/", "/deploy-failed.md") == (
         "https://x.example/runbooks/deploy-failed.md"
     )
+
+
+# ---- retry policy: slack_sdk's handlers with our bounds --------------------------------------
+
+REQUEST = HttpRequest(method="POST", url="http://127.0.0.1:9/services/T0/B0/x", headers={})
+
+
+def _delivery(sleeps: list[float], *, max_attempts: int = 4, total: float = 60.0) -> _Delivery:
+    return _Delivery(
+        REQUEST.url,
+        job="test",
+        timeout=3.0,
+        max_attempts=max_attempts,
+        total_seconds=total,
+        backoff_base=2.0,
+        sleep=sleeps.append,
+        clock=lambda: sum(sleeps),
+    )
+
+
+def _retry(
+    delivery: _Delivery,
+    state: RetryState,
+    *,
+    status: int | None = None,
+    headers: dict[str, str | list[str]] | None = None,
+    error: Exception | None = None,
+) -> bool:
+    """Run the failure through the handlers as WebhookClient does; whether it retries."""
+    response = None if status is None else HttpResponse(status_code=status, headers=headers or {})
+    state.next_attempt_requested = False
+    for handler in delivery.client.retry_handlers:
+        if handler.can_retry(state=state, request=REQUEST, response=response, error=error):
+            handler.prepare_for_next_attempt(
+                state=state, request=REQUEST, response=response, error=error
+            )
+            break
+    return state.next_attempt_requested
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_every_5xx_is_retried_with_backoff(status: int) -> None:
+    sleeps: list[float] = []
+    delivery = _delivery(sleeps)
+    state = RetryState()
+
+    assert _retry(delivery, state, status=status)
+    assert 1.0 <= sleeps[0] <= 2.0  # [0.5, 1] of the base
+    assert _retry(delivery, state, status=status)
+    assert 2.0 <= sleeps[1] <= 4.0  # the ceiling doubles
+    assert delivery.attempts == 3
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+def test_other_4xx_are_not_retried(status: int) -> None:
+    sleeps: list[float] = []
+    delivery = _delivery(sleeps)
+
+    assert not _retry(delivery, RetryState(), status=status)
+    assert sleeps == []
+    assert delivery.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high"),
+    [("7", 7.0, 7.0), ("2.5", 2.5, 2.5), ("-3", 0.0, 0.0), ("nan", 1.0, 2.0), ("soon", 1.0, 2.0)],
+)
+def test_429_waits_retry_after_seconds_or_backs_off(value: str, low: float, high: float) -> None:
+    sleeps: list[float] = []
+
+    assert _retry(_delivery(sleeps), RetryState(), status=429, headers={"retry-after": value})
+    (wait,) = sleeps
+    assert low <= wait <= high
+
+
+@pytest.mark.parametrize(
+    "error", [TimeoutError("timed out"), ConnectionRefusedError(111, "refused"), OSError()]
+)
+def test_timeouts_and_connection_errors_are_retried(error: Exception) -> None:
+    sleeps: list[float] = []
+
+    assert _retry(_delivery(sleeps), RetryState(), error=error)
+    assert len(sleeps) == 1
+
+
+def test_max_attempts_counts_the_first_attempt() -> None:
+    sleeps: list[float] = []
+    delivery = _delivery(sleeps, max_attempts=2)
+    state = RetryState()
+
+    assert _retry(delivery, state, status=500)
+    assert not _retry(delivery, state, status=500)
+    assert delivery.attempts == 2
+    assert delivery.cut is None
+
+
+def test_a_wait_ending_past_the_budget_is_not_started() -> None:
+    sleeps: list[float] = []
+    delivery = _delivery(sleeps, total=10.0)
+
+    assert not _retry(delivery, RetryState(), status=429, headers={"Retry-After": "10"})
+    assert sleeps == []
+    assert delivery.cut == "next retry would exceed the 10s budget"
+    assert delivery.attempts == 1
+
+
+def test_the_next_request_timeout_is_cut_to_the_budget_left() -> None:
+    sleeps: list[float] = []
+    delivery = _delivery(sleeps, total=10.0)
+
+    assert _retry(delivery, RetryState(), status=429, headers={"Retry-After": "8"})
+    assert delivery.client.timeout == pytest.approx(2.0)

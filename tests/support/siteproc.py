@@ -23,7 +23,7 @@ import pytest
 from tests.support.net import LOOPBACK, wait_for_port
 from website.app import READY_MESSAGE
 
-SITE_DIR = Path(__file__).resolve().parents[3] / "site"
+SITE_DIR = Path(__file__).resolve().parents[2] / "site"
 # Short windows keep the suite fast; each test that needs other values passes its own.
 TEST_ENV = {
     "DRAIN_SECONDS": "2",

@@ -1,16 +1,14 @@
-"""Deployment outcome reporting and the reconcile schedule, against moto."""
+"""Deployment outcome reporting, against moto."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
-from moto.backends import get_backend
 
-from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
+from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent
 from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push, reconcile
+from chalicelib.redeploy import handle_push
 from chalicelib.toolkit import Toolkit
 from tests.functional.ops.world import ACCOUNT, REGION, World, make_kit
 from tests.support.events import load_event
@@ -75,20 +73,20 @@ def test_failed_deployment_reports_the_reason_and_the_runbook(
     assert "Deployed" not in report
 
 
-def test_rollback_is_reported_as_failure_and_its_completion_never_as_success(
+def test_a_circuit_breaker_rollback_fails_ours_and_its_own_events_change_nothing(
     world: World, kit: Toolkit, slack: SlackStub
 ) -> None:
+    """ECS fails our deployment, then rolls back under a deployment id of its own: only the
+    event about our id changes the ledger and frees the lock."""
     started = deploy(world, kit)
     svc = kit.settings.service_key
 
+    failed = handle_deployment_state(
+        state_event("ecsDeploymentStateChangeFailed", started["deployment_id"], "evt-f"), kit
+    )
     rolling = handle_deployment_state(
         state_event("ecsDeploymentStateChangeRollback", "ecs-svc/rollback-1", "evt-rb-1"), kit
     )
-    assert rolling["status"] == "rolling-back"
-    assert "rolling back" in slack.texts()[-1]
-    assert FAILED_RUNBOOK in str(slack.bodies[-1])
-
-    # ECS rolled the service back to the previous task definition.
     world.clients.ecs.update_service(
         cluster=world.cluster, service=world.service, taskDefinition=world.bootstrap_td
     )
@@ -96,13 +94,34 @@ def test_rollback_is_reported_as_failure_and_its_completion_never_as_success(
         state_event("ecsDeploymentStateChangeCompleted", "ecs-svc/rollback-1", "evt-rb-2"), kit
     )
 
+    assert failed["status"] == "failed"
+    assert rolling["status"] == done["status"] == "ignored"
+    assert "not started by the redeploy job" in done["reason"]
+    assert kit.ledger.get_lock(svc) is None
+    assert kit.ledger.get_deployment(svc)["status"] == "FAILED"  # type: ignore[index]
+    assert [t.split(":", 2)[1] for t in slack.texts()] == ["rocket", "x"]
+    assert FAILED_RUNBOOK in str(slack.bodies[-1])
+
+
+def test_a_rollback_notice_for_our_deployment_then_its_completion_is_rolled_back(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    started = deploy(world, kit)
+    svc = kit.settings.service_key
+
+    rolling = handle_deployment_state(
+        state_event("ecsDeploymentStateChangeRollback", started["deployment_id"], "evt-1"), kit
+    )
+    done = handle_deployment_state(
+        state_event("ecsDeploymentStateChangeCompleted", started["deployment_id"], "evt-2"), kit
+    )
+
+    assert rolling["status"] == "rolling-back"
     assert done["status"] == "rolled-back"
     assert "NOT deployed" in slack.texts()[-1]
-    assert FAILED_RUNBOOK in str(slack.bodies[-1])
     assert not any("Deployed v1.2.3" in text for text in slack.texts())
     assert kit.ledger.get_lock(svc) is None
     assert kit.ledger.get_deployment(svc)["status"] == "ROLLED_BACK"  # type: ignore[index]
-    assert started["deployment_id"] == kit.ledger.get_deployment(svc)["deployment_id"]  # type: ignore[index]
 
 
 def test_completion_of_our_deployment_while_service_runs_another_image_is_a_rollback(
@@ -143,7 +162,8 @@ def test_duplicate_outcome_event_is_reported_once(
     handle_deployment_state(event, kit)
     again = handle_deployment_state(event, make_kit(world))
 
-    assert again["status"] == "failed"
+    assert again["status"] == "duplicate"
+    assert again["original_status"] == "failed"
     assert sum("Deployment failed" in text for text in slack.texts()) == 1
 
 
@@ -176,108 +196,3 @@ def test_failure_does_not_release_a_chaos_lock(
     lock = kit.ledger.get_lock(svc)
     assert lock is not None
     assert lock["action"] == "chaos"
-
-
-# ---- reconcile ---------------------------------------------------------------------------------
-
-
-def _age_images(world: World, ages: dict[str, int]) -> None:
-    """Make moto's push times differ (it stores whole seconds)."""
-    backend = get_backend("ecr")[ACCOUNT][REGION]
-    now = int(dt.datetime.now(dt.UTC).timestamp())
-    for image in backend.repositories[world.repository].images:
-        for tag, age in ages.items():
-            if tag in (image.image_tags or []) or image.image_tag == tag:
-                image.image_pushed_at = now - age
-
-
-def test_reconcile_deploys_the_newest_matching_image_once(
-    world: World, kit: Toolkit, slack: SlackStub
-) -> None:
-    world.push_image("v1.0.0")
-    newest = world.push_image("v1.1.0")
-    world.push_image("latest", seed="latest-build")
-    _age_images(world, {"v1.0.0": 300, "v1.1.0": 200, "latest": 10})
-    scheduled = ScheduledEvent(load_event("scheduledEvent"))
-
-    result = reconcile(scheduled, kit)
-
-    assert result["status"] == "deploying"
-    assert world.site_image() == f"{world.repository_uri}@{newest}"
-    assert world.revisions() == 2
-    # The next run finds the service on that image and does nothing.
-    again = reconcile(scheduled, make_kit(world))
-    assert again["status"] == "up-to-date"
-    assert world.revisions() == 2
-
-
-def test_reconcile_and_a_late_push_event_start_one_deployment(
-    world: World, kit: Toolkit, slack: SlackStub
-) -> None:
-    digest = world.push_image("v2.0.0")
-    assert reconcile(ScheduledEvent(load_event("scheduledEvent")), kit)["status"] == "deploying"
-
-    event = world.push_event(load_event("ecrImageActionPush"), digest, "v2.0.0")
-    late = handle_push(EcrImageActionEvent(event), make_kit(world))
-
-    assert late["status"] in ("duplicate", "already-running")
-    assert world.revisions() == 2
-
-
-def test_reconcile_reports_an_image_held_back_by_dry_run_once_not_every_run(
-    world: World, slack: SlackStub
-) -> None:
-    world.push_image("v4.0.0")
-    scheduled = ScheduledEvent(load_event("scheduledEvent"))
-
-    first = reconcile(scheduled, make_kit(world, DRY_RUN="true"))
-    second = reconcile(scheduled, make_kit(world, DRY_RUN="true"))
-
-    assert first["status"] == second["status"] == "dry-run"
-    assert world.revisions() == 1
-    dry_run_posts = [text for text in slack.texts() if "dry run" in text]
-    assert len(dry_run_posts) == 1, slack.texts()
-
-
-def test_reconcile_with_nothing_matching_does_nothing(
-    world: World, kit: Toolkit, slack: SlackStub
-) -> None:
-    world.push_image("latest")
-
-    result = reconcile(ScheduledEvent(load_event("scheduledEvent")), kit)
-
-    assert result["status"] == "ignored"
-    assert world.revisions() == 1
-
-
-def test_reconcile_does_not_retry_an_image_that_failed(
-    world: World, kit: Toolkit, slack: SlackStub
-) -> None:
-    started = deploy(world, kit, tag="v3.0.0")
-    handle_deployment_state(
-        state_event("ecsDeploymentStateChangeFailed", started["deployment_id"]), kit
-    )
-    world.clients.ecs.update_service(
-        cluster=world.cluster, service=world.service, taskDefinition=world.bootstrap_td
-    )
-
-    result = reconcile(ScheduledEvent(load_event("scheduledEvent")), make_kit(world))
-
-    assert result["status"] == "skipped"
-    assert "failed" in result["reason"]
-    assert world.site_image().endswith(":bootstrap")
-
-
-def test_reconcile_waits_while_a_deployment_is_in_progress(
-    world: World, kit: Toolkit, slack: SlackStub
-) -> None:
-    world.push_image("v1.0.0")
-    world.clients.ecs.update_service(cluster=world.cluster, service=world.service, desiredCount=2)
-    backend = get_backend("ecs")[ACCOUNT][REGION]
-    service = backend.services[f"{world.cluster}:{world.service}"]
-    service.deployments[0]["rolloutState"] = "IN_PROGRESS"
-
-    result = reconcile(ScheduledEvent(load_event("scheduledEvent")), kit)
-
-    assert result["status"] == "in-progress"
-    assert world.revisions() == 1

@@ -1,5 +1,8 @@
 """Load the CloudFormation templates as cfn-lint sees them, and evaluate a few intrinsics.
 
+``TEMPLATES`` are the real templates in ``infra/cloudformation/``; ``CLI_FIXTURE_TEMPLATES``
+are the small network and site stand-ins the command line's unit and integration tests deploy.
+
 The evaluator is deliberately small: it knows the functions our templates use where a test
 needs a value (subnet CIDRs, Rules assertions), and raises on anything else so a template
 change cannot slip past it silently.
@@ -16,8 +19,9 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "infra" / "cloudformation"
+CLI_FIXTURE_TEMPLATES = Path(__file__).resolve().parent / "cli_templates"
 RUNBOOKS = REPO / "runbooks"
 RUNBOOK_LINK = re.compile(r"Runbook: \$\{RunbookBaseUrl\}/(?P<file>[a-z0-9-]+\.md)")
 

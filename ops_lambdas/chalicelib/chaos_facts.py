@@ -1,0 +1,426 @@
+"""What the chaos guards decide from, read from AWS; and the chaos records in the ledger.
+
+Shared by the scheduled function (:mod:`chalicelib.chaos`) and ``spotops chaos --dry-run``,
+which builds it with its own boto3 clients: so it imports no Powertools and no Slack, only
+botocore and the pure :mod:`chalicelib.chaos_guards`.
+
+Every read that a guard needs comes back as a :class:`~chalicelib.chaos_guards.Reading`: a
+failed read (access denied, a target group that is gone, throttling) is a reason, and the
+guard that needed it refuses. Reads without which there is nothing to decide about (the
+service list, its tasks) raise :class:`ChaosReadError`.
+
+Chaos records live in the safety ledger table under their own key, beside the items
+:class:`~chalicelib.ledger.SafetyLedger` writes:
+
+===================  =========================  ===============================================
+pk                   sk                         attributes
+===================  =========================  ===============================================
+``CHAOS#<svc>``      ``LAST_KILL``              at (epoch s), kind (``chaos`` / ``spot``),
+                                                task_arn, run_id, ttl: the minimum-gap rule's
+                                                memory; only a newer kill replaces it
+``CHAOS#<svc>``      ``RUN#<iso time>#<run>``   task_arn, killed_at, status (``killing``,
+                                                ``recovering``, ``recovered``,
+                                                ``not-recovered``, ``failed``, ``leashed``),
+                                                recovery_seconds, reason, ttl
+===================  =========================  ===============================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.aws import error_code
+from chalicelib.chaos_guards import (
+    KIND_CHAOS,
+    ChaosFacts,
+    ChaosPolicy,
+    KillRecord,
+    KillSwitch,
+    Reading,
+    ServiceFacts,
+    TargetState,
+    latest_kill,
+    latest_spot_interruption,
+    parse_opt_in,
+    service_facts,
+)
+from chalicelib.errors import OpsError
+
+if TYPE_CHECKING:
+    from chalicelib.ledger import SafetyLedger
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services
+_DESCRIBE_TASKS_BATCH = 100  # DescribeTasks takes at most 100 tasks
+_YEAR = 366 * 86400
+
+
+class ChaosReadError(OpsError):
+    """A read without which no decision can be made (the services, a service's tasks)."""
+
+
+def _code(exc: Exception) -> str:
+    return error_code(exc) or type(exc).__name__
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+# ---- the chaos records in the ledger table ------------------------------------------------
+
+
+class ChaosRecords:
+    """The chaos items of the safety ledger table (see the module docstring).
+
+    Parameters
+    ----------
+    dynamodb:
+        A boto3 DynamoDB client.
+    table_name:
+        The ledger table (``LEDGER_TABLE_NAME``).
+    history_ttl_days:
+        How long records are kept.
+    """
+
+    def __init__(self, dynamodb: Any, table_name: str, history_ttl_days: int = 30) -> None:
+        self._ddb = dynamodb
+        self._table = table_name
+        self._ttl = history_ttl_days * 86400
+
+    def _key(self, service_key: str, sort_key: str) -> dict[str, Any]:
+        return {"pk": {"S": f"CHAOS#{service_key}"}, "sk": {"S": sort_key}}
+
+    def last_kill(self, service_key: str) -> KillRecord | None:
+        """The newest kill or Spot interruption on record, or ``None``.
+
+        Raises
+        ------
+        ChaosReadError
+            DynamoDB failed.
+        """
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=self._key(service_key, "LAST_KILL"), ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise ChaosReadError(f"ledger read failed ({_code(exc)})") from exc
+        if not item:
+            return None
+        return KillRecord(
+            at=datetime.fromtimestamp(int(item["at"]["N"]), tz=UTC),
+            kind=item.get("kind", {}).get("S", KIND_CHAOS),
+            task_arn=item.get("task_arn", {}).get("S", ""),
+            run_id=item.get("run_id", {}).get("S", ""),
+        )
+
+    def record_kill(
+        self, service_key: str, record: KillRecord, *, unless_since: datetime | None = None
+    ) -> bool:
+        """Remember ``record`` unless the one on record is newer, or (``unless_since``) no
+        older than that: a twin run that decided at the same time then loses. True when
+        written.
+
+        Raises
+        ------
+        ChaosReadError
+            DynamoDB failed for a reason other than the condition.
+        """
+        at = _epoch(record.at)
+        limit = _epoch(unless_since) if unless_since is not None else at
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=self._kill_item(service_key, record),
+                ConditionExpression="attribute_not_exists(pk) OR #at < :limit",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":limit": {"N": str(limit)}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
+        except BotoCoreError as exc:
+            raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
+        return True
+
+    def forget_kill(self, service_key: str, run_id: str, previous: KillRecord | None) -> None:
+        """Undo :meth:`record_kill` of ``run_id`` when its task was not stopped after all:
+        put ``previous`` back (or delete), only if the record is still that run's."""
+        key = self._key(service_key, "LAST_KILL")
+        condition = {
+            "ConditionExpression": "run_id = :run",
+            "ExpressionAttributeValues": {":run": {"S": run_id}},
+        }
+        try:
+            if previous is None:
+                self._ddb.delete_item(TableName=self._table, Key=key, **condition)
+            else:
+                item = self._kill_item(service_key, previous)
+                self._ddb.put_item(TableName=self._table, Item=item, **condition)
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) != _CONDITION_FAILED:
+                raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
+
+    def _kill_item(self, service_key: str, record: KillRecord) -> dict[str, Any]:
+        at = _epoch(record.at)
+        return {
+            **self._key(service_key, "LAST_KILL"),
+            "at": {"N": str(at)},
+            "kind": {"S": record.kind},
+            "task_arn": {"S": record.task_arn or "-"},
+            "run_id": {"S": record.run_id or "-"},
+            # Kept as long as the longest minimum gap a tag may set (a year), at least.
+            "ttl": {"N": str(at + max(self._ttl, _YEAR))},
+        }
+
+    def put_run(
+        self, service_key: str, run_id: str, started: datetime, fields: Mapping[str, Any]
+    ) -> None:
+        """Write (or overwrite) the record of one experiment.
+
+        Raises
+        ------
+        ChaosReadError
+            DynamoDB failed.
+        """
+        stamp = started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        item: dict[str, Any] = {
+            **self._key(service_key, f"RUN#{stamp}#{run_id}"),
+            "run_id": {"S": run_id},
+            "ttl": {"N": str(_epoch(started) + self._ttl)},
+        }
+        for name, value in fields.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                item[name] = {"S": str(value)[:1000]}
+            else:
+                item[name] = {"N": str(value)}
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
+
+
+# ---- reading the facts --------------------------------------------------------------------
+
+
+class ChaosReader:
+    """Reads the facts the guards need, for the services of one cluster.
+
+    Parameters
+    ----------
+    ecs, elbv2, cloudwatch:
+        boto3 clients.
+    ledger:
+        The safety ledger (its :meth:`~chalicelib.ledger.SafetyLedger.get_lock`).
+    records:
+        The chaos records (:class:`ChaosRecords`).
+    cluster:
+        The cluster whose services may opt in.
+    alarm_prefix:
+        ``<app>-<stage>-``: the alarms whose state the ``alarms`` guard reads.
+    """
+
+    def __init__(
+        self,
+        *,
+        ecs: Any,
+        elbv2: Any,
+        cloudwatch: Any,
+        ledger: SafetyLedger,
+        records: ChaosRecords,
+        cluster: str,
+        alarm_prefix: str,
+    ) -> None:
+        self.ecs = ecs
+        self._elbv2 = elbv2
+        self._cloudwatch = cloudwatch
+        self._ledger = ledger
+        self.records = records
+        self.cluster = cluster
+        self._alarm_prefix = alarm_prefix
+
+    # -- services and tasks --
+
+    def services(self) -> list[dict[str, Any]]:
+        """Every ACTIVE service of the cluster, described with its tags.
+
+        Raises
+        ------
+        ChaosReadError
+            ECS refused or failed.
+        """
+        try:
+            arns: list[str] = []
+            for page in self.ecs.get_paginator("list_services").paginate(cluster=self.cluster):
+                arns.extend(page.get("serviceArns", []))
+            return [
+                s
+                for batch in _batches(arns, _DESCRIBE_SERVICES_BATCH)
+                for s in self._describe(batch)
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise ChaosReadError(
+                f"cannot list the services of {self.cluster} ({_code(exc)})"
+            ) from exc
+
+    def service(self, name: str) -> dict[str, Any] | None:
+        """One service (``None`` when it is gone).
+
+        Raises
+        ------
+        ChaosReadError
+            ECS refused or failed.
+        """
+        try:
+            found = self._describe([name])
+        except (ClientError, BotoCoreError) as exc:
+            raise ChaosReadError(f"cannot describe service {name} ({_code(exc)})") from exc
+        return found[0] if found else None
+
+    def _describe(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        if not names:
+            return []
+        response = self.ecs.describe_services(
+            cluster=self.cluster, services=list(names), include=["TAGS"]
+        )
+        return [dict(s) for s in response.get("services", []) if s.get("status") == "ACTIVE"]
+
+    def tasks(self, service_name: str, *, stopped: bool = True) -> list[dict[str, Any]]:
+        """The service's tasks meant to run and, with ``stopped``, those recently stopped
+        (ECS shows a stopped task for at least an hour: how Spot interruptions are seen).
+
+        Raises
+        ------
+        ChaosReadError
+            ECS refused or failed.
+        """
+        statuses = ("RUNNING", "STOPPED") if stopped else ("RUNNING",)
+        try:
+            arns: list[str] = []
+            for status in statuses:
+                pages = self.ecs.get_paginator("list_tasks").paginate(
+                    cluster=self.cluster, serviceName=service_name, desiredStatus=status
+                )
+                for page in pages:
+                    arns.extend(page.get("taskArns", []))
+            return list(self._describe_tasks(arns))
+        except (ClientError, BotoCoreError) as exc:
+            raise ChaosReadError(
+                f"cannot list the tasks of {self.cluster}/{service_name} ({_code(exc)})"
+            ) from exc
+
+    def _describe_tasks(self, arns: Sequence[str]) -> Iterator[dict[str, Any]]:
+        for batch in _batches(list(dict.fromkeys(arns)), _DESCRIBE_TASKS_BATCH):
+            response = self.ecs.describe_tasks(cluster=self.cluster, tasks=list(batch))
+            yield from (dict(t) for t in response.get("tasks", []))
+
+    def task(self, arn: str) -> dict[str, Any] | None:
+        """One task as ECS sees it now (``None`` when ECS no longer knows it).
+
+        Raises
+        ------
+        ChaosReadError
+            ECS refused or failed.
+        """
+        try:
+            found = list(self._describe_tasks([arn]))
+        except (ClientError, BotoCoreError) as exc:
+            raise ChaosReadError(f"cannot describe task {arn} ({_code(exc)})") from exc
+        return found[0] if found else None
+
+    def service_facts(self, raw: Mapping[str, Any], *, stopped: bool = True) -> ServiceFacts:
+        """The service with its tasks (see :meth:`tasks`)."""
+        return service_facts(raw, self.tasks(str(raw.get("serviceName", "")), stopped=stopped))
+
+    # -- the guards' other facts --
+
+    def targets(self, service: ServiceFacts) -> Reading[tuple[TargetState, ...]]:
+        """Health of every target in the service's target groups."""
+        states: list[TargetState] = []
+        for arn in service.target_group_arns:
+            try:
+                response = self._elbv2.describe_target_health(TargetGroupArn=arn)
+            except (ClientError, BotoCoreError) as exc:
+                name = arn.split(":", 5)[-1]
+                return Reading.failed(f"target health of {name} unreadable ({_code(exc)})")
+            for description in response.get("TargetHealthDescriptions", []):
+                health = description.get("TargetHealth", {})
+                states.append(
+                    TargetState(
+                        target_group_arn=arn,
+                        target_id=str(description.get("Target", {}).get("Id", "?")),
+                        state=str(health.get("State", "unknown")),
+                        reason=str(health.get("Reason", "")),
+                    )
+                )
+        return Reading(tuple(states))
+
+    def alarms(self) -> Reading[tuple[str, ...]]:
+        """Names of the stage's alarms (metric and composite) in ALARM."""
+        names: list[str] = []
+        try:
+            pages = self._cloudwatch.get_paginator("describe_alarms").paginate(
+                AlarmNamePrefix=self._alarm_prefix,
+                StateValue="ALARM",
+                AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    names.append(str(alarm.get("AlarmName", "?")))
+        except (ClientError, BotoCoreError) as exc:
+            return Reading.failed(f"alarm states unreadable ({_code(exc)})")
+        return Reading(tuple(sorted(names)))
+
+    def lock(self, service_key: str) -> Reading[Mapping[str, Any]]:
+        """The service's live lock (``value`` None: free)."""
+        try:
+            return Reading(self._ledger.get_lock(service_key))
+        except OpsError as exc:
+            return Reading.failed(f"ledger lock unreadable ({exc})")
+
+    def last_kill(self, service: ServiceFacts) -> tuple[Reading[KillRecord], KillRecord | None]:
+        """The newest kill or Spot interruption (on record, or seen among stopped tasks), and
+        the record as stored (what a new kill would replace)."""
+        observed = latest_spot_interruption(service.stopped_tasks)
+        try:
+            stored = self.records.last_kill(service.key)
+        except ChaosReadError as exc:
+            return Reading.failed(str(exc)), None
+        return Reading(latest_kill(stored, observed)), stored
+
+    def facts(
+        self,
+        service: ServiceFacts,
+        *,
+        now: datetime,
+        policy: ChaosPolicy,
+        kill_switch: Reading[KillSwitch],
+        alarms: Reading[tuple[str, ...]],
+        last_kill: Reading[KillRecord] | None = None,
+    ) -> ChaosFacts:
+        """Everything the guards decide from (``alarms`` is read once per run and shared;
+        ``last_kill`` is read here unless given)."""
+        if last_kill is None:
+            last_kill, _ = self.last_kill(service)
+        return ChaosFacts(
+            now=now,
+            service=service,
+            opt_in=parse_opt_in(service.tags, policy),
+            targets=self.targets(service),
+            alarms=alarms,
+            kill_switch=kill_switch,
+            lock=self.lock(service.key),
+            last_kill=last_kill,
+        )
+
+
+def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,397 @@
+"""The redeploy job's decisions, as plain functions over facts.
+
+Nothing here calls AWS or reads the clock: the flows (``redeploy.py``, ``outcome.py``) gather
+the facts through the gateway and the ledger, ask these functions, and act on the typed
+answer. That is what makes each rule testable alone (``tests/unit/ops/test_decisions.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+BOOTSTRAP_TAG = "bootstrap"
+
+
+# ---- results ------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    """What a job did with an event; the ``status`` of its JSON result."""
+
+    DEPLOYING = "deploying"
+    ALREADY_RUNNING = "already-running"
+    DRY_RUN = "dry-run"
+    KILLED = "killed"
+    COOLDOWN = "cooldown"
+    LOCKED = "locked"
+    BUDGET = "budget"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    UP_TO_DATE = "up-to-date"
+    IN_PROGRESS = "in-progress"
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rolling-back"
+    ROLLED_BACK = "rolled-back"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A job's answer: its status, why, and facts for the log (digest, deployment id...)."""
+
+    job: str
+    status: Status
+    reason: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The handler's JSON result (Lambda's return value and the idempotency record)."""
+        return {"job": self.job, "status": self.status.value, "reason": self.reason, **self.facts}
+
+
+def redeploy_lock_holder(digest: str) -> str:
+    """The lock's holder names the work, not the attempt: a retry of the same image (Lambda's
+    retry, a duplicate delivery, the reconcile run) re-takes the lock it left."""
+    return f"redeploy:{digest}"
+
+
+# ---- failures -----------------------------------------------------------------------------
+
+
+class FailureKind(StrEnum):
+    """How an AWS failure should be handled."""
+
+    TRANSIENT = "transient"  # throttling, 5xx: may pass; the next delivery or reconcile retries
+    DENIED = "denied"  # a misconfiguration on-call must fix: alert once, with the runbook
+    REFUSED = "refused"  # will fail again (invalid request): record, alert once, wait for a push
+    MISSING = "missing"  # the thing is gone (image deleted, service not found)
+    UNKNOWN = "unknown"  # transport error: the call may have happened; ask AWS before deciding
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+    }
+)
+SERVER_CODES = frozenset(
+    {"ServerException", "InternalFailure", "InternalError", "ServiceUnavailable", "503", "500"}
+)
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
+MISSING_CODES = frozenset(
+    {
+        "ImageNotFoundException",
+        "RepositoryNotFoundException",
+        "ServiceNotFoundException",
+        "ClusterNotFoundException",
+        "ServiceNotActiveException",
+    }
+)
+
+
+def failure_kind(code: str) -> FailureKind:
+    """Classify an AWS error code; ``""`` (no code: a timeout or broken connection) is
+    :attr:`FailureKind.UNKNOWN`, because the request may have been carried out.
+
+    Example
+    -------
+    >>> failure_kind("ThrottlingException").value, failure_kind("").value
+    ('transient', 'unknown')
+    """
+    if not code:
+        return FailureKind.UNKNOWN
+    if code in THROTTLING_CODES or code in SERVER_CODES:
+        return FailureKind.TRANSIENT
+    if code in DENIED_CODES:
+        return FailureKind.DENIED
+    if code in MISSING_CODES:
+        return FailureKind.MISSING
+    return FailureKind.REFUSED
+
+
+# ---- images and the first deploy ----------------------------------------------------------
+
+
+def is_bootstrap_image(image: str) -> bool:
+    """True for the ``<repository uri>:bootstrap`` placeholder: no image was ever deployed."""
+    return "@" not in image and image.rsplit("/", 1)[-1].endswith(f":{BOOTSTRAP_TAG}")
+
+
+def desired_count_change(
+    service_desired: int | None, current_image: str, initial: int
+) -> int | None:
+    """The desired count a deployment sets with its ``UpdateService``, or ``None`` to leave it.
+
+    The site stack creates the service with 0 tasks on the ``:bootstrap`` placeholder, so
+    without this the first push would deploy an image nobody runs. Only that never-deployed
+    state is lifted: a service at 0 that runs a real image was scaled down on purpose (that
+    is how on-call takes the site down) and a push must not bring it back.
+
+    Example
+    -------
+    >>> desired_count_change(0, "123.dkr.ecr.us-east-1.amazonaws.com/site:bootstrap", 2)
+    2
+    >>> desired_count_change(0, "123.dkr.ecr.us-east-1.amazonaws.com/site@sha256:ab", 2) is None
+    True
+    """
+    if initial <= 0 or service_desired != 0 or not is_bootstrap_image(current_image):
+        return None
+    return initial
+
+
+# ---- deployments as the ledger and ECS know them -------------------------------------------
+
+
+class DeploymentStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    ROLLING_BACK = "ROLLING_BACK"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    ROLLED_BACK = "ROLLED_BACK"
+    SUPERSEDED = "SUPERSEDED"
+
+
+OPEN_STATUSES = frozenset({DeploymentStatus.IN_PROGRESS, DeploymentStatus.ROLLING_BACK})
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """The latest deployment the redeploy job started, as the ledger holds it."""
+
+    deployment_id: str
+    digest: str
+    tag: str
+    status: DeploymentStatus
+    task_definition: str = ""
+    pushed_at: float = 0.0
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any] | None) -> DeploymentRecord | None:
+        if not item or not item.get("deployment_id"):
+            return None
+        try:
+            status = DeploymentStatus(str(item.get("status", "")))
+        except ValueError:
+            return None
+        return cls(
+            deployment_id=str(item["deployment_id"]),
+            digest=str(item.get("digest", "")),
+            tag=str(item.get("tag", "")),
+            status=status,
+            task_definition=str(item.get("task_definition", "")),
+            pushed_at=float(item.get("pushed_at", 0) or 0),
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.tag or 'untagged'} ({self.digest[:19]})"
+
+
+@dataclass(frozen=True)
+class ServiceDeployment:
+    """One entry of ``DescribeServices``' ``deployments``."""
+
+    deployment_id: str
+    status: str  # PRIMARY, ACTIVE, INACTIVE
+    task_definition: str
+    rollout_state: str = ""
+
+
+def primary_deployment_of(deployments: list[ServiceDeployment], task_definition: str) -> str | None:
+    """The id of the PRIMARY deployment when it runs ``task_definition``, else ``None``.
+
+    After a transport error on ``UpdateService`` this tells whether ECS took our update."""
+    for deployment in deployments:
+        if deployment.status == "PRIMARY" and deployment.task_definition == task_definition:
+            return deployment.deployment_id
+    return None
+
+
+def deployment_in_progress(deployments: list[ServiceDeployment]) -> bool:
+    """More than one deployment, or one still rolling out, means ECS is busy."""
+    return len(deployments) > 1 or any(d.rollout_state == "IN_PROGRESS" for d in deployments)
+
+
+# ---- outcome events -----------------------------------------------------------------------
+
+
+class OutcomeKind(StrEnum):
+    SUCCEEDED = "succeeded"
+    ROLLING_BACK = "rolling-back"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+    PROGRESS = "progress"  # an in-progress event that changes nothing
+    FOREIGN = "foreign"  # not a deployment the redeploy job started
+    STALE = "stale"  # ours, but already past the state the event reports
+    UNKNOWN = "unknown"  # an event name ECS does not document
+
+
+@dataclass(frozen=True)
+class OutcomeDecision:
+    """What an ``ECS Deployment State Change`` means for our records."""
+
+    kind: OutcomeKind
+    record_status: DeploymentStatus | None = None
+    release_lock: bool = False
+    post: bool = False
+
+
+COMPLETED_EVENT = "SERVICE_DEPLOYMENT_COMPLETED"
+FAILED_EVENT = "SERVICE_DEPLOYMENT_FAILED"
+IN_PROGRESS_EVENT = "SERVICE_DEPLOYMENT_IN_PROGRESS"
+
+
+def outcome_decision(
+    *,
+    event_name: str,
+    deployment_id: str,
+    is_rollback: bool,
+    record: DeploymentRecord | None,
+    running_image: str | None,
+) -> OutcomeDecision:
+    """Decide what one deployment event means; only our own deployment changes anything.
+
+    Events arrive at least once and in any order: a state already left (a FAILED after
+    COMPLETED, a rollback notice after FAILED) is :attr:`OutcomeKind.STALE` and ignored.
+    ``running_image`` is the site container's image now, ``None`` when it could not be read:
+    a completion is then believed.
+
+    Example
+    -------
+    >>> record = DeploymentRecord("ecs-svc/1", "sha256:a", "v1", DeploymentStatus.IN_PROGRESS)
+    >>> outcome_decision(event_name=COMPLETED_EVENT, deployment_id="ecs-svc/2",
+    ...                  is_rollback=False, record=record, running_image=None).kind.value
+    'foreign'
+    """
+    if event_name not in (COMPLETED_EVENT, FAILED_EVENT, IN_PROGRESS_EVENT):
+        return OutcomeDecision(OutcomeKind.UNKNOWN)
+    if record is None or record.deployment_id != deployment_id:
+        return OutcomeDecision(OutcomeKind.FOREIGN)
+    status = record.status
+    if event_name == IN_PROGRESS_EVENT:
+        if is_rollback and status == DeploymentStatus.IN_PROGRESS:
+            return OutcomeDecision(
+                OutcomeKind.ROLLING_BACK, DeploymentStatus.ROLLING_BACK, post=True
+            )
+        return OutcomeDecision(OutcomeKind.PROGRESS if not is_rollback else OutcomeKind.STALE)
+    if status not in OPEN_STATUSES:
+        return OutcomeDecision(OutcomeKind.STALE)
+    if event_name == FAILED_EVENT:
+        return OutcomeDecision(
+            OutcomeKind.FAILED, DeploymentStatus.FAILED, release_lock=True, post=True
+        )
+    rolled_back = status == DeploymentStatus.ROLLING_BACK or (
+        running_image is not None and not running_image.endswith(f"@{record.digest}")
+    )
+    if rolled_back:
+        return OutcomeDecision(
+            OutcomeKind.ROLLED_BACK, DeploymentStatus.ROLLED_BACK, release_lock=True, post=True
+        )
+    return OutcomeDecision(
+        OutcomeKind.SUCCEEDED, DeploymentStatus.COMPLETED, release_lock=True, post=True
+    )
+
+
+# ---- the reconcile run --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """One image of the repository: digest, a matching tag, when it was pushed."""
+
+    digest: str
+    tag: str | None
+    pushed_at: float
+
+
+class ReconcileAction(StrEnum):
+    DEPLOY = "deploy"
+    NOTHING = "nothing"
+    UP_TO_DATE = "up-to-date"
+    WAIT = "wait"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class ReconcileDecision:
+    action: ReconcileAction
+    reason: str
+    # The latest deployment's record is out of date: set it to this (and free its lock).
+    settle: DeploymentStatus | None = None
+
+
+def reconcile_decision(
+    *,
+    newest: ImageFacts | None,
+    running_image: str | None,
+    in_progress: bool,
+    latest: DeploymentRecord | None,
+    newest_handled: str | None,
+) -> ReconcileDecision:
+    """Whether the reconcile run deploys the newest image: only one whose push event was lost.
+
+    * Never an image the job already handled (deployed, or refused by ECS): after on-call
+      rolled a bad image back, by hand or by pushing an older digest, the bad image is
+      handled and stays out; pushing again is how to retry.
+    * Never an image pushed before the latest deployment's image: that one is newer.
+    * When ECS has no deployment in progress but the ledger disagrees, the ledger is settled:
+      our completed deployment replaced by something else is SUPERSEDED; one still open whose
+      outcome event was lost is COMPLETED or ROLLED_BACK by what the service runs.
+
+    Example
+    -------
+    >>> reconcile_decision(newest=None, running_image=None, in_progress=False, latest=None,
+    ...                    newest_handled=None).action.value
+    'nothing'
+    """
+    running_digest = (
+        running_image.rsplit("@", 1)[1] if running_image and "@" in running_image else None
+    )
+    settle = None
+    if latest is not None and not in_progress and running_image:
+        if latest.status == DeploymentStatus.COMPLETED and running_digest != latest.digest:
+            settle = DeploymentStatus.SUPERSEDED  # replaced outside the redeploy job
+        elif latest.status in OPEN_STATUSES:
+            # ECS finished but its outcome event never reached us.
+            settle = (
+                DeploymentStatus.COMPLETED
+                if running_digest == latest.digest
+                else DeploymentStatus.ROLLED_BACK
+            )
+    still_open = latest is not None and latest.status in OPEN_STATUSES and settle is None
+    if newest is None:
+        return ReconcileDecision(
+            ReconcileAction.NOTHING, "no image in the repository matches TAG_PATTERN", settle
+        )
+    label = f"{newest.tag or 'untagged'} ({newest.digest[:19]})"
+    if running_digest == newest.digest:
+        return ReconcileDecision(
+            ReconcileAction.UP_TO_DATE, f"service already runs {label}", settle
+        )
+    if in_progress or still_open:
+        return ReconcileDecision(
+            ReconcileAction.WAIT, "a deployment is in progress; reconcile waits", settle
+        )
+    if newest_handled:
+        return ReconcileDecision(
+            ReconcileAction.SKIP,
+            f"{label} was already handled ({newest_handled}); push it again to retry",
+            settle,
+        )
+    if latest is not None and latest.pushed_at and newest.pushed_at <= latest.pushed_at:
+        return ReconcileDecision(
+            ReconcileAction.SKIP,
+            f"{label} is older than the last deployed image {latest.label}",
+            settle,
+        )
+    return ReconcileDecision(
+        ReconcileAction.DEPLOY, f"{label} was pushed but never deployed", settle
+    )

@@ -1,0 +1,236 @@
+"""The ECS and ECR calls of the redeploy and outcome jobs, behind one narrow class.
+
+Every failure leaves as one :class:`AwsCallError` carrying its :class:`FailureKind`, so the
+flows decide by kind (retry later, alert, ask AWS) and never by message text.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.aws import error_code
+from chalicelib.decisions import FailureKind, ImageFacts, ServiceDeployment, failure_kind
+from chalicelib.errors import OpsError
+
+# Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts.
+_REGISTER_FIELDS = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+)
+
+
+class AwsCallError(OpsError):
+    """An ECS or ECR call failed; ``kind`` says how to treat it, ``code`` is AWS's code."""
+
+    def __init__(self, operation: str, kind: FailureKind, code: str) -> None:
+        super().__init__(f"{operation} failed: {code or 'no answer'} ({kind.value})")
+        self.operation = operation
+        self.kind = kind
+        self.code = code or "no answer"
+
+
+def _failure(operation: str, exc: Exception) -> AwsCallError:
+    code = error_code(exc) if isinstance(exc, ClientError) else ""
+    return AwsCallError(operation, failure_kind(code), code or type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What the flows need of ``DescribeServices``."""
+
+    arn: str
+    task_definition: str
+    desired_count: int | None
+    deployments: list[ServiceDeployment]
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A task definition as ``DescribeTaskDefinition`` returns it, with its tags."""
+
+    raw: dict[str, Any]
+
+    @property
+    def arn(self) -> str:
+        return str(self.raw.get("taskDefinitionArn", ""))
+
+    @property
+    def family(self) -> str:
+        return str(self.raw.get("family", ""))
+
+    def image_of(self, container: str) -> str | None:
+        for definition in self.raw.get("containerDefinitions", []):
+            if definition.get("name") == container:
+                return str(definition.get("image", ""))
+        return None
+
+
+class EcsGateway:
+    """The calls, with failures classified.
+
+    Parameters
+    ----------
+    ecs, ecr:
+        boto3 clients.
+    cluster, service:
+        The service the jobs manage.
+    """
+
+    def __init__(self, ecs: Any, ecr: Any, *, cluster: str, service: str) -> None:
+        self._ecs = ecs
+        self._ecr = ecr
+        self._cluster = cluster
+        self._service = service
+
+    def _call(self, client: Any, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(operation, exc) from exc
+
+    # ---- ECR ----------------------------------------------------------------------------
+
+    def image(self, repository: str, digest: str) -> ImageFacts | None:
+        """The image, or ``None`` when it (or the repository) no longer exists."""
+        try:
+            response = self._call(
+                self._ecr,
+                "describe_images",
+                repositoryName=repository,
+                imageIds=[{"imageDigest": digest}],
+            )
+        except AwsCallError as exc:
+            if exc.kind is FailureKind.MISSING:
+                return None
+            raise
+        details = response.get("imageDetails") or [{}]
+        return _image_facts(details[0], digest)
+
+    def repository_uri(self, repository: str) -> str:
+        response = self._call(self._ecr, "describe_repositories", repositoryNames=[repository])
+        return str(response["repositories"][0]["repositoryUri"])
+
+    def tagged_images(self, repository: str) -> list[tuple[ImageFacts, list[str]]]:
+        """Every tagged image with its tags."""
+        found = []
+        try:
+            pages = self._ecr.get_paginator("describe_images").paginate(
+                repositoryName=repository, filter={"tagStatus": "TAGGED"}
+            )
+            for page in pages:
+                for detail in page.get("imageDetails", []):
+                    found.append((_image_facts(detail, detail["imageDigest"]), detail["imageTags"]))
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure("describe_images", exc) from exc
+        return found
+
+    # ---- ECS ----------------------------------------------------------------------------
+
+    def service(self) -> ServiceFacts | None:
+        """The service, or ``None`` when it (or its cluster) does not exist or is not active."""
+        try:
+            response = self._call(
+                self._ecs, "describe_services", cluster=self._cluster, services=[self._service]
+            )
+        except AwsCallError as exc:
+            if exc.kind is FailureKind.MISSING:
+                return None
+            raise
+        active = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
+        return _service_facts(active[0]) if active else None
+
+    def task_definition(self, reference: str) -> TaskDefinition:
+        """By ARN, or by family for its latest ACTIVE revision."""
+        response = self._call(
+            self._ecs, "describe_task_definition", taskDefinition=reference, include=["TAGS"]
+        )
+        raw = dict(response["taskDefinition"])
+        if response.get("tags"):
+            raw["tags"] = response["tags"]
+        return TaskDefinition(raw)
+
+    def register_copy(self, task_definition: TaskDefinition, container: str, image: str) -> str:
+        """Register ``task_definition`` again with only ``container``'s image changed."""
+        raw = task_definition.raw
+        request = {k: copy.deepcopy(raw[k]) for k in _REGISTER_FIELDS if raw.get(k)}
+        if raw.get("tags"):
+            request["tags"] = copy.deepcopy(raw["tags"])
+        for definition in request["containerDefinitions"]:
+            if definition.get("name") == container:
+                definition["image"] = image
+        response = self._call(self._ecs, "register_task_definition", **request)
+        return str(response["taskDefinition"]["taskDefinitionArn"])
+
+    def update_service(self, task_definition: str, desired_count: int | None) -> ServiceFacts:
+        request: dict[str, Any] = {
+            "cluster": self._cluster,
+            "service": self._service,
+            "taskDefinition": task_definition,
+        }
+        if desired_count is not None:
+            request["desiredCount"] = desired_count
+        response = self._call(self._ecs, "update_service", **request)
+        return _service_facts(response.get("service", {}))
+
+    def running_image(self, service: ServiceFacts | None, container: str) -> str:
+        """The image ``container`` runs in the service's task definition (``""``: none)."""
+        if service is None:
+            return ""
+        return self.task_definition(service.task_definition).image_of(container) or ""
+
+    def running_digest(self, service: ServiceFacts | None, container: str) -> str | None:
+        """The digest the service runs; ``None`` when it runs a tag (the first deploy's
+        placeholder) or there is no service."""
+        image = self.running_image(service, container)
+        return image.rsplit("@", 1)[1] if "@" in image else None
+
+    def deregister(self, task_definition: str) -> None:
+        self._call(self._ecs, "deregister_task_definition", taskDefinition=task_definition)
+
+
+def _service_facts(raw: dict[str, Any]) -> ServiceFacts:
+    desired = raw.get("desiredCount")
+    return ServiceFacts(
+        arn=str(raw.get("serviceArn", "")),
+        task_definition=str(raw.get("taskDefinition", "")),
+        desired_count=desired if isinstance(desired, int) else None,
+        deployments=[
+            ServiceDeployment(
+                deployment_id=str(d.get("id", "")),
+                status=str(d.get("status", "")),
+                task_definition=str(d.get("taskDefinition", "")),
+                rollout_state=str(d.get("rolloutState", "")),
+            )
+            for d in raw.get("deployments", [])
+        ],
+    )
+
+
+def _image_facts(detail: dict[str, Any], digest: str) -> ImageFacts:
+    pushed = detail.get("imagePushedAt")
+    tags = detail.get("imageTags") or []
+    return ImageFacts(
+        digest=str(detail.get("imageDigest") or digest),
+        tag=str(tags[0]) if tags else None,
+        pushed_at=pushed.timestamp() if isinstance(pushed, datetime) else 0.0,
+    )

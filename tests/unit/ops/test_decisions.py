@@ -1,0 +1,283 @@
+"""The redeploy job's pure decisions: when the first deployment also sets the desired count."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.decisions import (
+    COMPLETED_EVENT,
+    FAILED_EVENT,
+    IN_PROGRESS_EVENT,
+    DeploymentRecord,
+    DeploymentStatus,
+    FailureKind,
+    ImageFacts,
+    OutcomeKind,
+    ReconcileAction,
+    ServiceDeployment,
+    deployment_in_progress,
+    desired_count_change,
+    failure_kind,
+    is_bootstrap_image,
+    outcome_decision,
+    primary_deployment_of,
+    reconcile_decision,
+)
+
+URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spotops-dev-site"
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        (f"{URI}:bootstrap", True),
+        ("localhost:4566/spotops-dev-site:bootstrap", True),  # a registry with a port
+        (f"{URI}@{DIGEST}", False),
+        (f"{URI}:v1.2.3", False),
+        (f"{URI}:bootstrap-2", False),
+        (f"{URI}:not-bootstrap", False),
+        ("localhost:4566/bootstrap", False),  # the port is not a tag
+        ("", False),
+    ],
+)
+def test_bootstrap_image_is_the_placeholder_tag_only(image: str, expected: bool) -> None:
+    assert is_bootstrap_image(image) is expected
+
+
+def test_first_deploy_sets_the_initial_count() -> None:
+    assert desired_count_change(0, f"{URI}:bootstrap", 2) == 2
+
+
+@pytest.mark.parametrize(
+    ("desired", "image", "initial", "why"),
+    [
+        (0, f"{URI}:bootstrap", 0, "INITIAL_DESIRED_COUNT unset: never change the count"),
+        (0, f"{URI}@{DIGEST}", 2, "scaled to 0 on purpose while running a real image"),
+        (0, f"{URI}:v1.2.3", 2, "scaled to 0 while running a tagged image"),
+        (2, f"{URI}:bootstrap", 3, "already running tasks (someone set a count)"),
+        (2, f"{URI}@{DIGEST}", 3, "an ordinary later push"),
+        (None, f"{URI}:bootstrap", 2, "ECS did not say the count: never guess"),
+    ],
+)
+def test_count_is_left_alone(desired: int | None, image: str, initial: int, why: str) -> None:
+    assert desired_count_change(desired, image, initial) is None, why
+
+
+# ---- failures, outcomes, reconcile --------------------------------------------------------
+
+
+DIGEST = "sha256:" + "a" * 64
+OTHER = "sha256:" + "b" * 64
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/site"
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("ThrottlingException", FailureKind.TRANSIENT),
+        ("ServerException", FailureKind.TRANSIENT),
+        ("AccessDeniedException", FailureKind.DENIED),
+        ("ClientException", FailureKind.REFUSED),
+        ("InvalidParameterException", FailureKind.REFUSED),
+        ("ImageNotFoundException", FailureKind.MISSING),
+        ("", FailureKind.UNKNOWN),
+    ],
+)
+def test_failures_are_classified_by_code(code: str, kind: FailureKind) -> None:
+    assert failure_kind(code) is kind
+
+
+def record(status: DeploymentStatus, deployment_id: str = "ecs-svc/1") -> DeploymentRecord:
+    return DeploymentRecord(deployment_id, DIGEST, "v1", status, pushed_at=100.0)
+
+
+@pytest.mark.parametrize(
+    ("event", "rollback", "status", "running", "kind", "new_status", "release"),
+    [
+        (
+            COMPLETED_EVENT,
+            False,
+            DeploymentStatus.IN_PROGRESS,
+            f"{REPO}@{DIGEST}",
+            OutcomeKind.SUCCEEDED,
+            DeploymentStatus.COMPLETED,
+            True,
+        ),
+        (
+            COMPLETED_EVENT,
+            False,
+            DeploymentStatus.IN_PROGRESS,
+            None,
+            OutcomeKind.SUCCEEDED,
+            DeploymentStatus.COMPLETED,
+            True,
+        ),
+        (
+            COMPLETED_EVENT,
+            False,
+            DeploymentStatus.IN_PROGRESS,
+            f"{REPO}@{OTHER}",
+            OutcomeKind.ROLLED_BACK,
+            DeploymentStatus.ROLLED_BACK,
+            True,
+        ),
+        (
+            COMPLETED_EVENT,
+            False,
+            DeploymentStatus.ROLLING_BACK,
+            None,
+            OutcomeKind.ROLLED_BACK,
+            DeploymentStatus.ROLLED_BACK,
+            True,
+        ),
+        (
+            FAILED_EVENT,
+            False,
+            DeploymentStatus.IN_PROGRESS,
+            None,
+            OutcomeKind.FAILED,
+            DeploymentStatus.FAILED,
+            True,
+        ),
+        (
+            IN_PROGRESS_EVENT,
+            True,
+            DeploymentStatus.IN_PROGRESS,
+            None,
+            OutcomeKind.ROLLING_BACK,
+            DeploymentStatus.ROLLING_BACK,
+            False,
+        ),
+        (
+            IN_PROGRESS_EVENT,
+            False,
+            DeploymentStatus.IN_PROGRESS,
+            None,
+            OutcomeKind.PROGRESS,
+            None,
+            False,
+        ),
+        (FAILED_EVENT, False, DeploymentStatus.COMPLETED, None, OutcomeKind.STALE, None, False),
+        (IN_PROGRESS_EVENT, True, DeploymentStatus.FAILED, None, OutcomeKind.STALE, None, False),
+        (COMPLETED_EVENT, False, DeploymentStatus.FAILED, None, OutcomeKind.STALE, None, False),
+    ],
+)
+def test_what_an_event_about_our_deployment_means(
+    event, rollback, status, running, kind, new_status, release
+) -> None:
+    decision = outcome_decision(
+        event_name=event,
+        deployment_id="ecs-svc/1",
+        is_rollback=rollback,
+        record=record(status),
+        running_image=running,
+    )
+    assert decision.kind is kind
+    assert decision.record_status == new_status
+    assert decision.release_lock is release
+
+
+def test_events_about_other_deployments_or_unknown_names_change_nothing() -> None:
+    ours = record(DeploymentStatus.IN_PROGRESS)
+    foreign = outcome_decision(
+        event_name=FAILED_EVENT,
+        deployment_id="ecs-svc/2",
+        is_rollback=False,
+        record=ours,
+        running_image=None,
+    )
+    unknown = outcome_decision(
+        event_name="SERVICE_DEPLOYMENT_PAUSED",
+        deployment_id="ecs-svc/1",
+        is_rollback=False,
+        record=ours,
+        running_image=None,
+    )
+    nothing = outcome_decision(
+        event_name=COMPLETED_EVENT,
+        deployment_id="ecs-svc/1",
+        is_rollback=False,
+        record=None,
+        running_image=None,
+    )
+    assert foreign.kind is OutcomeKind.FOREIGN
+    assert unknown.kind is OutcomeKind.UNKNOWN
+    assert nothing.kind is OutcomeKind.FOREIGN
+    for decision in (foreign, unknown, nothing):
+        assert (decision.record_status, decision.release_lock, decision.post) == (
+            None,
+            False,
+            False,
+        )
+
+
+NEWEST = ImageFacts(OTHER, "v2", pushed_at=200.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "action", "settle"),
+    [
+        ({"newest": None}, ReconcileAction.NOTHING, None),
+        # Running the newest, deployed by someone else: up to date, and ours superseded.
+        (
+            {"running_image": f"{REPO}@{OTHER}"},
+            ReconcileAction.UP_TO_DATE,
+            DeploymentStatus.SUPERSEDED,
+        ),
+        ({"in_progress": True}, ReconcileAction.WAIT, None),
+        ({"newest_handled": "deployed"}, ReconcileAction.SKIP, None),
+        ({"newest_handled": "refused"}, ReconcileAction.SKIP, None),
+        ({"newest": ImageFacts(OTHER, "v0", 50.0)}, ReconcileAction.SKIP, None),
+        ({}, ReconcileAction.DEPLOY, None),
+        # A manual rollback of our completed deployment: recorded, never undone.
+        (
+            {"running_image": f"{REPO}:bootstrap", "newest_handled": "deployed"},
+            ReconcileAction.SKIP,
+            DeploymentStatus.SUPERSEDED,
+        ),
+        # Our deployment is still open but ECS finished: its outcome event was lost.
+        (
+            {"latest": record(DeploymentStatus.IN_PROGRESS)},
+            ReconcileAction.DEPLOY,
+            DeploymentStatus.COMPLETED,
+        ),
+        (
+            {
+                "latest": record(DeploymentStatus.IN_PROGRESS),
+                "running_image": f"{REPO}:old",
+                "newest_handled": None,
+            },
+            ReconcileAction.DEPLOY,
+            DeploymentStatus.ROLLED_BACK,
+        ),
+        (
+            {"latest": record(DeploymentStatus.IN_PROGRESS), "in_progress": True},
+            ReconcileAction.WAIT,
+            None,
+        ),
+    ],
+)
+def test_reconcile_deploys_only_a_lost_push(kwargs, action, settle) -> None:
+    facts = {
+        "newest": NEWEST,
+        "running_image": f"{REPO}@{DIGEST}",
+        "in_progress": False,
+        "latest": record(DeploymentStatus.COMPLETED),
+        "newest_handled": None,
+        **kwargs,
+    }
+    decision = reconcile_decision(**facts)
+    assert decision.action is action, decision.reason
+    assert decision.settle == settle
+
+
+def test_the_primary_deployment_tells_whether_ecs_took_our_update() -> None:
+    deployments = [
+        ServiceDeployment("ecs-svc/new", "PRIMARY", "td:2", "IN_PROGRESS"),
+        ServiceDeployment("ecs-svc/old", "ACTIVE", "td:1", "COMPLETED"),
+    ]
+    assert primary_deployment_of(deployments, "td:2") == "ecs-svc/new"
+    assert primary_deployment_of(deployments, "td:1") is None
+    assert deployment_in_progress(deployments)
+    assert not deployment_in_progress([ServiceDeployment("a", "PRIMARY", "td:1", "COMPLETED")])
