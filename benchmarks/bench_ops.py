@@ -126,8 +126,8 @@ def _warm_push() -> tuple[float, float, float, int]:
     from chalicelib.events import EcrImageActionEvent
     from chalicelib.observability import logger, metrics
     from chalicelib.redeploy import handle_push
-    from tests.functional.ops.world import build_world, make_kit
     from tests.support.events import load_event
+    from tests.support.ops_world import build_world, make_kit
     from tests.support.slack_stub import SlackStub
 
     logger.setLevel("WARNING")  # keep the figures readable

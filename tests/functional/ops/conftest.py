@@ -12,7 +12,7 @@ from chalicelib import toolkit as toolkit_module
 from chalicelib.observability import logger as ops_logger
 from chalicelib.observability import metrics
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import LogLines, World, build_world, make_kit
+from tests.support.ops_world import LogLines, World, build_world, make_kit
 from tests.support.slack_stub import SlackStub
 
 

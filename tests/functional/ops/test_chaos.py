@@ -22,13 +22,13 @@ from chalicelib.chaos_guards import KIND_CHAOS, KIND_SPOT, KillRecord
 from chalicelib.events import ScheduledEvent
 from chalicelib.observability import metrics
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import (
+from tests.support.events import load_event
+from tests.support.ops_world import (
     ChaosWorld,
     LogLines,
     World,
     build_chaos_world,
 )
-from tests.support.events import load_event
 from tests.support.slack_stub import SlackStub
 
 WEDNESDAY_10AM = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)

@@ -28,7 +28,6 @@ from chalicelib.ledger import SafetyLedger
 from chalicelib.outcome import handle_deployment_state
 from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import FakeLambdaContext, World, make_kit
 from tests.support.events import load_event
 from tests.support.faults import (
     AWS_STEPS,
@@ -39,6 +38,7 @@ from tests.support.faults import (
     FaultyNotifier,
     LambdaTimeout,
 )
+from tests.support.ops_world import FakeLambdaContext, World, make_kit
 from tests.support.slack_stub import SlackStub
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dimension .job. has already been added")

@@ -15,8 +15,8 @@ from chalicelib.errors import SettingsError
 from chalicelib.events import EcrImageActionEvent, ScheduledEvent
 from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import World, make_kit
 from tests.support.events import load_event
+from tests.support.ops_world import World, make_kit
 from tests.support.slack_stub import SlackStub
 
 

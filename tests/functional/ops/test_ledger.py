@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.errors import LedgerError
 from chalicelib.ledger import SafetyLedger
-from tests.functional.ops.world import World
+from tests.support.ops_world import World
 
 SVC = "default/servicetest"
 

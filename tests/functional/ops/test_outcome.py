@@ -10,8 +10,8 @@ from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent
 from chalicelib.outcome import handle_deployment_state
 from chalicelib.redeploy import handle_push
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import ACCOUNT, REGION, World, make_kit
 from tests.support.events import load_event
+from tests.support.ops_world import ACCOUNT, REGION, World, make_kit
 from tests.support.slack_stub import SlackStub
 
 # Several jobs run in one test process; in Lambda each invocation is one job.

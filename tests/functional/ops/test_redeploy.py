@@ -15,8 +15,8 @@ from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent
 from chalicelib.outcome import handle_deployment_state
 from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import ACCOUNT, REGION, SITE_CONTAINER, LogLines, World, make_kit
 from tests.support.events import load_event
+from tests.support.ops_world import ACCOUNT, REGION, SITE_CONTAINER, LogLines, World, make_kit
 from tests.support.slack_stub import SlackStub
 
 

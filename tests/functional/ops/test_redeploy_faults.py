@@ -18,9 +18,9 @@ from chalicelib.ledger import SafetyLedger
 from chalicelib.outcome import handle_deployment_state
 from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
-from tests.functional.ops.world import World, make_kit
 from tests.support.events import load_event
 from tests.support.faults import Faults, FaultyClient, InjectedCrash
+from tests.support.ops_world import World, make_kit
 from tests.support.slack_stub import SlackStub
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dimension .job. has already been added")

@@ -15,7 +15,7 @@ import pytest
 from chalicelib.controls import Controls
 from chalicelib.errors import ControlsError
 from chalicelib.slack import SlackNotifier, build_message
-from tests.functional.ops.world import LogLines, World
+from tests.support.ops_world import LogLines, World
 from tests.support.slack_stub import SlackStub
 
 MESSAGE = build_message("Test", "hello from the tests", runbook="https://runbooks.example.com/x.md")

@@ -15,8 +15,8 @@ from chalicelib.events import EcrImageActionEvent
 from chalicelib.redeploy import handle_push
 from chalicelib.settings import load_settings
 from chalicelib.toolkit import build_toolkit
-from tests.functional.ops.world import FakeLambdaContext, build_world, settings_env
 from tests.support.events import load_event
+from tests.support.ops_world import FakeLambdaContext, build_world, settings_env
 from tests.support.slack_stub import SlackStub
 
 pytestmark = pytest.mark.emulator
