@@ -172,6 +172,7 @@ class DeploymentRecord:
     status: DeploymentStatus
     task_definition: str = ""
     pushed_at: float = 0.0
+    previous_task_definition: str = ""
 
     @classmethod
     def from_item(cls, item: dict[str, Any] | None) -> DeploymentRecord | None:
@@ -188,6 +189,7 @@ class DeploymentRecord:
             status=status,
             task_definition=str(item.get("task_definition", "")),
             pushed_at=float(item.get("pushed_at", 0) or 0),
+            previous_task_definition=str(item.get("previous_task_definition", "")),
         )
 
     @property

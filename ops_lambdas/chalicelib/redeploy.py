@@ -360,7 +360,14 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
     _finish(
         kit,
         image,
-        Started(deployment_id, revision, current_image, new_count, pushed.pushed_at),
+        Started(
+            deployment_id,
+            revision,
+            current_image,
+            new_count,
+            pushed.pushed_at,
+            previous_revision=service.task_definition,
+        ),
         trigger,
     )
     count("ActionsTaken", JOB)
@@ -384,6 +391,7 @@ class Started:
     previous_image: str
     desired_count: int | None
     pushed_at: float
+    previous_revision: str = ""  # what a rollback goes back to
 
 
 def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
@@ -412,6 +420,7 @@ def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
                 "tag": image.tag or "",
                 "task_definition": started.revision,
                 "previous_image": started.previous_image,
+                "previous_task_definition": started.previous_revision or None,
                 "desired_count": started.desired_count,  # only when this deployment set it
                 "pushed_at": started.pushed_at,
                 "status": DeploymentStatus.IN_PROGRESS.value,

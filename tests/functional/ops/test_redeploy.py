@@ -51,6 +51,7 @@ def test_push_deploys_new_revision_pinned_to_digest(
     assert record["digest"] == digest
     assert record["status"] == "IN_PROGRESS"
     assert record["deployment_id"] == result["deployment_id"]
+    assert record["previous_task_definition"] == world.bootstrap_td  # what a rollback uses
     lock = kit.ledger.get_lock(kit.settings.service_key)
     assert lock is not None
     assert lock["action"] == "redeploy"
