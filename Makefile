@@ -62,6 +62,12 @@ lint-templates: $(STAMP) $(CHECKOV_STAMP)
 test: setup lint ## Lint, then run the whole test suite
 	$(BIN)/pytest
 
+# ---- the whole system on this machine ----------------------------------------------------
+
+.PHONY: demo
+demo: $(STAMP) ## The whole system against the local emulator: deploy, push, duplicate, chaos (no AWS account)
+	$(BIN)/python -m spotops.demo
+
 # ---- the site ------------------------------------------------------------------------
 
 .PHONY: run

@@ -1,0 +1,480 @@
+"""``make demo``: the whole system on this machine, with no AWS account.
+
+It starts the local AWS emulator (moto) and a Slack-compatible webhook receiver on
+127.0.0.1, deploys the three stacks into the emulator with ``spotops deploy``, starts the
+site, then walks through the flows. The emulator emits no events and cannot invoke a
+Lambda, so each flow feeds an event of the exact AWS shape to the *deployed* function, run
+from its deployment zip with its deployed environment (``simulate.Rehearsal``), and checks
+the effect through the emulator's APIs. Where ECS itself would act (starting tasks,
+replacing a stopped one) the demo plays its part and says so. It prints a timeline, stops
+everything it started, and exits 0, or 1 naming the step that failed.
+
+Run it: ``make demo`` (``python -m spotops.demo``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from spotops import aws_events
+from spotops.factory import find_project_dir
+from spotops.simulate import Rehearsal
+from spotops.slack_receiver import LOOPBACK, SlackReceiver
+
+APP, STAGE, REGION = "spotops", "dev", "us-east-1"
+# Fake credentials for the emulator: it accepts any.
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"}
+
+
+class DemoStepError(Exception):
+    """A step did not do what it should; the demo stops there."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+@dataclass
+class Timeline:
+    """What happened, when (seconds since the demo started)."""
+
+    started: float = field(default_factory=time.monotonic)
+    entries: list[tuple[float, str, str]] = field(default_factory=list)
+    printer: Callable[[str], None] = print
+
+    def add(self, step: str, what: str) -> None:
+        at = time.monotonic() - self.started
+        self.entries.append((at, step, what))
+        self.printer(f"[{at:6.1f}s] {step:<10} {what}")
+
+    def render(self) -> str:
+        lines = ["", "Timeline", "--------"]
+        lines += [f"{at:6.1f}s  {step:<10} {what}" for at, step, what in self.entries]
+        return "\n".join(lines)
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens there, else any free port on 127.0.0.1."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((LOOPBACK, preferred))
+            return preferred
+        except OSError:
+            probe.bind((LOOPBACK, 0))
+            return int(probe.getsockname()[1])
+
+
+def _wait_http(url: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                return str(response.read().decode())
+        except OSError as exc:
+            last = str(exc)
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {seconds:.0f} s ({last})")
+
+
+class Demo:
+    """One run of the demo; :meth:`run` returns the exit status."""
+
+    def __init__(
+        self,
+        project_dir: Path,
+        *,
+        printer: Callable[[str], None] = print,
+        before_teardown: Callable[[Demo, SlackReceiver], None] | None = None,
+    ) -> None:
+        self.project_dir = project_dir
+        self._before_teardown = before_teardown
+        self.print = printer
+        self.timeline = Timeline(printer=printer)
+        self.endpoint = ""
+        self.env: dict[str, str] = {}
+        self._clients: dict[str, Any] = {}
+
+    # ---- plumbing ---------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(
+                service,
+                endpoint_url=self.endpoint,
+                region_name=REGION,
+                aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+                config=Config(retries={"max_attempts": 1}),
+            )
+        return self._clients[service]
+
+    def spotops(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "spotops", "--project-dir", str(self.project_dir), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=600,
+            check=False,
+        )
+
+    def _moto_state(self, path: str, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(  # noqa: S310 - the emulator on loopback
+            f"{self.endpoint}/moto-api/state-manager/{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    @contextlib.contextmanager
+    def _emulator(self) -> Iterator[None]:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+        port = free_port(4566)
+        if port != 4566:
+            self.print(f"Port 4566 is taken; the emulator uses {port}.")
+        server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+        server.start()
+        self.endpoint = f"http://{LOOPBACK}:{port}"
+        # moto keeps its state per process: start empty, whatever ran here before.
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
+            pass
+        # Tasks the demo starts stay RUNNING until stopped (moto drifts them to STOPPED).
+        self._moto_state(
+            "set-transition",
+            {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}},
+        )
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                self._moto_state("unset-transition", {"model_name": "ecs::task"})
+            server.stop()
+
+    @contextlib.contextmanager
+    def _site(self) -> Iterator[str]:
+        port = free_port(8080)
+        if port != 8080:
+            self.print(f"Port 8080 is taken; the site uses {port}.")
+        env = {**os.environ, "HOST": LOOPBACK, "PORT": str(port), "DRAIN_SECONDS": "0"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "website"],
+            cwd=self.project_dir / "site",
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://{LOOPBACK}:{port}"
+            _wait_http(f"{url}/healthz", 30)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # ---- the run -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.print("spotops demo: the whole system on this machine, no AWS account needed.\n")
+        try:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(self._emulator())
+                slack = SlackReceiver(printer=self.print)
+                stack.callback(slack.close)
+                self.env = {
+                    **os.environ,
+                    **FAKE_AWS,
+                    "AWS_ENDPOINT_URL": self.endpoint,
+                    "AWS_REGION": REGION,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "NO_COLOR": "1",
+                }
+                self.timeline.add("emulator", f"moto on {self.endpoint}; Slack receiver ready")
+                self.deploy(slack)
+                site_url = stack.enter_context(self._site())
+                version = json.loads(_wait_http(f"{site_url}/version", 5))
+                self.timeline.add("site", f"serves {site_url} (version {version.get('version')})")
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                rehearsal = self.rehearsal(work)
+                for flow in (self.push_flow, self.duplicate_flow, self.chaos_flow):
+                    flow(rehearsal, slack)
+                if self._before_teardown is not None:  # tests look at the emulator here
+                    self._before_teardown(self, slack)
+        except DemoStepError as exc:
+            self.print(self.timeline.render())
+            self.print(f"\nFAILED at step {exc.step}: {exc.reason}")
+            return 1
+        self.print(self.timeline.render())
+        self.print("\nEverything the demo started is stopped. Deploy for real: see README.md.")
+        return 0
+
+    def rehearsal(self, work: Path) -> Rehearsal:
+        return Rehearsal(
+            self.client,
+            app=APP,
+            stage=STAGE,
+            region=REGION,
+            work_dir=work,
+            force_dry_run=False,
+            base_env=self.env,  # the functions' processes talk to the emulator
+        )
+
+    def deploy(self, slack: SlackReceiver) -> None:
+        done = self.spotops("deploy", "--yes", "--stage", STAGE)
+        if done.returncode != 0:
+            raise DemoStepError("deploy", " | ".join(done.stderr.strip().splitlines()[-3:]))
+        stacks = [s["StackName"] for s in self.client("cloudformation").describe_stacks()["Stacks"]]
+        self.timeline.add("deploy", f"{len(stacks)} stacks: {', '.join(sorted(stacks))}")
+        hook = self.spotops("slack-webhook", "set", "--stage", STAGE, stdin=slack.url + "\n")
+        if hook.returncode != 0:
+            raise DemoStepError("webhook", hook.stderr.strip())
+        self.timeline.add("webhook", "Slack webhook secret set to the local receiver")
+
+    # ---- flows ---------------------------------------------------------------------------
+
+    def _service(self) -> dict[str, Any]:
+        site = self._site_outputs()
+        found: dict[str, Any] = self.client("ecs").describe_services(
+            cluster=site["ClusterName"], services=[site["ServiceName"]]
+        )["services"][0]
+        return found
+
+    def _site_outputs(self) -> dict[str, str]:
+        stack = self.client("cloudformation").describe_stacks(StackName=f"{APP}-{STAGE}-site")
+        return {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
+
+    def _site_image(self) -> str:
+        definition = self.client("ecs").describe_task_definition(
+            taskDefinition=self._service()["taskDefinition"]
+        )["taskDefinition"]
+        return str(
+            next(c["image"] for c in definition["containerDefinitions"] if c["name"] == "site")
+        )
+
+    def _push_image(self, tag: str) -> str:
+        import hashlib
+
+        layer = "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 100,
+                "digest": layer,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 100,
+                    "digest": layer,
+                }
+            ],
+        }
+        put = self.client("ecr").put_image(
+            repositoryName=self._site_outputs()["RepositoryName"],
+            imageManifest=json.dumps(manifest),
+            imageTag=tag,
+        )
+        return str(put["image"]["imageId"]["imageDigest"])
+
+    def _revisions(self) -> int:
+        family = self._site_outputs()["TaskDefinitionFamily"]
+        arns = self.client("ecs").list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+        return len(arns)
+
+    def push_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        facts = rehearsal.facts()
+        digest = self._push_image("v1.0.0")
+        self.timeline.add("push", f"pushed v1.0.0 ({digest[:19]}) to ECR")
+        self.push_event = aws_events.ecr_push(
+            account=facts.account,
+            region=REGION,
+            repository=facts.site["RepositoryName"],
+            digest=digest,
+            tag="v1.0.0",
+        )
+        before = len(slack.messages)
+        ran = rehearsal.run("redeploy_on_push", self.push_event).result
+        if ran.get("status") != "deploying":
+            raise DemoStepError("push", f"redeploy_on_push answered {ran}")
+        image = self._site_image()
+        service = self._service()
+        if not image.endswith(f"@{digest}"):
+            raise DemoStepError("push", f"the service runs {image}, not the pushed digest")
+        self.timeline.add(
+            "push",
+            f"redeploy_on_push: new revision pinned to {image.rsplit('/', 1)[-1][:30]}…, "
+            f"service updated, desired count {service['desiredCount']}",
+        )
+        outcome = rehearsal.run(
+            "deployment_outcome",
+            aws_events.deployment_state(
+                account=facts.account,
+                region=REGION,
+                service_arn=service["serviceArn"],
+                deployment_id=str(ran["deployment_id"]),
+                name="SERVICE_DEPLOYMENT_COMPLETED",
+                reason="ECS deployment ecs-svc completed.",
+            ),
+        ).result
+        if outcome.get("status") != "succeeded":
+            raise DemoStepError("push", f"deployment_outcome answered {outcome}")
+        posted = [m.get("text", "") for m in slack.messages[before:]]
+        if not (
+            any(t.startswith(":rocket:") for t in posted)
+            and any(t.startswith(":white_check_mark:") for t in posted)
+        ):
+            raise DemoStepError("push", f"Slack got {posted}, not deploying and completed")
+        self.timeline.add("push", "Slack: 'deploying' then 'Deployed' (ECS's completion event)")
+
+    def duplicate_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        revisions = self._revisions()
+        again = rehearsal.run("redeploy_on_push", self.push_event).result
+        if again.get("status") != "duplicate" or self._revisions() != revisions:
+            raise DemoStepError("duplicate", f"a second delivery answered {again}")
+        self.timeline.add("duplicate", "the same push delivered again: absorbed, no new revision")
+
+    def chaos_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        site = self._site_outputs()
+        tasks = self._steady_site(site)
+        leash = self.spotops("chaos-leash", "off", "--stage", STAGE)
+        if leash.returncode != 0:
+            raise DemoStepError("chaos", leash.stderr.strip())
+        self.timeline.add("chaos", f"site opted in: {len(tasks)} tasks running, leash off")
+        stop = threading.Event()
+        hand = threading.Thread(target=self._replace_stopped_tasks, args=(site, stop), daemon=True)
+        hand.start()
+        try:
+            ran = rehearsal.run(
+                "chaos_tick",
+                aws_events.scheduled(
+                    account=rehearsal.facts().account,
+                    region=REGION,
+                    rule_name=f"{APP}-{STAGE}-ops-chaos",
+                ),
+                overrides={  # open all week: the demo must not depend on the hour it runs at
+                    "CHAOS_WINDOW_DAYS": "mon-sun",
+                    "CHAOS_WINDOW_HOURS": "0-24",
+                    "CHAOS_POLL_SECONDS": "1",
+                    "CHAOS_RECOVERY_TIMEOUT_SECONDS": "60",
+                },
+            ).result
+        finally:
+            stop.set()
+            hand.join(timeout=5)
+        key = f"{site['ClusterName']}/{site['ServiceName']}"
+        ours: dict[str, Any] = next(
+            (r for r in ran.get("services", []) if r.get("service") == key), {}
+        )
+        for line in ours.get("verdicts", []):
+            self.timeline.add("chaos", f"guard {line}")
+        if ran.get("status") != "killed" or ours.get("status") != "recovered":
+            raise DemoStepError("chaos", f"chaos_tick answered {ours or ran}")
+        self.timeline.add(
+            "chaos",
+            f"stopped task {str(ours.get('task', '')).rsplit('/', 1)[-1][:8]}…; recovered in "
+            f"{ours.get('recovery_seconds')} s (ChaosTimeToRecover)",
+        )
+
+    def _steady_site(self, site: dict[str, str]) -> list[str]:
+        """What ECS and the load balancer would show for a site opted in to chaos: the
+        emulator starts no tasks and drops the service's load balancer, so the demo sets them."""
+        ecs, elbv2 = self.client("ecs"), self.client("elbv2")
+        cluster, name = site["ClusterName"], site["ServiceName"]
+        group = elbv2.describe_target_groups(Names=[f"{APP}-{STAGE}-site"])["TargetGroups"][0]
+        ecs.update_service(
+            cluster=cluster,
+            service=name,
+            desiredCount=2,
+            deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+            loadBalancers=[
+                {
+                    "targetGroupArn": group["TargetGroupArn"],
+                    "containerName": "site",
+                    "containerPort": 8080,
+                }
+            ],
+        )
+        service = self._service()
+        ecs.tag_resource(
+            resourceArn=service["serviceArn"],
+            tags=[
+                {"key": "spotops:chaos", "value": "on"},
+                {"key": "spotops:chaos-mtbk-hours", "value": "0.001"},
+            ],  # the dice agree
+        )
+        started = ecs.run_task(
+            cluster=cluster,
+            taskDefinition=service["taskDefinition"],
+            count=2,
+            group=f"service:{name}",
+            capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        )["tasks"]
+        elbv2.register_targets(
+            TargetGroupArn=group["TargetGroupArn"],
+            Targets=[{"Id": f"10.0.{n}.10", "Port": 8080} for n in range(len(started))],
+        )
+        return [t["taskArn"] for t in started]
+
+    def _replace_stopped_tasks(self, site: dict[str, str], stop: threading.Event) -> None:
+        """ECS's part after a kill: start a replacement for the stopped task."""
+        ecs = boto3.client(
+            "ecs",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",  # noqa: S106 - emulator
+        )
+        cluster, name = site["ClusterName"], site["ServiceName"]
+        seen: set[str] = set()
+        while not stop.wait(0.5):
+            stopped = ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED")["taskArns"]
+            for arn in set(stopped) - seen:
+                seen.add(arn)
+                service = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+                ecs.run_task(
+                    cluster=cluster,
+                    taskDefinition=service["taskDefinition"],
+                    count=1,
+                    group=f"service:{name}",
+                    capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+                )
+                self.timeline.add("ecs", "(played by the demo) replacement task started")
+
+
+def main() -> int:
+    return Demo(find_project_dir()).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

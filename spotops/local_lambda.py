@@ -1,0 +1,113 @@
+"""Run one ops function the way Lambda runs it, on this machine: from its deployment zip.
+
+The local emulator stores functions but cannot invoke them (that needs Docker), so
+``spotops demo`` and ``spotops simulate`` fetch the zip the ops stack deployed, unpack it,
+and call the handler in a fresh Python process whose path starts with the unpacked zip,
+with the function's deployed environment. The runtime's own packages (boto3, and
+Powertools and the X-Ray SDK from the layer) come from this environment, as in Lambda they
+come from the runtime and the layer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spotops.errors import SpotopsError
+
+# Runs inside the fresh process: argv = [zip dir, handler, event file, function name].
+_RUNNER = """
+import json, sys
+zip_dir, handler, event_file, function = sys.argv[1:5]
+sys.path[:0] = [zip_dir]
+
+class Context:
+    function_name = function
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:" + function
+    aws_request_id = "local-" + handler
+    log_group_name = "/aws/lambda/" + function
+    log_stream_name = "local"
+    def get_remaining_time_in_millis(self):
+        return 900_000
+
+import app
+event = json.load(open(event_file))
+result = getattr(app, handler)(event, Context())
+print("\\n" + json.dumps({"result": result}, default=str))
+"""
+
+
+class LocalInvokeError(SpotopsError):
+    """The handler crashed (its output says why)."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one local invocation returned, and everything it logged."""
+
+    result: dict[str, Any]
+    logs: str
+
+
+def unpack(zip_bytes: bytes, target: Path) -> Path:
+    """Unpack a deployment zip into ``target`` (emptied first); return it."""
+    if target.exists():
+        for path in sorted(target.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() or path.is_symlink() else path.rmdir()
+    target.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+        archive.extractall(target)
+    return target
+
+
+def invoke(
+    zip_dir: Path,
+    handler: str,
+    event: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    function_name: str,
+    work_dir: Path,
+    timeout: float = 900,
+) -> Invocation:
+    """Call ``handler`` of the unpacked zip on ``event`` with exactly ``env``.
+
+    Raises
+    ------
+    LocalInvokeError
+        The handler raised, or printed no result; the message holds its last output lines.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    event_file = work_dir / f"{handler}-event.json"
+    event_file.write_text(json.dumps(event))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            _RUNNER,
+            str(zip_dir),
+            handler,
+            str(event_file),
+            function_name,
+        ],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise LocalInvokeError(f"{function_name} ({handler}) failed: {tail}")
+    return Invocation(result=json.loads(lines[-1])["result"], logs=done.stdout)

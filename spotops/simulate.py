@@ -1,0 +1,168 @@
+"""Rehearse what the ops toolkit would do with one event: the deployed functions, run here.
+
+A :class:`Rehearsal` fetches the zip the ops stack deployed, and each function's deployed
+environment, and runs a handler on an event of the exact AWS shape (``aws_events``) in a
+fresh local process (``local_lambda``). Against the local emulator it acts on the emulator.
+Against a real account it is forced dry: ``DRY_RUN=true`` in the function's environment
+makes every action report what it would do (chaos is leashed by it too), so on-call can
+rehearse without touching production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spotops.errors import NotDeployedError, UsageError
+from spotops.local_lambda import Invocation, invoke, unpack
+
+# Settings of a rehearsal that are the machine's, not the function's.
+_PASSED_THROUGH = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_PROFILE",
+    "PATH",
+    "HOME",
+)
+
+
+@dataclass(frozen=True)
+class StageFacts:
+    """Where the rehearsal acts: account, region, the site's names."""
+
+    account: str
+    region: str
+    site: Mapping[str, str]
+
+
+class Rehearsal:
+    """Run the deployed ops functions of one stage locally.
+
+    Parameters
+    ----------
+    clients:
+        A callable returning a boto3 client by service name (the CLI session's).
+    app, stage, region:
+        The stage.
+    work_dir:
+        Where the zip is unpacked (``.spotops/simulate/<stage>``).
+    force_dry_run:
+        True for a real account: every action only reports.
+    base_env:
+        Where the credentials and endpoint come from (default: this process's environment).
+    """
+
+    def __init__(
+        self,
+        clients: Any,
+        *,
+        app: str,
+        stage: str,
+        region: str,
+        work_dir: Path,
+        force_dry_run: bool,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._client = clients
+        self.app = app
+        self.stage = stage
+        self.region = region
+        self._work_dir = work_dir
+        self.force_dry_run = force_dry_run
+        self._base_env = dict(os.environ if base_env is None else base_env)
+        self._zip_dir: Path | None = None
+        self._facts: StageFacts | None = None
+
+    def function_name(self, function: str) -> str:
+        return f"{self.app}-{self.stage}-{function}"
+
+    def facts(self) -> StageFacts:
+        """The account, region and site outputs (read once)."""
+        if self._facts is None:
+            account = str(self._client("sts").get_caller_identity()["Account"])
+            site = self._outputs(f"{self.app}-{self.stage}-site")
+            self._facts = StageFacts(account=account, region=self.region, site=site)
+        return self._facts
+
+    def _outputs(self, stack: str) -> dict[str, str]:
+        try:
+            found = self._client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        except Exception as exc:  # a ClientError whose message names the missing stack
+            raise NotDeployedError(
+                f"Stack {stack} does not exist: deploy the stage first with "
+                f"`spotops deploy --stage {self.stage}`."
+            ) from exc
+        return {o["OutputKey"]: str(o["OutputValue"]) for o in found[0].get("Outputs", [])}
+
+    def zip_dir(self) -> Path:
+        """The deployed zip, unpacked (fetched once)."""
+        if self._zip_dir is None:
+            stack = f"{self.app}-{self.stage}-ops"
+            self._outputs(stack)  # a clear error when the ops stack is missing
+            body = self._client("cloudformation").get_template(StackName=stack)["TemplateBody"]
+            template = body if isinstance(body, dict) else json.loads(body)
+            code = next(
+                resource["Properties"]["Code"]
+                for resource in template["Resources"].values()
+                if resource.get("Type") == "AWS::Lambda::Function"
+            )
+            zipped = self._client("s3").get_object(Bucket=code["S3Bucket"], Key=code["S3Key"])
+            target = self._work_dir / Path(str(code["S3Key"])).stem
+            self._zip_dir = unpack(zipped["Body"].read(), target)
+        return self._zip_dir
+
+    def environment(
+        self, function: str, overrides: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The function's deployed environment, plus this machine's credentials and endpoint;
+        dry run forced when the rehearsal must change nothing."""
+        try:
+            config = self._client("lambda").get_function_configuration(
+                FunctionName=self.function_name(function)
+            )
+        except Exception as exc:
+            raise NotDeployedError(
+                f"Function {self.function_name(function)} does not exist: deploy the ops stack "
+                f"with `spotops deploy --stage {self.stage}`."
+            ) from exc
+        env = {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
+        env.update({k: self._base_env[k] for k in _PASSED_THROUGH if k in self._base_env})
+        env.update(
+            {
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_LAMBDA_FUNCTION_NAME": self.function_name(function),
+                "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            }
+        )
+        env.update(overrides or {})
+        if self.force_dry_run:
+            env["DRY_RUN"] = "true"
+        return env
+
+    def run(
+        self,
+        function: str,
+        event: Mapping[str, Any],
+        *,
+        overrides: Mapping[str, str] | None = None,
+    ) -> Invocation:
+        """Run ``app.<function>`` of the deployed zip on ``event``."""
+        if not function.replace("_", "").isalnum():
+            raise UsageError(f"Unknown function {function!r}.")
+        return invoke(
+            self.zip_dir(),
+            function,
+            event,
+            self.environment(function, overrides),
+            function_name=self.function_name(function),
+            work_dir=self._work_dir / "events",
+        )
