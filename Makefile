@@ -37,7 +37,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 # ---- checks --------------------------------------------------------------------------
 
 .PHONY: lint
-lint: lint-python lint-docker lint-templates ## ruff, mypy, hadolint, cfn-lint, checkov, parliament (ops package too)
+lint: lint-python lint-docker lint-runbooks lint-templates lint-security ## ruff, mypy, hadolint, runbook check, cfn-lint, checkov, parliament (ops package too), secret and workflow scans
 
 .PHONY: lint-python
 lint-python: $(STAMP)
@@ -49,6 +49,12 @@ lint-python: $(STAMP)
 lint-docker: $(STAMP)
 	$(BIN)/hadolint site/Dockerfile
 
+# Every alarm links a runbook that exists, every runbook is linked by an alarm or an action,
+# no relative link in a runbook is broken (infra/runbook_check.py).
+.PHONY: lint-runbooks
+lint-runbooks: $(STAMP)
+	$(BIN)/python -m infra.runbook_check
+
 .PHONY: lint-templates
 lint-templates: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/spotops package --offline --stage dev --out $(OPS_LINT_DIR) > /dev/null
@@ -57,6 +63,16 @@ lint-templates: $(STAMP) $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(foreach t,$(TEMPLATES) $(OPS_LINT_DIR)/ops.json,-f $(t))
 	$(BIN)/python -m infra.iam_lint --min-severity LOW $(TEMPLATES) $(OPS_LINT_DIR)/ops.json
+
+# Secrets and identifiers (infra/secret_scan.py: detect-secrets against .secrets.baseline,
+# no account id, access key or webhook URL in templates, workflows or config), then the
+# workflows: zizmor's security audits (offline) and GitHub's workflow schema.
+.PHONY: lint-security
+lint-security: $(STAMP)
+	$(BIN)/python -m infra.secret_scan
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/mypy .github/scripts/delivery.py
 
 .PHONY: test
 test: setup lint ## Lint, then run the whole test suite
@@ -70,17 +86,53 @@ demo: $(STAMP) ## The whole system against the local emulator: deploy, push, dup
 
 # ---- the site ------------------------------------------------------------------------
 
-.PHONY: run
-run: $(STAMP) ## Serve the site on http://127.0.0.1:8080
-	cd site && HOST=127.0.0.1 PORT=$${PORT:-8080} ../$(BIN)/python -m website
+# Where `make run` listens: HOST=0.0.0.0 make run serves the LAN, PORT=8081 another port.
+HOST ?= 127.0.0.1
+PORT ?= 8080
 
+.PHONY: run
+run: $(STAMP) ## Serve the site and print its URL (HOST, PORT; default 127.0.0.1:8080)
+	@echo "Serving the site on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	cd site && HOST=$(HOST) PORT=$(PORT) ../$(BIN)/python -m website
+
+# Loopback only. Installs wrk from Debian when it is missing (and says loudly when it cannot).
 .PHONY: bench
-bench: $(STAMP) ## Measure start time, memory and throughput (loopback only)
-	$(BIN)/python -m benchmarks
+bench: $(STAMP) ## Site vs bare Sanic (CPU/request, req/s, p50/p99, RSS, SIGTERM), Lambda cold/warm, sizes
+	$(BIN)/python -m benchmarks $(BENCH_FLAGS)
+
+# URL defaults to the local site (started for the run if nothing answers there). A URL that is
+# neither this machine nor STAGE's recorded SiteUrl is loaded only after you confirm (YES=1).
+.PHONY: loadtest
+loadtest: $(STAMP) ## Locust, headless: URL, USERS (10), DURATION (30s), MAX_ERROR_RATE (%), MAX_P99_MS
+	$(BIN)/python -m loadtest --url "$(or $(URL),http://127.0.0.1:8080)" \
+		--users $(or $(USERS),10) --duration $(or $(DURATION),30s) --stage $(STAGE) \
+		$(if $(SPAWN_RATE),--spawn-rate $(SPAWN_RATE)) \
+		$(if $(MAX_ERROR_RATE),--max-error-rate $(MAX_ERROR_RATE)) \
+		$(if $(MAX_P99_MS),--max-p99-ms $(MAX_P99_MS)) $(if $(YES),--yes)
+
+# ---- the site image --------------------------------------------------------------------
+# IMAGE names it (default spotops-site:<commit>), BASE_IMAGE replaces the Dockerfile's base,
+# IMAGE_ENGINE=docker|buildah skips the choice, IMAGE_FLAGS adds options of
+# `python -m spotops.image_build` (e.g. --ca-bundle=/etc/ssl/certs/ca-certificates.crt).
+IMAGE ?=
+BASE_IMAGE ?=
+IMAGE_ENGINE ?= auto
+IMAGE_FLAGS ?=
+
+.PHONY: image
+image: $(STAMP) ## Build the site image: Docker if its engine answers, else buildah (vfs, chroot)
+	$(BIN)/python -m spotops.image_build --engine=$(IMAGE_ENGINE) \
+		$(if $(IMAGE),--tag=$(IMAGE)) $(if $(BASE_IMAGE),--base-image=$(BASE_IMAGE)) $(IMAGE_FLAGS)
+
+.PHONY: test-image
+test-image: $(STAMP) ## Build the image on a local Debian base, run it, probe it (root, ~3 min)
+	$(BIN)/pytest -m image tests/e2e/image
 
 # ---- AWS, through the spotops command line ------------------------------------------
-# STAGE picks config/$(STAGE).json. Against the emulator: AWS_ENDPOINT_URL=http://127.0.0.1:4566
+# STAGE picks config/$(STAGE).json (`make init` writes one). For the local emulator, run
+# `make emulator`, then export AWS_ENDPOINT_URL=http://127.0.0.1:4566 and any fake keys.
 STAGE ?= dev
+PROFILE ?= dev
 
 .PHONY: deploy
 deploy: $(STAMP) ## Deploy network, site and ops stacks of STAGE by change set; site URL last
@@ -99,8 +151,16 @@ destroy: $(STAMP) ## Delete the stacks of STAGE in reverse order (asks first)
 	$(BIN)/spotops destroy --stage $(STAGE)
 
 .PHONY: status
-status: $(STAMP) ## Stacks, service, deployment, image and alarms of STAGE
+status: $(STAMP) ## Stacks, tasks (Spot or on-demand, target health), CPU, memory, alarms, ops toolkit of STAGE
 	$(BIN)/spotops status --stage $(STAGE)
+
+.PHONY: logs
+logs: $(STAMP) ## The site's logs of STAGE, last 10 minutes, then new ones until Ctrl-C
+	$(BIN)/spotops logs --stage $(STAGE) --follow
+
+.PHONY: init
+init: $(STAMP) ## Write config/STAGE.json from PROFILE (dev, seed or prod), asking the main choices
+	$(BIN)/spotops init $(STAGE) --profile $(PROFILE)
 
 .PHONY: cost
 cost: $(STAMP) ## Monthly cost estimate of STAGE from the price table

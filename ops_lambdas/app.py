@@ -12,9 +12,9 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware, Rate
-from chalice.app import CloudWatchEvent
+from chalice.app import BaseLambdaEvent, CloudWatchEvent
 
-from chalicelib import chaos, outcome, patterns, redeploy
+from chalicelib import chaos, outcome, patterns, redeploy, remediation
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
 from chalicelib.observability import logger, make_tracer, metrics
 from chalicelib.toolkit import get_toolkit
@@ -41,6 +41,16 @@ if tracer is not None:
 # fails on annotated assignments (KeyError: 'dict').
 ECR_PUSH_PATTERN = patterns.ecr_push(os.environ)
 ECS_DEPLOYMENT_PATTERN = patterns.ecs_deployment(os.environ)
+ALARM_TOPIC = patterns.alarm_topic(os.environ)
+
+
+class AnyEvent(BaseLambdaEvent):
+    """The raw event, whatever its shape. Chalice's ``SNSEvent`` reads ``Records[0]`` before
+    the handler runs (an empty list raises ``IndexError``) and ``alarm_action`` also gets
+    EventBridge events (ops.yaml adds its rules): the handler checks the shape itself."""
+
+    def _extract_attributes(self, event_dict: dict[str, Any]) -> None:
+        return None
 
 
 @app.on_cw_event(ECR_PUSH_PATTERN, name="redeploy_on_push")
@@ -69,3 +79,15 @@ def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
     """Hourly: for each opted-in service, stop one task if every guard allows; time recovery."""
     kit = get_toolkit().with_context(event.context)
     return chaos.handle_tick(ScheduledEvent(event.to_dict()), kit)
+
+
+@app.on_sns_message(topic=ALARM_TOPIC, name="alarm_action")
+def alarm_action(event: AnyEvent) -> dict[str, Any]:
+    """Alarm (SNS or EventBridge), Spot interruption, placement failure, capacity check ->
+    Slack alert with its runbook, remediation within the ledger's limits, follow-up."""
+    kit = get_toolkit().with_context(event.context)
+    return remediation.handle_event(event.to_dict(), kit)
+
+
+# Registered as an SNS handler (Chalice writes the topic subscription), called with any event.
+alarm_action.event_class = AnyEvent

@@ -6,6 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from spotops.errors import is_error
+
 
 def empty_bucket(s3: Any, bucket: str) -> int:
     """Delete every object version and delete marker of a (versioned) bucket.
@@ -28,7 +30,7 @@ def empty_bucket(s3: Any, bucket: str) -> int:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
                 deleted += len(batch)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+        if is_error(exc, "NoSuchBucket"):
             return deleted
         raise
     return deleted

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from spotops.errors import NotDeployedError, SpotopsError, UsageError
+from spotops.errors import NotDeployedError, SpotopsError, UsageError, is_error
 
 # The checkout's ops toolkit (spotops is installed editable from the checkout, see Makefile).
 OPS_LAMBDAS = Path(__file__).resolve().parent.parent / "ops_lambdas"
@@ -86,7 +86,7 @@ class ChaosPlanner:
         try:
             config = self._client("lambda").get_function_configuration(FunctionName=function)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if is_error(exc, "ResourceNotFoundException"):
                 raise NotDeployedError(
                     f"Function {function} does not exist: deploy the ops stack with "
                     "`spotops deploy`, which ships it."

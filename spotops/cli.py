@@ -1,46 +1,61 @@
-"""The ``spotops`` command line: thin click commands over the factory in ``ctx.obj``.
+"""The ``spotops`` command line: wiring only. Each command gets its collaborators from the
+factory in ``ctx.obj``, calls them and hands the results to :mod:`spotops.render`.
 
-Data goes to stdout, messages to stderr. Exit codes: 0 done, 1 failure, 2 bad usage or
-input, 130 interrupted (the stack carries on; ``spotops status`` follows it).
+Data goes to stdout, messages to stderr. Exit codes: 0 done (or nothing to do, or a
+confirmation declined), 1 failure, 2 bad usage or input, 130 interrupted (the stack carries
+on; ``spotops status`` follows it).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from spotops import controls
+from spotops import controls, render
 from spotops import cost as cost_model
+from spotops import simulate as simulation
+from spotops.aws import AwsSession
 from spotops.buckets import empty_bucket
-from spotops.config import DEFAULT_STAGE, StageConfig, check_stage, parse_overrides
+from spotops.config import (
+    DEFAULT_STAGE,
+    StageConfig,
+    check_stage,
+    parse_overrides,
+    parse_stage_config,
+)
 from spotops.deploy import (
     IMAGE_PARAMETER,
-    ordered_outputs,
+    StageDeployment,
     plan_stacks,
     read_record,
     record_deploy,
-    stack_parameters,
     stack_tags,
 )
+from spotops.emulator import clear_network_for_deletion
 from spotops.errors import NotDeployedError, SpotopsError, UsageError, translate_aws_error
 from spotops.factory import CLIFactory
-from spotops.images import SiteLocation, image_count
 from spotops.images import empty_repository as empty_repository_images
-from spotops.ops_package import offline_site_outputs, write_package
+from spotops.images import image_count
+from spotops.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
+from spotops.ops_package import offline_site_outputs, ops_function_names, write_package
+from spotops.profiles import (
+    PROMPTED,
+    load_profiles,
+    refuse_overwrite,
+    stage_file,
+    write_stage_file,
+)
 from spotops.push import choose_engine, git_tag
-from spotops.stacks import ChangeSetReview, StackDeployer, StackEvent
-from spotops.status import StatusReport
+from spotops.stacks import StackInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,12 +66,6 @@ class CommandError(click.ClickException):
     def __init__(self, error: SpotopsError) -> None:
         super().__init__(str(error))
         self.exit_code = error.exit_code  # type: ignore[misc]
-
-
-def _console(*, err: bool) -> Console:
-    stream = sys.stderr if err else sys.stdout
-    width = None if stream.isatty() else 120
-    return Console(file=stream, width=width, highlight=False, soft_wrap=True)
 
 
 def stage_options(func: F) -> F:
@@ -114,28 +123,39 @@ def cli(ctx: click.Context, project_dir: Path | None, profile: str | None) -> No
         ctx.obj = CLIFactory(project_dir=project_dir, profile=profile)
 
 
-# ---- cost ------------------------------------------------------------------------------
+# ---- shared lookups --------------------------------------------------------------------
 
 
-def _cost_table(estimate: cost_model.Estimate, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("Item")
-    table.add_column("Quantity")
-    table.add_column(f"{estimate.currency}/month", justify="right")
-    for item in estimate.items:
-        table.add_row(item.name, escape(item.detail), f"{item.monthly:,.2f}")
-    table.add_section()
-    table.add_row("Total", "", f"{estimate.total:,.2f}")
-    return table
+def _load(factory: CLIFactory, stage: str, params: Iterable[str] = ()) -> StageConfig:
+    overrides = parse_overrides(params)
+    return factory.load_config(check_stage(stage)).with_overrides(overrides)
+
+
+def _stack_name(factory: CLIFactory, config: StageConfig, part: str) -> str:
+    spec = next(s for s in factory.stack_specs() if s.part == part)
+    return spec.stack_name(config.app, config.stage)
+
+
+def _site(factory: CLIFactory, session: AwsSession, config: StageConfig) -> StackInfo | None:
+    """The site stack: the one lookup every command that needs it shares."""
+    return factory.deployer(session).describe(_stack_name(factory, config, "site"))
+
+
+def _target(session: AwsSession) -> str:
+    """Where calls go, as every question names it."""
+    if session.is_emulator:
+        return f"the local emulator at {session.settings.endpoint_url}"
+    return f"region {session.region}"
 
 
 def _estimate(factory: CLIFactory, config: StageConfig) -> cost_model.Estimate:
-    return cost_model.estimate(config.parameters, config.estimate, factory.price_table())
+    """The stage's estimate, its parameters checked against the templates first."""
+    plans = plan_stacks(factory.project_dir, factory.stack_specs(), config)
+    found = cost_model.inventory({p.spec.part: p.template for p in plans}, config.parameters)
+    return cost_model.estimate(found, config.estimate, factory.price_table())
 
 
-def _load(factory: CLIFactory, stage: str, params: Iterable[str]) -> StageConfig:
-    overrides = parse_overrides(params)
-    return factory.load_config(check_stage(stage)).with_overrides(overrides)
+# ---- cost ------------------------------------------------------------------------------
 
 
 @cli.command()
@@ -148,10 +168,18 @@ def cost(factory: CLIFactory, stage: str, region: str | None, params: tuple[str,
     config = _load(factory, stage, params)
     estimate = _estimate(factory, config)
     prices = factory.price_table()
-    _console(err=False).print(_cost_table(estimate, f"spotops {stage}: monthly estimate"))
+    render.console(err=False).print(
+        render.cost_table(estimate, f"spotops {stage}: monthly estimate")
+    )
     click.echo(f"Total: {estimate.total:.2f} {estimate.currency}/month")
     if region and region != prices.region:
         click.echo(f"Note: prices are for {prices.region}; {region} may differ.", err=True)
+    if estimate.free_tier:
+        click.echo(
+            f"List prices. In an account running nothing else, AWS's always-free allowances "
+            f"would take off about {estimate.free_tier:.2f}.",
+            err=True,
+        )
     assumptions = ", ".join(f"{k}={v:g}" for k, v in sorted(estimate.usage.items()))
     click.echo(
         f"Prices: {prices.region}, taken {prices.taken_on} (spotops/data/prices.json). "
@@ -163,74 +191,14 @@ def cost(factory: CLIFactory, stage: str, region: str | None, params: tuple[str,
 # ---- deploy ----------------------------------------------------------------------------
 
 
-_STATUS_STYLE = (
-    ("FAILED", "red"),
-    ("ROLLBACK", "red"),
-    ("COMPLETE", "green"),
-    ("PROGRESS", "yellow"),
-)
-
-
-def _event_line(event: StackEvent) -> str:
-    style = next((s for marker, s in _STATUS_STYLE if marker in event.status), "white")
-    reason = f" [dim]{escape(event.reason)}[/dim]" if event.reason else ""
-    return (
-        f"{event.timestamp:%H:%M:%S} {escape(event.logical_id)} [dim]{escape(event.resource_type)}"
-        f"[/dim] [{style}]{event.status}[/{style}]{reason}"
-    )
-
-
-def _stream(console: Console, label: str, events: Iterator[StackEvent]) -> None:
-    with console.status(label) as spinner:
-        for event in events:
-            console.print(_event_line(event))
-            spinner.update(f"{label} ({escape(event.logical_id)} {event.status})")
-
-
-def _change_table(review: ChangeSetReview) -> Table:
-    table = Table(
-        title=f"{review.stack_name}: {review.change_set_type} change set", title_justify="left"
-    )
-    for column in ("Action", "Logical ID", "Type", "Replacement"):
-        table.add_column(column)
-    for change in review.changes:
-        style = "red" if change.destructive else None
-        table.add_row(
-            change.action,
-            change.logical_id,
-            change.resource_type,
-            change.replacement or "-",
-            style=style,
-        )
-    if not review.changes:
-        table.add_row("-", "(parameters or outputs only)", "", "")
-    return table
-
-
-def _confirm_or_discard(deployer: StackDeployer, review: ChangeSetReview) -> None:
-    """Ask before a change set that replaces or deletes; on no, delete it and stop."""
-    try:
-        go = click.confirm(
-            f"{review.stack_name}: this change set replaces or deletes resources (red rows). "
-            "Execute it?",
-            default=False,
-            err=True,
-        )
-    except click.Abort:
-        go = False
-    if not go:
-        deployer.discard(review)
-        raise SpotopsError(
-            f"Stopped before executing the change set of {review.stack_name}; it was deleted "
-            "and the stack is unchanged. Run again with --yes to accept."
-        )
-
-
 @cli.command()
 @stage_options
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a parameter.")
 @click.option(
-    "--image", default=None, help="Image to run (default: the image the service runs now)."
+    "--image",
+    default=None,
+    help="Image to run, in the stage's repository, by commit or release tag or digest "
+    "(default: the image the service runs now).",
 )
 @click.option(
     "--yes", is_flag=True, help="Execute change sets that replace or delete without asking."
@@ -246,7 +214,6 @@ def deploy(
     yes: bool,
 ) -> None:
     """Deploy every stack by change set; print the outputs, the site URL last."""
-    err = _console(err=True)
     overrides = parse_overrides(params)
     explicit_image = image or overrides.pop(IMAGE_PARAMETER, None)
     config = factory.load_config(check_stage(stage))
@@ -258,73 +225,33 @@ def deploy(
         )
         del config.parameters[IMAGE_PARAMETER]
     config = config.with_overrides(overrides)
-    plans = plan_stacks(factory.project_dir, factory.stack_specs(), config)
+    estimate = _estimate(factory, config)  # checks every parameter before any AWS call
     session = factory.aws(region)
-    deployer = factory.deployer(session)
-    target = "the local emulator" if session.is_emulator else f"region {session.region}"
-    err.print(f"Deploying stage [bold]{stage}[/bold] to {target}.")
-    err.print(
-        _cost_table(_estimate(factory, config), f"Estimated monthly cost of {stage} (spotops cost)")
+    progress = render.ConsoleProgress(_target(session))
+    err = render.console(err=True)
+    err.print(f"Deploying stage [bold]{stage}[/bold] to {escape(_target(session))}.")
+    err.print(render.cost_table(estimate, f"Estimated monthly cost of {stage} (spotops cost)"))
+    deployment = StageDeployment(
+        factory.project_dir,
+        factory.stack_specs(),
+        stacks=factory.deployer(session),
+        images=factory.image_resolver(session),
+        ops_builder=lambda: factory.ops_builder(session),
+        iam=session.client("iam"),
+        emulator=session.settings.endpoint_url if session.is_emulator else None,
+        progress=progress,
     )
-    tags = stack_tags(config)
-    outputs: dict[str, dict[str, str]] = {}
-    image_used = ""
-    names = {p.spec.part: p.name for p in plans}
-    for plan in plans:
-        image_uri = ""
-        if plan.takes_image:
-            existing = deployer.describe(plan.name)
-            site = SiteLocation.from_outputs(existing.outputs) if existing else None
-            choice = factory.image_resolver(session).resolve(explicit_image, site)
-            image_uri, image_used = choice.uri, choice.uri
-            err.print(f"Image: {escape(choice.uri or '(none)')} [dim]({choice.source})[/dim]")
-        fed = {k: v for part in plan.spec.fed_by for k, v in outputs.get(names[part], {}).items()}
-        values = dict(config.parameters)
-        if plan.spec.packaged:
-            with err.status(f"Packaging {plan.name} (chalice package, then SAM translation)"):
-                built = factory.ops_builder(session).build(
-                    app=config.app, stage=stage, site_outputs=fed, tags=tags
-                )
-            size = built.package.zip_path.stat().st_size
-            err.print(f"Package: {built.code_location} [dim]({size / 1024:.0f} KiB)[/dim]")
-            plan = replace(plan, template_body=built.template_body, template_url=built.template_url)
-            values.update(built.parameters)
-        parameters = stack_parameters(
-            plan, plans, values, image_uri=image_uri, fed_outputs=fed if plan.spec.fed_by else None
+    result = deployment.run(config, image=explicit_image, yes=yes)
+    if result.declined:
+        done = ", ".join(result.outputs) or "none"
+        click.echo(
+            f"Nothing changed in {result.declined}: its change set was deleted unexecuted. "
+            f"Stacks deployed before it: {done}. Run again with --yes to accept the change.",
+            err=True,
         )
-        with err.status(f"Preparing the change set of {plan.name}"):
-            review = deployer.prepare(
-                plan.name, plan.template_body, parameters, tags, template_url=plan.template_url
-            )
-        if review.up_to_date:
-            err.print(f"[green]{plan.name}: up to date[/green]")
-        else:
-            err.print(_change_table(review))
-            if review.needs_confirmation and not yes:
-                _confirm_or_discard(deployer, review)
-            _stream(
-                err,
-                f"Deploying {plan.name}",
-                deployer.execute(
-                    review, plan.template_body, parameters, tags, template_url=plan.template_url
-                ),
-            )
-            err.print(f"[green]{plan.name}: done[/green]")
-        info = deployer.describe(plan.name)
-        outputs[plan.name] = info.outputs if info else {}
-    record_deploy(factory.project_dir, config, session.region, outputs, image_used)
-    _print_outputs(outputs)
-
-
-def _print_outputs(outputs: dict[str, dict[str, str]]) -> None:
-    rows = ordered_outputs(outputs)
-    width = max((len(key) for _, key, _ in rows), default=0)
-    current = None
-    for stack, key, value in rows:
-        if key != "SiteUrl" and stack != current:
-            click.echo(f"# {stack}")
-            current = stack
-        click.echo(f"{key:<{width}}  {value}")
+        return
+    record_deploy(factory.project_dir, config, session.region, result.outputs, result.image)
+    render.print_outputs(result.outputs)
 
 
 @cli.command()
@@ -354,8 +281,7 @@ def package(
     else:
         session = factory.aws(region)
         region = session.region
-        site_spec = next(s for s in factory.stack_specs() if s.part == "site")
-        site = factory.deployer(session).describe(site_spec.stack_name(config.app, stage))
+        site = _site(factory, session, config)
         site_outputs = site.outputs if site else {}
     out_dir = out_dir or factory.project_dir / ".spotops" / "package" / stage
     written = write_package(
@@ -498,6 +424,46 @@ def chaos(
         click.echo(line)
 
 
+@cli.command()
+@stage_options
+@click.argument("kind", type=click.Choice(sorted(simulation.KINDS)))
+@click.argument("arguments", nargs=-1)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    help="Change nothing: every action only says what it would do (forced on a real account).",
+)
+@click.pass_obj
+@guarded
+def simulate(
+    factory: CLIFactory,
+    stage: str,
+    region: str | None,
+    kind: str,
+    arguments: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Send one event of KIND (ecr-push TAG, alarm NAME STATE, spot-interruption,
+    placement-failure, chaos-tick) through the deployed ops function, run here."""
+    config = factory.load_config(check_stage(stage))
+    session = factory.aws(region)
+    if not session.is_emulator and not dry_run:
+        raise UsageError(
+            "Against a real account, simulate runs only with --dry-run: it rehearses what the "
+            "automation would do and changes nothing."
+        )
+    rehearsal = factory.rehearsal(session, config.app, stage, dry_run=dry_run)
+    found, ran = simulation.rehearse(rehearsal, kind, arguments)
+    result = ran.result
+    click.echo(
+        f"{rehearsal.function_name(found.function)} ({found.help}): "
+        f"{result.get('status')} - {result.get('reason')}",
+        err=True,
+    )
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
 # ---- push ------------------------------------------------------------------------------
 
 
@@ -511,19 +477,18 @@ def chaos(
 def push(factory: CLIFactory, stage: str, region: str | None, allow_dirty: bool) -> None:
     """Build the site image, tag it with the git commit, push it; print its digest."""
     config = factory.load_config(check_stage(stage))
-    site_spec = next(s for s in factory.stack_specs() if s.part == "site")
-    site_name = site_spec.stack_name(config.app, stage)
     session = factory.aws(region)
-    site = factory.deployer(session).describe(site_name)
+    site = _site(factory, session, config)
     if site is None or not site.outputs.get("RepositoryUri"):
         raise NotDeployedError(
-            f"Stack {site_name} does not exist in {session.region} (or has no RepositoryUri "
-            f"output). Run `spotops deploy --stage {stage}` first: it creates the repository."
+            f"Stack {_stack_name(factory, config, 'site')} does not exist in {session.region} "
+            f"(or has no RepositoryUri output). Run `spotops deploy --stage {stage}` first: "
+            "it creates the repository."
         )
     tag = git_tag(factory.runner, factory.project_dir, allow_dirty=allow_dirty)
     engine = choose_engine(factory.runner, factory.which)
     click.echo(f"Building with {engine.name}: {engine.reason}.", err=True)
-    err = _console(err=True)
+    err = render.console(err=True)
     with err.status("Pushing") as spinner:
 
         def notify(message: str) -> None:
@@ -568,40 +533,65 @@ def destroy(
     existing = [(spec, info) for spec, info in found if info is not None]
     if not existing:
         click.echo(
-            f"Nothing to destroy: stage {stage} has no stacks in {session.region}.", err=True
+            f"Nothing to destroy: stage {stage} has no stacks on {_target(session)}.", err=True
         )
         return
     names = [info.name for _, info in existing]
     if not yes:
-        click.confirm(
-            f"Delete {', '.join(names)} in {session.region}? The site goes offline and its "
-            "resources are deleted",
-            default=False,
-            abort=True,
-            err=True,
-        )
+        try:
+            go = click.confirm(
+                f"Delete {', '.join(names)} on {_target(session)}? The site goes offline and its "
+                "resources are deleted",
+                default=False,
+                err=True,
+            )
+        except click.Abort:
+            go = False
+        if not go:
+            click.echo("Nothing changed: no stack was deleted.", err=True)
+            return
     site = next((info for spec, info in existing if spec.part == "site"), None)
+    network = next((info for spec, info in existing if spec.part == "network"), None)
     repository = site.outputs.get("RepositoryName") if site else None
     ecr = session.client("ecr")
     if repository and empty_repository:
         deleted = empty_repository_images(ecr, repository)
         click.echo(f"Deleted {deleted} image(s) from {repository}.", err=True)
-    elif repository and image_count(ecr, repository):
+    elif (
+        repository
+        and image_count(ecr, repository)
+        and site
+        and site.parameters.get("RetainData") != "true"
+    ):
         click.echo(
             f"Warning: {repository} still holds images; deleting the stack fails if the "
             "repository is not empty. Use --empty-repository to delete them first.",
             err=True,
         )
     artifacts = site.outputs.get("ArtifactBucketName") if site else None
-    err = _console(err=True)
+    err = render.console(err=True)
     for name in names:
         if site is not None and name == site.name and artifacts:
             # Build artifacts only (rebuilt by every deploy); a bucket must be empty to go.
             count = empty_bucket(session.client("s3"), artifacts)
             click.echo(f"Deleted {count} ops package version(s) from {artifacts}.", err=True)
-        _stream(err, f"Deleting {name}", deployer.delete(name))
+        if network is not None and name == network.name and session.is_emulator:
+            vpc = network.outputs.get("VpcId")
+            if vpc:
+                removed = clear_network_for_deletion(session.client("ec2"), vpc)
+                click.echo(
+                    f"Emulator: removed {len(removed)} route table(s), gateway(s) and "
+                    "endpoint(s) moto cannot delete itself.",
+                    err=True,
+                )
+        render.follow_deletion(f"Deleting {name}", deployer.delete(name))
         err.print(f"[green]{name}: deleted[/green]")
         click.echo(name)
+    if site is not None and site.parameters.get("RetainData") == "true":
+        click.echo(
+            f"Kept (RetainData): the repository {repository} and the log groups of {stage}.",
+            err=True,
+        )
 
 
 # ---- status ----------------------------------------------------------------------------
@@ -612,14 +602,20 @@ def destroy(
 @click.pass_obj
 @guarded
 def status(factory: CLIFactory, stage: str, region: str | None) -> None:
-    """The stacks, the service and its deployments, the image, alarms in ALARM."""
+    """Stacks, service, tasks (capacity, health, image), CPU and memory, alarms, ops toolkit."""
     config = factory.load_config(check_stage(stage))
-    specs = factory.stack_specs()
-    names = [spec.stack_name(config.app, stage) for spec in specs]
-    site_name = next(s.stack_name(config.app, stage) for s in specs if s.part == "site")
+    names = [spec.stack_name(config.app, stage) for spec in factory.stack_specs()]
     session = factory.aws(region)
+    ops_stack = next(
+        (s.stack_name(config.app, stage) for s in factory.stack_specs() if s.part == "ops"), None
+    )
     report = factory.status_reader(session).read(
-        session.region, names, site_name, f"{config.app}-{stage}"
+        session.region,
+        names,
+        _stack_name(factory, config, "site"),
+        f"{config.app}-{stage}",
+        ops_stack=ops_stack,
+        functions=ops_function_names(factory.project_dir),
     )
     if not report.deployed:
         record = read_record(factory.project_dir, stage)
@@ -630,45 +626,146 @@ def status(factory: CLIFactory, stage: str, region: str | None) -> None:
             f"Stage {stage} has no stacks in {session.region}.{hint} Deploy it with "
             f"`spotops deploy --stage {stage}`."
         )
-    _print_status(report)
+    render.print_status(report)
 
 
-def _print_status(report: StatusReport) -> None:
-    click.echo(f"Stacks ({report.region})")
-    for name, info in report.stacks:
-        click.echo(f"  {name:<28} {info.status if info else 'NOT DEPLOYED'}")
-        if info and info.reason and "FAILED" in info.status + info.reason:
-            click.echo(f"    {info.reason}")
-    service = report.service
-    if service:
-        click.echo(f"Service {service.name} (cluster {service.cluster}): {service.status}")
-        click.echo(
-            f"  desired {service.desired}  running {service.running}  pending {service.pending}"
+# ---- logs ------------------------------------------------------------------------------
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="NAME",
+    help=f"What to read: {SITE_SOURCE} (default), an ops function's name, {ALL_OPS} (every "
+    f"function) or {ALL}. Repeatable.",
+)
+@click.option(
+    "--since", default="10m", show_default=True, help="How far back: 30s, 10m, 2h, 1d, or a time."
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@click.option(
+    "--filter",
+    "pattern",
+    default="",
+    help="CloudWatch Logs filter pattern, e.g. ERROR or '{ $.level = \"ERROR\" }'.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print each event exactly as logged.")
+@click.pass_obj
+@guarded
+def logs(
+    factory: CLIFactory,
+    stage: str,
+    region: str | None,
+    sources: tuple[str, ...],
+    since: str,
+    follow: bool,
+    pattern: str,
+    as_json: bool,
+) -> None:
+    """The site's and the ops functions' logs, JSON lines made readable."""
+    config = factory.load_config(check_stage(stage))
+    start = parse_since(since)
+    functions = ops_function_names(factory.project_dir)
+    session = factory.aws(region)
+    site = _site(factory, session, config)
+    chosen = choose_sources(
+        sources,
+        app=config.app,
+        stage=stage,
+        functions=functions,
+        site_outputs=site.outputs if site else None,
+    )
+    reader = factory.log_reader(session)
+    width = max(len(s.label) for s in chosen)
+
+    def show(line: Any) -> None:
+        if as_json:
+            click.echo(line.message)
+        else:
+            render.console(err=False).print(render.log_line(line, width=width))
+
+    if follow:
+        try:
+            for line in reader.follow(chosen, start, pattern):
+                show(line)
+        except KeyboardInterrupt:
+            pass  # the way to stop following: not an error
+        return
+    lines, missing = reader.read(chosen, start, pattern)
+    for source in missing:
+        click.echo(f"No log group {source.group} yet ({source.label} has not run).", err=True)
+    for line in lines:
+        show(line)
+    if not lines and len(missing) < len(chosen):
+        click.echo(f"No events since {start:%Y-%m-%d %H:%M:%S} UTC.", err=True)
+
+
+# ---- init ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("stage")
+@click.option(
+    "--profile",
+    "profile_name",
+    default=None,
+    help="Starting point: dev (about $38/month), seed or prod. Asked for on a terminal.",
+)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set a parameter.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config/<stage>.json.")
+@click.option("--no-input", is_flag=True, help="Ask nothing (the default when not on a terminal).")
+@click.pass_obj
+@guarded
+def init(
+    factory: CLIFactory,
+    stage: str,
+    profile_name: str | None,
+    params: tuple[str, ...],
+    force: bool,
+    no_input: bool,
+) -> None:
+    """Write config/STAGE.json from a profile, asking for the main choices on a terminal."""
+    check_stage(stage)
+    profiles = load_profiles()
+    overrides = parse_overrides(params)
+    refuse_overwrite(factory.project_dir, stage, force=force)  # before asking anything
+    ask = _interactive(no_input)
+    if profile_name is None:
+        profile_name = (
+            click.prompt("Profile", type=click.Choice(sorted(profiles)), default="dev", err=True)
+            if ask
+            else "dev"
         )
-        if service.strategy:
-            click.echo(f"  strategy: {'; '.join(service.strategy)}")
-        for provider, counts in service.tasks_by_provider.items():
-            states = "  ".join(f"{state.lower()} {n}" for state, n in sorted(counts.items()))
-            click.echo(f"  tasks on {provider}: {states}")
-        for d in service.deployments:
-            state = d.rollout_state or "-"
-            click.echo(
-                f"  deployment {d.status} {state}: desired {d.desired} running {d.running} "
-                f"pending {d.pending}  {d.task_definition.rsplit('/', 1)[-1]}"
-            )
-            if d.reason:
-                click.echo(f"    {d.reason}")
-        click.echo(f"  image: {service.image or '-'}")
-        if service.digests:
-            click.echo(f"  running digests: {', '.join(service.digests)}")
-    if report.alarms:
-        click.echo("Alarms in ALARM")
-        for name, reason in report.alarms:
-            click.echo(f"  {name}: {reason}")
-    else:
-        click.echo("Alarms in ALARM: none")
-    if report.site_url:
-        click.echo(f"SiteUrl  {report.site_url}")
+    if profile_name not in profiles:
+        raise UsageError(
+            f"Unknown profile {profile_name!r}; choose one of {', '.join(sorted(profiles))}."
+        )
+    profile = profiles[profile_name]
+    if ask:
+        for name in PROMPTED:
+            if name not in overrides:
+                offered = profile.get("parameters", {}).get(name, "")
+                answer = click.prompt(name, default=str(offered), show_default=True, err=True)
+                overrides[name] = answer.strip()
+    content = stage_file(profile, overrides)
+    # Refuse what the templates would refuse before writing anything.
+    estimate = _estimate(factory, parse_stage_config(content, stage))
+    path = write_stage_file(factory.project_dir, stage, content, force=force)
+    click.echo(
+        f"Wrote {path} from the {profile_name} profile (about {estimate.total:.0f} "
+        f"{estimate.currency}/month: `spotops cost --stage {stage}`). Deploy it with "
+        f"`spotops deploy --stage {stage}`.",
+        err=True,
+    )
+    click.echo(path)
+
+
+def _interactive(no_input: bool) -> bool:
+    """Whether ``init`` may ask questions: on a terminal, unless ``--no-input``."""
+    return not no_input and sys.stdin.isatty()
 
 
 def main() -> None:

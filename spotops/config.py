@@ -19,7 +19,9 @@ from spotops.errors import ConfigError, UsageError
 
 APP_NAME = "spotops"
 DEFAULT_STAGE = "dev"
-_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# What the templates accept for StageName (2-12 characters): every resource name holds it,
+# and the longest names must fit AWS's limits (tests/unit/infra/test_aws_refusals.py).
+_STAGE_RE = re.compile(r"^[a-z][a-z0-9-]{1,11}$")
 _KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
@@ -65,8 +67,8 @@ def reference_parameter(part: str) -> str:
 def check_stage(stage: str) -> str:
     if not _STAGE_RE.match(stage):
         raise UsageError(
-            f"Invalid stage {stage!r}: use lower-case letters, digits and '-', starting with a "
-            "letter (at most 20 characters)."
+            f"Invalid stage {stage!r}: use 2 to 12 lower-case letters, digits and '-', starting "
+            "with a letter (the stage is part of every resource name, and AWS limits names)."
         )
     return stage
 
@@ -128,23 +130,36 @@ def load_stage_config(project_dir: Path, stage: str) -> StageConfig:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    return parse_stage_config(raw, stage, path)
+
+
+def parse_stage_config(raw: Any, stage: str, path: Path | None = None) -> StageConfig:
+    """A stage file's content (parsed JSON) as a :class:`StageConfig`.
+
+    Raises
+    ------
+    ConfigError
+        Not an object with a ``parameters`` object, ``StageName`` set to another stage, or an
+        ``estimate`` that is not numbers.
+    """
+    where = str(path) if path else f"config/{stage}.json"
     if not isinstance(raw, dict) or not isinstance(raw.get("parameters", {}), dict):
-        raise ConfigError(f"{path}: expected an object with a 'parameters' object.")
+        raise ConfigError(f"{where}: expected an object with a 'parameters' object.")
     parameters = {str(k): _as_parameter_value(v) for k, v in raw.get("parameters", {}).items()}
     if parameters.get("StageName", stage) != stage:
         raise ConfigError(
-            f"{path} sets StageName={parameters['StageName']!r} but the stage is {stage!r}; "
+            f"{where} sets StageName={parameters['StageName']!r} but the stage is {stage!r}; "
             "remove StageName from the file (it comes from --stage)."
         )
     parameters.setdefault("AppName", APP_NAME)
     parameters["StageName"] = stage
     estimate_raw = raw.get("estimate", {})
     if not isinstance(estimate_raw, dict):
-        raise ConfigError(f"{path}: 'estimate' must be an object of numbers.")
+        raise ConfigError(f"{where}: 'estimate' must be an object of numbers.")
     try:
         estimate = {str(k): float(v) for k, v in estimate_raw.items()}
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: every 'estimate' value must be a number ({exc}).") from exc
+        raise ConfigError(f"{where}: every 'estimate' value must be a number ({exc}).") from exc
     return StageConfig(
         stage=stage,
         parameters=parameters,

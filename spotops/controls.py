@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from spotops.errors import NotDeployedError, UsageError
+from spotops.errors import NotDeployedError, UsageError, is_error
 
 # What each switch may be set to, and the value that stops automation / means dry run.
 SWITCH_VALUES = {
@@ -84,7 +84,7 @@ def set_webhook(secretsmanager: Any, name: str, url: str, *, create_missing: boo
         secretsmanager.put_secret_value(SecretId=name, SecretString=body)
         return "updated"
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if not is_error(exc, "ResourceNotFoundException"):
             raise
         if not create_missing:
             stage = name.split("/")[1] if name.count("/") >= 2 else "<stage>"
@@ -101,7 +101,7 @@ def read_switch(ssm: Any, name: str) -> str | None:
     try:
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+        if is_error(exc, "ParameterNotFound"):
             return None
         raise
 

@@ -1,9 +1,19 @@
-"""Monthly cost estimate of a stage, from a price table kept as data.
+"""Monthly cost estimate of a stage, from the templates and a price table kept as data.
 
-:func:`estimate` is a pure function of the template parameters, the usage assumptions and
-the price table, so it is tested against hand-computed figures. The price table
-(``spotops/data/prices.json``) records its region, sources and the date the figures were
-taken.
+Two steps, both pure:
+
+* :func:`inventory` reads the templates (network, site and the ops merge template) with the
+  stage's parameters, conditions evaluated, and counts what they create: NAT gateways,
+  interface endpoints, alarm metrics (metric-math and anomaly-detection alarms by their
+  metrics, target-tracking policies by the two alarms each makes), dashboards, KMS keys,
+  Container Insights, secrets, the tasks and where they run.
+* :func:`estimate` prices that inventory with the usage assumptions (log volume, LCUs, data
+  transfer...) of the price table, which ``config/<stage>.json`` can override under
+  ``estimate``.
+
+The price table (``spotops/data/prices.json``) records its region, sources and the date the
+figures were taken. List prices; AWS's always-free allowances are worked out separately
+(:attr:`Estimate.free_tier`), never taken off the total.
 """
 
 from __future__ import annotations
@@ -15,7 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from spotops.errors import ConfigError
+from spotops.errors import ConfigError, UsageError
+from spotops.templates import TemplateLogic, effective_values, template_parameters
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class PriceTable:
     assumptions: dict[str, float]
     sources: dict[str, str] = field(default_factory=dict)
     assumption_notes: dict[str, str] = field(default_factory=dict)
+    free_tier: dict[str, float] = field(default_factory=dict)
     note: str = ""
 
     @classmethod
@@ -43,6 +55,7 @@ class PriceTable:
             assumptions={k: float(v) for k, v in raw.get("assumptions", {}).items()},
             sources=dict(raw.get("sources", {})),
             assumption_notes=dict(raw.get("assumption_notes", {})),
+            free_tier={k: float(v) for k, v in raw.get("free_tier", {}).items()},
             note=str(raw.get("note", "")),
         )
 
@@ -75,19 +88,60 @@ class Estimate:
     currency: str
     taken_on: str
     usage: dict[str, float]
+    # What AWS's always-free allowances would take off when nothing else in the account
+    # uses them; never subtracted from the total.
+    free_tier: float = 0.0
 
     @property
     def total(self) -> float:
         return sum(item.monthly for item in self.items)
 
 
-def _flag(parameters: Mapping[str, str], name: str, default: bool = False) -> bool:
-    return parameters.get(name, "true" if default else "false").strip().lower() == "true"
+# ---- what the templates create ---------------------------------------------------------
 
 
-def _int(parameters: Mapping[str, str], name: str, default: int) -> int:
-    raw = parameters.get(name, "")
-    return int(raw) if raw.strip() else default
+@dataclass(frozen=True)
+class Inventory:
+    """What a stage's templates create, as far as the bill is concerned."""
+
+    zones: int = 3
+    task_cpu: int = 256
+    task_memory: int = 512
+    tasks: int = 2
+    on_demand_tasks: float = 0.0
+    spot_tasks: float = 2.0
+    public_task_addresses: int = 2
+    nat_gateways: int = 0
+    interface_endpoints: int = 0
+    load_balancers: int = 1
+    alarms: int = 0
+    alarm_metrics: int = 0
+    high_resolution_alarm_metrics: int = 0
+    composite_alarms: int = 0
+    target_tracking_alarms: int = 0
+    dashboards: int = 0
+    kms_keys: int = 0
+    container_insights_services: int = 0
+    web_acls: int = 0
+    waf_rules: int = 0
+    secrets: int = 0
+    functions: int = 0
+    tables: int = 0
+    queues: int = 0
+    log_retention_days: int = 30
+
+
+def _number(values: Mapping[str, str], name: str, default: int) -> int:
+    raw = str(values.get(name, "")).strip()
+    if not raw:
+        return default
+    try:
+        number = int(float(raw))
+    except ValueError:
+        raise UsageError(f"{name} must be a number, not {raw!r}.") from None
+    if number < 0:
+        raise UsageError(f"{name} must not be negative, not {raw}.")
+    return number
 
 
 def task_split(
@@ -103,145 +157,362 @@ def task_split(
     (2.0, 2.0)
     """
     if on_demand_weight + spot_weight <= 0:
-        raise ValueError("OnDemandWeight + SpotWeight must be positive")
+        raise UsageError(
+            "OnDemandWeight and SpotWeight must not both be 0; set SpotWeight (or "
+            "OnDemandWeight) to 1 or more."
+        )
     first = min(base, count)
     rest = count - first
     on_demand = first + rest * on_demand_weight / (on_demand_weight + spot_weight)
     return float(on_demand), float(count - on_demand)
 
 
-def estimate(
-    parameters: Mapping[str, str], usage: Mapping[str, float], prices: PriceTable
-) -> Estimate:
-    """The monthly estimate for one stage.
+def _alarm_metrics(properties: Mapping[str, Any]) -> tuple[int, bool]:
+    """How many metrics an alarm is billed for, and whether at high resolution.
 
-    Parameters
-    ----------
-    parameters:
-        Template parameters (``NatMode``, ``TaskCpu``, ``DesiredCount``...); missing ones
-        take the template contract's defaults.
-    usage:
-        Overrides of the price table's usage assumptions (``availability_zones``...).
-    prices:
-        The price table.
-
-    Returns
-    -------
-    Estimate
-        Line items (zero-cost items left out) and their total.
+    A plain alarm watches one metric. A metric-math alarm is billed for each metric its
+    expression reads; an anomaly-detection alarm for three (the metric and the two bands).
     """
-    p = prices.prices
-    u = {**prices.assumptions, **usage}
-    hours = prices.hours_per_month
-    azs = int(u["availability_zones"])
-    items: list[LineItem] = []
+    metrics = properties.get("Metrics")
+    if not metrics:
+        period = int(properties.get("Period", 60) or 60)
+        return 1, period < 60
+    stats = [m for m in metrics if "MetricStat" in m]
+    bands = [m for m in metrics if "ANOMALY_DETECTION_BAND" in str(m.get("Expression", ""))]
+    periods = [int(m["MetricStat"].get("Period", 60) or 60) for m in stats]
+    return max(len(stats), 1) + 2 * len(bands), bool(periods) and min(periods) < 60
 
-    def add(name: str, detail: str, monthly: float) -> None:
-        if monthly > 0:
-            items.append(LineItem(name, detail, monthly))
 
-    # Fargate: tasks at the desired count (clamped to the autoscaling range when on).
-    cpu_units = _int(parameters, "TaskCpu", 256)
-    memory_mb = _int(parameters, "TaskMemory", 512)
-    tasks = _int(parameters, "DesiredCount", 2)
-    autoscaling = _flag(parameters, "EnableAutoScaling")
-    if autoscaling:
+def inventory(
+    templates: Mapping[str, Mapping[str, Any]], parameters: Mapping[str, str]
+) -> Inventory:
+    """Count what ``templates`` (by part: ``network``, ``site``, ``ops``) create for
+    ``parameters`` (the stage's, checked against the templates beforehand).
+
+    Raises
+    ------
+    UsageError
+        A parameter the estimate needs is not a number, or is negative.
+    """
+    # Priced as the stage runs once an image is pushed (autoscaling exists only then).
+    parameters = {**parameters, "ImageUri": parameters.get("ImageUri") or "<the running image>"}
+    counts: dict[str, int] = {}
+    values: dict[str, str] = {}
+    for part, template in templates.items():
+        declared = template_parameters(template)
+        for name, value in effective_values(declared, parameters).items():
+            values.setdefault(name, value)  # the first template declaring it decides
+        logic = TemplateLogic(template, parameters)
+        for resource in logic.resources().values():
+            kind = str(resource.get("Type", ""))
+            props = resource.get("Properties") or {}
+            counts[kind] = counts.get(kind, 0) + 1
+            if kind == "AWS::CloudWatch::Alarm":
+                metrics, high = _alarm_metrics(props)
+                key = "high_resolution_alarm_metrics" if high else "alarm_metrics"
+                counts[key] = counts.get(key, 0) + metrics
+            elif kind == "AWS::ApplicationAutoScaling::ScalingPolicy":
+                if props.get("PolicyType") == "TargetTrackingScaling":
+                    counts["target_tracking_alarms"] = counts.get("target_tracking_alarms", 0) + 2
+            elif kind == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType") == "Interface":
+                counts["interface_endpoints"] = counts.get("interface_endpoints", 0) + 1
+            elif kind == "AWS::ECS::Cluster":
+                settings = {
+                    s.get("Name"): logic.value(s.get("Value"))
+                    for s in props.get("ClusterSettings", [])
+                }
+                if settings.get("containerInsights") in {"enabled", "enhanced"}:
+                    counts["insights"] = counts.get("insights", 0) + 1
+            elif kind == "AWS::WAFv2::WebACL":
+                counts["waf_rules"] = counts.get("waf_rules", 0) + len(props.get("Rules", []))
+            elif part == "ops" and "Type" not in resource and "FunctionName" in props:
+                # ops.yaml completes Chalice's functions under their logical IDs, untyped.
+                counts["functions"] = counts.get("functions", 0) + 1
+    zones = _number(values, "ZoneCount", 3)
+    tasks = _number(values, "DesiredCount", 2)
+    if values.get("EnableAutoScaling", "false").lower() == "true":
         tasks = max(
-            _int(parameters, "MinTasks", tasks), min(tasks, _int(parameters, "MaxTasks", tasks))
+            _number(values, "MinTasks", tasks), min(tasks, _number(values, "MaxTasks", tasks))
         )
     on_demand, spot = task_split(
         tasks,
-        _int(parameters, "OnDemandBase", 0),
-        _int(parameters, "OnDemandWeight", 0),
-        _int(parameters, "SpotWeight", 1),
+        _number(values, "OnDemandBase", 0),
+        _number(values, "OnDemandWeight", 0),
+        _number(values, "SpotWeight", 1),
     )
-    vcpu, gb = cpu_units / 1024, memory_mb / 1024
+    public_tasks = tasks if values.get("NatMode", "none") == "none" else 0
+    services = counts.get("AWS::ECS::Service", 0)
+    return Inventory(
+        zones=zones,
+        task_cpu=_number(values, "TaskCpu", 256),
+        task_memory=_number(values, "TaskMemory", 512),
+        tasks=tasks,
+        on_demand_tasks=on_demand,
+        spot_tasks=spot,
+        public_task_addresses=public_tasks,
+        nat_gateways=counts.get("AWS::EC2::NatGateway", 0),
+        interface_endpoints=counts.get("interface_endpoints", 0),
+        load_balancers=counts.get("AWS::ElasticLoadBalancingV2::LoadBalancer", 0),
+        alarms=counts.get("AWS::CloudWatch::Alarm", 0),
+        alarm_metrics=counts.get("alarm_metrics", 0),
+        high_resolution_alarm_metrics=counts.get("high_resolution_alarm_metrics", 0),
+        composite_alarms=counts.get("AWS::CloudWatch::CompositeAlarm", 0),
+        target_tracking_alarms=counts.get("target_tracking_alarms", 0),
+        dashboards=counts.get("AWS::CloudWatch::Dashboard", 0),
+        kms_keys=counts.get("AWS::KMS::Key", 0),
+        container_insights_services=services if counts.get("insights") else 0,
+        web_acls=counts.get("AWS::WAFv2::WebACL", 0),
+        waf_rules=counts.get("waf_rules", 0),
+        secrets=counts.get("AWS::SecretsManager::Secret", 0),
+        functions=counts.get("functions", 0) + counts.get("AWS::Lambda::Function", 0),
+        tables=counts.get("AWS::DynamoDB::Table", 0),
+        queues=counts.get("AWS::SQS::Queue", 0),
+        log_retention_days=_number(values, "LogRetentionDays", 30),
+    )
+
+
+# ---- the estimate ----------------------------------------------------------------------
+
+
+def check_usage(usage: Mapping[str, float], prices: PriceTable) -> None:
+    """Refuse an unknown or negative usage assumption (``config/<stage>.json`` ``estimate``)."""
+    unknown = sorted(set(usage) - set(prices.assumptions))
+    if unknown:
+        raise ConfigError(
+            f"Unknown cost assumption(s) {', '.join(unknown)} under 'estimate'. Known: "
+            f"{', '.join(sorted(prices.assumptions))}."
+        )
+    negative = sorted(k for k, v in usage.items() if v < 0)
+    if negative:
+        raise ConfigError(f"Cost assumption(s) {', '.join(negative)} must not be negative.")
+
+
+def estimate(found: Inventory, usage: Mapping[str, float], prices: PriceTable) -> Estimate:
+    """Price ``found`` with the usage assumptions (the table's, overridden by ``usage``).
+
+    Every billable line of the inventory gets a row, even when it rounds to zero.
+    """
+    check_usage(usage, prices)
+    p = prices.prices
+    u = {**prices.assumptions, **usage}
+    hours = prices.hours_per_month
+    items: list[LineItem] = []
+    free = prices.free_tier
+
+    def add(name: str, detail: str, monthly: float) -> None:
+        items.append(LineItem(name, detail, monthly))
+
+    # Fargate.
+    vcpu, gb = found.task_cpu / 1024, found.task_memory / 1024
     task_month = (vcpu * p["fargate_vcpu_hour"] + gb * p["fargate_gb_hour"]) * hours
     size = f"{vcpu:g} vCPU / {gb:g} GB"
-    add("Fargate on-demand", f"{on_demand:g} task(s) x {size}", on_demand * task_month)
-    spot_rate = 1 - p["fargate_spot_discount"]
-    add(
-        "Fargate Spot",
-        f"{spot:g} task(s) x {size} at {spot_rate:.0%} of on-demand",
-        spot * task_month * spot_rate,
-    )
+    if found.on_demand_tasks:
+        add(
+            "Fargate on-demand",
+            f"{found.on_demand_tasks:g} task(s) x {size}",
+            found.on_demand_tasks * task_month,
+        )
+    if found.spot_tasks:
+        spot_rate = 1 - p["fargate_spot_discount"]
+        add(
+            "Fargate Spot",
+            f"{found.spot_tasks:g} task(s) x {size} at {spot_rate:.0%} of on-demand",
+            found.spot_tasks * task_month * spot_rate,
+        )
 
-    # Load balancer.
-    add("Application Load Balancer", f"{hours:g} h", p["alb_hour"] * hours)
-    add(
-        "ALB capacity units",
-        f"{u['alb_lcu']:g} LCU average",
-        u["alb_lcu"] * p["alb_lcu_hour"] * hours,
-    )
-
-    # NAT gateways by mode.
-    nat_mode = parameters.get("NatMode", "none")
-    nats = {"none": 0, "single": 1, "per-az": azs}.get(nat_mode, 0)
-    add(
-        "NAT gateways",
-        f"{nats} x {hours:g} h (NatMode={nat_mode})",
-        nats * p["nat_gateway_hour"] * hours,
-    )
-    if nats:
+    # Load balancer: one public IPv4 address per zone it spans.
+    if found.load_balancers:
+        add("Application Load Balancer", f"{hours:g} h", p["alb_hour"] * hours)
+        add(
+            "ALB capacity units",
+            f"{u['alb_lcu']:g} LCU average",
+            u["alb_lcu"] * p["alb_lcu_hour"] * hours,
+        )
+    if found.nat_gateways:
+        add(
+            "NAT gateways",
+            f"{found.nat_gateways} x {hours:g} h",
+            found.nat_gateways * p["nat_gateway_hour"] * hours,
+        )
         add(
             "NAT data processed",
             f"{u['nat_gb_per_month']:g} GB",
             u["nat_gb_per_month"] * p["nat_gateway_gb"],
         )
-
-    # Public IPv4: one per ALB node (AZ), one per NAT gateway, one per task in public subnets.
-    public_tasks = tasks if nat_mode == "none" else 0
-    addresses = azs + nats + public_tasks
+    lb_addresses = found.zones * found.load_balancers
+    addresses = lb_addresses + found.nat_gateways + found.public_task_addresses
     add(
         "Public IPv4 addresses",
-        f"{addresses} ({azs} ALB, {nats} NAT, {public_tasks} task)",
+        f"{addresses} ({lb_addresses} load balancer, {found.nat_gateways} NAT, "
+        f"{found.public_task_addresses} task)",
         addresses * p["public_ipv4_hour"] * hours,
     )
-
-    # Interface endpoints, each in every AZ.
-    if _flag(parameters, "CreateInterfaceEndpoints"):
-        services = int(u["interface_endpoint_services"])
+    if found.interface_endpoints:
         add(
             "Interface endpoints",
-            f"{services} services x {azs} AZs",
-            services * azs * p["interface_endpoint_az_hour"] * hours,
+            f"{found.interface_endpoints} services x {found.zones} zones",
+            found.interface_endpoints * found.zones * p["interface_endpoint_az_hour"] * hours,
         )
         add(
             "Interface endpoint data",
             f"{u['interface_endpoint_gb_per_month']:g} GB",
             u["interface_endpoint_gb_per_month"] * p["interface_endpoint_gb"],
         )
+    add(
+        "Data transfer out",
+        f"{u['data_transfer_out_gb_per_month']:g} GB to the internet",
+        u["data_transfer_out_gb_per_month"] * p["data_transfer_out_gb"],
+    )
 
-    # Observability and secrets.
+    # CloudWatch.
+    alarm_metrics = found.alarm_metrics + found.target_tracking_alarms
     add(
         "CloudWatch alarms",
-        f"{u['alarms']:g} standard alarms",
-        u["alarms"] * p["cloudwatch_alarm_month"],
+        f"{alarm_metrics} alarm metrics ({found.alarms} alarms, "
+        f"{found.target_tracking_alarms} made by target tracking)",
+        alarm_metrics * p["cloudwatch_alarm_metric_month"],
     )
+    if found.high_resolution_alarm_metrics:
+        add(
+            "CloudWatch high-resolution alarms",
+            f"{found.high_resolution_alarm_metrics} alarm metrics",
+            found.high_resolution_alarm_metrics
+            * p["cloudwatch_high_resolution_alarm_metric_month"],
+        )
+    if found.composite_alarms:
+        add(
+            "CloudWatch composite alarms",
+            f"{found.composite_alarms} alarms",
+            found.composite_alarms * p["cloudwatch_composite_alarm_month"],
+        )
+    insights = found.container_insights_services * u["container_insights_metrics_per_service"]
+    if found.container_insights_services:
+        add(
+            "Container Insights metrics",
+            f"{insights:g} custom metrics ({found.container_insights_services} service)",
+            insights * p["cloudwatch_custom_metric_month"],
+        )
+    custom = u["custom_metrics"]
     add(
-        "CloudWatch Logs ingestion",
-        f"{u['log_ingestion_gb_per_month']:g} GB",
-        u["log_ingestion_gb_per_month"] * p["logs_ingestion_gb"],
+        "Custom metrics (ops toolkit)",
+        f"{custom:g} metrics",
+        custom * p["cloudwatch_custom_metric_month"],
     )
+    if found.dashboards:
+        add(
+            "CloudWatch dashboards",
+            f"{found.dashboards} dashboard(s)",
+            found.dashboards * p["cloudwatch_dashboard_month"],
+        )
+    ingest = u["log_ingestion_gb_per_month"]
+    if found.container_insights_services:
+        ingest += found.tasks * u["container_insights_log_gb_per_task"]
+    add("CloudWatch Logs ingestion", f"{ingest:g} GB", ingest * p["logs_ingestion_gb"])
+    stored = ingest * min(found.log_retention_days, 365) / 30 * u["logs_compression_ratio"]
     add(
-        "Secrets Manager",
-        f"{u['secrets']:g} secret(s)",
-        u["secrets"] * p["secrets_manager_secret_month"],
+        "CloudWatch Logs storage",
+        f"{stored:.2g} GB compressed ({found.log_retention_days} days kept)",
+        stored * p["logs_storage_gb_month"],
     )
 
-    if _flag(parameters, "CreateWaf"):
+    # Encryption, secrets, images, artifacts.
+    if found.kms_keys:
+        add("KMS keys", f"{found.kms_keys} key(s)", found.kms_keys * p["kms_key_month"])
+    if found.secrets:
+        add(
+            "Secrets Manager",
+            f"{found.secrets} secret(s)",
+            found.secrets * p["secrets_manager_secret_month"],
+        )
+    add(
+        "ECR storage",
+        f"{u['ecr_storage_gb']:g} GB of images",
+        u["ecr_storage_gb"] * p["ecr_storage_gb_month"],
+    )
+    add(
+        "S3 storage (ops packages)",
+        f"{u['s3_storage_gb']:g} GB",
+        u["s3_storage_gb"] * p["s3_storage_gb_month"],
+    )
+    if found.web_acls:
         add(
             "WAF",
-            f"1 web ACL, {u['waf_rules']:g} rules, {u['requests_millions_per_month']:g} M requests",
-            p["waf_web_acl_month"]
-            + u["waf_rules"] * p["waf_rule_month"]
+            f"{found.web_acls} web ACL, {found.waf_rules} rules, "
+            f"{u['requests_millions_per_month']:g} M requests",
+            found.web_acls * p["waf_web_acl_month"]
+            + found.waf_rules * p["waf_rule_month"]
             + u["requests_millions_per_month"] * p["waf_million_requests"],
         )
 
+    # The ops toolkit: functions, tables, queues, traces.
+    if found.functions:
+        requests = u["ops_invocations_per_month"] / 1e6
+        add(
+            "Lambda (ops functions)",
+            f"{found.functions} functions, {u['ops_invocations_per_month']:g} invocations, "
+            f"{u['ops_gb_seconds_per_month']:g} GB-s",
+            requests * p["lambda_million_requests"]
+            + u["ops_gb_seconds_per_month"] * p["lambda_gb_second"],
+        )
+        add(
+            "X-Ray traces",
+            f"{u['xray_traces_millions_per_month']:g} M traces",
+            u["xray_traces_millions_per_month"] * p["xray_million_traces"],
+        )
+    if found.tables:
+        add(
+            "DynamoDB on demand",
+            f"{found.tables} tables, {u['dynamodb_write_millions_per_month']:g} M writes, "
+            f"{u['dynamodb_read_millions_per_month']:g} M reads",
+            u["dynamodb_write_millions_per_month"] * p["dynamodb_million_write_units"]
+            + u["dynamodb_read_millions_per_month"] * p["dynamodb_million_read_units"],
+        )
+    if found.queues:
+        add(
+            "SQS (dead-letter queues)",
+            f"{found.queues} queues, {u['sqs_requests_millions_per_month']:g} M requests",
+            u["sqs_requests_millions_per_month"] * p["sqs_million_requests"],
+        )
+
+    by_name = {item.name: item.monthly for item in items}
+    allowance = (
+        min(
+            by_name.get("CloudWatch alarms", 0.0),
+            free.get("alarm_metrics", 0) * p["cloudwatch_alarm_metric_month"],
+        )
+        + min(
+            by_name.get("Container Insights metrics", 0.0)
+            + by_name.get("Custom metrics (ops toolkit)", 0.0),
+            free.get("custom_metrics", 0) * p["cloudwatch_custom_metric_month"],
+        )
+        + min(
+            by_name.get("CloudWatch dashboards", 0.0),
+            free.get("dashboards", 0) * p["cloudwatch_dashboard_month"],
+        )
+        + min(
+            by_name.get("CloudWatch Logs ingestion", 0.0)
+            + by_name.get("CloudWatch Logs storage", 0.0),
+            free.get("logs_gb", 0) * p["logs_ingestion_gb"],
+        )
+        + min(
+            by_name.get("Data transfer out", 0.0),
+            free.get("data_transfer_out_gb", 0) * p["data_transfer_out_gb"],
+        )
+        + by_name.get("Lambda (ops functions)", 0.0) * (1.0 if free.get("lambda") else 0.0)
+        + min(
+            by_name.get("X-Ray traces", 0.0),
+            free.get("xray_traces_millions", 0) * p["xray_million_traces"],
+        )
+        + min(
+            by_name.get("SQS (dead-letter queues)", 0.0),
+            free.get("sqs_requests_millions", 0) * p["sqs_million_requests"],
+        )
+    )
     return Estimate(
         items=tuple(items),
         region=prices.region,
         currency=prices.currency,
         taken_on=prices.taken_on,
         usage=u,
+        free_tier=allowance,
     )

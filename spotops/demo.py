@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,10 +150,15 @@ class Demo:
     @contextlib.contextmanager
     def _emulator(self) -> Iterator[None]:
         import logging
+        import warnings
 
         from moto.server import ThreadedMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        # The emulator runs in this process: keep its per-request lines and its notes about
+        # resource types it does not model (see DESIGN.md) out of the demo's output.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="moto")
 
         port = free_port(4566)
         if port != 4566:
@@ -225,7 +230,15 @@ class Demo:
                 self.timeline.add("site", f"serves {site_url} (version {version.get('version')})")
                 work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 rehearsal = self.rehearsal(work)
-                for flow in (self.push_flow, self.duplicate_flow, self.chaos_flow):
+                flows = (
+                    self.push_flow,
+                    self.duplicate_flow,
+                    self.alarm_flow,
+                    # Before the Spot flow: an interruption counts as a kill for chaos's gap.
+                    self.chaos_flow,
+                    self.spot_flow,
+                )
+                for flow in flows:
                     flow(rehearsal, slack)
                 if self._before_teardown is not None:  # tests look at the emulator here
                     self._before_teardown(self, slack)
@@ -364,6 +377,84 @@ class Demo:
             raise DemoStepError("duplicate", f"a second delivery answered {again}")
         self.timeline.add("duplicate", "the same push delivered again: absorbed, no new revision")
 
+    def alarm_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        facts = rehearsal.facts()
+        site = facts.site
+        name = f"{APP}-{STAGE}-unhealthy-hosts"
+        self._spot_strategy(site)  # the site stack's strategy (moto's CloudFormation drops it)
+        before = self._service()["deployments"][0]["id"]
+        sent = len(slack.messages)
+        ran = rehearsal.run(
+            "alarm_action",
+            aws_events.alarm_sns(
+                account=facts.account,
+                region=REGION,
+                topic_arn=site["AlarmTopicArn"],
+                name=name,
+                state="ALARM",
+                description=(
+                    "A target failed the load balancer's health check. Runbook: "
+                    "https://github.com/spotops/spotops/blob/main/runbooks/unhealthy-hosts.md"
+                ),
+                reason="Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
+            ),
+        ).result
+        after = self._service()["deployments"][0]["id"]
+        posted = [m.get("text", "") for m in slack.messages[sent:]]
+        if ran.get("status") != "acted" or after == before:
+            raise DemoStepError("alarm", f"alarm_action answered {ran}")
+        if not any("unhealthy-hosts.md" in json.dumps(m) for m in slack.messages[sent:]):
+            raise DemoStepError("alarm", f"no alert with the runbook link in {posted}")
+        self.timeline.add("alarm", f"{name} ALARM -> alert with its runbook link")
+        self.timeline.add(
+            "alarm",
+            f"remediation within budget: new deployment forced; follow-up ({len(posted)} posts)",
+        )
+
+    def spot_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        facts = rehearsal.facts()
+        site = facts.site
+        cluster, service = site["ClusterName"], site["ServiceName"]
+        notice = rehearsal.run(
+            "alarm_action",
+            aws_events.spot_interruption(
+                account=facts.account,
+                region=REGION,
+                cluster=cluster,
+                service=service,
+                task_id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            ),
+        ).result
+        if notice.get("status") != "noticed":
+            raise DemoStepError("spot", f"a Spot interruption answered {notice}")
+        self.timeline.add("spot", "Spot interruption -> notice (runbooks/spot-interruption.md)")
+        shifted = rehearsal.run(
+            "alarm_action",
+            aws_events.placement_failure(
+                account=facts.account, region=REGION, cluster=cluster, service=service
+            ),
+        ).result
+        strategy = self._service().get("capacityProviderStrategy", [])
+        on_demand: dict[str, Any] = next(
+            (p for p in strategy if p["capacityProvider"] == "FARGATE"), {}
+        )
+        if shifted.get("status") != "acted" or not on_demand.get("weight"):
+            raise DemoStepError("spot", f"a placement failure answered {shifted}; {strategy}")
+        self.timeline.add(
+            "spot", f"Spot capacity unavailable -> shifted to on-demand FARGATE ({strategy})"
+        )
+
+    def _spot_strategy(self, site: Mapping[str, str]) -> None:
+        self.client("ecs").update_service(
+            cluster=site["ClusterName"],
+            service=site["ServiceName"],
+            capacityProviderStrategy=[
+                {"capacityProvider": "FARGATE", "base": 0, "weight": 0},
+                {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1},
+            ],
+            forceNewDeployment=True,
+        )
+
     def chaos_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
         site = self._site_outputs()
         tasks = self._steady_site(site)
@@ -411,7 +502,16 @@ class Demo:
         emulator starts no tasks and drops the service's load balancer, so the demo sets them."""
         ecs, elbv2 = self.client("ecs"), self.client("elbv2")
         cluster, name = site["ClusterName"], site["ServiceName"]
-        group = elbv2.describe_target_groups(Names=[f"{APP}-{STAGE}-site"])["TargetGroups"][0]
+        # CloudFormation names the target group (a fixed name could not be replaced): find it
+        # through the site's load balancer.
+        balancer = next(
+            lb
+            for lb in elbv2.describe_load_balancers()["LoadBalancers"]
+            if lb["DNSName"] == site["LoadBalancerDnsName"]
+        )
+        group = elbv2.describe_target_groups(LoadBalancerArn=balancer["LoadBalancerArn"])[
+            "TargetGroups"
+        ][0]
         ecs.update_service(
             cluster=cluster,
             service=name,

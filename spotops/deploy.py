@@ -1,18 +1,36 @@
-"""Deploy planning: which parameters each stack receives, checked before anything runs."""
+"""Deploying a stage: which parameters each stack receives, checked before anything runs
+(:func:`plan_stacks`), and the deploy itself, stack after stack by change set
+(:class:`StageDeployment`).
+
+Nothing here prints: progress goes to a :class:`DeployProgress` the command layer supplies,
+as :class:`~spotops.push.Pusher` reports through its ``notify`` callback.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
+from spotops.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
+from spotops.checks import changed_immutable, refuse, stage_problems
 from spotops.config import StackSpec, StageConfig, reference_parameter
-from spotops.errors import UsageError
+from spotops.emulator import leftover_exports, reset_advice
+from spotops.errors import ConfigError, StackStateError, UsageError
+from spotops.images import ImageChoice, ImageResolver, SiteLocation
+from spotops.stacks import ChangeSetReview, StackDeployer, StackEvent, StackInfo
 from spotops.templates import (
+    TemplateLogic,
     TemplateParameter,
+    effective_values,
+    immutable_parameters,
     load_template,
+    parse_template,
+    resource_descriptions,
     select_parameters,
     template_parameters,
 )
@@ -32,6 +50,8 @@ class StackPlan:
     declared: dict[str, TemplateParameter]
     # Set for a template CloudFormation reads from S3 (the ops stack's).
     template_url: str = ""
+    # The parsed template (for the ops stack: the merge template until it is packaged).
+    template: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def takes_image(self) -> bool:
@@ -53,12 +73,14 @@ def plan_stacks(
     plans = []
     for spec in specs:
         path = spec.template_path(project_dir)
+        template = load_template(path)
         plans.append(
             StackPlan(
                 spec=spec,
                 name=spec.stack_name(config.app, config.stage),
                 template_body=path.read_text() if path.is_file() else "",
-                declared=template_parameters(load_template(path)),
+                declared=template_parameters(template),
+                template=template,
             )
         )
     declared_anywhere = {name for plan in plans for name in plan.declared}
@@ -69,8 +91,47 @@ def plan_stacks(
             f"{', '.join(sorted(declared_anywhere))}."
         )
     for plan in plans:
-        stack_parameters(plan, plans, config.parameters, image_uri="", fed_outputs=None)
+        chosen = stack_parameters(plan, plans, config.parameters, image_uri="", fed_outputs=None)
+        check_inputs(plan, chosen)
     return plans
+
+
+def check_inputs(plan: StackPlan, chosen: Mapping[str, str]) -> None:
+    """What AWS would refuse mid-creation: Fargate sizes, the autoscaling range, the
+    template's Rules (which the local emulator ignores).
+
+    Raises
+    ------
+    ParameterError
+        Listing every problem with the values that would do.
+    """
+    values = effective_values(plan.declared, chosen)
+    problems = stage_problems(values)
+    if plan.template:
+        problems += TemplateLogic(plan.template, values).failed_rules()
+    refuse(plan.name, problems, hint="Fix them in config/<stage>.json or with --param Key=Value.")
+
+
+def check_immutable(plan: StackPlan, existing: StackInfo | None, chosen: Mapping[str, str]) -> None:
+    """Refuse a change to a parameter the template declares fixed once the stack exists."""
+    if existing is None or existing.status in {"REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}:
+        return
+    # A stack deployed before the template declared a parameter runs as its default did
+    # (the templates add such parameters with the old behaviour as default: ZoneCount 3).
+    deployed = {**effective_values(plan.declared, {}), **existing.parameters}
+    problems = changed_immutable(
+        plan.name,
+        immutable_parameters(plan.template),
+        deployed,
+        effective_values(plan.declared, chosen),
+    )
+    refuse(
+        plan.name,
+        problems,
+        hint="Such a change replaces what the stage runs on: keep the deployed value in "
+        "config/<stage>.json (or --param), or destroy the stage (`spotops destroy`) and "
+        "deploy it again.",
+    )
 
 
 def stack_parameters(
@@ -156,3 +217,214 @@ def read_record(project_dir: Path, stage: str) -> dict[str, object] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+# ---- the deploy ------------------------------------------------------------------------
+
+
+class DeployProgress(Protocol):
+    """What a deploy reports while it runs; the command layer renders it."""
+
+    def note(self, message: str) -> None:
+        """A line of information (plain text)."""
+
+    def image(self, choice: ImageChoice) -> None:
+        """The image the site stack will run, and why."""
+
+    def working(self, label: str) -> AbstractContextManager[Any]:
+        """A spinner while something slow runs."""
+
+    def up_to_date(self, stack_name: str) -> None:
+        """The stack has nothing to change."""
+
+    def review(self, review: ChangeSetReview, descriptions: Mapping[str, str], hidden: int) -> None:
+        """The change set about to run; ``hidden`` rows the emulator listed wrongly."""
+
+    def confirm(self, review: ChangeSetReview) -> bool:
+        """Ask before a change set that replaces or deletes; ``False`` stops the deploy."""
+
+    def follow(
+        self, label: str, events: Iterator[StackEvent], descriptions: Mapping[str, str]
+    ) -> None:
+        """Show stack events as they come, until the iterator ends."""
+
+    def done(self, stack_name: str) -> None:
+        """The stack settled successfully."""
+
+
+@dataclass
+class DeployResult:
+    """What a deploy did: every stack's outputs, the image, or where it was stopped."""
+
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    image: str = ""
+    declined: str = ""
+    executed: list[str] = field(default_factory=list)
+
+
+class StageDeployment:
+    """Deploy every stack of a stage in order, each by change set.
+
+    Parameters
+    ----------
+    project_dir, specs:
+        The checkout and the stacks (:data:`spotops.config.STACKS`).
+    stacks:
+        The CloudFormation side (:class:`~spotops.stacks.StackDeployer`).
+    images:
+        Finds the image the site runs (never rolls it back).
+    ops_builder:
+        Builds the packaged ops stack (called only when that stack is reached).
+    iam:
+        For the ECS service-linked role, made before the site stack's first creation.
+    emulator:
+        The local emulator's endpoint, or ``None`` on AWS. The emulator lists resources
+        whose conditions are false in a change set (they are left out of the review there),
+        and may hold the exports of a stack it failed to delete.
+    progress:
+        Where progress goes.
+    """
+
+    def __init__(
+        self,
+        project_dir: Path,
+        specs: Sequence[StackSpec],
+        *,
+        stacks: StackDeployer,
+        images: ImageResolver,
+        ops_builder: Callable[[], Any],
+        iam: Any,
+        emulator: str | None,
+        progress: DeployProgress,
+    ) -> None:
+        self._project_dir = project_dir
+        self._specs = specs
+        self._stacks = stacks
+        self._images = images
+        self._ops_builder = ops_builder
+        self._iam = iam
+        self._emulator = emulator
+        self._progress = progress
+
+    def run(self, config: StageConfig, *, image: str | None, yes: bool) -> DeployResult:
+        """Deploy ``config``'s stacks; ``image`` is ``--image`` (``None``: the running one).
+
+        Raises
+        ------
+        UsageError / ParameterError
+            Bad input, found before any change set.
+        SpotopsError
+            A stack failed; the message names the first failing resource.
+        """
+        plans = plan_stacks(self._project_dir, self._specs, config)
+        names = {p.spec.part: p.name for p in plans}
+        result = DeployResult()
+        for plan in plans:
+            existing = self._stacks.describe(plan.name)
+            image_uri = ""
+            if plan.takes_image:
+                site = SiteLocation.from_outputs(existing.outputs) if existing else None
+                choice = self._images.resolve(image, site)
+                image_uri = result.image = choice.uri
+                self._progress.image(choice)
+            emulator_leftovers = (
+                existing is None
+                and self._emulator
+                and leftover_exports(self._stacks.client, plan.name)
+            )
+            if emulator_leftovers and self._emulator:
+                raise StackStateError(reset_advice(self._emulator))
+            if plan.spec.part == "site" and existing is None:
+                self._service_linked_role()
+            fed = {
+                k: v for part in plan.spec.fed_by for k, v in result.outputs[names[part]].items()
+            }
+            values = dict(config.parameters)
+            if plan.spec.packaged:
+                plan, extra = self._package(plan, config, fed)
+                values.update(extra)
+            parameters = stack_parameters(
+                plan,
+                plans,
+                values,
+                image_uri=image_uri,
+                fed_outputs=fed if plan.spec.fed_by else None,
+            )
+            check_immutable(plan, existing, parameters)
+            if not self._deploy_stack(plan, parameters, stack_tags(config), yes=yes):
+                result.declined = plan.name
+                return result
+            info = self._stacks.describe(plan.name)
+            result.outputs[plan.name] = info.outputs if info else {}
+        return result
+
+    def _service_linked_role(self) -> None:
+        outcome = ensure_ecs_service_linked_role(self._iam)
+        if outcome == "created":
+            self._progress.note("Created the ECS service-linked role (once per account).")
+        elif outcome == "denied":
+            self._progress.note(
+                "Could not check the ECS service-linked role (no IAM permission). If the "
+                f"site stack fails on it, an administrator runs once: {MANUAL_COMMAND}"
+            )
+
+    def _package(
+        self, plan: StackPlan, config: StageConfig, fed: Mapping[str, str]
+    ) -> tuple[StackPlan, dict[str, str]]:
+        with self._progress.working(f"Packaging {plan.name} (chalice package, SAM translation)"):
+            built = self._ops_builder().build(
+                app=config.app, stage=config.stage, site_outputs=fed, tags=stack_tags(config)
+            )
+        size = built.package.zip_path.stat().st_size
+        self._progress.note(f"Package: {built.code_location} ({size / 1024:.0f} KiB)")
+        packaged = replace(
+            plan,
+            template_body=built.template_body,
+            template_url=built.template_url,
+            template=parse_template(built.template_body, f"the package of {plan.name}"),
+        )
+        return packaged, dict(built.parameters)
+
+    def _deploy_stack(
+        self, plan: StackPlan, parameters: Mapping[str, str], tags: Mapping[str, str], *, yes: bool
+    ) -> bool:
+        """Prepare, review, execute and follow one stack; ``False`` when refused."""
+        with self._progress.working(f"Preparing the change set of {plan.name}"):
+            review = self._stacks.prepare(
+                plan.name, plan.template_body, parameters, tags, template_url=plan.template_url
+            )
+        if review.up_to_date:
+            self._progress.up_to_date(plan.name)
+            return True
+        hidden = self._hide_false_conditions(plan, review, parameters)
+        descriptions = resource_descriptions(plan.template)
+        self._progress.review(review, descriptions, hidden)
+        if review.needs_confirmation and not yes and not self._progress.confirm(review):
+            self._stacks.discard(review)
+            return False
+        self._progress.follow(
+            f"Deploying {plan.name}",
+            self._stacks.execute(
+                review, plan.template_body, parameters, tags, template_url=plan.template_url
+            ),
+            descriptions,
+        )
+        self._progress.done(plan.name)
+        return True
+
+    def _hide_false_conditions(
+        self, plan: StackPlan, review: ChangeSetReview, parameters: Mapping[str, str]
+    ) -> int:
+        """On the emulator, drop change rows for resources whose conditions are false (moto
+        lists them; AWS does not). Returns how many were dropped."""
+        if not self._emulator or not plan.template:
+            return 0
+        declared = set(plan.template.get("Resources") or {})
+        try:
+            created = set(TemplateLogic(plan.template, parameters).resources())
+        except ConfigError:  # a condition this small evaluator does not know: show all
+            return 0
+        kept = [c for c in review.changes if c.logical_id not in declared - created]
+        hidden = len(review.changes) - len(kept)
+        review.changes = kept
+        return hidden

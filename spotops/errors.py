@@ -98,6 +98,27 @@ class AwsCallError(SpotopsError):
     """An AWS call failed in a way no other error describes."""
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``""`` for anything else).
+
+    The one way spotops reads an AWS error: by its code, never by its message text, which
+    AWS may reword at any time.
+
+    Example
+    -------
+    >>> error_code(ClientError({"Error": {"Code": "ClusterNotFoundException"}}, "X"))
+    'ClusterNotFoundException'
+    """
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_error(exc: BaseException, *codes: str) -> bool:
+    """True when ``exc`` is a ``ClientError`` with one of ``codes``."""
+    return error_code(exc) in codes
+
+
 def translate_aws_error(exc: Exception, *, region: str | None = None) -> SpotopsError:
     """Turn a botocore exception into one :class:`SpotopsError` with advice.
 
@@ -157,7 +178,7 @@ def translate_aws_error(exc: Exception, *, region: str | None = None) -> Spotops
             return CredentialsError(
                 f"Access denied: {message}. Use a role allowed to manage the spotops stacks."
             )
-        if "is not valid in region" in message or "InvalidRegion" in code:
+        if code in {"InvalidRegion", "InvalidRegionException", "UnrecognizedRegion"}:
             return RegionError(f"{message}. Check --region / AWS_REGION.")
         operation = getattr(exc, "operation_name", "an AWS call")
         return AwsCallError(f"{operation} failed{where}: {code}: {message}")

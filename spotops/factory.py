@@ -14,8 +14,10 @@ from spotops.aws import AwsSession, AwsSettings
 from spotops.config import STACKS, StackSpec, StageConfig, load_stage_config
 from spotops.cost import PriceTable, load_price_table
 from spotops.images import ImageResolver
+from spotops.logs import LogReader
 from spotops.ops_package import OpsStackBuilder
 from spotops.push import CommandRunner, Pusher, run_command
+from spotops.simulate import Rehearsal
 from spotops.stacks import StackDeployer
 from spotops.status import StatusReader
 
@@ -77,9 +79,10 @@ class CLIFactory:
         return ImageResolver(session.client("ecs"), session.client("ecr"))
 
     def status_reader(self, session: AwsSession) -> StatusReader:
-        return StatusReader(
-            self.deployer(session), session.client("ecs"), session.client("cloudwatch")
-        )
+        return StatusReader(self.deployer(session), session.client)
+
+    def log_reader(self, session: AwsSession) -> LogReader:
+        return LogReader(session.client("logs"), poll_seconds=0.5 if session.is_emulator else 2.0)
 
     def pusher(self, session: AwsSession, notify: Callable[[str], None]) -> Pusher:
         return Pusher(session.client("ecr"), self.runner, notify)
@@ -103,4 +106,14 @@ class CLIFactory:
             runner=self.runner,
             region=session.region,
             emulator=session.is_emulator,
+        )
+
+    def rehearsal(self, session: AwsSession, app: str, stage: str, *, dry_run: bool) -> Rehearsal:
+        return Rehearsal(
+            session.client,
+            app=app,
+            stage=stage,
+            region=session.region,
+            work_dir=self.project_dir / ".spotops" / "simulate" / stage,
+            force_dry_run=dry_run,
         )

@@ -21,10 +21,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from spotops.errors import UsageError, is_error
+
 SITE_CONTAINER = "site"
 # The site template points the task definition at ``<repository>:bootstrap`` while
 # ``ImageUri`` is empty: a placeholder, never an image to pass back.
 BOOTSTRAP_TAG = "bootstrap"
+# Tag names that conventionally move from image to image; never deployed by name.
+MUTABLE_TAGS = frozenset({"latest", BOOTSTRAP_TAG, "main", "master", "stable", "edge"})
 
 
 def is_placeholder(image: str) -> bool:
@@ -73,6 +77,40 @@ def site_container(containers: list[dict[str, Any]], port: int | None = None) ->
     return (essential or containers)[0]
 
 
+def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any] | None:
+    """The service as ECS describes it, or ``None`` when it or its cluster does not exist."""
+    try:
+        described = ecs.describe_services(cluster=cluster, services=[service])
+    except ClientError as exc:
+        if is_error(exc, "ClusterNotFoundException"):
+            return None
+        raise
+    services = [s for s in described.get("services", []) if s.get("status") != "INACTIVE"]
+    return dict(services[0]) if services else None
+
+
+def image_of_service(ecs: Any, service: dict[str, Any]) -> str | None:
+    """The site container image of a described service's current task definition.
+
+    The one place spotops answers "which image does the service run": a deploy passes it back
+    as ``ImageUri`` and ``spotops status`` shows it. The service's ``taskDefinition`` is its
+    PRIMARY deployment's (the newest requested, a circuit-breaker rollback included); the
+    deployment list is the fallback.
+    """
+    primary = [d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"]
+    task_definition = service.get("taskDefinition") or (
+        primary[0].get("taskDefinition") if primary else None
+    )
+    if not task_definition:
+        return None
+    definition = ecs.describe_task_definition(taskDefinition=task_definition)
+    containers = definition["taskDefinition"].get("containerDefinitions", [])
+    if not containers:
+        return None
+    image = site_container(containers).get("image")
+    return str(image) if image else None
+
+
 class ImageResolver:
     """Find the image a service runs, or the newest one in a repository."""
 
@@ -82,30 +120,8 @@ class ImageResolver:
 
     def running_image(self, cluster: str, service: str) -> str | None:
         """The site container image of the service's current task definition, or ``None``."""
-        try:
-            described = self._ecs.describe_services(cluster=cluster, services=[service])
-        except ClientError as exc:
-            if "ClusterNotFound" in str(exc):
-                return None
-            raise
-        services = [s for s in described.get("services", []) if s.get("status") != "INACTIVE"]
-        if not services:
-            return None
-        found = services[0]
-        # The service's taskDefinition is its PRIMARY deployment's (the newest requested,
-        # including a circuit-breaker rollback); fall back to the deployment list.
-        primary = [d for d in found.get("deployments", []) if d.get("status") == "PRIMARY"]
-        task_definition = found.get("taskDefinition") or (
-            primary[0].get("taskDefinition") if primary else None
-        )
-        if not task_definition:
-            return None
-        definition = self._ecs.describe_task_definition(taskDefinition=task_definition)
-        containers = definition["taskDefinition"].get("containerDefinitions", [])
-        if not containers:
-            return None
-        image = site_container(containers).get("image")
-        return str(image) if image else None
+        found = describe_service(self._ecs, cluster, service)
+        return image_of_service(self._ecs, found) if found else None
 
     def newest_image(self, repository_name: str, repository_uri: str) -> str | None:
         """``<uri>@<digest>`` of the most recently pushed image, or ``None``."""
@@ -119,7 +135,7 @@ class ImageResolver:
                     break
                 kwargs["nextToken"] = page["nextToken"]
         except ClientError as exc:
-            if "RepositoryNotFoundException" in str(exc):
+            if is_error(exc, "RepositoryNotFoundException"):
                 return None
             raise
         if not images:
@@ -127,10 +143,59 @@ class ImageResolver:
         newest = max(images, key=lambda i: i.get("imagePushedAt") or 0)
         return f"{repository_uri}@{newest['imageDigest']}"
 
+    def check_explicit(self, image: str, site: SiteLocation | None) -> ImageChoice:
+        """The image named with ``--image``, checked and pinned by digest.
+
+        Raises
+        ------
+        UsageError
+            The image is not in the stage's repository (the task execution role pulls from
+            nowhere else), is named by a mutable tag such as ``latest`` or by no tag at all,
+            or does not exist.
+        """
+        repository = site.repository_uri if site else None
+        if not repository or not site or not site.repository_name:
+            raise UsageError(
+                f"--image {image}: the site stack does not exist yet, so neither does its "
+                "repository. Deploy without --image first, then push (`spotops push`)."
+            )
+        reference = image[len(repository) :] if image.startswith(repository) else ""
+        if not reference.startswith((":", "@")):
+            raise UsageError(
+                f"--image {image} is not in this stage's repository {repository}: the site's "
+                "task execution role pulls only from there. Push it with `spotops push`."
+            )
+        if reference.startswith("@"):
+            image_id = {"imageDigest": reference[1:]}
+        else:
+            tag = reference[1:]
+            if tag in MUTABLE_TAGS:
+                raise UsageError(
+                    f"--image {image}: {tag!r} is a mutable tag name, so what it runs could "
+                    "change under the service. Name a commit or release tag, or a digest "
+                    "(repository@sha256:...)."
+                )
+            image_id = {"imageTag": tag}
+        try:
+            found = self._ecr.describe_images(
+                repositoryName=site.repository_name, imageIds=[image_id]
+            ).get("imageDetails", [])
+        except ClientError as exc:
+            if not is_error(exc, "ImageNotFoundException", "RepositoryNotFoundException"):
+                raise
+            found = []
+        if not found:
+            raise UsageError(
+                f"--image {image} does not exist in {site.repository_name}. `spotops status` "
+                "shows the image the service runs; `spotops push` pushes a new one."
+            )
+        pinned = f"{repository}@{found[0]['imageDigest']}"
+        return ImageChoice(pinned, f"named with --image {reference}")
+
     def resolve(self, explicit: str | None, site: SiteLocation | None) -> ImageChoice:
         """Apply the order of preference in this module's docstring."""
         if explicit:
-            return ImageChoice(explicit, "named with --image")
+            return self.check_explicit(explicit, site)
         if site and site.cluster and site.service:
             running = self.running_image(site.cluster, site.service)
             if running and not is_placeholder(running):
@@ -158,7 +223,7 @@ def _image_ids(ecr: Any, repository_name: str) -> list[dict[str, str]]:
                 break
             kwargs["nextToken"] = page["nextToken"]
     except ClientError as exc:
-        if "RepositoryNotFoundException" in str(exc):
+        if is_error(exc, "RepositoryNotFoundException"):
             return []
         raise
     unique = {i["imageDigest"]: i for i in ids}

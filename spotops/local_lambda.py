@@ -22,17 +22,17 @@ from typing import Any
 
 from spotops.errors import SpotopsError
 
-# Runs inside the fresh process: argv = [zip dir, handler, event file, function name].
+# Runs inside the fresh process: argv = [zip dir, handler, event file, function name, ARN].
 _RUNNER = """
 import json, sys
-zip_dir, handler, event_file, function = sys.argv[1:5]
+zip_dir, handler, event_file, function, function_arn = sys.argv[1:6]
 sys.path[:0] = [zip_dir]
 
 class Context:
     function_name = function
     function_version = "$LATEST"
     memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:" + function
+    invoked_function_arn = function_arn
     aws_request_id = "local-" + handler
     log_group_name = "/aws/lambda/" + function
     log_stream_name = "local"
@@ -76,6 +76,7 @@ def invoke(
     env: Mapping[str, str],
     *,
     function_name: str,
+    function_arn: str,
     work_dir: Path,
     timeout: float = 900,
 ) -> Invocation:
@@ -99,6 +100,7 @@ def invoke(
             handler,
             str(event_file),
             function_name,
+            function_arn,
         ],
         env=dict(env),
         capture_output=True,

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from spotops.errors import NotDeployedError, PackageError
+from spotops.errors import NotDeployedError, PackageError, is_error
 from spotops.push import CommandRunner
 
 OPS_SOURCE = Path("ops_lambdas")
@@ -48,6 +48,7 @@ SITE_NAMES = {
     "CLUSTER_NAME": "ClusterName",
     "SERVICE_NAME": "ServiceName",
     "REPOSITORY_NAME": "RepositoryName",
+    "ALARM_TOPIC_ARN": "AlarmTopicArn",
 }
 APP_TAGS = (
     {"Key": "spotops:app", "Value": {"Ref": "AppName"}},
@@ -75,6 +76,21 @@ class OpsPackage:
     def code_key(self, app: str, stage: str) -> str:
         """The S3 key of the zip: content-addressed, so a rebuild of the same code is a no-op."""
         return f"{app}/{stage}/ops/{self.code_sha256}.zip"
+
+
+# The functions of ops_lambdas/.chalice/config.json when it cannot be read.
+DEFAULT_FUNCTIONS = ("redeploy_on_push", "deployment_outcome", "reconcile_images", "chaos_tick")
+
+
+def ops_function_names(project_dir: Path) -> tuple[str, ...]:
+    """The ops toolkit's functions (``lambda_functions`` of the Chalice config); each is
+    deployed as ``<app>-<stage>-<name>`` and logs to ``/aws/lambda/<app>-<stage>-<name>``."""
+    path = project_dir / OPS_SOURCE / ".chalice" / "config.json"
+    try:
+        functions = json.loads(path.read_text()).get("lambda_functions") or {}
+    except (OSError, ValueError):
+        return DEFAULT_FUNCTIONS
+    return tuple(str(name) for name in functions) or DEFAULT_FUNCTIONS
 
 
 def package_environment(app: str, stage: str, site_outputs: Mapping[str, str]) -> dict[str, str]:
@@ -416,7 +432,7 @@ class OpsStackBuilder:
             self._s3.head_object(Bucket=bucket, Key=key)
             return  # the same code is already there: its key is its hash
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            if not is_error(exc, "404", "NoSuchKey", "NotFound"):
                 raise
         self._s3.put_object(Bucket=bucket, Key=key, Body=content)
 

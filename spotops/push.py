@@ -17,10 +17,12 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
+from spotops import image_build
 from spotops.errors import (
     DirtyTreeError,
     ImageTagExistsError,
     PushError,
+    is_error,
 )
 
 
@@ -78,26 +80,11 @@ class BuildEngine:
         return [self.name, "login", "--username", "AWS", "--password-stdin", registry]
 
     def build(self, image: str, context: Path, build_args: dict[str, str]) -> list[str]:
-        # buildah's `bud` takes docker build's flags, so only the verb differs.
-        verb = ["buildah", "bud"] if self.name == "buildah" else ["docker", "build"]
-        args = [f"--build-arg={name}={value}" for name, value in sorted(build_args.items())]
-        dockerfile = str(context / "Dockerfile")
-        return [
-            *verb,
-            "--platform",
-            "linux/amd64",
-            *args,
-            "-f",
-            dockerfile,
-            "-t",
-            image,
-            str(context),
-        ]
+        # One build for `make image`, `make push` and CI (spotops.image_build).
+        return image_build.build_command(self.name, image, context, build_args)
 
     def push(self, image: str) -> list[str]:
-        if self.name == "buildah":
-            return ["buildah", "push", image, f"docker://{image}"]
-        return ["docker", "push", image]
+        return image_build.push_command(self.name, image)
 
 
 def _first_line(text: str) -> str:
@@ -214,7 +201,7 @@ class Pusher:
                 repositoryName=repository_name, imageIds=[{"imageTag": tag}]
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ImageNotFoundException":
+            if is_error(exc, "ImageNotFoundException"):
                 return None
             raise
         details = found.get("imageDetails", [])
@@ -224,7 +211,7 @@ class Pusher:
         try:
             repos = self._ecr.describe_repositories(repositoryNames=[repository_name])
         except ClientError as exc:
-            if "RepositoryNotFoundException" in str(exc):
+            if is_error(exc, "RepositoryNotFoundException"):
                 raise PushError(
                     f"ECR repository {repository_name} does not exist. Run `spotops deploy` "
                     "first: the site stack creates it."

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spotops import aws_events
 from spotops.errors import NotDeployedError, UsageError
 from spotops.local_lambda import Invocation, invoke, unpack
 
@@ -80,6 +81,9 @@ class Rehearsal:
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._zip_dir: Path | None = None
         self._facts: StageFacts | None = None
+
+    def client(self, service: str) -> Any:
+        return self._client(service)
 
     def function_name(self, function: str) -> str:
         return f"{self.app}-{self.stage}-{function}"
@@ -164,5 +168,125 @@ class Rehearsal:
             event,
             self.environment(function, overrides),
             function_name=self.function_name(function),
+            function_arn=(
+                f"arn:aws:lambda:{self.region}:{self.facts().account}:function:"
+                f"{self.function_name(function)}"
+            ),
             work_dir=self._work_dir / "events",
         )
+
+
+# ---- the kinds of event a rehearsal can send -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of event: the function that handles it, its arguments, how to build it."""
+
+    function: str
+    arguments: tuple[str, ...]
+    build: Callable[[Rehearsal, Sequence[str]], dict[str, Any]]
+    help: str
+
+
+def _ecr_push(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    (tag,) = args
+    facts = rehearsal.facts()
+    repository = facts.site["RepositoryName"]
+    try:
+        found = rehearsal.client("ecr").describe_images(
+            repositoryName=repository, imageIds=[{"imageTag": tag}]
+        )["imageDetails"]
+    except Exception as exc:  # ImageNotFoundException: say which tag, not the API's words
+        raise UsageError(f"No image tagged {tag!r} in {repository}.") from exc
+    return aws_events.ecr_push(
+        account=facts.account,
+        region=facts.region,
+        repository=repository,
+        digest=str(found[0]["imageDigest"]),
+        tag=tag,
+    )
+
+
+def _chaos_tick(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    facts = rehearsal.facts()
+    return aws_events.scheduled(
+        account=facts.account, region=facts.region, rule_name=f"{rehearsal.app}-simulated-chaos"
+    )
+
+
+def _alarm(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    name, state = args
+    if state not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
+        raise UsageError(f"STATE is ALARM, OK or INSUFFICIENT_DATA, not {state!r}.")
+    facts = rehearsal.facts()
+    full = (
+        name
+        if name.startswith(f"{rehearsal.app}-")
+        else f"{rehearsal.app}-{rehearsal.stage}-{name}"
+    )
+    try:
+        alarm = rehearsal.client("cloudwatch").describe_alarms(AlarmNames=[full])["MetricAlarms"]
+    except Exception:  # the description is a courtesy: the event still goes out without it
+        alarm = []
+    description = str(alarm[0].get("AlarmDescription", "")) if alarm else ""
+    return aws_events.alarm_sns(
+        account=facts.account,
+        region=facts.region,
+        topic_arn=facts.site["AlarmTopicArn"],
+        name=full,
+        state=state,
+        description=description,
+        reason=f"Rehearsal: {full} set to {state} by spotops simulate.",
+    )
+
+
+def _spot_interruption(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    facts = rehearsal.facts()
+    return aws_events.spot_interruption(
+        account=facts.account,
+        region=facts.region,
+        cluster=facts.site["ClusterName"],
+        service=facts.site["ServiceName"],
+        task_id="0" * 32,
+    )
+
+
+def _placement_failure(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    facts = rehearsal.facts()
+    return aws_events.placement_failure(
+        account=facts.account,
+        region=facts.region,
+        cluster=facts.site["ClusterName"],
+        service=facts.site["ServiceName"],
+    )
+
+
+KINDS: dict[str, Kind] = {
+    "ecr-push": Kind("redeploy_on_push", ("TAG",), _ecr_push, "a push of an image already in ECR"),
+    "alarm": Kind("alarm_action", ("NAME", "STATE"), _alarm, "an alarm changing state (by SNS)"),
+    "spot-interruption": Kind(
+        "alarm_action", (), _spot_interruption, "a Spot interruption of one of the site's tasks"
+    ),
+    "placement-failure": Kind(
+        "alarm_action", (), _placement_failure, "Fargate Spot capacity unavailable"
+    ),
+    "chaos-tick": Kind("chaos_tick", (), _chaos_tick, "one run of the chaos schedule"),
+}
+
+
+def rehearse(rehearsal: Rehearsal, kind: str, args: Sequence[str]) -> tuple[Kind, Invocation]:
+    """Build the event of ``kind`` and run its function.
+
+    Raises
+    ------
+    UsageError
+        An unknown kind or the wrong number of arguments, naming what it takes.
+    """
+    found = KINDS.get(kind)
+    if found is None:
+        raise UsageError(f"Unknown kind {kind!r}: use one of {', '.join(sorted(KINDS))}.")
+    if len(args) != len(found.arguments):
+        usage = " ".join((kind, *found.arguments))
+        raise UsageError(f"{kind} takes {len(found.arguments)} argument(s): simulate {usage}")
+    return found, rehearsal.run(found.function, found.build(rehearsal, args))

@@ -22,10 +22,14 @@ from spotops.errors import (
     DeployError,
     ParameterError,
     StackStateError,
+    is_error,
 )
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-_NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+# A change set with nothing to do fails with this status reason; CloudFormation gives it no
+# code of its own (the AWS CLI's `cloudformation deploy` reads the same words). It is a
+# status reason, not an error: errors are read by code (spotops.errors.error_code).
+_EMPTY_CHANGE_SET = "didn't contain changes"
 _SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 _ABSENT = frozenset({"REVIEW_IN_PROGRESS", "DELETE_COMPLETE"})
 
@@ -128,6 +132,11 @@ class StackDeployer:
         self._direct = direct_execute
         self._sleep = sleep
 
+    @property
+    def client(self) -> Any:
+        """The CloudFormation client (for the emulator's housekeeping)."""
+        return self._cfn
+
     # ---- reading --------------------------------------------------------------------
 
     def describe(self, stack_name: str) -> StackInfo | None:
@@ -135,7 +144,9 @@ class StackDeployer:
         try:
             stacks = self._cfn.describe_stacks(StackName=stack_name)["Stacks"]
         except ClientError as exc:
-            if "does not exist" in str(exc):
+            # The code CloudFormation answers for a stack that does not exist; our stack
+            # names are well formed, so no other ValidationError can come from this call.
+            if is_error(exc, "ValidationError"):
                 return None
             raise
         if not stacks:
@@ -214,18 +225,15 @@ class StackDeployer:
                 **_stack_inputs(stack_name, template_body, parameters, tags, template_url),
             )
         except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", ""))
-            if any(marker in message for marker in _NO_CHANGES):
-                return ChangeSetReview(stack_name, change_set_type, up_to_date=True)
-            if exc.response.get("Error", {}).get("Code") == "ValidationError":
-                raise _validation_error(stack_name, message) from exc
+            if is_error(exc, "ValidationError"):
+                raise _refused(stack_name, exc) from exc
             raise
         change_set_id = str(created["Id"])
         described = self._wait_for_change_set(change_set_id)
         review = ChangeSetReview(stack_name, change_set_type, change_set_id)
         if described["Status"] == "FAILED":
             reason = str(described.get("StatusReason") or "no reason given")
-            if any(marker in reason for marker in _NO_CHANGES):
+            if _EMPTY_CHANGE_SET in reason:
                 self.discard(review)
                 review.up_to_date = True
                 return review
@@ -320,9 +328,8 @@ class StackDeployer:
             else:
                 self._cfn.execute_change_set(ChangeSetName=review.change_set_id)
         except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", ""))
-            if exc.response.get("Error", {}).get("Code") == "ValidationError":
-                raise _validation_error(stack_name, message) from exc
+            if is_error(exc, "ValidationError"):
+                raise _refused(stack_name, exc) from exc
             raise
         final = yield from self._follow(stack_name, since)
         if final not in _SUCCESS:
@@ -429,14 +436,11 @@ def _stack_inputs(
     }
 
 
-def _validation_error(stack_name: str, message: str) -> Exception:
-    if "Parameter" in message or "parameter" in message:
-        return ParameterError(
-            f"CloudFormation refused the parameters of {stack_name}: {message}. Fix them in "
-            "config/<stage>.json or with --param Key=Value."
-        )
-    if "ROLLBACK_COMPLETE" in message:
-        return StackStateError(
-            f"{message} Delete the stack with `spotops destroy`, then deploy again."
-        )
-    return ChangeSetError(f"CloudFormation refused the change to {stack_name}: {message}")
+def _refused(stack_name: str, exc: ClientError) -> Exception:
+    """CloudFormation's ValidationError: it refused the template or the parameters. (A stack
+    in a state that blocks the change is caught before, from its status.)"""
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return ParameterError(
+        f"CloudFormation refused the template or parameters of {stack_name}: {message}. Fix "
+        "them in config/<stage>.json or with --param Key=Value."
+    )

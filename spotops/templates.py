@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -22,7 +22,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
@@ -150,3 +150,123 @@ def select_parameters(
             + ". Fix them in config/<stage>.json or with --param Key=Value."
         )
     return chosen
+
+
+def parse_template(text: str, source: str = "template") -> dict[str, Any]:
+    """Parse template text (YAML with short tags, or JSON) into a dict."""
+    try:
+        data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} is not a CloudFormation template (no mapping).")
+    return data
+
+
+def immutable_parameters(template: Mapping[str, Any]) -> tuple[str, ...]:
+    """Parameters a live stack must keep (``Metadata.spotops.immutable-parameters``)."""
+    spotops = (template.get("Metadata") or {}).get("spotops") or {}
+    return tuple(str(name) for name in spotops.get("immutable-parameters", []))
+
+
+def resource_descriptions(template: Mapping[str, Any]) -> dict[str, str]:
+    """``{logical id: Metadata.Description}``: the one-line human description of each
+    resource, shown beside it in change sets and stack events."""
+    found = {}
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        description = ((resource or {}).get("Metadata") or {}).get("Description")
+        if isinstance(description, str):
+            found[str(logical_id)] = description
+    return found
+
+
+def effective_values(
+    declared: Mapping[str, TemplateParameter], values: Mapping[str, str]
+) -> dict[str, str]:
+    """Every declared parameter's value as CloudFormation would use it: given, or default."""
+    return {name: values.get(name, parameter.default or "") for name, parameter in declared.items()}
+
+
+class TemplateLogic:
+    """Evaluate a template's Conditions and Rules for some parameter values.
+
+    Knows ``Ref`` (to parameters and pseudo parameters), ``Fn::Equals``, ``Fn::Not``,
+    ``Fn::And``, ``Fn::Or``, ``Fn::Contains``, ``Fn::If`` and ``Condition``: what conditions
+    and rules are written with. Anything else raises :class:`ConfigError`, so a template
+    change cannot slip past silently.
+    """
+
+    PSEUDO: ClassVar[dict[str, str]] = {"AWS::Region": "us-east-1", "AWS::Partition": "aws"}
+
+    def __init__(self, template: Mapping[str, Any], values: Mapping[str, str]) -> None:
+        self._template = template
+        self._values = effective_values(template_parameters(template), values)
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            spec = (self._template.get("Conditions") or {}).get(name)
+            if spec is None:
+                raise ConfigError(f"The template names an undefined condition {name!r}.")
+            self._conditions[name] = bool(self.value(spec))
+        return self._conditions[name]
+
+    def exists(self, resource: Mapping[str, Any]) -> bool:
+        """Whether a resource is created for these values (its ``Condition`` holds)."""
+        condition = resource.get("Condition")
+        return condition is None or self.condition(str(condition))
+
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """The resources created for these values."""
+        return {
+            str(name): resource
+            for name, resource in (self._template.get("Resources") or {}).items()
+            if isinstance(resource, dict) and self.exists(resource)
+        }
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, bool):
+            return "true" if node else "false"
+        if isinstance(node, int | float | str):
+            return str(node)
+        if isinstance(node, list):
+            return [self.value(item) for item in node]
+        if not isinstance(node, dict) or len(node) != 1:
+            raise ConfigError(f"Cannot evaluate {node!r} in a condition or rule.")
+        ((function, arg),) = node.items()
+        if function == "Ref":
+            if arg in self._values:
+                return self._values[arg]
+            if arg in self.PSEUDO:
+                return self.PSEUDO[arg]
+            raise ConfigError(f"A condition or rule refers to {arg!r}, which is no parameter.")
+        if function == "Condition":
+            return self.condition(str(arg))
+        if function == "Fn::Equals":
+            left, right = (self.value(item) for item in arg)
+            return left == right
+        if function == "Fn::Not":
+            return not self.value(arg[0])
+        if function == "Fn::And":
+            return all(self.value(item) for item in arg)
+        if function == "Fn::Or":
+            return any(self.value(item) for item in arg)
+        if function == "Fn::Contains":
+            return self.value(arg[1]) in self.value(arg[0])
+        if function == "Fn::If":
+            name, if_true, if_false = arg
+            return self.value(if_true if self.condition(str(name)) else if_false)
+        raise ConfigError(f"Cannot evaluate {function} in a condition or rule.")
+
+    def failed_rules(self) -> list[str]:
+        """The ``AssertDescription`` of every ``Rules`` assertion these values break: what
+        CloudFormation refuses before it creates anything (the local emulator does not)."""
+        failed = []
+        for rule in (self._template.get("Rules") or {}).values():
+            condition = rule.get("RuleCondition")
+            if condition is not None and not self.value(condition):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self.value(assertion["Assert"]):
+                    failed.append(str(assertion.get("AssertDescription", "a rule failed")))
+        return failed

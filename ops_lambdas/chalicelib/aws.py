@@ -14,7 +14,17 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-SERVICES = ("ecs", "ecr", "dynamodb", "ssm", "secretsmanager", "sqs", "elbv2", "cloudwatch")
+SERVICES = (
+    "ecs",
+    "ecr",
+    "dynamodb",
+    "ssm",
+    "secretsmanager",
+    "sqs",
+    "elbv2",
+    "cloudwatch",
+    "application-autoscaling",
+)
 _CREATE_LOCK = threading.Lock()
 
 
@@ -95,6 +105,11 @@ class AwsClients:
     @property
     def cloudwatch(self) -> Any:
         return self.client("cloudwatch")
+
+    @property
+    def autoscaling(self) -> Any:
+        """Application Auto Scaling (the service's scalable target)."""
+        return self.client("application-autoscaling")
 
 
 def error_code(exc: BaseException) -> str:

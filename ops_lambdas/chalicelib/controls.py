@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvi
 
 from chalicelib.aws import error_code
 from chalicelib.errors import ControlsError
+from chalicelib.runbooks import SLACK_WEBHOOK_MISSING
 
 KILL_SWITCH_OFF = frozenset({"off", "false", "0", "disabled"})
 DRY_RUN_ON = frozenset({"true", "on", "1", "yes"})
@@ -180,13 +181,19 @@ class Controls:
             )
         return dry_run_state(env_dry_run=False, parameter=self._dry_run_parameter, value=str(value))
 
-    def _webhook_error(self, problem: str) -> ControlsError:
-        return ControlsError(
-            f"{problem}; set it with `spotops slack-webhook set --stage {self._stage}`"
-        )
+    def _webhook_error(self, problem: str, secret_name: str) -> ControlsError:
+        if secret_name == self._secret_name:
+            fix = f"set it with `spotops slack-webhook set --stage {self._stage}`"
+        else:  # a severity's own channel (SLACK_WEBHOOK_SECRETS_BY_SEVERITY)
+            fix = f"set it with `aws secretsmanager put-secret-value --secret-id {secret_name}`"
+        return ControlsError(f"{problem}; {fix} (runbooks/{SLACK_WEBHOOK_MISSING})")
 
     def webhook_url(self) -> str:
-        """The Slack webhook URL from Secrets Manager (cached ``secret_cache_seconds``).
+        """The Slack webhook URL of the default channel (``SLACK_WEBHOOK_SECRET_NAME``)."""
+        return self.webhook_url_of(self._secret_name)
+
+    def webhook_url_of(self, secret_name: str) -> str:
+        """A Slack webhook URL from Secrets Manager (cached ``secret_cache_seconds``).
 
         Raises
         ------
@@ -196,10 +203,10 @@ class Controls:
             holds the URL.
         """
         try:
-            value = self._secrets.get(self._secret_name, max_age=self._secret_max_age)
+            value = self._secrets.get(secret_name, max_age=self._secret_max_age)
         except Exception as exc:
             raise self._webhook_error(
-                f"cannot read secret {self._secret_name} ({_read_failure(exc)})"
+                f"cannot read secret {secret_name} ({_read_failure(exc)})", secret_name
             ) from None
         text = value.decode() if isinstance(value, bytes) else str(value)
         text = text.strip()
@@ -207,8 +214,12 @@ class Controls:
             try:
                 data = json.loads(text)
             except ValueError:
-                raise self._webhook_error(f"secret {self._secret_name} is not valid JSON") from None
+                raise self._webhook_error(
+                    f"secret {secret_name} is not valid JSON", secret_name
+                ) from None
             text = str(data.get("url") or data.get("webhook_url") or "").strip()
         if not text.startswith(("https://", "http://")):
-            raise self._webhook_error(f"secret {self._secret_name} does not hold an http(s) URL")
+            raise self._webhook_error(
+                f"secret {secret_name} does not hold an http(s) URL", secret_name
+            )
         return text

@@ -173,6 +173,7 @@ class DeploymentRecord:
     task_definition: str = ""
     pushed_at: float = 0.0
     previous_task_definition: str = ""
+    updated_at: float = 0.0  # when the record last changed (its COMPLETED time, once done)
 
     @classmethod
     def from_item(cls, item: dict[str, Any] | None) -> DeploymentRecord | None:
@@ -190,6 +191,7 @@ class DeploymentRecord:
             task_definition=str(item.get("task_definition", "")),
             pushed_at=float(item.get("pushed_at", 0) or 0),
             previous_task_definition=str(item.get("previous_task_definition", "")),
+            updated_at=float(item.get("updated_at", 0) or 0),
         )
 
     @property

@@ -297,6 +297,17 @@ class SafetyLedger:
             ),
         )
 
+    def budget_used(self, action: str) -> int:
+        """How many ``action`` were counted against this UTC hour's budget so far."""
+        hour = datetime.fromtimestamp(self._now(), tz=UTC).strftime("%Y%m%d%H")
+        response = self._call(
+            "get_item",
+            Key=_to_item({"pk": f"BUDGET#{action}", "sk": hour}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return int(_from_item(item).get("count", 0)) if item else 0
+
     def consume_budget(self, action: str, max_per_hour: int) -> bool:
         """Count one ``action`` against this UTC hour's budget; False when it is spent."""
         hour = datetime.fromtimestamp(self._now(), tz=UTC).strftime("%Y%m%d%H")

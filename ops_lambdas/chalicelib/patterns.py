@@ -36,3 +36,13 @@ def ecs_deployment(env: Mapping[str, str]) -> dict[str, Any]:
     if cluster and service:
         pattern["resources"] = [{"wildcard": f"arn:*:ecs:*:*:service/{cluster}/{service}"}]
     return pattern
+
+
+def alarm_topic(env: Mapping[str, str]) -> str:
+    """The site's alarm topic: ``ALARM_TOPIC_ARN`` (the site stack's ``AlarmTopicArn``,
+    written when the app is packaged), else the topic's name by convention
+    (``<app>-<stage>-alarms``), which Chalice turns into an ARN in this account and region."""
+    arn = env.get("ALARM_TOPIC_ARN", "").strip()
+    if arn:
+        return arn
+    return f"{env.get('APP_NAME') or 'spotops'}-{env.get('STAGE') or 'dev'}-alarms"

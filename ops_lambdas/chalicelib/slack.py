@@ -84,6 +84,19 @@ def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
 
 
+def escape(text: str) -> str:
+    """``text`` safe inside mrkdwn: ``&``, ``<`` and ``>`` become the entities Slack asks
+    for, so text from AWS cannot make a link, mention someone or ``<!channel>``. Free text
+    that must not be formatted at all goes in ``build_message(details=...)`` (plain text).
+
+    Example
+    -------
+    >>> escape("<!channel> 5xx > 10 & rising")
+    '&lt;!channel&gt; 5xx &gt; 10 &amp; rising'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _chunks(text: str, limit: int) -> list[str]:
     """Split ``text`` into pieces of at most ``limit`` chars, preferring line breaks."""
     pieces: list[str] = []
@@ -118,6 +131,7 @@ def build_message(
     facts: Sequence[tuple[str, str]] = (),
     runbook: str | None = None,
     footer: str | None = None,
+    details: str | None = None,
 ) -> SlackMessage:
     """Build a Block Kit message cut to Slack's limits.
 
@@ -133,6 +147,9 @@ def build_message(
         URL of the runbook to follow, shown as a link.
     footer:
         Small context line (job, stage, event id).
+    details:
+        Text shown exactly as given (``plain_text`` sections after the body, split like it):
+        what came from outside (an alarm's reason) and must not be formatted by Slack.
 
     Returns
     -------
@@ -162,9 +179,13 @@ def build_message(
         tail.append(ContextBlock(elements=[MarkdownTextObject(text=cut(footer, 300))]))
 
     room = MAX_BLOCKS - len(blocks) - len(tail) - 1  # one divider before the tail
-    sections = [
+    sections: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=piece))
         for piece in _chunks(body, SECTION_TEXT_LIMIT)
+    ]
+    sections += [
+        SectionBlock(text=PlainTextObject(text=piece, emoji=False))
+        for piece in _chunks(details or "", SECTION_TEXT_LIMIT)
     ]
     if len(sections) > room:
         sections = sections[: room - 1]
@@ -174,7 +195,8 @@ def build_message(
         blocks.append(DividerBlock())
         blocks.extend(tail)
 
-    text = cut(f"{title}: {body}" if body else title, FALLBACK_TEXT_LIMIT)
+    summary = " ".join(part for part in (body, escape(details or "")) if part)
+    text = cut(f"{title}: {summary}" if summary else title, FALLBACK_TEXT_LIMIT)
     if runbook and len(text) + len(runbook) + 10 <= FALLBACK_TEXT_LIMIT:
         text = f"{text} Runbook: {runbook}"
     return SlackMessage(text=text, blocks=[block.to_dict() for block in blocks[:MAX_BLOCKS]])

@@ -6,9 +6,11 @@ clients and fakes, and production builds one per container with :func:`get_toolk
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -49,6 +51,12 @@ class Toolkit:
     lambda_context: Any | None = None
     # The container's lazy clients: what only some jobs need is made on first use (chaos).
     aws: AwsClients | None = None
+    # Slack channels by severity (SLACK_WEBHOOK_SECRETS_BY_SEVERITY); others use ``notifier``.
+    channels: Mapping[str, Notifier] = field(default_factory=dict)
+
+    def notifier_for(self, severity: str) -> Notifier:
+        """The channel of ``severity`` (``critical``, ``warning``, ``info``), else the default."""
+        return self.channels.get(severity, self.notifier)
 
     def with_context(self, lambda_context: Any) -> Toolkit:
         """A copy bound to this invocation's Lambda context (for idempotency timeouts)."""
@@ -81,6 +89,11 @@ class Toolkit:
         """SSM (the chaos leash), made on first use."""
         return self._clients().ssm
 
+    @property
+    def autoscaling(self) -> Any:
+        """Application Auto Scaling (the scale-out's maximum), made on first use."""
+        return self._clients().autoscaling
+
 
 def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
     """Assemble the production toolkit from settings and lazy clients."""
@@ -95,15 +108,23 @@ def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
         secret_cache_seconds=settings.secret_cache_seconds,
         stage=settings.stage,
     )
-    notifier = SlackNotifier(
-        webhook_url=controls.webhook_url,
-        sqs=clients.sqs,
-        dlq_url=settings.slack_dlq_url,
-        timeout=settings.slack_timeout_seconds,
-        max_attempts=settings.slack_max_attempts,
-        max_total_seconds=settings.slack_max_total_seconds,
-        backoff_base_seconds=settings.slack_backoff_base_seconds,
-    )
+
+    def notifier_of(webhook_url: Callable[[], str]) -> SlackNotifier:
+        return SlackNotifier(
+            webhook_url=webhook_url,
+            sqs=clients.sqs,
+            dlq_url=settings.slack_dlq_url,
+            timeout=settings.slack_timeout_seconds,
+            max_attempts=settings.slack_max_attempts,
+            max_total_seconds=settings.slack_max_total_seconds,
+            backoff_base_seconds=settings.slack_backoff_base_seconds,
+        )
+
+    notifier = notifier_of(controls.webhook_url)
+    channels: dict[str, Notifier] = {
+        severity.value: notifier_of(functools.partial(controls.webhook_url_of, secret))
+        for severity, secret in settings.remediation.channels
+    }
     return Toolkit(
         settings=settings,
         ecs=clients.ecs,
@@ -117,6 +138,7 @@ def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
             table_name=settings.idempotency_table_name, boto3_client=clients.dynamodb
         ),
         aws=clients,
+        channels=channels,
     )
 
 

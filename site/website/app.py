@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sanic import Sanic
 
-from website import health, lifecycle, middleware, pages, testing
-from website.logs import logging_config
+from website import health, lifecycle, pages, static, testing
+from website.logs import STDOUT, AccessLog, logging_config
 from website.metadata import load_task_info
+from website.pages import RenderedPages
+from website.responses import SiteErrorHandler
 from website.settings import Settings
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 APP_NAME = "spotops-site"
 READY_MESSAGE = "serving"
 logger = logging.getLogger("website")
@@ -38,12 +38,17 @@ def create_app(settings: Settings | None = None) -> Sanic:
     """
     settings = settings or Settings()
     # env_prefix=None: Settings is the only reader of the environment (no SANIC_* overrides).
-    app = Sanic(APP_NAME, log_config=logging_config(settings.service_name), env_prefix=None)
+    app = Sanic(
+        APP_NAME,
+        log_config=logging_config(settings.service_name),
+        env_prefix=None,
+        error_handler=SiteErrorHandler(),
+    )
     app.config.update(
         {
             # Production error pages: JSON, never a traceback (debug is off in serve()).
             "FALLBACK_ERROR_FORMAT": "json",
-            "ACCESS_LOG": False,  # website.middleware writes the JSON access log
+            "ACCESS_LOG": False,  # website.responses writes the JSON access log
             "MOTD": False,
             "REQUEST_MAX_SIZE": settings.request_max_bytes,
             "KEEP_ALIVE_TIMEOUT": settings.keep_alive_seconds,
@@ -56,13 +61,17 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app.ctx.started_at = datetime.now(UTC).isoformat(timespec="seconds")
     app.ctx.task = None
     app.ctx.drain = lifecycle.DrainState()
+    # What changes only at start is made once, here, not per request.
+    app.ctx.pages = RenderedPages.render(settings, app.ctx.started_at, None)
+    app.ctx.static_files = static.read_static()
+    app.ctx.access_log = AccessLog(settings.service_name)
+    STDOUT.flush_at_exit()
 
     app.blueprint(pages.bp)
     app.blueprint(health.bp)
+    app.blueprint(static.bp)
     if settings.enable_test_routes:
         app.blueprint(testing.bp)
-    app.static("/static", STATIC_DIR, name="static")
-    middleware.register(app)
 
     app.main_process_start(lifecycle.create_shared_flag)
     app.before_server_start(lifecycle.attach_shared_flag)
@@ -81,8 +90,19 @@ def create_app(settings: Settings | None = None) -> Sanic:
             },
         )
         # Read the ECS task metadata in the background: requests never wait for it.
-        app.add_task(load_task_info(app), name="ecs-task-metadata")
+        app.add_task(show_task_facts(app), name="ecs-task-metadata")
+
+    @app.after_server_stop
+    async def flush_logs(app: Sanic) -> None:
+        STDOUT.flush()
 
     if settings.workers > 1:
         app.main_process_ready(lifecycle.install_main_process_handler)
     return app
+
+
+async def show_task_facts(app: Sanic) -> None:
+    """Read the task metadata once, then render the home page again with it."""
+    await load_task_info(app)
+    if app.ctx.task is not None:
+        app.ctx.pages = RenderedPages.render(app.ctx.settings, app.ctx.started_at, app.ctx.task)

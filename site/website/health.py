@@ -7,18 +7,25 @@ so the ALB marks the target unhealthy even before ECS's deregistration reaches i
 
 from __future__ import annotations
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import Blueprint, Request
+
+from website.responses import JSON, SiteResponse, get_and_head
 
 bp = Blueprint("health")
 
+OK = b'{"status":"ok"}'
+READY = b'{"status":"ready"}'
+DRAINING = b'{"status":"draining"}'
+_NO_STORE = {"Cache-Control": "no-store"}
 
-@bp.get("/healthz", name="healthz")
-async def healthz(request: Request) -> HTTPResponse:
-    return json({"status": "ok"})
+
+@get_and_head(bp, "/healthz", name="healthz")
+async def healthz(request: Request) -> SiteResponse:
+    return SiteResponse(OK, content_type=JSON)
 
 
-@bp.get("/readyz", name="readyz")
-async def readyz(request: Request) -> HTTPResponse:
+@get_and_head(bp, "/readyz", name="readyz")
+async def readyz(request: Request) -> SiteResponse:
     if request.app.ctx.drain.is_draining:
-        return json({"status": "draining"}, status=503, headers={"Cache-Control": "no-store"})
-    return json({"status": "ready"}, headers={"Cache-Control": "no-store"})
+        return SiteResponse(DRAINING, status=503, headers=_NO_STORE, content_type=JSON)
+    return SiteResponse(READY, headers=_NO_STORE, content_type=JSON)

@@ -1,11 +1,19 @@
-"""What people see: the home page and the version document."""
+"""What people see: the home page and the version document.
+
+Both change only at start (and the home page once more, when the ECS task facts arrive), so
+they are rendered then, into bytes, and every request sends those bytes.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from sanic import Blueprint, HTTPResponse, Request, html, json
+from sanic import Blueprint, Request
+
+from website.responses import HTML, JSON, SiteResponse, get_and_head
 
 if TYPE_CHECKING:
     from website.metadata import TaskInfo
@@ -72,13 +80,29 @@ def render_home(settings: Settings, started_at: str, task: TaskInfo | None) -> s
 """
 
 
-@bp.get("/", name="home")
-async def home(request: Request) -> HTTPResponse:
-    ctx = request.app.ctx
-    return html(render_home(ctx.settings, ctx.started_at, ctx.task))
+@dataclass(frozen=True)
+class RenderedPages:
+    """The pages' bodies, ready to send."""
+
+    home: bytes
+    version: bytes
+
+    @classmethod
+    def render(cls, settings: Settings, started_at: str, task: TaskInfo | None) -> RenderedPages:
+        """Render both pages (at start, and again when the task facts arrive)."""
+        return cls(
+            home=render_home(settings, started_at, task).encode(),
+            version=json.dumps(
+                version_document(settings, started_at), separators=(",", ":")
+            ).encode(),
+        )
 
 
-@bp.get("/version", name="version")
-async def version(request: Request) -> HTTPResponse:
-    ctx = request.app.ctx
-    return json(version_document(ctx.settings, ctx.started_at))
+@get_and_head(bp, "/", name="home")
+async def home(request: Request) -> SiteResponse:
+    return SiteResponse(request.app.ctx.pages.home, content_type=HTML)
+
+
+@get_and_head(bp, "/version", name="version")
+async def version(request: Request) -> SiteResponse:
+    return SiteResponse(request.app.ctx.pages.version, content_type=JSON)

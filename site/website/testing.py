@@ -10,9 +10,12 @@ import asyncio
 import logging
 import math
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import Blueprint, Request, json
+from sanic.response import BaseHTTPResponse
 
 from website.errors import InvalidDelay
+from website.requests import request_id
+from website.responses import SiteResponse, get_and_head
 
 bp = Blueprint("test_routes", url_prefix="/_test")
 logger = logging.getLogger("website.testing")
@@ -20,8 +23,8 @@ logger = logging.getLogger("website.testing")
 MAX_DELAY_SECONDS = 30.0
 
 
-@bp.get("/slow", name="slow")
-async def slow(request: Request) -> HTTPResponse:
+@get_and_head(bp, "/slow", name="slow")
+async def slow(request: Request) -> BaseHTTPResponse:
     try:
         seconds = float(request.args.get("seconds", "1"))
     except ValueError:
@@ -29,6 +32,6 @@ async def slow(request: Request) -> HTTPResponse:
     if not (0 <= seconds <= MAX_DELAY_SECONDS) or math.isnan(seconds):
         raise InvalidDelay
     # Tests wait for this line to know the request is in flight before they send SIGTERM.
-    logger.info("slow request in flight", extra={"request_id": str(request.id)})
+    logger.info("slow request in flight", extra={"request_id": request_id(request)})
     await asyncio.sleep(seconds)
-    return json({"slept": seconds})
+    return SiteResponse.adopt(json({"slept": seconds}))

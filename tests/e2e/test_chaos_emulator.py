@@ -76,7 +76,9 @@ def steady_site(stage: Stage, tasks: int = 2) -> list[str]:
     ecs, elbv2 = stage.client("ecs"), stage.client("elbv2")
     cluster, name = stage.site["ClusterName"], stage.site["ServiceName"]
     # moto's CloudFormation drops the service's LoadBalancers: put back what site.yaml says.
-    (group,) = elbv2.describe_target_groups(Names=[f"{APP}-{STAGE}-site"])["TargetGroups"]
+    # CloudFormation names the target group: find it through the site's load balancer.
+    (lb,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    (group,) = elbv2.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]
     balancer = {"targetGroupArn": group["TargetGroupArn"], "containerName": "site"}
     ecs.update_service(
         cluster=cluster,

@@ -28,6 +28,9 @@ def test_the_demo_runs_every_flow_and_leaves_their_effects_in_the_emulator() -> 
         stopped = ecs.list_tasks(cluster=site["ClusterName"], desiredStatus="STOPPED")["taskArns"]
         seen["stopped"] = ecs.describe_tasks(cluster=site["ClusterName"], tasks=stopped)["tasks"]
         seen["texts"] = slack.texts()
+        seen["strategy"] = [
+            p for p in demo._service()["capacityProviderStrategy"] if p.get("weight")
+        ]
 
     lines: list[str] = []
     status = Demo(ROOT, printer=lines.append, before_teardown=inspect).run()
@@ -42,3 +45,5 @@ def test_the_demo_runs_every_flow_and_leaves_their_effects_in_the_emulator() -> 
     assert sum(t.startswith(":rocket: deploying v1.0.0") for t in texts) == 1  # pushed twice
     assert any(t.startswith(":white_check_mark: Deployed v1.0.0") for t in texts)
     assert any("recovered in" in t for t in texts)
+    assert any("unhealthy-hosts" in t for t in texts)  # the alarm's alert
+    assert seen["strategy"][0]["capacityProvider"] == "FARGATE"  # shifted off Spot

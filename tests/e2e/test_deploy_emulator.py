@@ -17,8 +17,8 @@ pytestmark = pytest.mark.emulator
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_path):
-    # A copy of the checkout's templates and dev profile, so the run's record stays in tmp.
+def _project(tmp_path: Path) -> Path:
+    """A copy of the checkout's templates and profiles, so the run's record stays in tmp."""
     shutil.copytree(ROOT / "infra" / "cloudformation", tmp_path / "infra" / "cloudformation")
     shutil.copytree(ROOT / "config", tmp_path / "config")
     shutil.copytree(
@@ -26,16 +26,23 @@ def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_p
         tmp_path / "ops_lambdas",
         ignore=shutil.ignore_patterns("__pycache__", "deployments"),
     )
-    env = {**os.environ, "AWS_ENDPOINT_URL": emulator, "NO_COLOR": "1"}
+    return tmp_path
 
-    done = subprocess.run(
-        [sys.executable, "-m", "spotops", "--project-dir", str(tmp_path), "deploy", "--yes"],
+
+def _spotops(project: Path, emulator: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_ENDPOINT_URL": emulator, "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "spotops", "--project-dir", str(project), *args],
         capture_output=True,
         text=True,
         env=env,
         timeout=240,
         check=False,
     )
+
+
+def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_path):
+    done = _spotops(_project(tmp_path), emulator, "deploy", "--yes")
 
     assert done.returncode == 0, done.stderr
     cfn = boto3.client("cloudformation", endpoint_url=emulator, region_name="us-east-1")
@@ -50,3 +57,24 @@ def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_p
     )
     assert site_url.startswith("http")
     assert done.stdout.strip().splitlines()[-1].split() == ["SiteUrl", site_url]
+
+
+def test_destroy_leaves_the_emulator_ready_for_the_next_deploy(emulator, tmp_path):
+    """moto cannot delete the network stack by itself (DependencyViolation) and then keeps
+    its exports, so a second deploy used to fail with "Export names must be unique"."""
+    project = _project(tmp_path)
+    assert _spotops(project, emulator, "deploy", "--yes").returncode == 0
+
+    destroyed = _spotops(project, emulator, "destroy", "--yes")
+
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert destroyed.stdout.split() == [
+        "spotops-dev-ops",
+        "spotops-dev-site",
+        "spotops-dev-network",
+    ]
+    cfn = boto3.client("cloudformation", endpoint_url=emulator, region_name="us-east-1")
+    assert cfn.describe_stacks()["Stacks"] == []
+    assert cfn.list_exports()["Exports"] == []
+    again = _spotops(project, emulator, "deploy", "--yes")
+    assert again.returncode == 0, again.stderr

@@ -36,6 +36,10 @@ from tests.support.slack_stub import SlackStub
 
 pytestmark = pytest.mark.emulator
 
+DEV_DESIRED_COUNT = json.loads(
+    (Path(__file__).resolve().parents[2] / "config" / "dev.json").read_text()
+)["parameters"]["DesiredCount"]
+
 
 @pytest.fixture
 def stage(emulator: str, tmp_path: Path) -> Stage:
@@ -75,19 +79,20 @@ def test_the_toolkit_and_everything_it_needs_exist_in_the_emulator(stage: Stage)
         ssm = stage.client("ssm")
         assert ssm.get_parameter(Name=env["KILL_SWITCH_PARAMETER"])["Parameter"]["Value"] == "off"
         assert ssm.get_parameter(Name=env["DRY_RUN_PARAMETER"])["Parameter"]["Value"] == "false"
-        # config/dev.json: DesiredCount 2 (moto keeps a Ref to a Number as a number).
-        assert str(env["INITIAL_DESIRED_COUNT"]) == "2"
+        # config/dev.json's DesiredCount (moto keeps a Ref to a Number as a number).
+        assert str(env["INITIAL_DESIRED_COUNT"]) == str(DEV_DESIRED_COUNT)
         assert env["SLACK_WEBHOOK_SECRET_NAME"] == stage.ops["SlackWebhookSecretName"]
-    assert len(roles) == len(FUNCTIONS) == 4  # one role per function
+    assert len(roles) == len(FUNCTIONS) == 5  # one role per function
 
     rules = stage.client("events").list_rules()["Rules"]
     patterns = [json.loads(r["EventPattern"]) for r in rules if r.get("EventPattern")]
     push = next(p for p in patterns if p["source"] == ["aws.ecr"])
     assert push["detail"]["repository-name"] == [stage.site["RepositoryName"]]
-    outcome = next(p for p in patterns if p["source"] == ["aws.ecs"])
+    outcome = next(p for p in patterns if p["detail-type"] == ["ECS Deployment State Change"])
     service = f"service/{stage.site['ClusterName']}/{stage.site['ServiceName']}"
     assert outcome["resources"][0]["wildcard"].endswith(service)
     assert sorted(r["ScheduleExpression"] for r in rules if r.get("ScheduleExpression")) == [
+        "rate(15 minutes)",  # alarm_action's capacity check
         "rate(15 minutes)",  # reconcile_images
         "rate(60 minutes)",  # chaos_tick
     ]
@@ -122,7 +127,7 @@ def test_first_push_serves_traffic_and_slack_waits_in_the_dead_letter_queue(
     ran = stage.run("redeploy_on_push", stage.push_event(digest, "v1.0.0"))
 
     assert ran["result"]["status"] == "deploying", ran["logs"]
-    assert stage.service()["desiredCount"] == 2
+    assert stage.service()["desiredCount"] == DEV_DESIRED_COUNT  # config/dev.json's
     assert stage.site_image().endswith(f"@{digest}")
     for module in SHIPPED:
         assert ran["origins"][module].startswith(str(stage.zip_dir)), ran["origins"]
@@ -146,7 +151,7 @@ def test_first_push_serves_traffic_and_slack_waits_in_the_dead_letter_queue(
         == "deploying"
     )
     assert slack.texts()[-1].startswith(":rocket: deploying v1.0.1")
-    assert stage.service()["desiredCount"] == 2
+    assert stage.service()["desiredCount"] == DEV_DESIRED_COUNT
 
 
 # ---- least privilege ----------------------------------------------------------------------

@@ -26,7 +26,13 @@ from tests.support.packaged_handler import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 APP, STAGE = "spotops", "dev"
-FUNCTIONS = ("redeploy_on_push", "deployment_outcome", "reconcile_images", "chaos_tick")
+FUNCTIONS = (
+    "redeploy_on_push",
+    "deployment_outcome",
+    "reconcile_images",
+    "chaos_tick",
+    "alarm_action",
+)
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 

@@ -123,3 +123,157 @@ def run_cfn_lint(*paths: Path, parameters: dict[str, str] | None = None) -> list
     # Exit codes: 0 clean, bit 2 errors, bit 4 warnings; anything else means it did not run.
     assert result.returncode in {0, 2, 4, 6}, result.stderr
     return json.loads(result.stdout)
+
+
+NO_VALUE = object()
+"""What ``Ref: AWS::NoValue`` evaluates to; dropped from lists by :class:`Resolver`."""
+
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "123456789012",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+class Resolver:
+    """Evaluate a template's values as CloudFormation would for some parameter values, with
+    resources as placeholders (``<Vpc>``, ``<LoadBalancer.DNSName>``) and imports as
+    ``<import NAME>``.
+
+    Unlike :func:`evaluate` it knows resources and conditions: a ``Ref``/``Fn::GetAtt`` to a
+    resource whose ``Condition`` is false raises, as CloudFormation refuses such a template.
+    """
+
+    def __init__(
+        self, template: dict[str, Any], stack_name: str = "stack", **overrides: str
+    ) -> None:
+        self.template = template
+        self.params = parameter_values(template, **overrides)
+        self.pseudo = {**PSEUDO_PARAMETERS, "AWS::StackName": stack_name}
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            self._conditions[name] = bool(self.value(self.template["Conditions"][name]))
+        return self._conditions[name]
+
+    def exists(self, logical_id: str) -> bool:
+        condition = self.template["Resources"][logical_id].get("Condition")
+        return condition is None or self.condition(condition)
+
+    def _resource(self, logical_id: str, attribute: str | None = None) -> str:
+        if not self.exists(logical_id):
+            raise ValueError(f"{logical_id} does not exist under {self.params}")
+        return f"<{logical_id}.{attribute}>" if attribute else f"<{logical_id}>"
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return self._resource(name)
+
+    def value(self, node: Any) -> Any:
+        """The value of ``node``; raises :class:`UnsupportedIntrinsicError` on an unknown one."""
+        if isinstance(node, bool):
+            return str(node).lower()
+        if isinstance(node, str | int | float):
+            return str(node)
+        if isinstance(node, list):
+            return [v for v in (self.value(item) for item in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            raise UnsupportedIntrinsicError(repr(node))
+        if len(node) != 1 or not next(iter(node)).startswith(("Fn::", "Ref", "Condition")):
+            values = {k: self.value(v) for k, v in node.items()}
+            return {k: v for k, v in values.items() if v is not NO_VALUE}
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            return self._ref(arg)
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::GetAtt":
+            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self._resource(logical_id, attribute)
+        if fn == "Fn::If":
+            name, if_true, if_false = arg
+            return self.value(if_true if self.condition(name) else if_false)
+        if fn == "Fn::Sub":
+            text, mapping = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+            local = {k: self.value(v) for k, v in mapping.items()}
+
+            def one(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name in local:
+                    return str(local[name])
+                if "." in name and name not in self.pseudo:
+                    return self._resource(*name.split(".", 1))
+                return str(self._ref(name))
+
+            return re.sub(r"\$\{([A-Za-z0-9:.]+)\}", one, text)
+        if fn == "Fn::Join":
+            return arg[0].join(str(v) for v in self.value(arg[1]))
+        if fn == "Fn::Split":
+            return self.value(arg[1]).split(arg[0])
+        if fn == "Fn::Select":
+            return self.value(arg[1])[int(self.value(arg[0]))]
+        if fn == "Fn::GetAZs":
+            return [f"{self.pseudo['AWS::Region']}{zone}" for zone in "abcdef"]
+        if fn == "Fn::ImportValue":
+            return f"<import {self.value(arg)}>"
+        if fn == "Fn::Equals":
+            left, right = self.value(arg)
+            return left == right
+        if fn == "Fn::Not":
+            return not self.value(arg[0])
+        if fn == "Fn::And":
+            return all(self.value(item) for item in arg)
+        if fn == "Fn::Or":
+            return any(self.value(item) for item in arg)
+        if fn == "Fn::Contains":
+            return self.value(arg[1]) in self.value(arg[0])
+        raise UnsupportedIntrinsicError(fn)
+
+
+def references(node: Any) -> tuple[set[str], set[str]]:
+    """The names ``node`` refers to: ``(parameters or resources by Ref/Sub/GetAtt, conditions
+    by Fn::If/Condition)``. Pseudo parameters are left out."""
+    names: set[str] = set()
+    conditions: set[str] = set()
+
+    def walk(item: Any) -> None:
+        if isinstance(item, list):
+            for child in item:
+                walk(child)
+            return
+        if not isinstance(item, dict):
+            return
+        for key, arg in item.items():
+            if key == "Ref" and isinstance(arg, str):
+                names.add(arg)
+            elif key == "Fn::GetAtt":
+                names.add(arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                local = {} if isinstance(arg, str) else arg[1]
+                for found in re.findall(r"\$\{([A-Za-z0-9:.]+)\}", text):
+                    if found.split(".", 1)[0] not in local:
+                        names.add(found.split(".", 1)[0])
+                walk(local)
+            elif key == "Fn::If":
+                conditions.add(arg[0])
+                walk(arg[1:])
+            elif key == "Condition" and isinstance(arg, str):
+                conditions.add(arg)
+            else:
+                walk(arg)
+
+    walk(node)
+    return {n for n in names if not n.startswith("AWS::")}, conditions
+
+
+def immutable_parameters(template: dict[str, Any]) -> set[str]:
+    """The parameters spotops refuses to change on a live stack (``Metadata.spotops``)."""
+    return set(template.get("Metadata", {}).get("spotops", {}).get("immutable-parameters", []))

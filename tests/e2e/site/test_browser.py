@@ -16,7 +16,7 @@ import pytest
 from tests.e2e.site.cdp import Chromium
 from tests.support.net import LOOPBACK, free_port
 from tests.support.siteproc import SiteProcess, launch, site_env, wait_until_serving
-from website.middleware import CONTENT_SECURITY_POLICY
+from website.responses import CONTENT_SECURITY_POLICY
 
 pytestmark = pytest.mark.browser
 

@@ -47,6 +47,7 @@ def client(dev_world: World, tmp_path: Path) -> Iterator[Client]:
             "ClusterName": dev_world.cluster,
             "ServiceName": dev_world.service,
             "RepositoryName": dev_world.repository,
+            "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:spotops-test-alarms",
         },
     )
     environment.update(settings_env(dev_world))
@@ -112,3 +113,16 @@ def test_event_patterns_select_successful_pushes_and_deployment_changes() -> Non
     assert ECR_PUSH_PATTERN["detail"]["result"] == ["SUCCESS"]
     assert ECS_DEPLOYMENT_PATTERN["detail-type"] == ["ECS Deployment State Change"]
     assert set(app.handler_map) >= {"redeploy_on_push", "deployment_outcome", "reconcile_images"}
+
+
+def test_the_alarm_function_takes_any_shape_through_chalices_sns_handler(
+    client: Client, dev_world: World, slack: SlackStub
+) -> None:
+    # Chalice's own SNSEvent would raise IndexError on an empty Records list, and KeyError
+    # on the EventBridge events the same function gets: app.py gives it the raw event.
+    assert invoke(client, "alarm_action", {"Records": []})["status"] == "ignored"
+    spot = load_event("ecsTaskStateChangeSpotInterruption")  # another cluster: ignored
+    assert invoke(client, "alarm_action", spot)["status"] == "ignored"
+    alarm = load_event("snsAlarmStateChange")  # spotops-dev-...: not this stage's alarm
+    assert invoke(client, "alarm_action", alarm)["status"] == "foreign"
+    assert slack.texts()[0].startswith(":rotating_light: ALARM: spotops-dev-unhealthy-hosts")

@@ -285,7 +285,7 @@ def test_webhook_url_comes_from_the_secret_plain_or_json(world: World, slack: Sl
     assert _controls(world, "ops/json-webhook").webhook_url() == "https://hooks.example.com/x"
 
 
-SET_IT = "set it with `spotops slack-webhook set --stage test`"
+SET_IT = "set it with `spotops slack-webhook set --stage test` (runbooks/slack-webhook-missing.md)"
 
 
 def test_missing_secret_dead_letters_saying_how_to_set_it(world: World, logs: LogLines) -> None:

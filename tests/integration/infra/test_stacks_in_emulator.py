@@ -161,6 +161,7 @@ def test_site_exports_every_contract_output(client, site):
         "ServiceName",
         "AlarmTopicArn",
         "LoadBalancerDnsName",
+        "LogGroupName",
         "TaskDefinitionFamily",
         "TaskRoleArn",
         "TaskExecutionRoleArn",
@@ -238,7 +239,14 @@ def test_cluster_and_service_exist_and_run_nothing_before_the_first_image(client
 
 
 def test_with_an_image_the_service_runs_the_desired_count_of_it(client, network):
-    site = create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, ImageUri=IMAGE)
+    site = create_stack(
+        client,
+        SITE_STACK,
+        "site",
+        NetworkStackName=NETWORK_STACK,
+        ImageUri=IMAGE,
+        EnableAutoScaling="false",
+    )
     ecs = client("ecs")
     (service,) = ecs.describe_services(cluster=site["ClusterName"], services=[site["ServiceName"]])[
         "services"
@@ -269,3 +277,62 @@ def test_alarm_topic_and_log_group_exist(client, site):
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [
         (f"/ecs/{APP}-{STAGE}/site", 30)
     ]
+
+
+def test_with_autoscaling_the_stack_leaves_the_desired_count_alone(client, network):
+    """The service is created without DesiredCount (the scaler owns it): moto starts it at 0,
+    AWS at 1 and then MinTasks. What CloudFormation sends is asserted by
+    test_without_an_image_the_service_runs_nothing_and_points_at_bootstrap."""
+    site = create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, ImageUri=IMAGE)
+    ecs = client("ecs")
+    (service,) = ecs.describe_services(cluster=site["ClusterName"], services=[site["ServiceName"]])[
+        "services"
+    ]
+    assert service["desiredCount"] == 0
+
+
+def test_two_zones_give_two_subnets_of_each_kind_and_the_site_uses_them(client):
+    network = create_stack(client, NETWORK_STACK, "network", ZoneCount="2", NatMode="per-az")
+    assert len(network["PublicSubnetIds"].split(",")) == 2
+    assert len(network["PrivateSubnetIds"].split(",")) == 2
+    assert len(client("ec2").describe_nat_gateways()["NatGateways"]) == 2
+    create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, NatMode="per-az")
+    (balancer,) = client("elbv2").describe_load_balancers()["LoadBalancers"]
+    assert {z["SubnetId"] for z in balancer["AvailabilityZones"]} == set(
+        network["PublicSubnetIds"].split(",")
+    )
+
+
+def test_retained_data_uses_the_same_names_as_a_disposable_stage(client, network):
+    """DeletionPolicy and the load balancer's deletion protection are dropped by moto:
+    test_production_keeps_its_data_and_a_test_stage_leaves_nothing_behind."""
+    site = create_stack(
+        client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, RetainData="true"
+    )
+    assert site["RepositoryName"] == f"{APP}-{STAGE}-site"
+    assert site["LogGroupName"] == f"/ecs/{APP}-{STAGE}/site"
+    resources = client("cloudformation").list_stack_resources(StackName=SITE_STACK)
+    logical = {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]}
+    assert {"RetainedRepository", "RetainedLogGroup"} <= logical
+    assert not {"Repository", "LogGroup"} & logical
+
+
+def test_the_site_follows_a_nat_mode_change_of_a_live_network(client, network):
+    """moto does not refuse to change an export in use; that refusal is covered by
+    test_no_export_the_site_imports_changes_with_a_network_parameter."""
+    create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK)
+    cloudformation = client("cloudformation")
+    for name, template in ((NETWORK_STACK, "network"), (SITE_STACK, "site")):
+        parameters = {"NatMode": "single"}
+        if template == "site":
+            parameters["NetworkStackName"] = NETWORK_STACK
+        cloudformation.update_stack(
+            StackName=name,
+            TemplateBody=(TEMPLATES / f"{template}.yaml").read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+        stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    outputs = cloudformation.describe_stacks(StackName=NETWORK_STACK)["Stacks"][0]["Outputs"]
+    assert {o["OutputKey"]: o["OutputValue"] for o in outputs}["TaskAssignPublicIp"] == "DISABLED"

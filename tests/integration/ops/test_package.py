@@ -25,6 +25,7 @@ FUNCTIONS = {
     "DeploymentOutcome": "deployment_outcome",
     "ReconcileImages": "reconcile_images",
     "ChaosTick": "chaos_tick",
+    "AlarmAction": "alarm_action",
 }
 TAGS = {"spotops:app": "spotops", "spotops:stage": "qa"}
 
@@ -88,7 +89,7 @@ def test_the_rules_match_only_the_stage_packaged(cfn: dict[str, Any]) -> None:
     ]
     push = next(p for p in patterns if p["source"] == ["aws.ecr"])
     assert push["detail"]["repository-name"] == ["spotops-qa-site"]
-    outcome = next(p for p in patterns if p["source"] == ["aws.ecs"])
+    outcome = next(p for p in patterns if p["detail-type"] == ["ECS Deployment State Change"])
     assert outcome["resources"] == [
         {"wildcard": "arn:*:ecs:*:*:service/spotops-qa/spotops-qa-site"}
     ]
@@ -213,8 +214,9 @@ def test_parliament_finds_nothing_in_the_packaged_policies(built: dict[str, Path
     report = lint_template(built["ops.json"], load_allowlist(), min_severity="LOW")
     assert report.policies == len(FUNCTIONS)
     assert report.findings == []
-    # Accepted in infra/iam_allowlist.yaml, with the reasons: both are the chaos role's reads.
+    # Accepted in infra/iam_allowlist.yaml, with the reasons: all three are reads.
     assert sorted((f.label, f.issue, f.subjects) for f in report.allowed) == [
+        ("AlarmActionRole/AlarmActionRolePolicy", "RESOURCE_STAR", ("cloudwatch:DescribeAlarms",)),
         ("ChaosTickRole/ChaosTickRolePolicy", "RESOURCE_STAR", ("cloudwatch:DescribeAlarms",)),
         ("ChaosTickRole/ChaosTickRolePolicy", "RESOURCE_STAR", ("ecs:ListTasks",)),
     ]
@@ -290,7 +292,7 @@ def test_chaos_runs_hourly_leashed_and_watches_recovery_within_its_timeout(
         assert env[variable] == {"Ref": parameter}
     assert cfn["Parameters"]["ChaosRecoveryTimeoutSeconds"]["MaxValue"] < function["Timeout"]
     # Only the chaos function gets the chaos settings.
-    for other in ("RedeployOnPush", "DeploymentOutcome", "ReconcileImages"):
+    for other in ("RedeployOnPush", "DeploymentOutcome", "ReconcileImages", "AlarmAction"):
         variables = cfn["Resources"][other]["Properties"]["Environment"]["Variables"]
         assert not [name for name in variables if name.startswith("CHAOS_")]
     leash = cfn["Resources"]["ChaosLeashParameter"]["Properties"]
@@ -342,5 +344,109 @@ def test_chaos_stops_only_tasks_of_this_cluster_and_changes_nothing_else(
         "xray:PutTelemetryRecords",
     }
     # No other role may stop a task.
-    for logical_id in ("RedeployOnPush", "DeploymentOutcome", "ReconcileImages"):
+    for logical_id in ("RedeployOnPush", "DeploymentOutcome", "ReconcileImages", "AlarmAction"):
         assert "ecs:StopTask" not in json.dumps(statements(cfn, f"{logical_id}Role"))
+
+
+# ---- alarms: the topic's subscription, the rules, changes only to the site's service --------
+
+SERVICE_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}"
+    ":service/${ClusterName}/${ServiceName}"
+}
+
+
+def rules_of(cfn: dict[str, Any], logical_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        k: r["Properties"]
+        for k, r in resources(cfn, "AWS::Events::Rule").items()
+        if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}
+    }
+
+
+def test_the_alarm_function_is_subscribed_to_the_sites_alarm_topic(cfn: dict[str, Any]) -> None:
+    # moto drops AWS::SNS::Subscription: the subscription is asserted here, on the template.
+    topic = offline_site_outputs("spotops", "qa")["AlarmTopicArn"]
+    (subscription,) = resources(cfn, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "Endpoint": {"Fn::GetAtt": ["AlarmAction", "Arn"]},
+        "Protocol": "lambda",
+        "TopicArn": topic,
+    }
+    permission = cfn["Resources"]["AlarmActionAlarmActionSnsSubscriptionPermission"]["Properties"]
+    assert permission["Principal"] == "sns.amazonaws.com"
+    assert permission["SourceArn"] == topic
+    assert permission["FunctionName"] == {"Ref": "AlarmAction"}
+    function = cfn["Resources"]["AlarmAction"]["Properties"]
+    env = function["Environment"]["Variables"]
+    assert env["ALARM_TOPIC_ARN"] == topic  # the packager wrote it from the site's outputs
+    assert env["REMEDIATION_MAX_PER_HOUR"] == {"Ref": "RemediationMaxPerHour"}
+    assert env["CAPACITY_RETURN_AFTER_SECONDS"] == {"Ref": "CapacityReturnAfterSeconds"}
+    assert env["SLACK_WEBHOOK_SECRETS_BY_SEVERITY"] == {"Ref": "SlackWebhookSecretsBySeverity"}
+    assert function["Timeout"] == 120
+
+
+def test_the_alarm_function_gets_alarm_state_changes_spot_events_and_a_capacity_check(
+    cfn: dict[str, Any],
+) -> None:
+    rules = rules_of(cfn, "AlarmAction")
+    assert set(rules) == {
+        "AlarmActionAlarmStateChange",
+        "AlarmActionSpotInterruption",
+        "AlarmActionServiceAction",
+        "AlarmActionCapacityCheck",
+    }
+    alarms = rules["AlarmActionAlarmStateChange"]["EventPattern"]
+    assert alarms["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert alarms["detail"]["alarmName"] == [{"prefix": {"Fn::Sub": "${AppName}-${StageName}-"}}]
+    spot = rules["AlarmActionSpotInterruption"]["EventPattern"]
+    assert spot["detail-type"] == ["ECS Task State Change"]
+    assert spot["detail"]["stopCode"] == ["SpotInterruption"]
+    assert spot["detail"]["group"] == [{"Fn::Sub": "service:${ServiceName}"}]
+    assert spot["detail"]["clusterArn"] == [CLUSTER_ARN]
+    action = rules["AlarmActionServiceAction"]["EventPattern"]
+    assert action["detail"]["eventName"] == ["SERVICE_TASK_PLACEMENT_FAILURE"]
+    assert action["resources"] == [SERVICE_ARN]
+    assert rules["AlarmActionCapacityCheck"]["ScheduleExpression"] == "rate(15 minutes)"
+    policy = cfn["Resources"]["EventsDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]
+    sources = policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    for rule_id, rule in rules.items():
+        (target,) = rule["Targets"]
+        assert target["DeadLetterConfig"] == {
+            "Arn": {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
+        }
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+        assert {"Fn::GetAtt": [rule_id, "Arn"]} in sources
+
+
+def test_the_alarm_function_changes_only_the_sites_service(cfn: dict[str, Any]) -> None:
+    by_sid = {s["Sid"]: s for s in statements(cfn, "AlarmActionRole")}
+    assert by_sid["RemediateTheServiceOnly"] == {
+        "Sid": "RemediateTheServiceOnly",
+        "Effect": "Allow",
+        "Action": "ecs:UpdateService",
+        "Resource": SERVICE_ARN,
+    }
+    actions = {
+        action
+        for statement in by_sid.values()
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    changes = {a for a in actions if not a.split(":")[1].startswith(("Describe", "List", "Get"))}
+    assert changes == {
+        "ecs:UpdateService",
+        "dynamodb:PutItem",  # the ledger (lock, budget, cooldown, records) and idempotency
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert not actions & {"iam:PassRole", "ecs:RegisterTaskDefinition", "ecs:StopTask"}
+    secrets = by_sid["SlackWebhookSecretsOfEverySeverity"]["Resource"]["Fn::Sub"]
+    assert secrets.endswith(":secret:${AppName}/${StageName}/slack-webhook-*")

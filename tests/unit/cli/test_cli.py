@@ -22,6 +22,7 @@ from spotops.push import PushResult
 from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
 from tests.support.fakes import FakeRunner
 from tests.support.templates import CLI_FIXTURE_TEMPLATES
+from tests.support.templates import TEMPLATES as REAL_TEMPLATES
 
 # The fixture templates are the network and site stacks; the ops stack is tested on its own.
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
@@ -128,7 +129,7 @@ def test_deploy_executes_each_stack_and_prints_the_site_url_last(factory):
     assert recorded["image"] == "r/site@sha256:run"
 
 
-def test_deploy_asks_before_a_replacement_and_stops_when_refused(factory):
+def test_deploy_asks_before_a_replacement_and_declining_changes_nothing(factory):
     replace = ResourceChange(
         "Modify", "LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer", "True"
     )
@@ -139,11 +140,33 @@ def test_deploy_asks_before_a_replacement_and_stops_when_refused(factory):
 
     result = invoke(factory, "deploy", input="n\n")
 
-    assert result.exit_code == 1
-    assert "replaces or deletes resources" in result.stderr
-    assert "the stack is unchanged" in result.stderr
+    assert result.exit_code == 0
+    message = " ".join(result.stderr.split())
+    assert "replaces or deletes resources" in message
+    assert "Execute it on region us-east-1?" in message
+    assert f"Nothing changed in {SITE}" in message
     assert deployer.executed == []
     assert deployer.discarded == [SITE]
+    assert result.stdout == ""
+
+
+def test_prompts_name_the_emulator_when_deploying_to_it(factory):
+    factory.aws.return_value = mock.Mock(
+        region="us-east-1",
+        is_emulator=True,
+        settings=mock.Mock(endpoint_url="http://127.0.0.1:4566"),
+    )
+    replace = ResourceChange("Remove", "Dashboard", "AWS::CloudWatch::Dashboard")
+    factory.deployer.return_value = FakeDeployer(
+        {NETWORK: _review(NETWORK, up_to_date=True), SITE: _review(SITE, replace)}
+    )
+
+    result = invoke(factory, "deploy", input="n\n")
+
+    assert result.exit_code == 0
+    assert "Execute it on the local emulator at http://127.0.0.1:4566?" in " ".join(
+        result.stderr.split()
+    )
 
 
 def test_deploy_with_yes_executes_a_removal_without_asking(factory):
@@ -210,7 +233,16 @@ def test_unknown_options_are_usage_errors(factory):
     assert invoke(factory, "deploy", "--colour").exit_code == 2
 
 
+def _real_templates(factory: mock.Mock) -> None:
+    infra = factory.project_dir / "infra" / "cloudformation"
+    for name in ("network", "site", "ops"):
+        shutil.copy(REAL_TEMPLATES / f"{name}.yaml", infra / f"{name}.yaml")
+    factory.stack_specs.return_value = STACKS
+
+
 def test_cost_prints_line_items_and_total_on_stdout(factory):
+    _real_templates(factory)
+
     result = invoke(factory, "cost", "--param", "NatMode=single")
 
     assert result.exit_code == 0, result.output
@@ -254,7 +286,8 @@ def test_destroy_deletes_in_reverse_order_after_confirmation(factory):
     factory.aws.return_value.client.return_value.list_images.return_value = {"imageIds": []}
 
     refused = invoke(factory, "destroy", input="n\n")
-    assert refused.exit_code == 1
+    assert refused.exit_code == 0
+    assert "Nothing changed" in refused.stderr
     assert deployer.deleted == []
 
     result = invoke(factory, "destroy", input="y\n")
@@ -280,3 +313,33 @@ def test_an_untranslated_aws_error_still_becomes_one_message(factory):
     assert "DescribeStacks failed" in result.stderr
     assert "Throttling: Rate exceeded" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("param", "says"),
+    [
+        ("SpotWeight=0", "OnDemandWeight and SpotWeight must not both be 0"),
+        ("DesiredCount=abc", "DesiredCount must be a number, not 'abc'"),
+        ("DesiredCount=-1", "DesiredCount must be at least 0"),
+        ("TaskMemory=4096", "with 256 CPU units TaskMemory must be 512, 1024, 2048"),
+        ("MinTasks=5", "MinTasks 5 is more than MaxTasks 4"),
+    ],
+)
+def test_cost_refuses_bad_input_with_the_valid_values_and_no_traceback(factory, param, says):
+    _real_templates(factory)
+
+    result = invoke(factory, "cost", "--param", param, "--param", "MaxTasks=4")
+
+    assert result.exit_code == 2, result.output
+    assert says in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+
+def test_deploy_refuses_bad_input_before_any_aws_call(factory):
+    _real_templates(factory)
+
+    result = invoke(factory, "deploy", "--param", "TaskCpu=512", "--param", "TaskMemory=512")
+
+    assert result.exit_code == 2
+    assert "TaskMemory must be 1024, 2048, 3072, 4096" in " ".join(result.stderr.split())
+    factory.aws.assert_not_called()

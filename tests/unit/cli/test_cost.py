@@ -1,99 +1,134 @@
-"""The cost estimate, checked against figures computed by hand."""
+"""The cost estimate: what the templates create, priced; figures worked out by hand."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from spotops.config import load_stage_config
-from spotops.cost import estimate, load_price_table, task_split
+from spotops.cost import Inventory, estimate, inventory, load_price_table, task_split
+from spotops.errors import ConfigError, UsageError
+from spotops.templates import load_template
 
 ROOT = Path(__file__).resolve().parents[3]
+TEMPLATES = ROOT / "infra" / "cloudformation"
 
-DEV_LIKE = {
-    "NatMode": "none",
-    "TaskCpu": "256",
-    "TaskMemory": "512",
-    "DesiredCount": "2",
-    "OnDemandBase": "0",
-    "OnDemandWeight": "0",
-    "SpotWeight": "1",
-    "EnableAutoScaling": "false",
-    "CreateInterfaceEndpoints": "false",
-    "CreateWaf": "false",
-}
-PROD_LIKE = {
-    "NatMode": "per-az",
-    "TaskCpu": "512",
-    "TaskMemory": "1024",
-    "DesiredCount": "3",
-    "OnDemandBase": "1",
-    "OnDemandWeight": "1",
-    "SpotWeight": "3",
-    "EnableAutoScaling": "true",
-    "MinTasks": "3",
-    "MaxTasks": "12",
-    "CreateInterfaceEndpoints": "true",
-    "CreateWaf": "true",
-}
+DEV_LIKE = Inventory(
+    zones=2,
+    tasks=1,
+    on_demand_tasks=0,
+    spot_tasks=1,
+    public_task_addresses=1,
+    alarms=6,
+    alarm_metrics=6,
+    dashboards=1,
+    kms_keys=1,
+    secrets=1,
+    functions=4,
+    tables=2,
+    queues=2,
+)
+PROD_LIKE = Inventory(
+    zones=3,
+    task_cpu=512,
+    task_memory=1024,
+    tasks=3,
+    on_demand_tasks=1.5,
+    spot_tasks=1.5,
+    public_task_addresses=0,
+    nat_gateways=3,
+    interface_endpoints=3,
+    alarms=8,
+    alarm_metrics=10,
+    target_tracking_alarms=4,
+    dashboards=1,
+    kms_keys=1,
+    container_insights_services=1,
+    web_acls=1,
+    waf_rules=3,
+    secrets=1,
+    functions=4,
+    tables=2,
+    queues=2,
+    log_retention_days=90,
+)
 
 
-def _items(result):
+def _items(result) -> dict[str, float]:
     return {item.name: round(item.monthly, 6) for item in result.items}
 
 
-def test_dev_profile_matches_the_hand_computed_figures(simple_prices):
-    # 100 h/month. Task: (0.25 x 0.04 + 0.5 x 0.004) x 100 = 1.20; Spot at 30%: 2 x 1.20 x 0.3.
+def templates() -> dict[str, dict[str, Any]]:
+    return {part: load_template(TEMPLATES / f"{part}.yaml") for part in ("network", "site", "ops")}
+
+
+# ---- pricing an inventory -----------------------------------------------------------
+
+
+def test_dev_like_stage_matches_the_hand_computed_figures(simple_prices):
+    # 100 h/month. Task: (0.25 x 0.04 + 0.5 x 0.004) x 100 = 1.20; Spot at 30%.
     result = estimate(DEV_LIKE, {}, simple_prices)
 
     assert _items(result) == {
-        "Fargate Spot": 0.72,
+        "Fargate Spot": 0.36,
         "Application Load Balancer": 2.0,  # 0.02 x 100
         "ALB capacity units": 1.0,  # 1 LCU x 0.01 x 100
-        "Public IPv4 addresses": 2.5,  # (3 ALB + 2 tasks) x 0.005 x 100
-        "CloudWatch alarms": 0.8,  # 8 x 0.10
+        "Public IPv4 addresses": 1.5,  # (2 load balancer + 1 task) x 0.005 x 100
+        "Data transfer out": 1.0,  # 10 GB x 0.10
+        "CloudWatch alarms": 0.6,  # 6 alarm metrics x 0.10
+        "Custom metrics (ops toolkit)": 0.6,  # 2 x 0.30
+        "CloudWatch dashboards": 3.0,
         "CloudWatch Logs ingestion": 2.0,  # 4 GB x 0.50
+        "CloudWatch Logs storage": 0.012,  # 4 GB x 30/30 days x 0.1 compressed x 0.03
+        "KMS keys": 1.0,
         "Secrets Manager": 0.4,
+        "ECR storage": 0.1,
+        "S3 storage (ops packages)": 0.02,
+        "Lambda (ops functions)": 0.3,  # 1 M x 0.20 + 10,000 GB-s x 0.00001
+        "X-Ray traces": 1.0,  # 0.2 M x 5
+        "DynamoDB on demand": 1.2,  # 1 M writes x 1 + 2 M reads x 0.10
+        "SQS (dead-letter queues)": 0.2,  # 0.5 M x 0.40
     }
-    assert result.total == pytest.approx(9.42)
+    assert result.total == pytest.approx(16.292)
+    # Alarms 0.6 + metrics 0.6 + dashboard 3 + logs 2.012 + transfer 1 + Lambda 0.3 +
+    # X-Ray min(1, 0.1 M x 5) + SQS 0.2: what an otherwise empty account would not pay.
+    assert result.free_tier == pytest.approx(8.212)
 
 
-def test_production_profile_matches_the_hand_computed_figures(simple_prices):
+def test_production_like_stage_matches_the_hand_computed_figures(simple_prices):
     # Task: (0.5 x 0.04 + 1 x 0.004) x 100 = 2.40. 3 tasks: base 1 on demand, the other 2
     # split 1:3 -> 1.5 on demand, 1.5 Spot.
-    result = estimate(PROD_LIKE, {}, simple_prices)
+    items = _items(estimate(PROD_LIKE, {}, simple_prices))
 
-    assert _items(result) == {
-        "Fargate on-demand": 3.6,  # 1.5 x 2.40
-        "Fargate Spot": 1.08,  # 1.5 x 2.40 x 0.3
-        "Application Load Balancer": 2.0,
-        "ALB capacity units": 1.0,
-        "NAT gateways": 15.0,  # 3 x 0.05 x 100
-        "NAT data processed": 0.5,  # 10 GB x 0.05
-        "Public IPv4 addresses": 3.0,  # (3 ALB + 3 NAT) x 0.005 x 100
-        "Interface endpoints": 9.0,  # 3 services x 3 AZs x 0.01 x 100
-        "Interface endpoint data": 0.1,  # 10 GB x 0.01
-        "CloudWatch alarms": 0.8,
-        "CloudWatch Logs ingestion": 2.0,
-        "Secrets Manager": 0.4,
-        "WAF": 11.0,  # 5 + 3 rules x 1 + 5 M requests x 0.60
-    }
-    assert result.total == pytest.approx(49.48)
+    assert items["Fargate on-demand"] == 3.6  # 1.5 x 2.40
+    assert items["Fargate Spot"] == 1.08  # 1.5 x 2.40 x 0.3
+    assert items["NAT gateways"] == 15.0  # 3 x 0.05 x 100
+    assert items["NAT data processed"] == 0.5  # 10 GB x 0.05
+    assert items["Public IPv4 addresses"] == 3.0  # (3 load balancer + 3 NAT) x 0.005 x 100
+    assert items["Interface endpoints"] == 9.0  # 3 services x 3 zones x 0.01 x 100
+    assert items["CloudWatch alarms"] == 1.4  # (10 + 4 from target tracking) x 0.10
+    assert items["Container Insights metrics"] == 9.0  # 30 metrics x 0.30
+    assert items["CloudWatch Logs ingestion"] == 2.75  # (4 + 3 tasks x 0.5 GB) x 0.50
+    assert items["WAF"] == 11.0  # 5 + 3 rules x 1 + 5 M requests x 0.60
+    assert "Fargate public" not in items
 
 
-def test_single_nat_mode_counts_one_gateway_and_no_task_addresses(simple_prices):
-    result = estimate({**DEV_LIKE, "NatMode": "single"}, {"availability_zones": 2}, simple_prices)
+def test_every_billable_line_is_shown_even_when_it_rounds_to_nothing(simple_prices):
+    result = estimate(DEV_LIKE, {"sqs_requests_millions_per_month": 0}, simple_prices)
 
-    items = _items(result)
-    assert items["NAT gateways"] == 5.0  # 1 x 0.05 x 100
-    assert items["Public IPv4 addresses"] == 1.5  # 2 ALB + 1 NAT
+    assert _items(result)["SQS (dead-letter queues)"] == 0.0
 
 
-def test_autoscaling_estimates_at_least_the_minimum(simple_prices):
-    params = {**DEV_LIKE, "EnableAutoScaling": "true", "DesiredCount": "1", "MinTasks": "4"}
-
-    assert _items(estimate(params, {}, simple_prices))["Fargate Spot"] == pytest.approx(1.44)
+@pytest.mark.parametrize(
+    ("usage", "says"),
+    [({"alb_lcus": 1}, "Unknown cost assumption"), ({"alb_lcu": -1}, "must not be negative")],
+)
+def test_error_if_a_usage_assumption_is_unknown_or_negative(simple_prices, usage, says):
+    with pytest.raises(ConfigError, match=says):
+        estimate(DEV_LIKE, usage, simple_prices)
 
 
 @pytest.mark.parametrize(
@@ -109,9 +144,74 @@ def test_task_split_follows_the_capacity_provider_strategy(count, base, od, spot
     assert task_split(count, base, od, spot) == expected
 
 
-def test_error_if_the_strategy_has_no_weight():
-    with pytest.raises(ValueError, match="must be positive"):
+def test_error_if_the_strategy_has_no_weight_is_a_usage_error():
+    with pytest.raises(UsageError, match="must not both be 0"):
         task_split(2, 0, 0, 0)
+
+
+# ---- what the templates create ------------------------------------------------------
+
+
+def _alarm(**properties: Any) -> dict[str, Any]:
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": properties}
+
+
+def test_alarms_are_counted_by_the_metrics_they_are_billed_for():
+    stat = {"MetricStat": {"Metric": {}, "Period": 60, "Stat": "Sum"}}
+    template = {
+        "Resources": {
+            "Plain": _alarm(MetricName="CPUUtilization", Period=60),
+            "Math": _alarm(Metrics=[stat, stat, {"Expression": "m1 - m2"}]),
+            "Anomaly": _alarm(Metrics=[stat, {"Expression": "ANOMALY_DETECTION_BAND(m1, 3)"}]),
+            "Fast": _alarm(MetricName="X", Period=10),
+            "Scale": {
+                "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+                "Properties": {"PolicyType": "TargetTrackingScaling"},
+            },
+        }
+    }
+
+    found = inventory({"site": template}, {})
+
+    assert found.alarms == 4
+    assert found.alarm_metrics == 1 + 2 + 3  # plain, two read by the math, metric and bands
+    assert found.high_resolution_alarm_metrics == 1
+    assert found.target_tracking_alarms == 2  # one policy: a scale-out and a scale-in alarm
+
+
+def test_the_real_templates_follow_the_stage_parameters():
+    dev = inventory(templates(), load_stage_config(ROOT, "dev").parameters)
+    prod = inventory(templates(), load_stage_config(ROOT, "prod").parameters)
+
+    assert (dev.zones, dev.nat_gateways, dev.interface_endpoints) == (2, 0, 0)
+    assert (prod.zones, prod.nat_gateways, prod.interface_endpoints) == (3, 3, 3)
+    assert dev.public_task_addresses == dev.tasks == 1
+    assert prod.public_task_addresses == 0
+    assert dev.container_insights_services == 0
+    assert prod.container_insights_services == 1
+    # Container Insights' own two alarms exist only with it.
+    assert prod.alarms - dev.alarms == 2
+    assert prod.target_tracking_alarms == 4  # CPU and requests policies
+    assert dev.target_tracking_alarms == 0
+    assert dev.kms_keys == prod.kms_keys == 1
+    assert dev.dashboards == 1
+    assert dev.secrets >= 1
+    assert dev.functions >= 4
+    assert (prod.web_acls, prod.waf_rules) == (1, 3)
+
+
+def test_a_single_nat_gateway_in_two_zones():
+    found = inventory(templates(), {"NatMode": "single", "ZoneCount": "2"})
+
+    assert (found.nat_gateways, found.zones, found.public_task_addresses) == (1, 2, 0)
+
+
+def test_per_zone_nat_gateways_follow_the_zone_count():
+    assert inventory(templates(), {"NatMode": "per-az", "ZoneCount": "2"}).nat_gateways == 2
+    assert inventory(templates(), {"NatMode": "per-az", "ZoneCount": "3"}).nat_gateways == 3
+
+
+# ---- the shipped figures ------------------------------------------------------------
 
 
 def test_shipped_price_table_states_region_date_and_sources():
@@ -121,16 +221,30 @@ def test_shipped_price_table_states_region_date_and_sources():
     assert prices.taken_on == "2026-11-28"
     assert all(url.startswith("https://aws.amazon.com/") for url in prices.sources.values())
     assert prices.prices["fargate_vcpu_hour"] == 0.04048
+    assert set(prices.assumption_notes) >= set(prices.assumptions) - {"logs_compression_ratio"}
 
 
-def test_shipped_dev_and_seed_profiles_cost_what_the_readme_says():
-    prices = load_price_table()
-    dev = load_stage_config(ROOT, "dev")
-    seed = load_stage_config(ROOT, "seed")
+def _stage_total(stage: str) -> float:
+    config = load_stage_config(ROOT, stage)
+    return estimate(
+        inventory(templates(), config.parameters), config.estimate, load_price_table()
+    ).total
 
-    # dev: 2 Spot tasks 2 x (0.25 x 0.04048 + 0.5 x 0.004445) x 730 x 0.3 = 5.406015;
-    # ALB 16.425 + LCU 5.84; IPv4 (3 ALB + 2 tasks) x 3.65 = 18.25; alarms 0.80;
-    # logs 2.50; secret 0.40.
-    assert estimate(dev.parameters, dev.estimate, prices).total == pytest.approx(49.621015)
-    # seed: the same plus 3 NAT gateways 98.55 + 20 GB 0.90, IPv4 (3 ALB + 3 NAT) = 21.90.
-    assert estimate(seed.parameters, seed.estimate, prices).total == pytest.approx(152.721015)
+
+def test_the_default_dev_profile_costs_at_most_40_dollars_with_every_line_priced():
+    assert _stage_total("dev") <= 40
+
+
+def test_the_readme_table_shows_what_spotops_cost_says():
+    readme = (ROOT / "README.md").read_text()
+    row = re.search(
+        r"\*\*Total \(USD/month\)\*\* \| \*\*([\d.]+)\*\* \| \*\*([\d.]+)\*\* \| \*\*([\d.]+)\*\*",
+        readme,
+    )
+    assert row, "the cost table's total row is missing from README.md"
+    shown = dict(zip(("dev", "seed", "prod"), (float(v) for v in row.groups()), strict=True))
+    for stage, total in shown.items():
+        assert round(_stage_total(stage), 2) == total, (
+            f"README.md shows {total} for {stage}; `spotops cost --stage {stage}` says "
+            f"{_stage_total(stage):.2f}: update the table"
+        )

@@ -136,3 +136,30 @@ def test_the_factory_executes_change_sets_directly_only_on_the_emulator(monkeypa
     assert factory.deployer(emulated)._direct is True
     assert factory.deployer(real)._direct is False
     assert real.client("ecs").meta.endpoint_url == "https://ecs.us-east-1.amazonaws.com"
+
+
+def test_aws_errors_are_read_by_code_never_by_their_words():
+    from spotops.errors import error_code, is_error
+
+    reworded = ClientError(
+        {"Error": {"Code": "ClusterNotFoundException", "Message": "anything at all"}}, "X"
+    )
+
+    assert error_code(reworded) == "ClusterNotFoundException"
+    assert is_error(reworded, "ServiceNotFoundException", "ClusterNotFoundException")
+    assert error_code(ValueError("ClusterNotFoundException")) == ""
+
+
+def test_no_module_matches_aws_error_text():
+    import re
+    from pathlib import Path
+
+    import spotops
+
+    text_match = re.compile(r'"[A-Za-z ]+" in (str\(exc\)|message)')
+    offenders = [
+        path.name
+        for path in Path(spotops.__file__).parent.glob("*.py")
+        if text_match.search(path.read_text())
+    ]
+    assert offenders == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
+from spotops.errors import UsageError
 from spotops.images import ImageResolver, SiteLocation, is_placeholder
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spotops-dev-site"
@@ -63,12 +65,44 @@ def _pushed(digest: str, day: int) -> dict[str, Any]:
     return {"imageDigest": digest, "imagePushedAt": datetime(2026, 11, day, tzinfo=UTC)}
 
 
-def test_image_named_on_the_command_line_wins():
-    resolver = ImageResolver(FakeEcs(f"{REPO}@sha256:running"), FakeEcr([]))
+def test_image_named_on_the_command_line_wins_pinned_by_its_digest():
+    resolver = ImageResolver(FakeEcs(f"{REPO}@sha256:running"), FakeEcr([_pushed("sha256:v2", 3)]))
 
     choice = resolver.resolve(f"{REPO}:v2", SITE)
 
-    assert choice.uri == f"{REPO}:v2"
+    assert choice.uri == f"{REPO}@sha256:v2"
+    assert choice.source == "named with --image :v2"
+
+
+@pytest.mark.parametrize(
+    ("image", "says"),
+    [
+        (f"{REPO}:latest", "mutable tag"),
+        (f"{REPO}", "not in this stage's repository"),
+        ("public.ecr.aws/nginx/nginx:1.27", "not in this stage's repository"),
+        (f"{REPO}-other:v1", "not in this stage's repository"),
+    ],
+)
+def test_error_if_the_named_image_is_mutable_or_elsewhere(image, says):
+    resolver = ImageResolver(FakeEcs(f"{REPO}@sha256:running"), FakeEcr([_pushed("sha", 1)]))
+
+    with pytest.raises(UsageError, match=says) as caught:
+        resolver.resolve(image, SITE)
+    assert caught.value.exit_code == 2
+
+
+def test_error_if_the_named_image_does_not_exist():
+    resolver = ImageResolver(FakeEcs(f"{REPO}@sha256:running"), FakeEcr([]))
+
+    with pytest.raises(UsageError, match="does not exist in spotops-dev-site"):
+        resolver.resolve(f"{REPO}@sha256:{'0' * 64}", SITE)
+
+
+def test_error_if_an_image_is_named_before_the_repository_exists():
+    resolver = ImageResolver(FakeEcs(None), FakeEcr(None))
+
+    with pytest.raises(UsageError, match="Deploy without --image first"):
+        resolver.resolve(f"{REPO}:v1", None)
 
 
 def test_the_site_container_image_the_service_runs_now_is_passed_on():

@@ -23,7 +23,12 @@ from spotops.ops_package import (
 from tests.support.fakes import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[3]
-SITE = {"ClusterName": "c", "ServiceName": "s", "RepositoryName": "r"}
+SITE = {
+    "ClusterName": "c",
+    "ServiceName": "s",
+    "RepositoryName": "r",
+    "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+}
 TAGS = {"spotops:app": "spotops", "spotops:stage": "dev"}
 
 
@@ -34,13 +39,16 @@ def test_the_packaged_environment_names_the_site_the_rules_match():
         "CLUSTER_NAME": "c",
         "SERVICE_NAME": "s",
         "REPOSITORY_NAME": "r",
+        "ALARM_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t",
     }
 
 
 def test_error_names_the_deploy_order_when_the_site_stack_is_missing():
     with pytest.raises(NotDeployedError, match="network -> site -> ops") as caught:
         package_environment("spotops", "dev", {})
-    assert "ClusterName, ServiceName, RepositoryName are missing" in str(caught.value)
+    assert "ClusterName, ServiceName, RepositoryName, AlarmTopicArn are missing" in str(
+        caught.value
+    )
 
 
 def test_stage_config_adds_the_stage_and_keeps_the_checkout_config():

@@ -155,12 +155,13 @@ def test_push_logs_in_builds_pushes_and_returns_the_digest_ecr_recorded(ecr, tmp
     assert any("Building" in m for m in messages)
 
 
-def test_buildah_pushes_to_the_docker_transport(tmp_path):
+def test_buildah_builds_and_pushes_from_the_same_store_to_the_docker_transport(tmp_path):
     engine = BuildEngine("buildah", "no docker")
 
-    assert engine.push("r/site:abc") == ["buildah", "push", "r/site:abc", "docker://r/site:abc"]
+    store = ["buildah", "--storage-driver", "vfs"]
+    assert engine.push("r/site:abc") == [*store, "push", "r/site:abc", "docker://r/site:abc"]
     build = engine.build("r/site:abc", tmp_path, {"GIT_COMMIT": "abc"})
-    assert build[:2] == ["buildah", "bud"]
+    assert build[:4] == [*store, "bud"]
     assert "--build-arg=GIT_COMMIT=abc" in build
 
 

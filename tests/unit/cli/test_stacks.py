@@ -65,14 +65,22 @@ def test_no_changes_is_up_to_date_and_the_empty_change_set_is_deleted(fake_cfn):
     assert fake_cfn.deleted_change_sets == ["arn:change-set/1"]
 
 
-def test_no_updates_refused_at_creation_is_up_to_date(fake_cfn):
+def test_a_refusal_is_read_by_its_code_not_its_words(fake_cfn):
     fake_cfn.add_stack(NAME, "UPDATE_COMPLETE")
     fake_cfn.create_error = ClientError(
-        {"Error": {"Code": "ValidationError", "Message": "No updates are to be performed."}},
+        {"Error": {"Code": "ValidationError", "Message": "Template format error: reworded"}},
         "CreateChangeSet",
     )
 
-    assert _prepare(fake_cfn).up_to_date
+    with pytest.raises(ParameterError, match="Template format error: reworded") as caught:
+        _prepare(fake_cfn)
+    assert caught.value.exit_code == 2
+
+
+def test_a_missing_stack_is_none_whatever_the_message_says(fake_cfn):
+    fake_cfn.stacks.clear()
+
+    assert _deployer(fake_cfn).describe("spotops-dev-elsewhere") is None
 
 
 def test_error_if_the_change_set_fails_gives_cloudformations_reason(fake_cfn):

@@ -23,6 +23,8 @@ CONTRACT_PARAMETERS = {
     "NatMode",
     "CreateInterfaceEndpoints",
     "FlowLogRetentionDays",
+    "ZoneCount",
+    "RetainData",
 }
 CONTRACT_OUTPUTS = {
     "VpcId",
@@ -53,6 +55,8 @@ def test_has_the_contract_parameters_with_their_defaults(network):
     assert params["CreateInterfaceEndpoints"]["Default"] == "false"
     assert params["AppName"]["Default"] == "spotops"
     assert params["StageName"]["Default"] == "dev"
+    assert params["ZoneCount"]["Default"] == "3"
+    assert params["RetainData"]["Default"] == "false"
 
 
 def test_nat_mode_allows_only_none_single_and_per_az(network):
@@ -71,7 +75,7 @@ def test_every_parameter_describes_its_default(network):
 
 
 @pytest.mark.parametrize("kind", ["Public", "Private"])
-def test_three_subnets_of_each_kind_one_per_zone(network, kind):
+def test_one_subnet_of_each_kind_per_zone_the_third_only_with_three_zones(network, kind):
     found = subnets(network, kind)
     assert len(found) == 3
     zones = sorted(r["Properties"]["AvailabilityZone"]["Fn::Select"][0] for r in found.values())
@@ -79,6 +83,21 @@ def test_three_subnets_of_each_kind_one_per_zone(network, kind):
     for resource in found.values():
         assert resource["Properties"]["AvailabilityZone"]["Fn::Select"][1] == {"Fn::GetAZs": ""}
         assert resource["Properties"]["MapPublicIpOnLaunch"] is False
+    assert {name: r.get("Condition") for name, r in found.items()} == {
+        f"{kind}Subnet1": None,
+        f"{kind}Subnet2": None,
+        f"{kind}Subnet3": "HasThreeZones",
+    }
+
+
+@pytest.mark.parametrize(("zones", "expected"), [("2", 2), ("3", 3)])
+def test_subnet_lists_follow_the_zone_count(network, zones, expected):
+    params = parameter_values(network, ZoneCount=zones)
+    three = evaluate(network["Conditions"]["HasThreeZones"], params)
+    for output in ("PublicSubnetIds", "PrivateSubnetIds"):
+        condition, if_three, if_two = network["Outputs"][output]["Value"]["Fn::If"]
+        assert condition == "HasThreeZones"
+        assert len((if_three if three else if_two)["Fn::Join"][1]) == expected
 
 
 @pytest.mark.parametrize("vpc_cidr", ["10.0.0.0/16", "172.20.0.0/16"])
@@ -111,11 +130,14 @@ def test_nat_gateways_follow_nat_mode(network):
     conditions = network["Conditions"]
     assert conditions["HasNat"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "NatMode"}, "none"]}]}
     assert conditions["HasNatPerAz"] == {"Fn::Equals": [{"Ref": "NatMode"}, "per-az"]}
+    assert conditions["HasNatPerAzInThirdZone"] == {
+        "Fn::And": [{"Condition": "HasNatPerAz"}, {"Condition": "HasThreeZones"}]
+    }
     gateways = resources_of_type(network, "AWS::EC2::NatGateway")
     assert {name: r["Condition"] for name, r in gateways.items()} == {
         "NatGateway1": "HasNat",
         "NatGateway2": "HasNatPerAz",
-        "NatGateway3": "HasNatPerAz",
+        "NatGateway3": "HasNatPerAzInThirdZone",
     }
     routes = network["Resources"]
     assert routes["PrivateDefaultRoute1"]["Properties"]["NatGatewayId"] == {"Ref": "NatGateway1"}
@@ -128,8 +150,11 @@ def test_s3_gateway_endpoint_is_always_there_and_serves_every_route_table(networ
     endpoint = network["Resources"]["S3GatewayEndpoint"]
     assert "Condition" not in endpoint
     assert endpoint["Properties"]["VpcEndpointType"] == "Gateway"
-    tables = {t["Ref"] for t in endpoint["Properties"]["RouteTableIds"]}
+    condition, with_three, with_two = endpoint["Properties"]["RouteTableIds"]["Fn::If"]
+    assert condition == "HasThreeZones"
+    tables = {t["Ref"] for t in with_three}
     assert tables == set(resources_of_type(network, "AWS::EC2::RouteTable"))
+    assert tables - {t["Ref"] for t in with_two} == {"PrivateRouteTable3"}
 
 
 def test_interface_endpoints_for_ecr_and_logs_are_optional(network):
@@ -151,8 +176,9 @@ def test_flow_logs_capture_all_traffic_with_a_retention(network):
     flow_log = network["Resources"]["VpcFlowLog"]["Properties"]
     assert flow_log["TrafficType"] == "ALL"
     assert flow_log["ResourceId"] == {"Ref": "Vpc"}
-    group = network["Resources"]["FlowLogGroup"]["Properties"]
-    assert group["RetentionInDays"] == {"Ref": "FlowLogRetentionDays"}
+    for name in ("FlowLogGroup", "RetainedFlowLogGroup"):
+        group = network["Resources"][name]["Properties"]
+        assert group["RetentionInDays"] == {"Ref": "FlowLogRetentionDays"}
 
 
 def test_outputs_follow_the_contract(network):
@@ -176,8 +202,11 @@ def test_tasks_run_in_public_subnets_only_without_nat(network, nat_mode, subnet_
     outputs = network["Outputs"]
     condition, if_true, if_false = outputs["TaskSubnetIds"]["Value"]["Fn::If"]
     assert condition == "HasNat"
-    chosen = if_true if has_nat else if_false
-    assert [ref["Ref"] for ref in chosen["Fn::Join"][1]] == sorted(subnets(network, subnet_kind))
+    condition, with_three, _ = (if_true if has_nat else if_false)["Fn::If"]
+    assert condition == "HasThreeZones"
+    assert [ref["Ref"] for ref in with_three["Fn::Join"][1]] == sorted(
+        subnets(network, subnet_kind)
+    )
     condition, if_true, if_false = outputs["TaskAssignPublicIp"]["Value"]["Fn::If"]
     assert (if_true if has_nat else if_false) == public_ip
 
@@ -191,3 +220,19 @@ def test_vpc_has_dns_hostnames_for_fargate_and_endpoints(network):
 def test_every_resource_has_a_one_line_description(network):
     for name, resource in network["Resources"].items():
         assert resource.get("Metadata", {}).get("Description"), name
+
+
+@pytest.mark.parametrize(("retain", "policy"), [("true", "Retain"), ("false", "Delete")])
+def test_production_keeps_its_flow_logs_and_a_test_stage_leaves_nothing(network, retain, policy):
+    from tests.support.templates import Resolver
+
+    resolver = Resolver(network, RetainData=retain)
+    groups = [
+        resource
+        for name, resource in resources_of_type(network, "AWS::Logs::LogGroup").items()
+        if resolver.exists(name)
+    ]
+    assert len(groups) == 1
+    assert groups[0]["DeletionPolicy"] == groups[0]["UpdateReplacePolicy"] == policy
+    flow_log = resolver.value(network["Resources"]["VpcFlowLog"]["Properties"])
+    assert flow_log["LogGroupName"] in {"<FlowLogGroup>", "<RetainedFlowLogGroup>"}

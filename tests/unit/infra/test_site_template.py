@@ -45,6 +45,10 @@ CONTRACT_PARAMETERS = {
     "EnableExecuteCommand",
     "LogRetentionDays",
     "RunbookBaseUrl",
+    "NatMode",
+    "EnableContainerInsights",
+    "AlarmEmail",
+    "RetainData",
     *CONTRACT_DEFAULTS,
 }
 CONTRACT_OUTPUTS = {
@@ -55,6 +59,7 @@ CONTRACT_OUTPUTS = {
     "ServiceName",
     "AlarmTopicArn",
     "LoadBalancerDnsName",
+    "LogGroupName",
     # What the ops stack is packaged and scoped with.
     "TaskDefinitionFamily",
     "TaskRoleArn",
@@ -70,6 +75,7 @@ REQUIRED_RUNBOOKS = {
     "memory-high.md",
     "ephemeral-storage-high.md",
     "running-tasks-below-desired.md",
+    "network-anomaly.md",
 }
 
 
@@ -131,6 +137,10 @@ def test_network_values_are_imported_from_the_network_stack_by_name(site):
     # The emulator's YAML loader breaks on `!ImportValue` with a mapping under it.
     assert "!ImportValue" not in text
     assert text.count('"Fn::ImportValue": !Sub "${NetworkStackName}-') >= 5
+    # Never the exports that change with NatMode (CloudFormation refuses to change an
+    # export in use): the site reads NatMode itself.
+    assert "-TaskSubnetIds" not in text
+    assert "-TaskAssignPublicIp" not in text
 
 
 def test_no_hard_coded_partition_in_arns():
@@ -291,16 +301,18 @@ def test_waf_uses_the_aws_managed_rule_groups_when_asked(resources):
 # ---- image --------------------------------------------------------------------------
 
 
-def test_repository_scans_on_push_with_immutable_tags_encryption_and_lifecycle(resources):
+@pytest.mark.parametrize("name", ["Repository", "RetainedRepository"])
+def test_repository_scans_on_push_with_immutable_tags_encryption_and_lifecycle(resources, name):
     import json
 
-    repository = properties(resources, "Repository")
+    repository = properties(resources, name)
     assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
     assert repository["ImageTagMutability"] == "IMMUTABLE"
     assert repository["EncryptionConfiguration"]["EncryptionType"] == "KMS"
     policy = json.loads(
         evaluate(
-            repository["LifecyclePolicy"]["LifecyclePolicyText"], {"ImageRetentionCount": "30"}
+            repository["LifecyclePolicy"]["LifecyclePolicyText"],
+            {"ImageRetentionCount": "30", "ReleaseImageRetentionCount": "200"},
         )
     )
     selections = [rule["selection"] for rule in policy["rules"]]
@@ -321,21 +333,46 @@ def test_without_an_image_the_service_runs_nothing_and_points_at_bootstrap(site,
         "Fn::If": [
             "HasImage",
             {"Ref": "ImageUri"},
-            {"Fn::Sub": "${Repository.RepositoryUri}:bootstrap"},
+            {
+                "Fn::If": [
+                    "ShouldRetainData",
+                    {"Fn::Sub": "${RetainedRepository.RepositoryUri}:bootstrap"},
+                    {"Fn::Sub": "${Repository.RepositoryUri}:bootstrap"},
+                ]
+            },
         ]
     }
     assert properties(resources, "Service")["DesiredCount"] == {
-        "Fn::If": ["HasImage", {"Ref": "DesiredCount"}, 0]
+        "Fn::If": [
+            "ShouldAutoScale",
+            {"Ref": "AWS::NoValue"},
+            {"Fn::If": ["HasImage", {"Ref": "DesiredCount"}, 0]},
+        ]
     }
 
 
 # ---- ECS ----------------------------------------------------------------------------
 
 
-def test_cluster_has_fargate_and_spot_and_container_insights(resources):
+def test_cluster_has_fargate_and_spot_and_container_insights_by_switch(site, resources):
     cluster = properties(resources, "Cluster")
     assert set(cluster["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
-    assert {"Name": "containerInsights", "Value": "enabled"} in cluster["ClusterSettings"]
+    assert {
+        "Name": "containerInsights",
+        "Value": {"Fn::If": ["ShouldEnableContainerInsights", "enabled", "disabled"]},
+    } in cluster["ClusterSettings"]
+    assert site["Parameters"]["EnableContainerInsights"]["Default"] == "true"
+
+
+def test_alarms_on_container_insights_metrics_exist_only_with_it(site):
+    for name, alarm in resources_of_type(site, "AWS::CloudWatch::Alarm").items():
+        namespaces = {alarm["Properties"].get("Namespace")} | {
+            m["MetricStat"]["Metric"]["Namespace"]
+            for m in alarm["Properties"].get("Metrics", [])
+            if "MetricStat" in m
+        }
+        if "ECS/ContainerInsights" in namespaces:
+            assert alarm.get("Condition") == "ShouldEnableContainerInsights", name
 
 
 def test_capacity_provider_strategy_comes_from_the_parameters(resources):
@@ -373,11 +410,14 @@ def test_service_has_grace_period_network_and_optional_exec(resources):
         "Fn::If": ["ShouldEnableExecuteCommand", True, False]
     }
     network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
-    assert network["AssignPublicIp"] == {
-        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-TaskAssignPublicIp"}
+    assert network["AssignPublicIp"] == {"Fn::If": ["HasNat", "DISABLED", "ENABLED"]}
+    condition, private, public = network["Subnets"]["Fn::If"]
+    assert condition == "HasNat"
+    assert private["Fn::Split"][1] == {
+        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-PrivateSubnetIds"}
     }
-    assert network["Subnets"]["Fn::Split"][1] == {
-        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-TaskSubnetIds"}
+    assert public["Fn::Split"][1] == {
+        "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-PublicSubnetIds"}
     }
     assert service["LoadBalancers"] == [
         {
@@ -401,7 +441,9 @@ def test_site_container_is_locked_down_and_stops_gracefully(resources):
     assert command[:3] == ["CMD", "python", "-c"]
     assert "/healthz" in sub_text(command[3])
     assert site["LogConfiguration"]["LogDriver"] == "awslogs"
-    assert site["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "LogGroup"}
+    assert site["LogConfiguration"]["Options"]["awslogs-group"] == {
+        "Fn::If": ["ShouldRetainData", {"Ref": "RetainedLogGroup"}, {"Ref": "LogGroup"}]
+    }
 
 
 def test_task_definition_sizes_come_from_parameters_and_has_an_xray_sidecar(resources):
@@ -413,7 +455,8 @@ def test_task_definition_sizes_come_from_parameters_and_has_an_xray_sidecar(reso
     assert xray["Essential"] is False
     assert xray["PortMappings"] == [{"ContainerPort": 2000, "Protocol": "udp"}]
     assert xray["ReadonlyRootFilesystem"] is True
-    assert properties(resources, "LogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    for name in ("LogGroup", "RetainedLogGroup"):
+        assert properties(resources, name)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
 # ---- autoscaling --------------------------------------------------------------------
@@ -510,3 +553,142 @@ def test_dashboard_covers_traffic_latency_errors_health_resources_and_capacity(r
         "RunningTaskCount",
         "ResourceCount",
     } <= metrics
+
+
+# ---- what real AWS would refuse or get wrong (issue 10) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"ImageUri": "", "EnableAutoScaling": "true"}, "0"),
+        ({"ImageUri": "r@sha256:1", "EnableAutoScaling": "false", "DesiredCount": "3"}, "3"),
+        # The scaler owns the count: a value here would reset it on every deploy.
+        ({"ImageUri": "r@sha256:1", "EnableAutoScaling": "true", "DesiredCount": "3"}, None),
+    ],
+)
+def test_deploys_leave_the_desired_count_to_the_scaler(site, overrides, expected):
+    from tests.support.templates import NO_VALUE, Resolver
+
+    value = Resolver(site, **overrides).value(
+        site["Resources"]["Service"]["Properties"]["DesiredCount"]
+    )
+    assert (None if value is NO_VALUE else value) == expected
+
+
+def test_the_load_balancer_reaches_only_the_tasks(resources):
+    group = properties(resources, "LoadBalancerSecurityGroup")
+    # Without inline egress AWS adds allow-all; a rule that matches nothing replaces it.
+    (placeholder,) = group["SecurityGroupEgress"]
+    assert placeholder["CidrIp"] == "255.255.255.255/32"
+    assert placeholder["IpProtocol"] == "icmp"
+    assert (placeholder["FromPort"], placeholder["ToPort"]) == (252, 86)
+    egress = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::SecurityGroupEgress"
+        and r["Properties"]["GroupId"] == {"Ref": "LoadBalancerSecurityGroup"}
+    ]
+    assert egress == [properties(resources, "LoadBalancerEgressToTasks")]
+    assert egress[0]["DestinationSecurityGroupId"] == {"Ref": "TaskSecurityGroup"}
+    assert egress[0]["FromPort"] == egress[0]["ToPort"] == {"Ref": "ContainerPort"}
+
+
+def _lifecycle(resources: dict[str, Any], name: str, **counts: str) -> list[dict[str, Any]]:
+    import json
+
+    text = properties(resources, name)["LifecyclePolicy"]["LifecyclePolicyText"]
+    values = {"ImageRetentionCount": "30", "ReleaseImageRetentionCount": "200", **counts}
+    return sorted(json.loads(evaluate(text, values))["rules"], key=lambda r: r["rulePriority"])
+
+
+@pytest.mark.parametrize("name", ["Repository", "RetainedRepository"])
+def test_commit_pushes_can_never_expire_a_release_image(site, resources, name):
+    rules = _lifecycle(resources, name)
+    release = next(r for r in rules if r["selection"].get("tagPatternList") == ["v*"])
+    counted = [r for r in rules if r["selection"]["countType"] == "imageCountMoreThan"]
+    # ECR never lets a lower-priority rule expire an image a higher one matched, so release
+    # images are governed by their own rule only, and it comes before every other count.
+    assert release["rulePriority"] == min(r["rulePriority"] for r in counted)
+    commit = next(r for r in rules if r["selection"]["tagStatus"] == "any")
+    assert commit["rulePriority"] == max(r["rulePriority"] for r in rules)
+    params = site["Parameters"]
+    assert (
+        params["ReleaseImageRetentionCount"]["Default"] > params["ImageRetentionCount"]["Default"]
+    )
+    assert params["ReleaseImageRetentionCount"]["MinValue"] >= 10
+
+
+@pytest.mark.parametrize("name", ["Repository", "RetainedRepository"])
+def test_dirty_pushes_cannot_push_out_the_commit_image_the_service_runs(resources, name):
+    rules = _lifecycle(resources, name)
+    dirty = next(r for r in rules if r["selection"].get("tagPatternList") == ["*-dirty"])
+    commit = next(r for r in rules if r["selection"]["tagStatus"] == "any")
+    assert dirty["rulePriority"] < commit["rulePriority"]
+
+
+@pytest.mark.parametrize(
+    ("retain", "policy", "protection"), [("true", "Retain", "true"), ("false", "Delete", "false")]
+)
+def test_production_keeps_its_data_and_a_test_stage_leaves_nothing_behind(
+    site, retain, policy, protection
+):
+    from tests.support.templates import Resolver
+
+    resolver = Resolver(site, RetainData=retain)
+    kept = {
+        resource["Type"]: resource
+        for logical_id, resource in site["Resources"].items()
+        if resource["Type"] in {"AWS::ECR::Repository", "AWS::Logs::LogGroup"}
+        and resolver.exists(logical_id)
+    }
+    assert set(kept) == {"AWS::ECR::Repository", "AWS::Logs::LogGroup"}
+    for resource in kept.values():
+        assert resource["DeletionPolicy"] == policy
+        assert resource["UpdateReplacePolicy"] == policy
+    assert kept["AWS::ECR::Repository"]["Properties"].get("EmptyOnDelete", False) is (
+        retain == "false"
+    )
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in resolver.value(properties(site["Resources"], "LoadBalancer"))[
+            "LoadBalancerAttributes"
+        ]
+    }
+    assert attributes["deletion_protection.enabled"] == protection
+
+
+def test_alarms_can_reach_an_email_address_without_the_ops_stack(site, resources):
+    assert site["Parameters"]["AlarmEmail"]["Default"] == ""
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+
+
+def test_the_execution_role_pulls_only_this_repository_and_writes_only_this_log_group(
+    resources,
+):
+    role = properties(resources, "TaskExecutionRole")
+    assert "ManagedPolicyArns" not in role
+    (policy,) = role["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["EcrLogin"]["Resource"] == "*"
+    assert statements["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
+    assert statements["PullSiteImage"]["Resource"] == {
+        "Fn::If": [
+            "ShouldRetainData",
+            {"Fn::GetAtt": ["RetainedRepository", "Arn"]},
+            {"Fn::GetAtt": ["Repository", "Arn"]},
+        ]
+    }
+    assert statements["WriteSiteLogs"]["Resource"] == {
+        "Fn::If": [
+            "ShouldRetainData",
+            {"Fn::GetAtt": ["RetainedLogGroup", "Arn"]},
+            {"Fn::GetAtt": ["LogGroup", "Arn"]},
+        ]
+    }

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from sanic import Sanic
 
 from website.metadata import TaskInfo
-from website.pages import render_home, version_document
+from website.pages import RenderedPages, render_home, version_document
 from website.settings import Settings
 
 STARTED = "2026-11-28T00:00:00+00:00"
@@ -126,3 +126,23 @@ def test_test_routes_are_absent_unless_enabled(make_app: Callable[..., Sanic]) -
     assert (on.status, on.json) == (200, {"slept": 0.0})
     assert bad.status == 400
     assert bad.json["message"] == "seconds must be a number between 0 and 30"
+
+
+def test_pages_are_rendered_at_start_into_the_bytes_each_request_sends(app: Sanic) -> None:
+    _, home = app.test_client.get("/")
+    _, version = app.test_client.get("/version")
+
+    assert home.body == app.ctx.pages.home
+    assert version.body == app.ctx.pages.version
+    assert version.json == version_document(app.ctx.settings, app.ctx.started_at)
+
+
+def test_the_home_page_is_rendered_again_when_the_task_facts_arrive() -> None:
+    task = TaskInfo(task_id="8f03e412", availability_zone="us-east-1b", launch_type="FARGATE")
+
+    pages = RenderedPages.render(Settings(), STARTED, None)
+    with_task = RenderedPages.render(Settings(), STARTED, task)
+
+    assert b"8f03e412" not in pages.home
+    assert b"8f03e412" in with_task.home
+    assert pages.version == with_task.version

@@ -1,0 +1,441 @@
+"""What the alarm function reads and records: the AWS calls, through a gateway that gives
+every failure one kind, and its own items in the safety ledger table.
+
+The ledger items of the alarm function, beside those of :class:`~chalicelib.ledger.SafetyLedger`
+(which also holds its lock, cooldowns and hourly budget):
+
+===========================  =========================  ==========================================
+pk                           sk                         attributes
+===========================  =========================  ==========================================
+``ALARM#<alarm name>``       ``STATE``                  state, since, last_at, entries (times it
+                                                        went into ALARM in the flapping window),
+                                                        last_summary_at, held, ttl
+``ALARM#<alarm name>``       ``EVENT#<state>#<epoch>``  notice (post/summary/hold), entries, held,
+                                                        lasted, alert_posted, outcome,
+                                                        follow_up_posted, ttl (one day)
+``SPOT#<svc>``               ``<task id>``              at, task_arn, ttl (one day): interruptions
+``CAPACITY#<svc>``           ``SHIFT``                  shifted_at, original (JSON strategy),
+                                                        trigger, last_trouble_at, ttl
+``NOTICE#<svc>``             ``<notice>``               until, ttl: a notice posted at most once
+                                                        per period
+===========================  =========================  ==========================================
+
+Every write that makes a message at-most-once is conditional: the first writer posts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.alarm_events import AlarmChange
+from chalicelib.aws import error_code
+from chalicelib.decisions import FailureKind, ServiceDeployment
+from chalicelib.errors import LedgerError
+from chalicelib.gateway import AwsCallError, EcsGateway
+from chalicelib.remediation_rules import (
+    AlarmHistory,
+    CapacityShift,
+    Notice,
+    NoticeDecision,
+    ScalableTarget,
+    ServiceState,
+    StrategyItem,
+    strategy_of,
+)
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_DAY = 86400
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+# ---- AWS: the service, its scalable target, an alarm's description --------------------------
+
+
+@dataclass(frozen=True)
+class ServiceSnapshot:
+    """The service now: what the plans read, and its deployments."""
+
+    state: ServiceState
+    deployments: list[ServiceDeployment]
+
+
+class RemediationGateway(EcsGateway):
+    """The calls of the alarm function, failures as :class:`AwsCallError` with a kind.
+
+    Parameters
+    ----------
+    ecs, autoscaling, cloudwatch:
+        boto3 clients (ECS, Application Auto Scaling, CloudWatch).
+    cluster, service:
+        The site's service, the only one the function changes.
+    """
+
+    def __init__(
+        self, ecs: Any, *, autoscaling: Any, cloudwatch: Any, cluster: str, service: str
+    ) -> None:
+        super().__init__(ecs, None, cluster=cluster, service=service)
+        self._autoscaling = autoscaling
+        self._cloudwatch = cloudwatch
+        self.cluster = cluster
+        self.service_name = service
+
+    def snapshot(self) -> ServiceSnapshot | None:
+        """The service (``None`` when it or its cluster is gone)."""
+        try:
+            response = self._call(
+                self._ecs, "describe_services", cluster=self.cluster, services=[self.service_name]
+            )
+        except AwsCallError as exc:
+            if exc.kind is FailureKind.MISSING:
+                return None
+            raise
+        active = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
+        return _snapshot(active[0]) if active else None
+
+    def update(self, fields: Mapping[str, Any]) -> None:
+        """``UpdateService`` of the site's service with ``fields`` (one plan's change)."""
+        self._call(
+            self._ecs,
+            "update_service",
+            cluster=self.cluster,
+            service=self.service_name,
+            **dict(fields),
+        )
+
+    def scalable_target(self) -> ScalableTarget | None:
+        """The service's autoscaling range (``None``: autoscaling is off)."""
+        response = self._call(
+            self._autoscaling,
+            "describe_scalable_targets",
+            ServiceNamespace="ecs",
+            ResourceIds=[f"service/{self.cluster}/{self.service_name}"],
+            ScalableDimension="ecs:service:DesiredCount",
+        )
+        targets = response.get("ScalableTargets") or []
+        if not targets:
+            return None
+        return ScalableTarget(int(targets[0]["MinCapacity"]), int(targets[0]["MaxCapacity"]))
+
+    def alarm_description(self, name: str) -> str | None:
+        """An alarm's description (EventBridge's composite alarm events carry none)."""
+        response = self._call(
+            self._cloudwatch,
+            "describe_alarms",
+            AlarmNames=[name],
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        )
+        for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
+            value = alarm.get("AlarmDescription")
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+
+def _snapshot(raw: Mapping[str, Any]) -> ServiceSnapshot:
+    deployments = [
+        ServiceDeployment(
+            deployment_id=str(d.get("id", "")),
+            status=str(d.get("status", "")),
+            task_definition=str(d.get("taskDefinition", "")),
+            rollout_state=str(d.get("rolloutState", "")),
+        )
+        for d in raw.get("deployments", [])
+    ]
+    primary = next((d.deployment_id for d in deployments if d.status == "PRIMARY"), "")
+    desired = raw.get("desiredCount")
+    return ServiceSnapshot(
+        ServiceState(
+            name=str(raw.get("serviceName", "")),
+            desired_count=desired if isinstance(desired, int) else 0,
+            task_definition=str(raw.get("taskDefinition", "")),
+            strategy=strategy_of(raw.get("capacityProviderStrategy")),
+            launch_type=str(raw.get("launchType") or ""),
+            primary_deployment=primary,
+        ),
+        deployments,
+    )
+
+
+# ---- the ledger items of the alarm function -------------------------------------------------
+
+
+def _item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: _SERIALIZER.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, typed in item.items():
+        value = _DESERIALIZER.deserialize(typed)
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        elif isinstance(value, list):
+            value = [float(v) if isinstance(v, Decimal) else v for v in value]
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One state change as first recorded (a retry reads the first decision back)."""
+
+    notice: NoticeDecision
+    created: bool
+    alert_posted: bool = False
+    follow_up_posted: bool = False
+    outcome: Mapping[str, Any] | None = None
+
+
+class RemediationRecords:
+    """The alarm function's items in the ledger table (see the module docstring).
+
+    Raises :class:`LedgerError` from every method when DynamoDB fails for a reason other
+    than a lost condition.
+    """
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table_name: str,
+        *,
+        history_ttl_days: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._ddb = dynamodb
+        self._table = table_name
+        self._ttl = history_ttl_days * _DAY
+        self._clock = clock
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._ddb, operation)(TableName=self._table, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                raise
+            raise LedgerError(f"ledger {operation} failed ({error_code(exc)})") from exc
+        except BotoCoreError as exc:
+            raise LedgerError(f"ledger {operation} failed ({type(exc).__name__})") from exc
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        found = self._call("get_item", Key=_item({"pk": pk, "sk": sk}), ConsistentRead=True)
+        item = found.get("Item")
+        return _plain(item) if item else None
+
+    def _put_if(self, values: Mapping[str, Any], condition: str, **extra: Any) -> bool:
+        try:
+            self._call("put_item", Item=_item(values), ConditionExpression=condition, **extra)
+        except ClientError:
+            return False
+        return True
+
+    # -- alarm state and flapping --
+
+    def alarm_history(self, name: str) -> AlarmHistory:
+        item = self._get(f"ALARM#{name}", "STATE")
+        if not item:
+            return AlarmHistory()
+        return AlarmHistory(
+            state=str(item.get("state", "")),
+            since=_float(item.get("since")),
+            last_at=float(item.get("last_at", 0) or 0),
+            entries=tuple(float(t) for t in item.get("entries", []) or []),
+            last_summary_at=_float(item.get("last_summary_at")),
+            held=int(item.get("held", 0) or 0),
+        )
+
+    def save_history(self, name: str, history: AlarmHistory) -> bool:
+        """Store the history after a change, unless a newer change is already stored."""
+        return self._put_if(
+            {
+                "pk": f"ALARM#{name}",
+                "sk": "STATE",
+                "state": history.state,
+                "since": history.since,
+                "last_at": history.last_at,
+                "entries": [Decimal(str(t)) for t in history.entries] or None,
+                "last_summary_at": history.last_summary_at,
+                "held": history.held,
+                "ttl": int(self._clock()) + self._ttl,
+            },
+            "attribute_not_exists(pk) OR last_at < :at",
+            ExpressionAttributeValues={":at": {"N": str(history.last_at)}},
+        )
+
+    @staticmethod
+    def _event_key(change: AlarmChange) -> dict[str, Any]:
+        return _item({"pk": f"ALARM#{change.name}", "sk": f"EVENT#{change.state}#{int(change.at)}"})
+
+    def begin_event(self, change: AlarmChange, decision: NoticeDecision) -> EventRecord:
+        """Record the change with its notice decision; a retry (or a twin) gets the first one."""
+        values = {
+            "pk": f"ALARM#{change.name}",
+            "sk": f"EVENT#{change.state}#{int(change.at)}",
+            "notice": decision.notice.value,
+            "entries": decision.entries_in_window,
+            "held": decision.held,
+            "lasted": decision.lasted,
+            "ttl": int(self._clock()) + _DAY,
+        }
+        if self._put_if(values, "attribute_not_exists(pk)"):
+            return EventRecord(decision, created=True)
+        item = _plain(
+            self._call("get_item", Key=self._event_key(change), ConsistentRead=True)["Item"]
+        )
+        stored = NoticeDecision(
+            Notice(str(item.get("notice", "post"))),
+            int(item.get("entries", 0) or 0),
+            int(item.get("held", 0) or 0),
+            _float(item.get("lasted")),
+        )
+        outcome = item.get("outcome")
+        return EventRecord(
+            stored,
+            created=False,
+            alert_posted=bool(item.get("alert_posted")),
+            follow_up_posted=bool(item.get("follow_up_posted")),
+            outcome=json.loads(outcome) if isinstance(outcome, str) else None,
+        )
+
+    def claim(self, change: AlarmChange, flag: str) -> bool:
+        """Set ``flag`` (``alert_posted``, ``follow_up_posted``) on the change's record; True
+        only for the first caller, who then posts: a crash loses a message, never doubles it."""
+        try:
+            self._call(
+                "update_item",
+                Key=self._event_key(change),
+                UpdateExpression="SET #f = :t",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#f)",
+                ExpressionAttributeNames={"#f": flag},
+                ExpressionAttributeValues={":t": {"BOOL": True}},
+            )
+        except ClientError:
+            return False
+        return True
+
+    def set_outcome(self, change: AlarmChange, outcome: Mapping[str, Any]) -> None:
+        """What remediation did for the change (a retry reports it instead of acting again)."""
+        self._call(
+            "update_item",
+            Key=self._event_key(change),
+            UpdateExpression="SET outcome = :o",
+            ExpressionAttributeValues={":o": {"S": json.dumps(dict(outcome))[:4000]}},
+        )
+
+    # -- Spot interruptions --
+
+    def add_interruption(self, service_key: str, task_arn: str, at: float) -> None:
+        """Count one interruption (the same task twice counts once)."""
+        self._put_if(
+            {
+                "pk": f"SPOT#{service_key}",
+                "sk": task_arn.rsplit("/", 1)[-1],
+                "at": at,
+                "task_arn": task_arn,
+                "ttl": int(at) + _DAY,
+            },
+            "attribute_not_exists(pk)",
+        )
+
+    def interruptions_since(self, service_key: str, since: float) -> int:
+        response = self._call(
+            "query",
+            KeyConditionExpression="pk = :pk",
+            FilterExpression="#at >= :since",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={
+                ":pk": {"S": f"SPOT#{service_key}"},
+                ":since": {"N": str(since)},
+            },
+            ConsistentRead=True,
+        )
+        return int(response.get("Count", 0))
+
+    # -- the capacity shift --
+
+    def shift(self, service_key: str) -> CapacityShift | None:
+        item = self._get(f"CAPACITY#{service_key}", "SHIFT")
+        if not item:
+            return None
+        try:
+            original = tuple(StrategyItem.parse(i) for i in json.loads(str(item["original"])))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            original = ()
+        return CapacityShift(
+            shifted_at=float(item.get("shifted_at", 0) or 0),
+            original=original,
+            trigger=str(item.get("trigger", "")),
+            last_trouble_at=float(item.get("last_trouble_at", 0) or 0),
+        )
+
+    def put_shift(self, service_key: str, shift: CapacityShift) -> bool:
+        """Record the shift *before* it is made (a crash must not forget the way back);
+        False when one is already recorded."""
+        return self._put_if(
+            {
+                "pk": f"CAPACITY#{service_key}",
+                "sk": "SHIFT",
+                "shifted_at": shift.shifted_at,
+                "original": json.dumps([i.as_dict() for i in shift.original]),
+                "trigger": shift.trigger,
+                "last_trouble_at": shift.last_trouble_at,
+                "ttl": int(shift.shifted_at) + max(self._ttl, 30 * _DAY),
+            },
+            "attribute_not_exists(pk)",
+        )
+
+    def touch_shift(self, service_key: str, at: float) -> None:
+        """Spot trouble again while shifted: the quiet period starts over."""
+        # Not shifted any more, or a later trouble already recorded: nothing to do.
+        with contextlib.suppress(ClientError):
+            self._call(
+                "update_item",
+                Key=_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                UpdateExpression="SET last_trouble_at = :at",
+                ConditionExpression="attribute_exists(pk) AND last_trouble_at < :at",
+                ExpressionAttributeValues={":at": {"N": str(at)}},
+            )
+
+    def delete_shift(self, service_key: str, shifted_at: float) -> None:
+        """Forget the shift (back on Spot), unless a newer shift replaced it."""
+        with contextlib.suppress(ClientError):
+            self._call(
+                "delete_item",
+                Key=_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                ConditionExpression="shifted_at = :at",
+                ExpressionAttributeValues={":at": {"N": str(shifted_at)}},
+            )
+
+    # -- notices posted at most once per period --
+
+    def notice_once(self, service_key: str, notice: str, seconds: int) -> bool:
+        """True for the first caller in ``seconds`` (who then posts)."""
+        now = int(self._clock())
+        return self._put_if(
+            {
+                "pk": f"NOTICE#{service_key}",
+                "sk": notice,
+                "until": now + max(1, seconds),
+                "ttl": now + max(1, seconds) + _DAY,
+            },
+            "attribute_not_exists(pk) OR #u < :now",
+            ExpressionAttributeNames={"#u": "until"},
+            ExpressionAttributeValues={":now": {"N": str(now)}},
+        )
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

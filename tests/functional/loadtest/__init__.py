@@ -1,0 +1,1 @@
+"""make loadtest against the real site on loopback."""

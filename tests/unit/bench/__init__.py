@@ -1,0 +1,1 @@
+"""The benchmarks' helpers: figures, wrk's report, the table."""

@@ -1,0 +1,251 @@
+"""The deploy loop (:class:`StageDeployment`) with fakes: order, confirmation, the emulator's
+quirks, the ECS service-linked role, fixed parameters."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from spotops.config import STACKS, StageConfig
+from spotops.deploy import StageDeployment
+from spotops.errors import ParameterError, StackStateError
+from spotops.images import ImageChoice
+from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
+from tests.support.templates import TEMPLATES
+
+SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
+NETWORK, SITE = "spotops-dev-network", "spotops-dev-site"
+
+
+class Progress:
+    def __init__(self, answer: bool = False) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, Any]] = []
+
+    def note(self, message: str) -> None:
+        self.calls.append(("note", message))
+
+    def image(self, choice: ImageChoice) -> None:
+        self.calls.append(("image", choice.uri))
+
+    def working(self, label: str) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def up_to_date(self, stack_name: str) -> None:
+        self.calls.append(("up_to_date", stack_name))
+
+    def review(self, review, descriptions, hidden) -> None:
+        self.calls.append(
+            ("review", (review.stack_name, [c.logical_id for c in review.changes], hidden))
+        )
+        self.descriptions = descriptions
+
+    def confirm(self, review) -> bool:
+        self.calls.append(("confirm", review.stack_name))
+        return self.answer
+
+    def follow(self, label, events: Iterator[StackEvent], descriptions) -> None:
+        self.calls.append(("follow", [e.logical_id for e in events]))
+
+    def done(self, stack_name: str) -> None:
+        self.calls.append(("done", stack_name))
+
+
+class FakeCfnClient:
+    def __init__(self, exports: list[str]) -> None:
+        self.exports = exports
+
+    def list_exports(self, **_: Any) -> dict[str, Any]:
+        return {"Exports": [{"Name": n, "Value": "x"} for n in self.exports]}
+
+
+class FakeStacks:
+    def __init__(
+        self,
+        changes: dict[str, list[ResourceChange]],
+        existing: dict[str, StackInfo] | None = None,
+        exports: list[str] | None = None,
+    ) -> None:
+        self.changes = changes
+        self.existing = existing or {}
+        self.client = FakeCfnClient(exports or [])
+        self.executed: list[str] = []
+        self.discarded: list[str] = []
+        self.parameters: dict[str, dict[str, str]] = {}
+
+    def describe(self, name: str) -> StackInfo | None:
+        return self.existing.get(name)
+
+    def prepare(self, name, body, parameters, tags, *, template_url="") -> ChangeSetReview:
+        self.parameters[name] = dict(parameters)
+        changes = self.changes.get(name, [])
+        return ChangeSetReview(name, "CREATE", "cs", list(changes), up_to_date=not changes)
+
+    def discard(self, review) -> None:
+        self.discarded.append(review.stack_name)
+
+    def execute(self, review, body, parameters, tags, *, template_url="") -> Iterator[StackEvent]:
+        from datetime import UTC, datetime
+
+        self.executed.append(review.stack_name)
+        self.existing[review.stack_name] = StackInfo(
+            review.stack_name, "CREATE_COMPLETE", {"Out": "1"}, dict(parameters)
+        )
+        yield StackEvent(
+            datetime.now(UTC), review.stack_name, "Vpc", "AWS::EC2::VPC", "CREATE_COMPLETE"
+        )
+
+
+class FakeImages:
+    def resolve(self, explicit, site) -> ImageChoice:
+        return ImageChoice("", "no image yet")
+
+
+class FakeIam:
+    def __init__(self, roles: list[str] | None = None, denied: bool = False) -> None:
+        self.roles = roles or []
+        self.denied = denied
+        self.created: list[str] = []
+
+    def list_roles(self, PathPrefix: str) -> dict[str, Any]:
+        if self.denied:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "ListRoles")
+        return {"Roles": [{"RoleName": r} for r in self.roles]}
+
+    def create_service_linked_role(self, AWSServiceName: str) -> None:
+        self.created.append(AWSServiceName)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    infra = tmp_path / "infra" / "cloudformation"
+    infra.mkdir(parents=True)
+    for name in ("network", "site"):
+        shutil.copy(TEMPLATES / f"{name}.yaml", infra)
+    return tmp_path
+
+
+def _run(
+    project: Path,
+    stacks: FakeStacks,
+    *,
+    iam: FakeIam | None = None,
+    emulator: str | None = None,
+    answer: bool = False,
+    yes: bool = False,
+    **parameters: str,
+):
+    progress = Progress(answer)
+    result = StageDeployment(
+        project,
+        SITE_STACKS,
+        stacks=stacks,  # type: ignore[arg-type]
+        images=FakeImages(),  # type: ignore[arg-type]
+        ops_builder=lambda: None,
+        iam=iam or FakeIam(),
+        emulator=emulator,
+        progress=progress,
+    ).run(
+        StageConfig("dev", {"AppName": "spotops", "StageName": "dev", **parameters}),
+        image=None,
+        yes=yes,
+    )
+    return result, progress
+
+
+def test_stacks_deploy_in_order_and_every_one_reports(project):
+    stacks = FakeStacks(
+        {
+            NETWORK: [ResourceChange("Add", "Vpc", "AWS::EC2::VPC")],
+            SITE: [ResourceChange("Add", "Cluster", "AWS::ECS::Cluster")],
+        }
+    )
+
+    result, progress = _run(project, stacks)
+
+    assert stacks.executed == [NETWORK, SITE]
+    assert list(result.outputs) == [NETWORK, SITE]
+    assert ("done", SITE) in progress.calls
+    assert progress.descriptions["Cluster"].startswith("ECS cluster")  # Metadata.Description
+    assert stacks.parameters[SITE]["NetworkStackName"] == NETWORK
+
+
+def test_declining_a_destructive_change_set_deletes_it_and_stops(project):
+    stacks = FakeStacks(
+        {
+            NETWORK: [ResourceChange("Remove", "NatGateway1", "AWS::EC2::NatGateway")],
+            SITE: [ResourceChange("Add", "Cluster", "AWS::ECS::Cluster")],
+        }
+    )
+
+    result, progress = _run(project, stacks, answer=False)
+
+    assert result.declined == NETWORK
+    assert stacks.executed == []
+    assert stacks.discarded == [NETWORK]
+    assert ("confirm", NETWORK) in progress.calls
+
+
+def test_on_the_emulator_rows_whose_condition_is_false_are_left_out(project):
+    # NatMode none: no NAT gateway exists, yet moto lists one in the change set.
+    listed = [
+        ResourceChange("Add", "Vpc", "AWS::EC2::VPC"),
+        ResourceChange("Add", "NatGateway1", "AWS::EC2::NatGateway"),
+        ResourceChange("Add", "PublicSubnet3", "AWS::EC2::Subnet"),
+    ]
+
+    _, on_emulator = _run(
+        project,
+        FakeStacks({NETWORK: list(listed)}),
+        emulator="http://127.0.0.1:4566",
+        ZoneCount="2",
+    )
+    _, on_aws = _run(project, FakeStacks({NETWORK: list(listed)}), ZoneCount="2")
+
+    assert ("review", (NETWORK, ["Vpc"], 2)) in on_emulator.calls
+    assert ("review", (NETWORK, ["Vpc", "NatGateway1", "PublicSubnet3"], 0)) in on_aws.calls
+
+
+def test_on_the_emulator_a_deleted_stacks_exports_stop_the_deploy_with_the_fix(project):
+    stacks = FakeStacks(
+        {NETWORK: [ResourceChange("Add", "Vpc", "AWS::EC2::VPC")]}, exports=[f"{NETWORK}-VpcId"]
+    )
+
+    with pytest.raises(StackStateError, match=r"curl -X POST http://127.0.0.1:4566/moto-api/reset"):
+        _run(project, stacks, emulator="http://127.0.0.1:4566")
+    assert stacks.executed == []
+
+
+def test_the_ecs_service_linked_role_is_made_once_before_the_site_stack(project):
+    iam = FakeIam()
+    _, progress = _run(project, FakeStacks({}), iam=iam)
+    assert iam.created == ["ecs.amazonaws.com"]
+    assert ("note", "Created the ECS service-linked role (once per account).") in progress.calls
+
+    existing = FakeIam(roles=["AWSServiceRoleForECS"])
+    _run(project, FakeStacks({}), iam=existing)
+    assert existing.created == []
+
+
+def test_without_iam_permission_the_deploy_goes_on_and_names_the_command(project):
+    _, progress = _run(project, FakeStacks({}), iam=FakeIam(denied=True))
+
+    notes = " ".join(m for kind, m in progress.calls if kind == "note")
+    assert "aws iam create-service-linked-role --aws-service-name ecs.amazonaws.com" in notes
+
+
+def test_a_fixed_parameter_of_a_live_stack_is_refused_before_its_change_set(project):
+    live = {NETWORK: StackInfo(NETWORK, "UPDATE_COMPLETE", {"VpcId": "vpc-1"}, {"ZoneCount": "3"})}
+    stacks = FakeStacks(
+        {NETWORK: [ResourceChange("Modify", "Vpc", "AWS::EC2::VPC")]}, existing=live
+    )
+
+    with pytest.raises(ParameterError, match="ZoneCount of spotops-dev-network is '3'"):
+        _run(project, stacks, ZoneCount="2")
+    assert stacks.parameters == {}

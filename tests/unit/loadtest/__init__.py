@@ -1,0 +1,1 @@
+"""make loadtest: which URLs may be loaded, how results are read and judged."""

@@ -1,0 +1,400 @@
+"""The alarm function's decisions, each a pure function over frozen facts (no AWS, no clock)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chalicelib import runbooks
+from chalicelib.remediation_rules import (
+    ACTION_RUNBOOKS,
+    POLICY,
+    Action,
+    AlarmHistory,
+    CapacityShift,
+    DeploymentFacts,
+    FlapPolicy,
+    NotApplicable,
+    Notice,
+    NoticeDecision,
+    Outcome,
+    Plan,
+    Refusal,
+    RemediationFacts,
+    ScalableTarget,
+    ServiceState,
+    Severity,
+    SpotPolicy,
+    StrategyItem,
+    Switch,
+    decide,
+    follow_up_posted,
+    interruptions_decision,
+    next_history,
+    notice_decision,
+    plan_capacity_return,
+    plan_capacity_shift,
+    plan_force_new_deployment,
+    plan_rollback,
+    plan_scale_out,
+    plan_took,
+    return_decision,
+    rule_for,
+    rule_for_alarm,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+OFF = Switch(False, "kill switch /spotops/dev/kill-switch is off")
+DRY_OFF = Switch(False, "DRY_RUN is false")
+SPOT = (StrategyItem("FARGATE", 0, 0), StrategyItem("FARGATE_SPOT", 1, 0))
+SERVICE = ServiceState("site", 2, "arn:task-definition/site:8", SPOT, "", "ecs-svc/1")
+FORCE = Plan(Action.FORCE_NEW_DEPLOYMENT, "force a new deployment", {"forceNewDeployment": True})
+
+
+def facts(**changes: object) -> RemediationFacts:
+    base = RemediationFacts(
+        rule=rule_for("unhealthy-hosts"),
+        kill_switch=OFF,
+        dry_run=DRY_OFF,
+        plan=FORCE,
+        service="c/site",
+        budget_max=3,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+# ---- the policy table --------------------------------------------------------------------
+
+
+def test_the_policy_maps_each_alarm_to_one_action_with_its_limits() -> None:
+    table = {rule.trigger: (rule.action, rule.cooldown_seconds, rule.severity) for rule in POLICY}
+    assert table["unhealthy-hosts"] == (Action.FORCE_NEW_DEPLOYMENT, 1800, Severity.CRITICAL)
+    assert table["cpu-high"] == (Action.SCALE_OUT, 900, Severity.WARNING)
+    assert table["memory-high"] == (Action.SCALE_OUT, 900, Severity.WARNING)
+    assert table["target-5xx"] == (Action.ROLLBACK, 3600, Severity.CRITICAL)
+    assert table["spot-placement-failure"][0] is Action.CAPACITY_SHIFT
+    assert table["spot-interruptions"][0] is Action.CAPACITY_SHIFT
+    assert table["spot-quiet"][0] is Action.CAPACITY_RETURN
+    assert len(table) == len(POLICY)  # one line per trigger
+
+
+def test_every_alarm_of_the_site_and_ops_stacks_has_a_policy_line() -> None:
+    text = "".join(
+        (ROOT / "infra" / "cloudformation" / name).read_text() for name in ("site.yaml", "ops.yaml")
+    )
+    names = set(re.findall(r'AlarmName: !Sub "\$\{AppName\}-\$\{StageName\}-([a-z0-9-]+)"', text))
+    assert names
+    assert names <= {rule.trigger for rule in POLICY}
+
+
+def test_each_action_has_its_runbook_named_in_runbooks_py() -> None:
+    names = {v for k, v in vars(runbooks).items() if k.isupper() and str(v).endswith(".md")}
+    for action in Action:
+        if action is Action.NOTIFY:
+            continue
+        assert ACTION_RUNBOOKS[action] in names
+        assert (ROOT / "runbooks" / ACTION_RUNBOOKS[action]).is_file()
+
+
+def test_only_this_stages_alarms_have_a_policy() -> None:
+    assert rule_for_alarm("spotops-dev-target-5xx", "spotops-dev-") == rule_for("target-5xx")
+    assert rule_for_alarm("spotops-prod-target-5xx", "spotops-dev-") is None
+    assert rule_for_alarm("spotops-dev-unknown", "spotops-dev-") is None
+
+
+def test_the_readme_policy_table_is_the_shipped_policy() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)`[^|]*\| `([a-z-]+)` \|", readme, re.MULTILINE)
+    assert {trigger: action for trigger, action in rows} == {
+        rule.trigger: rule.action.value for rule in POLICY
+    }
+
+
+# ---- may we act: every reason, in order -------------------------------------------------
+
+
+def test_all_clear_acts_with_the_plan() -> None:
+    decision = decide(facts())
+    assert decision.act
+    assert decision.plan is FORCE
+    assert decision.refusal is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal", "words"),
+    [
+        ({"foreign": "the alarm is in account 210987654321"}, Refusal.FOREIGN, "210987654321"),
+        ({"suppressed": "WaitPeriod: Actions suppressed"}, Refusal.SUPPRESSED, "suppressed"),
+        ({"rule": None}, Refusal.NO_POLICY, "no automatic remediation"),
+        ({"rule": rule_for("alb-5xx")}, Refusal.NO_POLICY, "no safe automatic fix"),
+        ({"kill_switch": Switch(True, "kill switch is 'on'")}, Refusal.KILL_SWITCH, "'on'"),
+        ({"unreadable": "the safety ledger"}, Refusal.UNREADABLE, "the safety ledger"),
+        ({"plan": NotApplicable("at the max")}, Refusal.NOT_APPLICABLE, "at the max"),
+        ({"deployment": "ECS is rolling out ecs-svc/2"}, Refusal.DEPLOYMENT, "ecs-svc/2"),
+        ({"cooldown_remaining": 600}, Refusal.COOLDOWN, "another 10 min"),
+        ({"budget_used": 3}, Refusal.BUDGET, "escalating to a human"),
+        ({"dry_run": Switch(True, "DRY_RUN is true")}, Refusal.DRY_RUN, "would force"),
+    ],
+)
+def test_every_reason_not_to_act_is_named(
+    changes: dict[str, object], refusal: Refusal, words: str
+) -> None:
+    decision = decide(facts(**changes))
+    assert not decision.act
+    assert decision.refusal is refusal
+    assert words in decision.reason
+
+
+def test_reasons_are_checked_in_order_and_the_first_wins() -> None:
+    everything = facts(
+        kill_switch=Switch(True, "on"),
+        deployment="rolling",
+        cooldown_remaining=60,
+        budget_used=9,
+        dry_run=Switch(True, "dry"),
+    )
+    assert decide(everything).refusal is Refusal.KILL_SWITCH
+    assert decide(replace(everything, kill_switch=OFF)).refusal is Refusal.DEPLOYMENT
+    no_deploy = replace(everything, kill_switch=OFF, deployment=None)
+    assert decide(no_deploy).refusal is Refusal.COOLDOWN
+    assert decide(replace(no_deploy, cooldown_remaining=0)).refusal is Refusal.BUDGET
+    # Dry run is last, so it reports a plan that every limit allows.
+    assert decide(replace(no_deploy, cooldown_remaining=0, budget_used=0)).refusal is (
+        Refusal.DRY_RUN
+    )
+
+
+def test_budget_spent_escalates() -> None:
+    decision = decide(facts(budget_used=3))
+    assert decision.escalate
+    assert "3 automated actions per hour on c/site" in decision.reason
+
+
+# ---- plans -------------------------------------------------------------------------------
+
+
+def test_force_new_deployment_needs_tasks() -> None:
+    assert plan_force_new_deployment(SERVICE).update == {"forceNewDeployment": True}  # type: ignore[union-attr]
+    assert isinstance(plan_force_new_deployment(replace(SERVICE, desired_count=0)), NotApplicable)
+
+
+@pytest.mark.parametrize(
+    ("desired", "maximum", "percent", "expected"),
+    [(2, 4, 50, 3), (3, 4, 50, 4), (4, 10, 50, 6), (1, 10, 10, 2), (9, 10, 100, 10)],
+)
+def test_scale_out_adds_a_share_and_stops_at_the_maximum(
+    desired: int, maximum: int, percent: int, expected: int
+) -> None:
+    plan = plan_scale_out(
+        replace(SERVICE, desired_count=desired), ScalableTarget(1, maximum), percent
+    )
+    assert isinstance(plan, Plan)
+    assert plan.update == {"desiredCount": expected}
+
+
+def test_scale_out_refuses_at_the_maximum_and_without_autoscaling() -> None:
+    at_max = plan_scale_out(replace(SERVICE, desired_count=4), ScalableTarget(2, 4), 50)
+    assert isinstance(at_max, NotApplicable)
+    assert "MaxTasks" in at_max.reason
+    off = plan_scale_out(SERVICE, None, 50)
+    assert isinstance(off, NotApplicable)
+    assert "autoscaling is off" in off.reason
+
+
+def deployment(**changes: object) -> DeploymentFacts:
+    base = DeploymentFacts(
+        "ecs-svc/9",
+        "v2.0.0 (sha256:ab)",
+        "COMPLETED",
+        SERVICE.task_definition,
+        "arn:task-definition/site:7",
+        1000.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_rollback_goes_to_the_previous_revision_within_the_window() -> None:
+    plan = plan_rollback(
+        SERVICE,
+        deployment(),
+        alarm_at=1000 + 600,
+        window_seconds=1800,
+        previous_is_placeholder=False,
+    )
+    assert isinstance(plan, Plan)
+    assert plan.update == {"taskDefinition": "arn:task-definition/site:7"}
+    assert plan.undoes_deployment == "ecs-svc/9"
+    assert "site:8" in plan.summary
+    assert "site:7" in plan.summary
+
+
+@pytest.mark.parametrize(
+    ("record", "alarm_at", "placeholder", "words"),
+    [
+        (None, 1600, False, "no deployment on record"),
+        (deployment(status="IN_PROGRESS"), 1600, False, "circuit breaker"),
+        (deployment(), 1000 + 3600, False, "more than the 30 min rollback window"),
+        (deployment(task_definition="arn:task-definition/site:9"), 1600, False, "no longer runs"),
+        (deployment(previous_task_definition=""), 1600, False, "no previous revision"),
+        (deployment(), 1600, True, ":bootstrap placeholder"),
+    ],
+)
+def test_rollback_refuses_when_the_5xx_is_not_the_deployments(
+    record: DeploymentFacts | None, alarm_at: float, placeholder: bool, words: str
+) -> None:
+    answer = plan_rollback(
+        SERVICE,
+        record,
+        alarm_at=alarm_at,
+        window_seconds=1800,
+        previous_is_placeholder=placeholder,
+    )
+    assert isinstance(answer, NotApplicable)
+    assert words in answer.reason
+
+
+def test_capacity_shift_moves_everything_to_fargate_and_keeps_the_way_back() -> None:
+    plan = plan_capacity_shift(SERVICE)
+    assert isinstance(plan, Plan)
+    assert plan.update == {
+        "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}],
+        "forceNewDeployment": True,
+    }
+    assert plan.original_strategy == SPOT
+    on_demand = replace(SERVICE, strategy=(StrategyItem("FARGATE", 1, 2),))
+    assert isinstance(plan_capacity_shift(on_demand), NotApplicable)
+    assert isinstance(plan_capacity_shift(replace(SERVICE, strategy=())), NotApplicable)
+
+
+def test_capacity_return_restores_the_original_strategy() -> None:
+    shifted = replace(SERVICE, strategy=(StrategyItem("FARGATE", 1, 0),))
+    plan = plan_capacity_return(shifted, SPOT)
+    assert isinstance(plan, Plan)
+    assert plan.update["capacityProviderStrategy"] == [i.as_dict() for i in SPOT]
+    assert plan.update["forceNewDeployment"] is True
+    assert isinstance(plan_capacity_return(SERVICE, SPOT), NotApplicable)  # already back
+    assert isinstance(plan_capacity_return(shifted, ()), NotApplicable)
+
+
+@pytest.mark.parametrize(
+    ("plan", "after", "took"),
+    [
+        (Plan(Action.SCALE_OUT, "", {"desiredCount": 3}), replace(SERVICE, desired_count=3), True),
+        (Plan(Action.SCALE_OUT, "", {"desiredCount": 3}), SERVICE, False),
+        (FORCE, replace(SERVICE, primary_deployment="ecs-svc/2"), True),
+        (FORCE, SERVICE, False),
+        (
+            Plan(Action.ROLLBACK, "", {"taskDefinition": "td:7"}),
+            replace(SERVICE, task_definition="td:7"),
+            True,
+        ),
+        (
+            Plan(
+                Action.CAPACITY_SHIFT,
+                "",
+                {
+                    "capacityProviderStrategy": [
+                        {"capacityProvider": "FARGATE", "weight": 1, "base": 0}
+                    ]
+                },
+            ),
+            replace(SERVICE, strategy=(StrategyItem("FARGATE", 1, 0),)),
+            True,
+        ),
+        (FORCE, None, False),
+    ],
+)
+def test_after_a_lost_answer_the_service_says_whether_ecs_took_it(
+    plan: Plan, after: ServiceState | None, took: bool
+) -> None:
+    assert plan_took(plan, SERVICE, after) is took
+
+
+# ---- flapping ----------------------------------------------------------------------------
+
+
+POLICY_FLAP = FlapPolicy(window_seconds=3600, threshold=3, summary_seconds=900)
+
+
+def replay(changes: list[tuple[str, float]]) -> list[NoticeDecision]:
+    history, decisions = AlarmHistory(), []
+    for state, at in changes:
+        decision = notice_decision(history, state=state, at=at, policy=POLICY_FLAP)
+        history = next_history(history, state=state, at=at, decision=decision, policy=POLICY_FLAP)
+        decisions.append(decision)
+    return decisions
+
+
+def test_a_steady_alarm_is_posted_every_time() -> None:
+    decisions = replay([("ALARM", 0), ("OK", 600), ("ALARM", 4000), ("OK", 4600)])
+    assert [d.notice for d in decisions] == [Notice.POST] * 4
+    assert decisions[1].lasted == 600
+
+
+def test_a_flapping_alarm_is_summarised_then_held_then_summarised_again() -> None:
+    flaps = [(state, i * 36.0) for i in range(100) for state in ["ALARM" if i % 2 == 0 else "OK"]]
+    decisions = replay(flaps)
+    notices = [d.notice for d in decisions]
+    assert notices[:4] == [Notice.POST] * 4  # ALARM, OK, ALARM, OK
+    assert notices[4] is Notice.SUMMARY  # the third time into ALARM
+    assert notices.count(Notice.SUMMARY) == 4  # at most one per 15 minutes over the hour
+    assert notices.count(Notice.POST) + notices.count(Notice.SUMMARY) == 8
+    summaries = [d for d in decisions if d.notice is Notice.SUMMARY]
+    assert summaries[1].held == 24  # alerts held between the first and the second summary
+
+
+def test_after_flapping_the_next_post_reports_what_was_held() -> None:
+    changes = [("ALARM", 0), ("OK", 10), ("ALARM", 20), ("OK", 30), ("ALARM", 40), ("OK", 50)]
+    changes.append(("ALARM", 5000))  # an hour later: the old entries left the window
+    decisions = replay(changes)
+    assert decisions[-1].notice is Notice.POST
+    assert decisions[-1].held == 1  # the OK at 50 s was held
+
+
+# ---- follow-ups ------------------------------------------------------------------------
+
+
+def test_actions_are_always_reported_refusals_only_after_a_posted_alert() -> None:
+    acted = Outcome(True, "did it", None, "did it")
+    failed = Outcome(True, "tried", None, "tried", "throttled")
+    refused = Outcome.refused(Refusal.COOLDOWN, "cooling down")
+    assert follow_up_posted(Notice.HOLD, acted)
+    assert follow_up_posted(Notice.HOLD, failed)
+    assert not follow_up_posted(Notice.HOLD, refused)
+    assert not follow_up_posted(Notice.SUMMARY, refused)
+    assert follow_up_posted(Notice.POST, refused)
+
+
+def test_an_outcome_survives_the_ledger_round_trip() -> None:
+    outcome = Outcome(False, "dry run", Refusal.DRY_RUN, "would scale")
+    assert Outcome.from_dict(outcome.as_dict()) == outcome
+    assert Outcome(True, "x", None, "x", "denied").status == "failed"
+    assert outcome.status == "dry-run"
+
+
+# ---- Spot --------------------------------------------------------------------------------
+
+
+def test_interruptions_are_posted_up_to_the_threshold_which_shifts() -> None:
+    policy = SpotPolicy(threshold=3, window_seconds=1800, return_after_seconds=3600)
+    answers = [interruptions_decision(n, shifted=False, policy=policy) for n in (1, 2, 3, 4)]
+    assert [(a.notify, a.shift) for a in answers] == [
+        (True, False),
+        (True, False),
+        (True, True),
+        (False, True),  # still over the threshold: the shift (or its refusal) speaks
+    ]
+    assert interruptions_decision(5, shifted=True, policy=policy).shift is False
+
+
+def test_spot_returns_after_a_quiet_period_counted_from_the_last_trouble() -> None:
+    policy = SpotPolicy(return_after_seconds=3600)
+    shift = CapacityShift(1000, SPOT, "spot-interruptions", 1000)
+    assert not return_decision(shift, now=1000 + 3599, policy=policy).go
+    assert return_decision(shift, now=1000 + 3600, policy=policy).go
+    troubled = replace(shift, last_trouble_at=3000)
+    assert not return_decision(troubled, now=1000 + 3600, policy=policy).go
+    assert not return_decision(None, now=9999, policy=policy).go
