@@ -40,7 +40,7 @@ from benchmarks.machine import (
     process_tree,
     rss_mb,
 )
-from benchmarks.report import Options, PartResult
+from benchmarks.report import Options, PartResult, verdict
 from benchmarks.wrk import WrkResult, ensure_wrk, run_wrk
 
 BARE = Path(__file__).resolve().parent / "bare_sanic.py"
@@ -251,7 +251,7 @@ def run(options: Options) -> PartResult:
             sigterms.append(
                 sigterm_under_load(pair["site"], plan, cores, wrk, logs / f"sigterm-{i}.log")
             )
-    _summarise(result, runs, sigterms, plan, cores)
+    _summarise(result, runs, sigterms, plan, cores, options)
     return result
 
 
@@ -261,6 +261,7 @@ def _summarise(
     sigterms: list[SigtermRun],
     plan: Plan,
     cores: Cores,
+    options: Options,
 ) -> None:
     data: dict[str, Any] = {
         "load": {
@@ -294,11 +295,9 @@ def _summarise(
             ]
             if failed:
                 result.problems.append(f"{name} {path}: {failed} requests failed under load")
-        verdict = "within" if ratio.median <= GOAL_RATIO else "OVER"
-        result.rows.append(
-            (f"site/bare {path:<8} CPU ratio", f"{ratio.text(2)}  {verdict} the {GOAL_RATIO}x goal")
-        )
-        if ratio.median > GOAL_RATIO:
+        judged = verdict(ratio.median, GOAL_RATIO, options)
+        result.rows.append((f"site/bare {path:<8} CPU ratio", f"{ratio.text(2)}  {judged}"))
+        if ratio.median > GOAL_RATIO and not options.short:
             result.goals_missed.append(
                 f"CPU per request on {path} is {ratio.median:.2f}x bare Sanic (goal {GOAL_RATIO}x)"
             )

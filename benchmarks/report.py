@@ -41,6 +41,19 @@ class Options:
     work_dir: Path = ROOT / "build" / "bench"
 
 
+def verdict(value: float, goal: float, options: Options) -> str:
+    """How a median compares with its goal; a short run only proves the part works.
+
+    Example
+    -------
+    >>> verdict(1.1, 1.2, Options())
+    'within the 1.2x goal'
+    """
+    if options.short:
+        return f"(short mode: too short to judge against the {goal:g}x goal)"
+    return f"{'within' if value <= goal else 'OVER'} the {goal:g}x goal"
+
+
 def render(results: list[PartResult]) -> str:
     """The terminal table: one block per part, labels aligned."""
     width = max((len(label) for r in results for label, _ in r.rows), default=10)

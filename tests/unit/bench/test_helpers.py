@@ -7,7 +7,7 @@ import math
 import pytest
 
 from benchmarks.figures import Figure
-from benchmarks.report import PartResult, render
+from benchmarks.report import Options, PartResult, render, verdict
 from benchmarks.wrk import parse
 
 WRK_REPORT = """Running 6s test @ http://127.0.0.1:41234/
@@ -70,3 +70,9 @@ def test_the_table_shows_goals_missed_and_failures_loudly() -> None:
     assert "CPU per request  100.0 us" in table
     assert "OVER GOAL: 1.30x bare" in table
     assert "!! FAILED: 3 requests failed" in table
+
+
+def test_a_short_run_is_not_judged_against_a_goal() -> None:
+    assert verdict(1.1, 1.2, Options()) == "within the 1.2x goal"
+    assert verdict(1.3, 1.2, Options()) == "OVER the 1.2x goal"
+    assert verdict(1.3, 1.2, Options(short=True)).startswith("(short mode")
