@@ -61,7 +61,11 @@ class ShortLivedContext(FakeLambdaContext):
 
 def faulty_kit(world: World, faults: Faults) -> Toolkit:
     """A fresh container's toolkit whose ECS, ECR, ledger and Slack calls follow the plan."""
-    kit = make_kit(world).with_context(ShortLivedContext())
+    # A generous Slack timeout: a delivery retried after a slow answer would post twice,
+    # which is the webhook's at-least-once, not the job's (the matrix counts the job's posts).
+    kit = make_kit(world, SLACK_TIMEOUT_SECONDS="5", SLACK_MAX_TOTAL_SECONDS="10").with_context(
+        ShortLivedContext()
+    )
     ledger_client = FaultyClient(kit.ledger._ddb, "dynamodb", faults, world.ledger_table)
     return dataclasses.replace(
         kit,
