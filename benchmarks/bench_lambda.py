@@ -30,6 +30,9 @@ from benchmarks.report import ROOT, Options, PartResult, verdict
 
 WARM = Path(__file__).resolve().parent / "lambda_warm.py"
 YARDSTICK = 'import boto3; boto3.client("ecs")'
+# What the push handler imports on its first event (app.py defers jobs to their handler):
+# shown beside the goal so the deferred cost is visible, not hidden.
+FIRST_PUSH = "import app; import chalicelib.toolkit, chalicelib.redeploy, chalicelib.events"
 GOAL_RATIO = 1.0
 _FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -95,6 +98,7 @@ def cold_start(package: ops_package.BuiltPackage, plan: Plan) -> dict[str, Any]:
     env = {**_base_env(), **package.lambda_environment(function)}
     apps: list[dict[str, Any]] = []
     yardsticks: list[dict[str, Any]] = []
+    first_pushes: list[dict[str, Any]] = []
     for i in range(plan.cold_pairs):
         # Alternate which goes first, so a slow moment on the machine hits both alike.
         order = ("app", "yardstick") if i % 2 == 0 else ("yardstick", "app")
@@ -103,6 +107,7 @@ def cold_start(package: ops_package.BuiltPackage, plan: Plan) -> dict[str, Any]:
                 apps.append(_timed("import app", package.unpacked, env))
             else:
                 yardsticks.append(_timed(YARDSTICK, package.unpacked, env))
+        first_pushes.append(_timed(FIRST_PUSH, package.unpacked, env))
     ratios = [a["seconds"] / y["seconds"] for a, y in zip(apps, yardsticks, strict=True)]
     return {
         "function_environment_of": function.name,
@@ -110,6 +115,7 @@ def cold_start(package: ops_package.BuiltPackage, plan: Plan) -> dict[str, Any]:
         "app_import": Figure.of((a["seconds"] * 1000 for a in apps), "ms"),
         "yardstick": Figure.of((y["seconds"] * 1000 for y in yardsticks), "ms"),
         "ratio": Figure.of(ratios, "x"),
+        "first_push_imports": Figure.of((f["seconds"] * 1000 for f in first_pushes), "ms"),
         "modules_after_import": apps[-1]["modules"],
         "boto3_imported_by_app": apps[-1]["boto3"],
         "xray_imported_by_app": apps[-1]["xray"],
@@ -170,6 +176,7 @@ def run(options: Options) -> PartResult:
             f"{cold['modules_after_import']} modules; boto3 {_yes(cold['boto3_imported_by_app'])}"
             f"; aws_xray_sdk {_yes(cold['xray_imported_by_app'])}",
         ),
+        ("cold: app + the push job's imports (first event)", cold["first_push_imports"].text()),
     ]
     if ratio.median > GOAL_RATIO and not options.short:
         result.goals_missed.append(

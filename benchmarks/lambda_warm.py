@@ -70,6 +70,13 @@ def _scheduled(prefix: str) -> Callable[[Any, dict[str, Any], int], dict[str, An
     return make
 
 
+def _alarm(world: Any, state: dict[str, Any], i: int) -> dict[str, Any]:
+    from tests.support.alarms import sns_alarm
+
+    # A new alarm each round, going to ALARM: the Slack alert path, rules and ledger included.
+    return sns_alarm(f"spotops-test-bench-{i}", at=time.time())
+
+
 KINDS = (
     Kind("redeploy push", "redeploy_on_push", _push, frozenset({"deploying"})),
     Kind("deployment outcome", "deployment_outcome", _outcome, frozenset({"succeeded"})),
@@ -80,6 +87,7 @@ KINDS = (
         frozenset({"up-to-date", "skipped"}),
     ),
     Kind("chaos tick (leashed)", "chaos_tick", _scheduled("chaos"), frozenset({"leashed"})),
+    Kind("alarm (SNS, notify only)", "alarm_action", _alarm, frozenset({"no-policy"})),
 )
 
 

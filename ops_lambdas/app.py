@@ -2,22 +2,29 @@
 
 Each handler wraps its raw event once, fetches the container's toolkit (settings validated
 and clients made on first use) and calls one job. Logic lives in ``chalicelib/``.
+
+Every function's container imports this module, so it imports only what all of them need
+(Chalice, Powertools logging and metrics, the event patterns). A handler imports its job
+(and with it boto3 and slack_sdk) on its first event: a chaos container never loads the
+alarm rules, and the import that every cold start pays stays under ``import boto3`` plus
+one client (``make bench``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from chalice import Chalice, ConvertToMiddleware, Rate
 from chalice.app import BaseLambdaEvent, CloudWatchEvent
 
-from chalicelib import chaos, outcome, patterns, redeploy, remediation
-from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
+from chalicelib import patterns
 from chalicelib.observability import logger, make_tracer, metrics
-from chalicelib.toolkit import get_toolkit
+
+if TYPE_CHECKING:
+    from chalicelib.toolkit import Toolkit
 
 app = Chalice(app_name="spotops")
 
@@ -44,6 +51,12 @@ ECS_DEPLOYMENT_PATTERN = patterns.ecs_deployment(os.environ)
 ALARM_TOPIC = patterns.alarm_topic(os.environ)
 
 
+def _toolkit(event: BaseLambdaEvent) -> Toolkit:
+    from chalicelib.toolkit import get_toolkit
+
+    return get_toolkit().with_context(event.context)
+
+
 class AnyEvent(BaseLambdaEvent):
     """The raw event, whatever its shape. Chalice's ``SNSEvent`` reads ``Records[0]`` before
     the handler runs (an empty list raises ``IndexError``) and ``alarm_action`` also gets
@@ -56,37 +69,47 @@ class AnyEvent(BaseLambdaEvent):
 @app.on_cw_event(ECR_PUSH_PATTERN, name="redeploy_on_push")
 def redeploy_on_push(event: CloudWatchEvent) -> dict[str, Any]:
     """ECR push -> new task definition revision pinned to the digest -> UpdateService."""
-    kit = get_toolkit().with_context(event.context)
-    return redeploy.handle_push(EcrImageActionEvent(event.to_dict()), kit)
+    from chalicelib import redeploy
+    from chalicelib.events import EcrImageActionEvent
+
+    return redeploy.handle_push(EcrImageActionEvent(event.to_dict()), _toolkit(event))
 
 
 @app.on_cw_event(ECS_DEPLOYMENT_PATTERN, name="deployment_outcome")
 def deployment_outcome(event: CloudWatchEvent) -> dict[str, Any]:
     """ECS deployment completed / failed / rolling back -> Slack, and release the lock."""
-    kit = get_toolkit().with_context(event.context)
-    return outcome.handle_deployment_state(EcsDeploymentStateChangeEvent(event.to_dict()), kit)
+    from chalicelib import outcome
+    from chalicelib.events import EcsDeploymentStateChangeEvent
+
+    wrapped = EcsDeploymentStateChangeEvent(event.to_dict())
+    return outcome.handle_deployment_state(wrapped, _toolkit(event))
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_images")
 def reconcile_images(event: CloudWatchEvent) -> dict[str, Any]:
     """Every 15 minutes: deploy the newest matching image if its push event was lost."""
-    kit = get_toolkit().with_context(event.context)
-    return redeploy.reconcile(ScheduledEvent(event.to_dict()), kit)
+    from chalicelib import redeploy
+    from chalicelib.events import ScheduledEvent
+
+    return redeploy.reconcile(ScheduledEvent(event.to_dict()), _toolkit(event))
 
 
-@app.schedule(Rate(chaos.TICK_MINUTES, unit=Rate.MINUTES), name="chaos_tick")
+@app.schedule(Rate(patterns.CHAOS_TICK_MINUTES, unit=Rate.MINUTES), name="chaos_tick")
 def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
     """Hourly: for each opted-in service, stop one task if every guard allows; time recovery."""
-    kit = get_toolkit().with_context(event.context)
-    return chaos.handle_tick(ScheduledEvent(event.to_dict()), kit)
+    from chalicelib import chaos
+    from chalicelib.events import ScheduledEvent
+
+    return chaos.handle_tick(ScheduledEvent(event.to_dict()), _toolkit(event))
 
 
 @app.on_sns_message(topic=ALARM_TOPIC, name="alarm_action")
 def alarm_action(event: AnyEvent) -> dict[str, Any]:
     """Alarm (SNS or EventBridge), Spot interruption, placement failure, capacity check ->
     Slack alert with its runbook, remediation within the ledger's limits, follow-up."""
-    kit = get_toolkit().with_context(event.context)
-    return remediation.handle_event(event.to_dict(), kit)
+    from chalicelib import remediation
+
+    return remediation.handle_event(event.to_dict(), _toolkit(event))
 
 
 # Registered as an SNS handler (Chalice writes the topic subscription), called with any event.

@@ -39,6 +39,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib.patterns import CHAOS_TICK_MINUTES
+
 T = TypeVar("T")
 
 TAG_OPT_IN = "spotops:chaos"
@@ -66,9 +68,7 @@ _ON = frozenset({"on", "true", "yes", "1", "enabled"})
 _OFF = frozenset({"off", "false", "no", "0", "disabled"})
 _ECHO_LIMIT = 40  # a typo in a tag is echoed back, a pasted essay is not
 MAX_HOURS = 24 * 366  # a mean or gap longer than a year is a typo
-# How often the chaos schedule runs (app.py builds the rule from it, through chaos.py); the
-# per-run kill probability is derived from it and the mean time between kills.
-TICK_MINUTES = 60
+TICK_MINUTES = CHAOS_TICK_MINUTES  # the schedule app.py builds (patterns.py)
 
 
 # ---- readings: a fact, or why it could not be read ----------------------------------------

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# How often the chaos schedule runs; the per-run kill probability is derived from it and the
+# mean time between kills (chaos_guards).
+CHAOS_TICK_MINUTES = 60
+
 
 def ecr_push(env: Mapping[str, str]) -> dict[str, Any]:
     """Successful pushes to the site's repository (``ECR Image Action``)."""

@@ -60,6 +60,9 @@ def test_lambda_part_times_the_cold_start_and_every_event_kind(options: Options)
     assert cold["app_import"]["median"] > 0
     assert cold["yardstick_statement"] == 'import boto3; boto3.client("ecs")'
     assert cold["tracing"] is True  # as deployed: the functions' Tracing is Active
+    # Every container imports app.py; boto3 and slack_sdk wait for a handler that needs them.
+    assert cold["boto3_imported_by_app"] is False
+    assert cold["first_push_imports"]["median"] > 0
     warm = result.data["warm_path"]
     assert set(warm) >= {"redeploy push", "deployment outcome", "reconcile"}
     assert all(figure["runs"] == 2 and figure["median"] > 0 for figure in warm.values())
