@@ -49,6 +49,7 @@ if tracer is not None:
 ECR_PUSH_PATTERN = patterns.ecr_push(os.environ)
 ECS_DEPLOYMENT_PATTERN = patterns.ecs_deployment(os.environ)
 ALARM_TOPIC = patterns.alarm_topic(os.environ)
+ECR_SCAN_PATTERN = patterns.ecr_scan(os.environ)
 
 
 def _toolkit(event: BaseLambdaEvent) -> Toolkit:
@@ -101,6 +102,27 @@ def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.events import ScheduledEvent
 
     return chaos.handle_tick(ScheduledEvent(event.to_dict()), _toolkit(event))
+
+
+@app.on_cw_event(ECR_SCAN_PATTERN, name="image_scan_alert")
+def image_scan_alert(event: CloudWatchEvent) -> dict[str, Any]:
+    """ECR scan found HIGH/CRITICAL in an image the service runs -> Slack, with its runbook."""
+    from chalicelib import image_scan
+    from chalicelib.events import EcrImageScanEvent
+
+    return image_scan.handle_scan(EcrImageScanEvent(event.to_dict()), _toolkit(event))
+
+
+@app.lambda_function(name="deployment_hook")
+def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, str]:
+    """ECS lifecycle hook (CANARY/LINEAR): smoke tests on the test listener -> SUCCEEDED or
+    FAILED (rolls back before users see the new revision). Needs no settings or AWS calls."""
+    from chalicelib import deployment_hook as hook
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return hook.handle_hook(
+        event, remaining_seconds=(lambda: remaining() / 1000) if remaining else None
+    )
 
 
 @app.on_sns_message(topic=ALARM_TOPIC, name="alarm_action")

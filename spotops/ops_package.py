@@ -79,7 +79,15 @@ class OpsPackage:
 
 
 # The functions of ops_lambdas/.chalice/config.json when it cannot be read.
-DEFAULT_FUNCTIONS = ("redeploy_on_push", "deployment_outcome", "reconcile_images", "chaos_tick")
+DEFAULT_FUNCTIONS = (
+    "redeploy_on_push",
+    "deployment_outcome",
+    "reconcile_images",
+    "chaos_tick",
+    "alarm_action",
+    "image_scan_alert",
+    "deployment_hook",
+)
 
 
 def ops_function_names(project_dir: Path) -> tuple[str, ...]:

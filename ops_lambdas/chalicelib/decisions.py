@@ -37,6 +37,7 @@ class Status(StrEnum):
     SUCCEEDED = "succeeded"
     ROLLING_BACK = "rolling-back"
     ROLLED_BACK = "rolled-back"
+    ALERTED = "alerted"
 
 
 @dataclass(frozen=True)

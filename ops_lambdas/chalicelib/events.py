@@ -86,6 +86,64 @@ class EcrImageActionEvent(EventBridgeEvent):
         return None
 
 
+class EcrImageScanEvent(EventBridgeEvent):
+    """``ECR Image Scan`` (source ``aws.ecr``): a basic scan of an image finished.
+
+    ``finding-severity-counts`` holds only the severities found (no ``HIGH`` key: no HIGH
+    finding); a scan with no findings may carry no counts at all.
+    See https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html
+    """
+
+    @property
+    def scan_status(self) -> str:
+        """``COMPLETE`` or ``FAILED`` (e.g. an unsupported base image)."""
+        return str(self["detail"]["scan-status"])
+
+    @property
+    def repository_name(self) -> str:
+        return str(self["detail"]["repository-name"])
+
+    @property
+    def image_digest(self) -> str:
+        """Content digest of the scanned image manifest, ``sha256:<64 hex>``."""
+        return str(self["detail"]["image-digest"])
+
+    @property
+    def image_tags(self) -> list[str]:
+        tags = self["detail"].get("image-tags")
+        return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+    @property
+    def severity_counts(self) -> dict[str, int]:
+        """Findings per severity (``CRITICAL``, ``HIGH``, ...); absent severities are 0."""
+        counts = self["detail"].get("finding-severity-counts")
+        if not isinstance(counts, dict):
+            return {}
+        return {str(k).upper(): v for k, v in counts.items() if isinstance(v, int)}
+
+    def problem(self, repository_name: str) -> str | None:
+        """Why this event says nothing about ``repository_name``'s images (``None``: it does)."""
+        if self.get("source") != "aws.ecr" or self.get("detail-type") != "ECR Image Scan":
+            return "not an ECR Image Scan event"
+        detail = self.get("detail")
+        if not isinstance(detail, dict):
+            return "detail is missing or not an object"
+        for key in ("scan-status", "repository-name", "image-digest"):
+            reason = _str_field(detail, key)
+            if reason:
+                return f"detail.{reason}"
+        counts = detail.get("finding-severity-counts", {})
+        if not isinstance(counts, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+        ):
+            return "detail.finding-severity-counts is not an object of counts"
+        if self.repository_name != repository_name:
+            return f"repository {self.repository_name} is not {repository_name}"
+        if not DIGEST_RE.match(self.image_digest):
+            return "image-digest is not sha256:<64 hex digits>"
+        return None
+
+
 class EcsDeploymentStateChangeEvent(EventBridgeEvent):
     """``ECS Deployment State Change`` (source ``aws.ecs``).
 

@@ -126,6 +126,23 @@ class EcsGateway:
         details = response.get("imageDetails") or [{}]
         return _image_facts(details[0], digest)
 
+    def digest_of_tag(self, repository: str, tag: str) -> str | None:
+        """The digest ``repository:tag`` points at, or ``None`` when the tag is gone."""
+        try:
+            response = self._call(
+                self._ecr,
+                "describe_images",
+                repositoryName=repository,
+                imageIds=[{"imageTag": tag}],
+            )
+        except AwsCallError as exc:
+            if exc.kind is FailureKind.MISSING:
+                return None
+            raise
+        details = response.get("imageDetails") or [{}]
+        digest = details[0].get("imageDigest")
+        return str(digest) if digest else None
+
     def repository_uri(self, repository: str) -> str:
         response = self._call(self._ecr, "describe_repositories", repositoryNames=[repository])
         return str(response["repositories"][0]["repositoryUri"])
@@ -203,6 +220,14 @@ class EcsGateway:
         placeholder) or there is no service."""
         image = self.running_image(service, container)
         return image.rsplit("@", 1)[1] if "@" in image else None
+
+    def images_in_service(self, service: ServiceFacts, container: str) -> set[str]:
+        """The images ``container`` runs in every deployment of the service (during a
+        deployment, the old and the new one)."""
+        references = {service.task_definition}
+        references.update(d.task_definition for d in service.deployments if d.task_definition)
+        images = {self.task_definition(ref).image_of(container) for ref in sorted(references)}
+        return {image for image in images if image}
 
     def deregister(self, task_definition: str) -> None:
         self._call(self._ecs, "deregister_task_definition", taskDefinition=task_definition)

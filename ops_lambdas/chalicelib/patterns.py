@@ -30,6 +30,18 @@ def ecr_push(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def ecr_scan(env: Mapping[str, str]) -> dict[str, Any]:
+    """Finished image scans in the site's repository (``ECR Image Scan``)."""
+    repository = env.get("REPOSITORY_NAME", "")
+    return {
+        "source": ["aws.ecr"],
+        "detail-type": ["ECR Image Scan"],
+        "detail": {
+            "repository-name": [repository] if repository else [{"prefix": "spotops-"}],
+        },
+    }
+
+
 def ecs_deployment(env: Mapping[str, str]) -> dict[str, Any]:
     """Deployment state changes of the site's service (``ECS Deployment State Change``)."""
     pattern: dict[str, Any] = {

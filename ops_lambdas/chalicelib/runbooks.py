@@ -12,6 +12,7 @@ REDEPLOY = "redeploy.md"
 ACCESS_DENIED = "ops-access-denied.md"
 CHAOS_KILL = "chaos-kill.md"
 SLACK_WEBHOOK_MISSING = "slack-webhook-missing.md"
+IMAGE_VULNERABILITY = "image-vulnerability.md"
 # The alarm function: the index (alerts whose alarm names no runbook), Spot notices, and
 # one runbook per remediation (remediation_rules.ACTION_RUNBOOKS maps the actions to them).
 INDEX = "README.md"

@@ -33,6 +33,7 @@ from tests.support.ops_stage import (
 )
 from tests.support.packaged_handler import PROVIDED, SHIPPED
 from tests.support.slack_stub import SlackStub
+from tests.support.smoke_target import SmokeTarget
 
 pytestmark = pytest.mark.emulator
 
@@ -82,7 +83,7 @@ def test_the_toolkit_and_everything_it_needs_exist_in_the_emulator(stage: Stage)
         # config/dev.json's DesiredCount (moto keeps a Ref to a Number as a number).
         assert str(env["INITIAL_DESIRED_COUNT"]) == str(DEV_DESIRED_COUNT)
         assert env["SLACK_WEBHOOK_SECRET_NAME"] == stage.ops["SlackWebhookSecretName"]
-    assert len(roles) == len(FUNCTIONS) == 5  # one role per function
+    assert len(roles) == len(FUNCTIONS) == 7  # one role per function
 
     rules = stage.client("events").list_rules()["Rules"]
     patterns = [json.loads(r["EventPattern"]) for r in rules if r.get("EventPattern")]
@@ -191,16 +192,37 @@ def test_each_function_succeeds_holding_only_its_own_policy(stage: Stage, slack:
             "reconcile_images", load_event("scheduledEvent"), credentials["reconcile_images"]
         )
 
+    # The image now running turns out vulnerable; a new revision is smoke-tested by ECS.
+    target = SmokeTarget()
+    try:
+        with enforced_iam(stage.emulator):
+            scanned = stage.run(
+                "image_scan_alert",
+                stage.scan_event(newer, {"HIGH": 2, "LOW": 5}),
+                credentials["image_scan_alert"],
+            )
+            hooked = stage.run(
+                "deployment_hook",
+                target.hook_event(load_event("ecsLifecycleHookPostTestTrafficShift")),
+                credentials["deployment_hook"],
+            )
+    finally:
+        target.close()
+
     assert pushed["result"]["status"] == "deploying", pushed["logs"]
     assert outcome["result"]["status"] == "succeeded", outcome["logs"]
     assert reconciled["result"]["status"] == "deploying", reconciled["logs"]
+    assert scanned["result"]["status"] == "alerted", scanned["logs"]
+    assert hooked["result"] == {"hookStatus": "SUCCEEDED"}, hooked["logs"]
     assert stage.site_image().endswith(f"@{newer}")
-    assert "AccessDenied" not in pushed["logs"] + outcome["logs"] + reconciled["logs"]
+    every_log = pushed["logs"] + outcome["logs"] + reconciled["logs"] + scanned["logs"]
+    assert "AccessDenied" not in every_log + hooked["logs"]
     # Every message reached Slack: the secret and the webhook were readable.
     assert [text.split(" ", 1)[0] for text in slack.texts()] == [
         ":rocket:",
         ":white_check_mark:",
         ":rocket:",
+        ":warning:",
     ]
 
 

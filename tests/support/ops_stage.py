@@ -32,6 +32,8 @@ FUNCTIONS = (
     "reconcile_images",
     "chaos_tick",
     "alarm_action",
+    "image_scan_alert",
+    "deployment_hook",
 )
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -149,6 +151,22 @@ class Stage:
                 "repository-name": self.site["RepositoryName"],
                 "image-digest": digest,
                 "image-tag": tag,
+            }
+        )
+        return event
+
+    def scan_event(self, digest: str, counts: dict[str, int]) -> dict[str, Any]:
+        """The documented ``ECR Image Scan`` event for ``digest`` of the site's repository."""
+        event = load_event("ecrImageScanCompleted")
+        event["id"] = f"scan-{digest[7:19]}"
+        event["resources"] = [
+            f"arn:aws:ecr:us-east-1:123456789012:repository/{self.site['RepositoryName']}"
+        ]
+        event["detail"].update(
+            {
+                "repository-name": self.site["RepositoryName"],
+                "image-digest": digest,
+                "finding-severity-counts": counts,
             }
         )
         return event

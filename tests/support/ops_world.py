@@ -275,6 +275,10 @@ class LogLines(logging.Handler):
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def records(self) -> list[dict[str, Any]]:
+        """The lines as JSON objects (Powertools writes one per record)."""
+        return [json.loads(line) for line in self.lines]
+
 
 # ---- chaos: a load-balanced service with running tasks (tests/functional/ops/test_chaos.py) --
 

@@ -26,7 +26,11 @@ FUNCTIONS = {
     "ReconcileImages": "reconcile_images",
     "ChaosTick": "chaos_tick",
     "AlarmAction": "alarm_action",
+    "ImageScanAlert": "image_scan_alert",
+    "DeploymentHook": "deployment_hook",
 }
+# ECS invokes the hook synchronously: no rule, no async retries, no destinations.
+EVENT_FUNCTIONS = [logical_id for logical_id in FUNCTIONS if logical_id != "DeploymentHook"]
 TAGS = {"spotops:app": "spotops", "spotops:stage": "qa"}
 
 
@@ -93,6 +97,8 @@ def test_the_rules_match_only_the_stage_packaged(cfn: dict[str, Any]) -> None:
     assert outcome["resources"] == [
         {"wildcard": "arn:*:ecs:*:*:service/spotops-qa/spotops-qa-site"}
     ]
+    scan = next(p for p in patterns if p["detail-type"] == ["ECR Image Scan"])
+    assert scan["detail"]["repository-name"] == ["spotops-qa-site"]
 
 
 # ---- functions: tracing, layer, failure handling ------------------------------------------
@@ -122,7 +128,7 @@ def test_each_function_traces_uses_the_layer_and_its_own_role(
     assert env["DRY_RUN_PARAMETER"] == {"Ref": "DryRunParameter"}
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
+@pytest.mark.parametrize("logical_id", EVENT_FUNCTIONS)
 def test_failed_async_invocations_and_undeliverable_events_are_kept(
     cfn: dict[str, Any], logical_id: str
 ) -> None:
@@ -208,6 +214,47 @@ def test_the_outcome_function_cannot_change_the_service(cfn: dict[str, Any]) -> 
         )
     }
     assert not actions & {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "iam:PassRole"}
+
+
+def test_the_deployment_hook_has_no_event_source_and_touches_no_aws_resource(
+    cfn: dict[str, Any],
+) -> None:
+    assert "DeploymentHookEventInvokeConfig" not in cfn["Resources"]
+    targets = [
+        target["Arn"]
+        for rule in resources(cfn, "AWS::Events::Rule").values()
+        for target in rule["Properties"]["Targets"]
+    ]
+    assert {"Fn::GetAtt": ["DeploymentHook", "Arn"]} not in targets
+    actions = {
+        action
+        for statement in statements(cfn, "DeploymentHookRole")
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert cfn["Resources"]["DeploymentHook"]["Properties"]["Timeout"] == 90
+
+
+def test_the_scan_function_reads_and_reports_but_changes_nothing(cfn: dict[str, Any]) -> None:
+    actions = {
+        action
+        for statement in statements(cfn, "ImageScanAlertRole")
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert not {a for a in actions if a.startswith(("ecs:", "ecr:"))} - {
+        "ecs:DescribeServices",
+        "ecs:DescribeTaskDefinition",
+        "ecr:DescribeImages",
+    }
 
 
 def test_parliament_finds_nothing_in_the_packaged_policies(built: dict[str, Path]) -> None:
