@@ -1,6 +1,7 @@
 """Checks of a stage's inputs that CloudFormation would only make mid-creation, or that the
 local emulator never makes, run before any change set: Fargate CPU/memory pairs, the
-autoscaling range, the templates' Rules, and parameters a live stack cannot change.
+autoscaling range, the templates' Rules, and parameters a live stack cannot change (fixed
+ones, and changes a template's ``frozen-conditions`` forbid).
 
 Each problem names the parameter, the value and the values that would do.
 """
@@ -8,8 +9,10 @@ Each problem names the parameter, the value and the values that would do.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from spotops.errors import ParameterError
+from spotops.templates import TemplateLogic, frozen_conditions
 
 # Fargate's task sizes: CPU units -> (smallest, largest, step) memory in MiB.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
@@ -103,6 +106,36 @@ def changed_immutable(
         for name in immutable
         if name in deployed and name in new and str(deployed[name]) != str(new[name])
     ]
+
+
+def changed_frozen_conditions(
+    stack_name: str,
+    template: Mapping[str, Any],
+    deployed: Mapping[str, str],
+    new: Mapping[str, str],
+) -> list[str]:
+    """Changes a live stack may not make although each value is fine on a new stack
+    (``Metadata.spotops.frozen-conditions``): while a rule's ``while`` condition holds on the
+    deployed values, a condition it keeps turns the other way with the new values.
+
+    Each problem names the parameters that change it, their deployed and asked values, and
+    the rule's reason.
+    """
+    before, after = TemplateLogic(template, deployed), TemplateLogic(template, new)
+    problems = []
+    for rule in frozen_conditions(template):
+        if not before.condition(rule.while_):
+            continue
+        for name in rule.keep:
+            if before.condition(name) == after.condition(name):
+                continue
+            changes = ", ".join(
+                f"{parameter} {deployed.get(parameter, '')!r} -> {new.get(parameter, '')!r}"
+                for parameter in sorted(before.parameters_of(name))
+                if str(deployed.get(parameter, "")) != str(new.get(parameter, ""))
+            )
+            problems.append(f"{changes} on live stack {stack_name}: {rule.reason}")
+    return problems
 
 
 def refuse(stack_name: str, problems: list[str], *, hint: str) -> None:

@@ -205,7 +205,8 @@ def inventory(
         logic = TemplateLogic(template, parameters)
         for resource in logic.resources().values():
             kind = str(resource.get("Type", ""))
-            props = resource.get("Properties") or {}
+            # As CloudFormation sends them: conditional properties (Fn::If) chosen.
+            props = logic.choose(resource.get("Properties") or {})
             counts[kind] = counts.get(kind, 0) + 1
             if kind == "AWS::CloudWatch::Alarm":
                 metrics, high = _alarm_metrics(props)

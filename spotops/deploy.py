@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from spotops.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
-from spotops.checks import changed_immutable, refuse, stage_problems
+from spotops.checks import changed_frozen_conditions, changed_immutable, refuse, stage_problems
 from spotops.config import StackSpec, StageConfig, reference_parameter
 from spotops.emulator import leftover_exports, reset_advice
-from spotops.errors import ConfigError, StackStateError, UsageError
+from spotops.errors import ConfigError, ParameterError, StackStateError, UsageError
 from spotops.images import ImageChoice, ImageResolver, SiteLocation
 from spotops.stacks import ChangeSetReview, StackDeployer, StackEvent, StackInfo
 from spotops.templates import (
@@ -113,18 +113,15 @@ def check_inputs(plan: StackPlan, chosen: Mapping[str, str]) -> None:
 
 
 def check_immutable(plan: StackPlan, existing: StackInfo | None, chosen: Mapping[str, str]) -> None:
-    """Refuse a change to a parameter the template declares fixed once the stack exists."""
+    """Refuse a change to a parameter the template declares fixed once the stack exists, and
+    a change its ``frozen-conditions`` forbid on a live stack (CANARY back to ROLLING)."""
     if existing is None or existing.status in {"REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}:
         return
     # A stack deployed before the template declared a parameter runs as its default did
     # (the templates add such parameters with the old behaviour as default: ZoneCount 3).
     deployed = {**effective_values(plan.declared, {}), **existing.parameters}
-    problems = changed_immutable(
-        plan.name,
-        immutable_parameters(plan.template),
-        deployed,
-        effective_values(plan.declared, chosen),
-    )
+    new = effective_values(plan.declared, chosen)
+    problems = changed_immutable(plan.name, immutable_parameters(plan.template), deployed, new)
     refuse(
         plan.name,
         problems,
@@ -132,6 +129,13 @@ def check_immutable(plan: StackPlan, existing: StackInfo | None, chosen: Mapping
         "config/<stage>.json (or --param), or destroy the stage (`spotops destroy`) and "
         "deploy it again.",
     )
+    forbidden = changed_frozen_conditions(plan.name, plan.template, deployed, new)
+    if forbidden:
+        raise ParameterError(
+            "Refused before any change set: "
+            + "; ".join(forbidden)
+            + " Nothing was changed; keep the deployed value in config/<stage>.json (or --param)."
+        )
 
 
 def stack_parameters(

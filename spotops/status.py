@@ -189,11 +189,17 @@ class StatusReader:
         return status
 
     def _target_health(self, service: dict[str, Any]) -> dict[str, str]:
-        """``{target IP: state}`` for every target group the service registers with."""
+        """``{target IP: state}`` for every target group the service registers with: with
+        CANARY or LINEAR deployments also the alternate one (the tasks sit in either)."""
         health: dict[str, str] = {}
         elbv2 = self._client("elbv2")
+        arns = []
         for balancer in service.get("loadBalancers", []):
-            arn = balancer.get("targetGroupArn")
+            arns.append(balancer.get("targetGroupArn"))
+            arns.append(
+                (balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+            )
+        for arn in arns:
             if not arn:
                 continue
             try:

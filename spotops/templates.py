@@ -169,6 +169,49 @@ def immutable_parameters(template: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(name) for name in spotops.get("immutable-parameters", []))
 
 
+@dataclass(frozen=True)
+class FrozenCondition:
+    """One entry of ``Metadata.spotops.frozen-conditions``: while the condition ``while_``
+    holds on a live stack's deployed values, every condition in ``keep`` must keep its
+    deployed value (``reason`` says why, and what to do instead)."""
+
+    while_: str
+    keep: tuple[str, ...]
+    reason: str
+
+
+def frozen_conditions(template: Mapping[str, Any]) -> tuple[FrozenCondition, ...]:
+    """The changes a live stack may not make although each value is fine on a new stack
+    (``Metadata.spotops.frozen-conditions``).
+
+    Raises
+    ------
+    ConfigError
+        An entry without ``while``, ``keep`` or ``reason``, or naming an undefined condition.
+    """
+    spotops = (template.get("Metadata") or {}).get("spotops") or {}
+    defined = set(template.get("Conditions") or {})
+    found = []
+    for entry in spotops.get("frozen-conditions") or []:
+        if not isinstance(entry, Mapping) or not {"while", "keep", "reason"} <= set(entry):
+            raise ConfigError(
+                f"Metadata.spotops.frozen-conditions entry {entry!r} needs while, keep and reason."
+            )
+        rule = FrozenCondition(
+            while_=str(entry["while"]),
+            keep=tuple(str(name) for name in entry["keep"]),
+            reason=" ".join(str(entry["reason"]).split()),
+        )
+        unknown = sorted({rule.while_, *rule.keep} - defined)
+        if unknown:
+            raise ConfigError(
+                f"Metadata.spotops.frozen-conditions names undefined conditions: "
+                f"{', '.join(unknown)}."
+            )
+        found.append(rule)
+    return tuple(found)
+
+
 def resource_descriptions(template: Mapping[str, Any]) -> dict[str, str]:
     """``{logical id: Metadata.Description}``: the one-line human description of each
     resource, shown beside it in change sets and stack events."""
@@ -185,6 +228,10 @@ def effective_values(
 ) -> dict[str, str]:
     """Every declared parameter's value as CloudFormation would use it: given, or default."""
     return {name: values.get(name, parameter.default or "") for name, parameter in declared.items()}
+
+
+_NO_VALUE = object()
+"""What ``Ref: AWS::NoValue`` chooses (:meth:`TemplateLogic.choose`): dropped from its parent."""
 
 
 class TemplateLogic:
@@ -210,6 +257,48 @@ class TemplateLogic:
                 raise ConfigError(f"The template names an undefined condition {name!r}.")
             self._conditions[name] = bool(self.value(spec))
         return self._conditions[name]
+
+    def parameters_of(self, name: str) -> set[str]:
+        """The parameters the condition ``name`` depends on, through other conditions too."""
+        found: set[str] = set()
+        seen: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if isinstance(node, list):
+                for item in node:
+                    walk(item)
+            elif isinstance(node, dict):
+                for key, arg in node.items():
+                    if key == "Ref" and arg in self._values:
+                        found.add(str(arg))
+                    elif key == "Condition" and isinstance(arg, str):
+                        visit(arg)
+                    else:
+                        walk(arg)
+
+        def visit(condition: str) -> None:
+            if condition not in seen:
+                seen.add(condition)
+                walk((self._template.get("Conditions") or {}).get(condition))
+
+        visit(name)
+        return found
+
+    def choose(self, node: Any) -> Any:
+        """``node`` with every ``Fn::If`` replaced by its branch for these values and every
+        ``Ref: AWS::NoValue`` left out; other functions (``Ref``, ``Fn::GetAtt``...) stay as
+        they are. For reading a resource's properties as CloudFormation would send them."""
+        if isinstance(node, list):
+            return [v for v in (self.choose(item) for item in node) if v is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if node == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if len(node) == 1 and "Fn::If" in node:
+            name, if_true, if_false = node["Fn::If"]
+            return self.choose(if_true if self.condition(str(name)) else if_false)
+        chosen = {key: self.choose(value) for key, value in node.items()}
+        return {key: value for key, value in chosen.items() if value is not _NO_VALUE}
 
     def exists(self, resource: Mapping[str, Any]) -> bool:
         """Whether a resource is created for these values (its ``Condition`` holds)."""

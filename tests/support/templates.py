@@ -277,3 +277,31 @@ def references(node: Any) -> tuple[set[str], set[str]]:
 def immutable_parameters(template: dict[str, Any]) -> set[str]:
     """The parameters spotops refuses to change on a live stack (``Metadata.spotops``)."""
     return set(template.get("Metadata", {}).get("spotops", {}).get("immutable-parameters", []))
+
+
+def render_with_values(name: str, directory: Path, label: str, **values: str) -> Path:
+    """Write ``infra/cloudformation/<name>.yaml`` as JSON to ``directory/<label>.json`` with
+    ``values`` as its parameters' defaults: the template as a stack with those parameters
+    sees it, for tools that take no parameters (checkov) or one set per run (cfn-lint)."""
+    template = load(name)
+    for key, value in values.items():
+        template["Parameters"][key]["Default"] = value
+    path = directory / f"{label}.json"
+    path.write_text(json.dumps(template, indent=1))
+    return path
+
+
+CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+
+
+def run_checkov(*paths: Path) -> dict[str, Any]:
+    """Run checkov (its own virtual environment, as ``make lint-templates`` does) on
+    CloudFormation files; return its JSON report (``summary``, ``results``)."""
+    command = [str(CHECKOV), "--skip-download", "--framework", "cloudformation", "-o", "json"]
+    for path in paths:
+        command += ["-f", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # Exit code 1 means failed checks (reported below); anything else is checkov failing.
+    assert result.returncode in {0, 1}, result.stderr
+    report = json.loads(result.stdout)
+    return report[0] if isinstance(report, list) else report

@@ -336,3 +336,100 @@ def test_the_site_follows_a_nat_mode_change_of_a_live_network(client, network):
         assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
     outputs = cloudformation.describe_stacks(StackName=NETWORK_STACK)["Stacks"][0]["Outputs"]
     assert {o["OutputKey"]: o["OutputValue"] for o in outputs}["TaskAssignPublicIp"] == "DISABLED"
+
+
+# ---- progressive delivery (DeploymentStrategy CANARY / LINEAR) -------------------------
+
+
+def _rules(client: Client) -> dict[str, dict[str, Any]]:
+    """The HTTP listener's rules by priority (the default rule left out)."""
+    elbv2 = client("elbv2")
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    return {rule["Priority"]: rule for rule in rules if not rule["IsDefault"]}
+
+
+def _roles(client: Client, logical_id: str) -> list[dict[str, Any]]:
+    roles = client("iam").list_roles()["Roles"]
+    return [role for role in roles if f"-{logical_id}-" in role["RoleName"]]
+
+
+def test_a_canary_site_gets_an_alternate_group_listener_rules_and_the_ecs_roles(client, network):
+    """moto drops the service's deployment configuration (strategy, canary settings, the
+    lifecycle hook) and its load balancer settings (the alternate target group and rules ECS
+    is given): test_canary_and_linear_shift_traffic_without_a_circuit_breaker,
+    test_traffic_shifting_has_an_alternate_group_and_rules_on_the_serving_listener,
+    test_the_hook_calls_the_ops_function_with_where_and_how_to_send_test_traffic. It also
+    drops alarms (test_unhealthy_hosts_is_the_larger_count_of_both_groups_when_traffic_shifts)
+    and the ManagedPolicyArns of a role it creates
+    (test_the_traffic_shift_role_is_ecs_with_the_aws_load_balancer_policy_only)."""
+    site = create_stack(
+        client,
+        SITE_STACK,
+        "site",
+        NetworkStackName=NETWORK_STACK,
+        ImageUri=IMAGE,
+        DeploymentStrategy="CANARY",
+    )
+    elbv2 = client("elbv2")
+    groups = {g["TargetGroupArn"]: g for g in elbv2.describe_target_groups()["TargetGroups"]}
+    assert len(groups) == 2
+    for group in groups.values():
+        assert (group["TargetType"], group["Port"], group["HealthCheckPath"]) == (
+            "ip",
+            8080,
+            "/readyz",
+        )
+    rules = _rules(client)
+    assert set(rules) == {"10", "20"}
+    (header,) = rules["10"]["Conditions"]
+    assert header["Field"] == "http-header"
+    assert header["HttpHeaderConfig"] == {
+        "HttpHeaderName": "X-Spotops-Test-Traffic",
+        "Values": [STAGE],
+    }
+    (forward,) = rules["20"]["Actions"]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in forward["ForwardConfig"]["TargetGroups"]}
+    assert set(weights) == set(groups)
+    assert sorted(weights.values()) == [0, 100]
+    (test_forward,) = rules["10"]["Actions"]
+    production = next(arn for arn, weight in weights.items() if weight == 100)
+    assert test_forward["TargetGroupArn"] == production
+
+    iam = client("iam")
+    (shift,) = _roles(client, "TrafficShiftRole")
+    (trust,) = shift["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ecs.amazonaws.com"}
+    (hook,) = _roles(client, "SmokeTestHookRole")
+    assert iam.list_role_policies(RoleName=hook["RoleName"])["PolicyNames"] == [
+        "invoke-deployment-hook"
+    ]
+    assert site["SiteUrl"] == f"http://{site['LoadBalancerDnsName']}"
+
+
+def test_a_live_rolling_site_can_switch_to_linear(client, network):
+    """The allowed direction: the rules, the alternate group and the role are added to a live
+    stack. The way back is refused by spotops before any change set
+    (tests/integration/cli/test_deploy_strategy.py); moto would let it through."""
+    create_stack(client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, ImageUri=IMAGE)
+    assert _rules(client) == {}
+    cloudformation = client("cloudformation")
+    cloudformation.update_stack(
+        StackName=SITE_STACK,
+        TemplateBody=(TEMPLATES / "site.yaml").read_text(),
+        Parameters=[
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in {
+                "NetworkStackName": NETWORK_STACK,
+                "ImageUri": IMAGE,
+                "DeploymentStrategy": "LINEAR",
+            }.items()
+        ],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName=SITE_STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    assert set(_rules(client)) == {"10", "20"}
+    assert len(client("elbv2").describe_target_groups()["TargetGroups"]) == 2
+    assert len(_roles(client, "TrafficShiftRole")) == 1

@@ -94,3 +94,113 @@ def test_an_unchanged_default_is_no_change():
         changed_immutable("s", ("VpcCidr",), {"VpcCidr": "10.0.0.0/16"}, {"VpcCidr": "10.0.0.0/16"})
         == []
     )
+
+
+# ---- changes a live stack may not make (Metadata.spotops.frozen-conditions) ----------
+
+
+def _site_plan():
+    return next(plan for plan in plan_stacks(ROOT, STACKS, _config()) if plan.spec.part == "site")
+
+
+def _live(plan, **parameters: str) -> StackInfo:
+    return StackInfo(plan.name, "UPDATE_COMPLETE", {}, parameters)
+
+
+@pytest.mark.parametrize("deployed", ["CANARY", "LINEAR"])
+def test_a_live_traffic_shifting_site_cannot_go_back_to_rolling(deployed):
+    site = _site_plan()
+
+    with pytest.raises(ParameterError) as caught:
+        check_immutable(site, _live(site, DeploymentStrategy=deployed), {})  # default ROLLING
+    message = str(caught.value)
+    assert f"DeploymentStrategy {deployed!r} -> 'ROLLING' on live stack spotops-dev-site" in message
+    assert "alternate target group" in message
+    assert "before any change set" in message
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("deployed", "asked"),
+    [
+        ({"DeploymentStrategy": "CANARY"}, {"DeploymentStrategy": "LINEAR"}),
+        ({"DeploymentStrategy": "LINEAR"}, {"DeploymentStrategy": "CANARY", "CanaryPercent": "5"}),
+        ({"DeploymentStrategy": "ROLLING"}, {"DeploymentStrategy": "CANARY"}),
+        # Deployed before DeploymentStrategy existed: it runs as ROLLING did.
+        ({"NatMode": "none"}, {"DeploymentStrategy": "LINEAR"}),
+        # Without traffic shifting the domain may come and go as before.
+        ({"DeploymentStrategy": "ROLLING"}, {"DomainName": "www.example.com"}),
+    ],
+)
+def test_changes_that_keep_the_listener_rules_are_allowed(deployed, asked):
+    site = _site_plan()
+    check_immutable(site, _live(site, **deployed), asked)
+
+
+def test_a_new_stack_may_start_with_any_strategy():
+    site = _site_plan()
+    check_immutable(site, None, {"DeploymentStrategy": "ROLLING"})
+
+
+def test_a_live_traffic_shifting_site_keeps_its_domain_setting():
+    site = _site_plan()
+    live = _live(site, DeploymentStrategy="CANARY")
+
+    with pytest.raises(ParameterError, match=r"DomainName '' -> 'www\.example\.com'"):
+        check_immutable(
+            site,
+            live,
+            {
+                "DeploymentStrategy": "CANARY",
+                "DomainName": "www.example.com",
+                "HostedZoneId": "Z0123456789ABC",
+            },
+        )
+
+
+def test_frozen_conditions_are_read_from_the_template_and_checked():
+    from spotops.errors import ConfigError
+    from spotops.templates import FrozenCondition, frozen_conditions
+
+    rules = frozen_conditions(_site_plan().template)
+    assert all(isinstance(rule, FrozenCondition) for rule in rules)
+    assert {(rule.while_, rule.keep) for rule in rules} == {
+        ("IsTrafficShifting", ("IsTrafficShifting",)),
+        ("IsTrafficShifting", ("HasDomain",)),
+    }
+    broken = {"Conditions": {"A": {"Fn::Equals": ["1", "1"]}}}
+    with pytest.raises(ConfigError, match="needs while, keep and reason"):
+        frozen_conditions(
+            {**broken, "Metadata": {"spotops": {"frozen-conditions": [{"while": "A"}]}}}
+        )
+    with pytest.raises(ConfigError, match="undefined conditions: B"):
+        frozen_conditions(
+            {
+                **broken,
+                "Metadata": {
+                    "spotops": {"frozen-conditions": [{"while": "A", "keep": ["B"], "reason": "r"}]}
+                },
+            }
+        )
+
+
+def test_a_frozen_condition_names_every_parameter_that_turns_it():
+    from spotops.checks import changed_frozen_conditions
+
+    template = {
+        "Parameters": {"Mode": {"Type": "String", "Default": "a"}, "Extra": {"Default": "x"}},
+        "Conditions": {
+            "IsB": {"Fn::Equals": [{"Ref": "Mode"}, "b"]},
+            "IsBOrX": {"Fn::Or": [{"Condition": "IsB"}, {"Fn::Equals": [{"Ref": "Extra"}, "y"]}]},
+        },
+        "Metadata": {
+            "spotops": {
+                "frozen-conditions": [{"while": "IsBOrX", "keep": ["IsBOrX"], "reason": "Why."}]
+            }
+        },
+    }
+    assert changed_frozen_conditions("s", template, {"Mode": "b"}, {"Mode": "a"}) == [
+        "Mode 'b' -> 'a' on live stack s: Why."
+    ]
+    assert changed_frozen_conditions("s", template, {"Mode": "b"}, {"Extra": "y"}) == []
+    assert changed_frozen_conditions("s", template, {"Mode": "a"}, {"Mode": "b"}) == []

@@ -249,3 +249,17 @@ def test_a_fixed_parameter_of_a_live_stack_is_refused_before_its_change_set(proj
     with pytest.raises(ParameterError, match="ZoneCount of spotops-dev-network is '3'"):
         _run(project, stacks, ZoneCount="2")
     assert stacks.parameters == {}
+
+
+def test_canary_back_to_rolling_on_a_live_site_is_refused_before_its_change_set(project):
+    live = {
+        NETWORK: StackInfo(NETWORK, "UPDATE_COMPLETE", {"VpcId": "vpc-1"}, {"NatMode": "none"}),
+        SITE: StackInfo(SITE, "UPDATE_COMPLETE", {}, {"DeploymentStrategy": "CANARY"}),
+    }
+    stacks = FakeStacks({}, existing=live)
+
+    with pytest.raises(ParameterError, match="DeploymentStrategy 'CANARY' -> 'ROLLING'"):
+        _run(project, stacks, DeploymentStrategy="ROLLING")
+    # The network went through (up to date); the site got no change set at all.
+    assert set(stacks.parameters) == {NETWORK}
+    assert stacks.executed == []

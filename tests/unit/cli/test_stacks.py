@@ -202,3 +202,30 @@ def test_on_the_emulator_a_reviewed_create_runs_as_create_stack(fake_cfn):
     assert calls[0]["Parameters"] == [{"ParameterKey": "AppName", "ParameterValue": "spotops"}]
     assert calls[0]["Tags"] == [{"Key": "k", "Value": "v"}]
     assert fake_cfn.executed == []
+
+
+def test_status_reads_target_health_in_both_groups_of_a_traffic_shifting_service():
+    from spotops.status import StatusReader
+
+    class Elbv2:
+        def describe_target_health(self, TargetGroupArn: str) -> dict:
+            address = {"tg-blue": "10.0.0.1", "tg-green": "10.0.0.2"}[TargetGroupArn]
+            return {
+                "TargetHealthDescriptions": [
+                    {"Target": {"Id": address}, "TargetHealth": {"State": "healthy"}}
+                ]
+            }
+
+    reader = StatusReader(None, lambda service: Elbv2())  # type: ignore[arg-type]
+    service = {
+        "loadBalancers": [
+            {
+                "targetGroupArn": "tg-blue",
+                "advancedConfiguration": {"alternateTargetGroupArn": "tg-green"},
+            }
+        ]
+    }
+    assert reader._target_health(service) == {"10.0.0.1": "healthy", "10.0.0.2": "healthy"}
+    assert reader._target_health({"loadBalancers": [{"targetGroupArn": "tg-blue"}]}) == {
+        "10.0.0.1": "healthy"
+    }

@@ -232,6 +232,64 @@ class TestACustomNamedResourceIsNeverReplaced:
         assert "Port" in create_only("AWS::ElasticLoadBalancingV2::TargetGroup")
 
 
+class TestWhatEcsRewritesIsNeverReplacedUnderIt:
+    """With CANARY or LINEAR, ECS rewrites the listener rules' actions on every deployment
+    and leaves the tasks in either target group. CloudFormation neither knows nor checks
+    this: replacing a rule brings back the template's actions (everything to TargetGroup)
+    while the tasks may sit in AlternateTargetGroup, and deleting the rules and the
+    alternate group (back to ROLLING) does the same. spotops refuses those changes on a live
+    stack (``Metadata.spotops.frozen-conditions``, tests/unit/cli/test_checks.py)."""
+
+    # A new ContainerPort replaces both target groups, as it replaces TargetGroup with
+    # ROLLING: the service moves to the new groups in a new deployment (the documented
+    # behaviour of every strategy, see infra/README.md).
+    EVERY_STRATEGY = frozenset({"ContainerPort"})
+
+    @staticmethod
+    def frozen_while_shifting(template: dict[str, Any]) -> set[str]:
+        from spotops.templates import TemplateLogic, frozen_conditions
+
+        logic = TemplateLogic(template, {})
+        return {
+            parameter
+            for rule in frozen_conditions(template)
+            if rule.while_ == "IsTrafficShifting"
+            for condition in rule.keep
+            for parameter in logic.parameters_of(condition)
+        }
+
+    def test_leaving_traffic_shifting_is_refused(self):
+        site = load("site")
+        assert "DeploymentStrategy" in self.frozen_while_shifting(site)
+        for logical_id in ("AlternateTargetGroup", "ProductionListenerRule", "TestListenerRule"):
+            assert site["Resources"][logical_id]["Condition"] == "IsTrafficShifting"
+
+    @pytest.mark.parametrize(
+        "logical_id",
+        ["AlternateTargetGroup", "TargetGroup", "ProductionListenerRule", "TestListenerRule"],
+    )
+    def test_no_changeable_parameter_replaces_it_while_traffic_shifts(self, logical_id):
+        site = load("site")
+        allowed = (
+            immutable_parameters(site) | self.frozen_while_shifting(site) | self.EVERY_STRATEGY
+        )
+        assert ReplacementGraph(site).replaced_by(logical_id) - allowed == set()
+
+    def test_the_alarm_names_the_service_rolls_back_on_never_change_hands(self):
+        # Each deployment alarm is one resource whose properties follow the strategy: two
+        # resources taking turns with one AlarmName would delete the alarm (the old one is
+        # deleted by name after the new one is written).
+        site = load("site")
+        names = [
+            Resolver(site).value(r["Properties"]["AlarmName"])
+            for r in site["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        ]
+        assert len(names) == len(set(names))
+        for logical_id in ("Target5xxAlarm", "UnhealthyHostsAlarm"):
+            assert "Condition" not in site["Resources"][logical_id], logical_id
+
+
 # ---- name lengths -------------------------------------------------------------------
 
 # AWS's limits, from each service's API reference.

@@ -159,7 +159,7 @@ ALSO_GRANTED = {
     "ecr:GetDownloadUrlForLayer": "image push",
     "ecr:DescribeImages": "push checks the tag; deploy finds the image",
     # Cross-service needs of the handlers, for what the templates use.
-    "iam:PassRole": "task, execution, function and flow-log roles",
+    "iam:PassRole": "task, execution, function, flow-log, traffic-shift and hook roles",
     "iam:CreateServiceLinkedRole": "first ECS, ELB, autoscaling use in an account",
     "kms:CreateGrant": "ECR's KMS encryption",
     "kms:RetireGrant": "ECR's KMS encryption",
@@ -366,6 +366,7 @@ def test_stage_roles_are_passed_only_to_the_services_that_run_them() -> None:
     assert passing[0]["Resource"] == [STAGE_ROLES]
     assert sorted(passing[0]["Condition"]["StringEquals"]["iam:PassedToService"]) == [
         "ecs-tasks.amazonaws.com",
+        "ecs.amazonaws.com",
         "lambda.amazonaws.com",
         "vpc-flow-logs.amazonaws.com",
     ]

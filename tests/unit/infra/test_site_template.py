@@ -14,6 +14,7 @@ from tests.support.templates import (
     RUNBOOK_LINK,
     RUNBOOKS,
     TEMPLATES,
+    Resolver,
     evaluate,
     failed_rule_assertions,
     load,
@@ -87,6 +88,17 @@ def site() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def resources(site) -> dict[str, Any]:
     return site["Resources"]
+
+
+class ArnResolver(Resolver):
+    """A :class:`Resolver` whose target groups are ARN-shaped, so the dashboard can cut
+    ``targetgroup/<name>/<id>`` out of them as it does in AWS."""
+
+    def _resource(self, logical_id: str, attribute: str | None = None) -> str:
+        value = super()._resource(logical_id, attribute)
+        if attribute is None and "TargetGroup" in logical_id:
+            return f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{value}/1"
+        return value
 
 
 def properties(resources: dict[str, Any], name: str) -> dict[str, Any]:
@@ -364,11 +376,14 @@ def test_cluster_has_fargate_and_spot_and_container_insights_by_switch(site, res
     assert site["Parameters"]["EnableContainerInsights"]["Default"] == "true"
 
 
-def test_alarms_on_container_insights_metrics_exist_only_with_it(site):
+@pytest.mark.parametrize("strategy", ["ROLLING", "CANARY"])
+def test_alarms_on_container_insights_metrics_exist_only_with_it(site, strategy):
+    resolver = Resolver(site, DeploymentStrategy=strategy)
     for name, alarm in resources_of_type(site, "AWS::CloudWatch::Alarm").items():
-        namespaces = {alarm["Properties"].get("Namespace")} | {
+        props = resolver.value(alarm["Properties"])
+        namespaces = {props.get("Namespace")} | {
             m["MetricStat"]["Metric"]["Namespace"]
-            for m in alarm["Properties"].get("Metrics", [])
+            for m in props.get("Metrics", [])
             if "MetricStat" in m
         }
         if "ECS/ContainerInsights" in namespaces:
@@ -387,9 +402,13 @@ def test_capacity_provider_strategy_comes_from_the_parameters(resources):
     ]
 
 
-def test_circuit_breaker_and_deployment_alarms_roll_back(resources):
+def test_circuit_breaker_and_deployment_alarms_roll_back(site, resources):
     deployment = properties(resources, "Service")["DeploymentConfiguration"]
-    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    # The default (ROLLING): CANARY and LINEAR are in the progressive delivery tests below.
+    assert Resolver(site).value(deployment["DeploymentCircuitBreaker"]) == {
+        "Enable": "true",
+        "Rollback": "true",
+    }
     assert deployment["Alarms"]["Enable"] is True
     assert deployment["Alarms"]["Rollback"] is True
     alarm_names = {
@@ -419,12 +438,9 @@ def test_service_has_grace_period_network_and_optional_exec(resources):
     assert public["Fn::Split"][1] == {
         "Fn::ImportValue": {"Fn::Sub": "${NetworkStackName}-PublicSubnetIds"}
     }
-    assert service["LoadBalancers"] == [
-        {
-            "ContainerName": "site",
-            "ContainerPort": {"Ref": "ContainerPort"},
-            "TargetGroupArn": {"Ref": "TargetGroup"},
-        }
+    # ROLLING (the default): one target group; CANARY and LINEAR are tested below.
+    assert Resolver(load("site")).value(service["LoadBalancers"]) == [
+        {"ContainerName": "site", "ContainerPort": "8080", "TargetGroupArn": "<TargetGroup>"}
     ]
 
 
@@ -470,11 +486,19 @@ def test_autoscaling_waits_for_an_image_and_the_switch(site, resources):
             {"Condition": "HasImage"},
         ]
     }
-    scaling = [
-        r for r in resources.values() if r["Type"].startswith("AWS::ApplicationAutoScaling::")
-    ]
+    scaling = {
+        name: r
+        for name, r in resources.items()
+        if r["Type"].startswith("AWS::ApplicationAutoScaling::")
+    }
     assert len(scaling) == 3
-    assert all(r["Condition"] == "ShouldAutoScale" for r in scaling)
+    conditions = {name: r["Condition"] for name, r in scaling.items()}
+    # Requests per target also waits for ROLLING (see the progressive delivery tests).
+    assert conditions.pop("RequestCountScalingPolicy") == "ShouldScaleOnRequests"
+    assert site["Conditions"]["ShouldScaleOnRequests"]["Fn::And"][0] == {
+        "Condition": "ShouldAutoScale"
+    }
+    assert set(conditions.values()) == {"ShouldAutoScale"}
 
 
 def test_target_tracking_on_cpu_and_requests_per_task_with_cooldowns(resources):
@@ -532,10 +556,15 @@ def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources):
     assert {"Service": "cloudwatch.amazonaws.com"} in principals
 
 
-def test_dashboard_covers_traffic_latency_errors_health_resources_and_capacity(resources):
+@pytest.mark.parametrize("strategy", ["ROLLING", "CANARY"])
+def test_dashboard_covers_traffic_latency_errors_health_resources_and_capacity(
+    site, resources, strategy
+):
     import json
 
-    body = properties(resources, "Dashboard")["DashboardBody"]["Fn::Sub"][0]
+    body = ArnResolver(site, DeploymentStrategy=strategy).value(
+        properties(resources, "Dashboard")["DashboardBody"]
+    )
     widgets = json.loads(body)["widgets"]
     metrics = {
         m[1] for w in widgets for m in w["properties"]["metrics"] if len(m) > 1 and m[0] != "..."
