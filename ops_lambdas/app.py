@@ -106,11 +106,12 @@ def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
 
 @app.on_cw_event(ECR_SCAN_PATTERN, name="image_scan_alert")
 def image_scan_alert(event: CloudWatchEvent) -> dict[str, Any]:
-    """ECR scan found HIGH/CRITICAL in an image the service runs -> Slack, with its runbook."""
+    """ECR scan found HIGH/CRITICAL in an image the service runs -> Slack, with its runbook.
+    Also gets completed deployments (ops.yaml adds that rule): a new image may run after its
+    scan finished."""
     from chalicelib import image_scan
-    from chalicelib.events import EcrImageScanEvent
 
-    return image_scan.handle_scan(EcrImageScanEvent(event.to_dict()), _toolkit(event))
+    return image_scan.handle_event(event.to_dict(), _toolkit(event))
 
 
 @app.lambda_function(name="deployment_hook")

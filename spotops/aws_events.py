@@ -45,6 +45,61 @@ def ecr_push(
     return event
 
 
+def image_scan(
+    *,
+    account: str,
+    region: str,
+    repository: str,
+    digest: str,
+    tags: list[str],
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    """``ECR Image Scan`` for a finished basic scan (Amazon ECR User Guide, "Amazon ECR events
+    and EventBridge", event for a completed image scan); ``counts`` holds only the severities
+    found."""
+    arn = f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+    event = _envelope("ECR Image Scan", "aws.ecr", account, region, [arn])
+    event["detail"] = {
+        "scan-status": "COMPLETE",
+        "repository-name": repository,
+        "finding-severity-counts": dict(counts),
+        "image-digest": digest,
+        "image-tags": list(tags),
+    }
+    return event
+
+
+def lifecycle_hook(
+    *,
+    account: str,
+    region: str,
+    cluster: str,
+    service: str,
+    hook_details: dict[str, str],
+) -> dict[str, Any]:
+    """What ECS sends a deployment lifecycle hook at ``POST_TEST_TRAFFIC_SHIFT`` (Amazon ECS
+    Developer Guide, "Lambda hooks for Amazon ECS service deployments"); ``hook_details`` as
+    the site template configures them (``baseUrl``, ``testHeader``, ``testHeaderValue``)."""
+    deployment = uuid.uuid4().hex[:21]
+    return {
+        "executionId": str(uuid.uuid4()),
+        "lifecycleStage": "POST_TEST_TRAFFIC_SHIFT",
+        "resourceArn": (
+            f"arn:aws:ecs:{region}:{account}:service-deployment/{cluster}/{service}/{deployment}"
+        ),
+        "executionDetails": {
+            "serviceArn": f"arn:aws:ecs:{region}:{account}:service/{cluster}/{service}",
+            "targetServiceRevisionArn": (
+                f"arn:aws:ecs:{region}:{account}:service-revision/{cluster}/{service}/"
+                f"{uuid.uuid4().int % 10**19}"
+            ),
+            "testTrafficWeights": {},
+            "productionTrafficWeights": {},
+        },
+        "hookDetails": dict(hook_details),
+    }
+
+
 def scheduled(*, account: str, region: str, rule_name: str) -> dict[str, Any]:
     """``Scheduled Event`` from an EventBridge schedule rule (EventBridge User Guide)."""
     rule = f"arn:aws:events:{region}:{account}:rule/{rule_name}"

@@ -33,6 +33,8 @@ import boto3
 from botocore.config import Config
 
 from spotops import aws_events
+from spotops.emulator_images import put_image
+from spotops.emulator_site import steady_site
 from spotops.factory import find_project_dir
 from spotops.simulate import Rehearsal
 from spotops.slack_receiver import LOOPBACK, SlackReceiver
@@ -109,6 +111,7 @@ class Demo:
         self.print = printer
         self.timeline = Timeline(printer=printer)
         self.endpoint = ""
+        self.site_url = ""
         self.env: dict[str, str] = {}
         self._clients: dict[str, Any] = {}
 
@@ -225,7 +228,7 @@ class Demo:
                 }
                 self.timeline.add("emulator", f"moto on {self.endpoint}; Slack receiver ready")
                 self.deploy(slack)
-                site_url = stack.enter_context(self._site())
+                site_url = self.site_url = stack.enter_context(self._site())
                 version = json.loads(_wait_http(f"{site_url}/version", 5))
                 self.timeline.add("site", f"serves {site_url} (version {version.get('version')})")
                 work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -233,6 +236,8 @@ class Demo:
                 flows = (
                     self.push_flow,
                     self.duplicate_flow,
+                    self.scan_flow,
+                    self.gate_flow,
                     self.alarm_flow,
                     # Before the Spot flow: an interruption counts as a kill for chaos's gap.
                     self.chaos_flow,
@@ -294,31 +299,7 @@ class Demo:
         )
 
     def _push_image(self, tag: str) -> str:
-        import hashlib
-
-        layer = "sha256:" + hashlib.sha256(tag.encode()).hexdigest()
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 100,
-                "digest": layer,
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": 100,
-                    "digest": layer,
-                }
-            ],
-        }
-        put = self.client("ecr").put_image(
-            repositoryName=self._site_outputs()["RepositoryName"],
-            imageManifest=json.dumps(manifest),
-            imageTag=tag,
-        )
-        return str(put["image"]["imageId"]["imageDigest"])
+        return put_image(self.client("ecr"), self._site_outputs()["RepositoryName"], tag)
 
     def _revisions(self) -> int:
         family = self._site_outputs()["TaskDefinitionFamily"]
@@ -376,6 +357,68 @@ class Demo:
         if again.get("status") != "duplicate" or self._revisions() != revisions:
             raise DemoStepError("duplicate", f"a second delivery answered {again}")
         self.timeline.add("duplicate", "the same push delivered again: absorbed, no new revision")
+
+    def scan_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        facts = rehearsal.facts()
+        repository = facts.site["RepositoryName"]
+        digest = self._site_image().rsplit("@", 1)[-1]
+        ecr = self.client("ecr")
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
+        findings = ecr.describe_image_scan_findings(
+            repositoryName=repository, imageId={"imageDigest": digest}
+        )["imageScanFindings"]
+        counts = {k: int(v) for k, v in findings.get("findingSeverityCounts", {}).items()}
+        sent = len(slack.messages)
+        ran = rehearsal.run(
+            "image_scan_alert",
+            aws_events.image_scan(
+                account=facts.account,
+                region=REGION,
+                repository=repository,
+                digest=digest,
+                tags=["v1.0.0"],
+                counts=counts,
+            ),
+        ).result
+        if ran.get("status") != "alerted":
+            raise DemoStepError("scan", f"image_scan_alert answered {ran} for {counts}")
+        if not any("image-vulnerability.md" in json.dumps(m) for m in slack.messages[sent:]):
+            raise DemoStepError("scan", "no alert with the image-vulnerability runbook")
+        self.timeline.add(
+            "scan",
+            f"ECR scan of the running image: {counts} (the emulator's canned finding) -> "
+            "alert with runbooks/image-vulnerability.md",
+        )
+
+    def gate_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        """The CANARY/LINEAR smoke-test hook, as ECS would call it: against the site running
+        here (it passes), then against a candidate that does not answer (ECS rolls back)."""
+        facts = rehearsal.facts()
+        site = facts.site
+        with socket.socket() as probe:  # a port nothing listens on once this closes
+            probe.bind((LOOPBACK, 0))
+            silent = f"http://{LOOPBACK}:{probe.getsockname()[1]}"
+        answers = []
+        for base_url in (self.site_url, silent):
+            event = aws_events.lifecycle_hook(
+                account=facts.account,
+                region=REGION,
+                cluster=site["ClusterName"],
+                service=site["ServiceName"],
+                hook_details={
+                    "baseUrl": base_url,
+                    "testHeader": "X-Spotops-Test-Traffic",
+                    "testHeaderValue": STAGE,
+                },
+            )
+            answers.append(rehearsal.run("deployment_hook", event).result.get("hookStatus"))
+        if answers != ["SUCCEEDED", "FAILED"]:
+            raise DemoStepError("gate", f"deployment_hook answered {answers}")
+        self.timeline.add(
+            "gate",
+            "deployment_hook: smoke tests on the site SUCCEEDED; on a candidate that does not "
+            "answer FAILED (ECS would roll back before users see it)",
+        )
 
     def alarm_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
         facts = rehearsal.facts()
@@ -457,7 +500,7 @@ class Demo:
 
     def chaos_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
         site = self._site_outputs()
-        tasks = self._steady_site(site)
+        tasks = steady_site(self.client("ecs"), self.client("elbv2"), site)
         leash = self.spotops("chaos-leash", "off", "--stage", STAGE)
         if leash.returncode != 0:
             raise DemoStepError("chaos", leash.stderr.strip())
@@ -496,55 +539,6 @@ class Demo:
             f"stopped task {str(ours.get('task', '')).rsplit('/', 1)[-1][:8]}…; recovered in "
             f"{ours.get('recovery_seconds')} s (ChaosTimeToRecover)",
         )
-
-    def _steady_site(self, site: dict[str, str]) -> list[str]:
-        """What ECS and the load balancer would show for a site opted in to chaos: the
-        emulator starts no tasks and drops the service's load balancer, so the demo sets them."""
-        ecs, elbv2 = self.client("ecs"), self.client("elbv2")
-        cluster, name = site["ClusterName"], site["ServiceName"]
-        # CloudFormation names the target group (a fixed name could not be replaced): find it
-        # through the site's load balancer.
-        balancer = next(
-            lb
-            for lb in elbv2.describe_load_balancers()["LoadBalancers"]
-            if lb["DNSName"] == site["LoadBalancerDnsName"]
-        )
-        group = elbv2.describe_target_groups(LoadBalancerArn=balancer["LoadBalancerArn"])[
-            "TargetGroups"
-        ][0]
-        ecs.update_service(
-            cluster=cluster,
-            service=name,
-            desiredCount=2,
-            deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
-            loadBalancers=[
-                {
-                    "targetGroupArn": group["TargetGroupArn"],
-                    "containerName": "site",
-                    "containerPort": 8080,
-                }
-            ],
-        )
-        service = self._service()
-        ecs.tag_resource(
-            resourceArn=service["serviceArn"],
-            tags=[
-                {"key": "spotops:chaos", "value": "on"},
-                {"key": "spotops:chaos-mtbk-hours", "value": "0.001"},
-            ],  # the dice agree
-        )
-        started = ecs.run_task(
-            cluster=cluster,
-            taskDefinition=service["taskDefinition"],
-            count=2,
-            group=f"service:{name}",
-            capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
-        )["tasks"]
-        elbv2.register_targets(
-            TargetGroupArn=group["TargetGroupArn"],
-            Targets=[{"Id": f"10.0.{n}.10", "Port": 8080} for n in range(len(started))],
-        )
-        return [t["taskArn"] for t in started]
 
     def _replace_stopped_tasks(self, site: dict[str, str], stop: threading.Event) -> None:
         """ECS's part after a kill: start a replacement for the stopped task."""

@@ -22,10 +22,12 @@ from typing import Any
 
 from spotops.errors import SpotopsError
 
-# Runs inside the fresh process: argv = [zip dir, handler, event file, function name, ARN].
+# Runs inside the fresh process: argv = [zip dir, handler, event file, function name, ARN,
+# milliseconds the context reports left]. Prints the result and where each module it needed
+# came from, so a test can prove the zip ships our code and the runtime provides the rest.
 _RUNNER = """
 import json, sys
-zip_dir, handler, event_file, function, function_arn = sys.argv[1:6]
+zip_dir, handler, event_file, function, function_arn, remaining_ms = sys.argv[1:7]
 sys.path[:0] = [zip_dir]
 
 class Context:
@@ -37,12 +39,17 @@ class Context:
     log_group_name = "/aws/lambda/" + function
     log_stream_name = "local"
     def get_remaining_time_in_millis(self):
-        return 900_000
+        return int(remaining_ms)
 
 import app
 event = json.load(open(event_file))
 result = getattr(app, handler)(event, Context())
-print("\\n" + json.dumps({"result": result}, default=str))
+origins = {
+    name: getattr(sys.modules[name], "__file__", None) or ""
+    for name in ("app", "chalicelib", "slack_sdk", "boto3", "botocore", "aws_lambda_powertools")
+    if name in sys.modules
+}
+print("\\n" + json.dumps({"result": result, "origins": origins}, default=str))
 """
 
 
@@ -56,6 +63,8 @@ class Invocation:
 
     result: dict[str, Any]
     logs: str
+    # Where each of app, chalicelib, slack_sdk, boto3, botocore, Powertools was imported from.
+    origins: dict[str, str]
 
 
 def unpack(zip_bytes: bytes, target: Path) -> Path:
@@ -79,6 +88,7 @@ def invoke(
     function_arn: str,
     work_dir: Path,
     timeout: float = 900,
+    remaining_ms: int = 900_000,
 ) -> Invocation:
     """Call ``handler`` of the unpacked zip on ``event`` with exactly ``env``.
 
@@ -101,6 +111,7 @@ def invoke(
             str(event_file),
             function_name,
             function_arn,
+            str(remaining_ms),
         ],
         env=dict(env),
         capture_output=True,
@@ -112,4 +123,5 @@ def invoke(
     if done.returncode != 0 or not lines:
         tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
         raise LocalInvokeError(f"{function_name} ({handler}) failed: {tail}")
-    return Invocation(result=json.loads(lines[-1])["result"], logs=done.stdout)
+    printed = json.loads(lines[-1])
+    return Invocation(result=printed["result"], logs=done.stdout, origins=printed["origins"])

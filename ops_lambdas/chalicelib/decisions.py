@@ -91,6 +91,7 @@ MISSING_CODES = frozenset(
     {
         "ImageNotFoundException",
         "RepositoryNotFoundException",
+        "ScanNotFoundException",
         "ServiceNotFoundException",
         "ClusterNotFoundException",
         "ServiceNotActiveException",

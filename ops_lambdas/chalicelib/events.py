@@ -30,11 +30,51 @@ def _str_field(container: Any, key: str) -> str | None:
     return None
 
 
-class EcrImageActionEvent(EventBridgeEvent):
-    """``ECR Image Action`` (source ``aws.ecr``): an image was pushed or deleted.
+class _EcrImageEvent(EventBridgeEvent):
+    """What every ECR event about one image carries: its repository and digest.
 
     See https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html
     """
+
+    DETAIL_TYPE = ""
+    REQUIRED: tuple[str, ...] = ("repository-name", "image-digest")
+
+    @property
+    def repository_name(self) -> str:
+        return str(self["detail"]["repository-name"])
+
+    @property
+    def image_digest(self) -> str:
+        """Content digest of the image manifest, ``sha256:<64 hex>``."""
+        return str(self["detail"]["image-digest"])
+
+    def _shape_problem(self) -> str | None:
+        """Why this is not a well-formed event of this class (``None``: it is)."""
+        if self.get("source") != "aws.ecr" or self.get("detail-type") != self.DETAIL_TYPE:
+            return f"not an {self.DETAIL_TYPE} event"
+        detail = self.get("detail")
+        if not isinstance(detail, dict):
+            return "detail is missing or not an object"
+        for key in self.REQUIRED:
+            reason = _str_field(detail, key)
+            if reason:
+                return f"detail.{reason}"
+        return None
+
+    def _image_problem(self, repository_name: str) -> str | None:
+        """Why the image is not one of ``repository_name``'s, by a well-formed digest."""
+        if self.repository_name != repository_name:
+            return f"repository {self.repository_name} is not {repository_name}"
+        if not DIGEST_RE.match(self.image_digest):
+            return "image-digest is not sha256:<64 hex digits>"
+        return None
+
+
+class EcrImageActionEvent(_EcrImageEvent):
+    """``ECR Image Action`` (source ``aws.ecr``): an image was pushed or deleted."""
+
+    DETAIL_TYPE = "ECR Image Action"
+    REQUIRED = ("action-type", "result", "repository-name", "image-digest")
 
     @property
     def action_type(self) -> str:
@@ -47,16 +87,6 @@ class EcrImageActionEvent(EventBridgeEvent):
         return str(self["detail"]["result"])
 
     @property
-    def repository_name(self) -> str:
-        """Name of the repository the image was pushed to."""
-        return str(self["detail"]["repository-name"])
-
-    @property
-    def image_digest(self) -> str:
-        """Content digest of the image manifest, ``sha256:<64 hex>``."""
-        return str(self["detail"]["image-digest"])
-
-    @property
     def image_tag(self) -> str | None:
         """Tag the image was pushed with (absent for a push by digest)."""
         tag = self["detail"].get("image-tag")
@@ -64,49 +94,32 @@ class EcrImageActionEvent(EventBridgeEvent):
 
     def problem(self, repository_name: str) -> str | None:
         """Why this event must not trigger a redeploy of ``repository_name`` (``None``: fine)."""
-        if self.get("source") != "aws.ecr" or self.get("detail-type") != "ECR Image Action":
-            return "not an ECR Image Action event"
-        detail = self.get("detail")
-        if not isinstance(detail, dict):
-            return "detail is missing or not an object"
-        for key in ("action-type", "result", "repository-name", "image-digest"):
-            reason = _str_field(detail, key)
-            if reason:
-                return f"detail.{reason}"
-        if "image-tag" in detail and not isinstance(detail["image-tag"], str):
+        shape = self._shape_problem()
+        if shape:
+            return shape
+        if "image-tag" in self["detail"] and not isinstance(self["detail"]["image-tag"], str):
             return "detail.image-tag is not a string"
         if self.action_type != "PUSH":
             return f"action-type is {self.action_type}, not PUSH"
         if self.result != "SUCCESS":
             return f"result is {self.result}, not SUCCESS"
-        if self.repository_name != repository_name:
-            return f"repository {self.repository_name} is not {repository_name}"
-        if not DIGEST_RE.match(self.image_digest):
-            return "image-digest is not sha256:<64 hex digits>"
-        return None
+        return self._image_problem(repository_name)
 
 
-class EcrImageScanEvent(EventBridgeEvent):
+class EcrImageScanEvent(_EcrImageEvent):
     """``ECR Image Scan`` (source ``aws.ecr``): a basic scan of an image finished.
 
     ``finding-severity-counts`` holds only the severities found (no ``HIGH`` key: no HIGH
     finding); a scan with no findings may carry no counts at all.
-    See https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html
     """
+
+    DETAIL_TYPE = "ECR Image Scan"
+    REQUIRED = ("scan-status", "repository-name", "image-digest")
 
     @property
     def scan_status(self) -> str:
         """``COMPLETE`` or ``FAILED`` (e.g. an unsupported base image)."""
         return str(self["detail"]["scan-status"])
-
-    @property
-    def repository_name(self) -> str:
-        return str(self["detail"]["repository-name"])
-
-    @property
-    def image_digest(self) -> str:
-        """Content digest of the scanned image manifest, ``sha256:<64 hex>``."""
-        return str(self["detail"]["image-digest"])
 
     @property
     def image_tags(self) -> list[str]:
@@ -123,25 +136,15 @@ class EcrImageScanEvent(EventBridgeEvent):
 
     def problem(self, repository_name: str) -> str | None:
         """Why this event says nothing about ``repository_name``'s images (``None``: it does)."""
-        if self.get("source") != "aws.ecr" or self.get("detail-type") != "ECR Image Scan":
-            return "not an ECR Image Scan event"
-        detail = self.get("detail")
-        if not isinstance(detail, dict):
-            return "detail is missing or not an object"
-        for key in ("scan-status", "repository-name", "image-digest"):
-            reason = _str_field(detail, key)
-            if reason:
-                return f"detail.{reason}"
-        counts = detail.get("finding-severity-counts", {})
+        shape = self._shape_problem()
+        if shape:
+            return shape
+        counts = self["detail"].get("finding-severity-counts", {})
         if not isinstance(counts, dict) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
         ):
             return "detail.finding-severity-counts is not an object of counts"
-        if self.repository_name != repository_name:
-            return f"repository {self.repository_name} is not {repository_name}"
-        if not DIGEST_RE.match(self.image_digest):
-            return "image-digest is not sha256:<64 hex digits>"
-        return None
+        return self._image_problem(repository_name)
 
 
 class EcsDeploymentStateChangeEvent(EventBridgeEvent):

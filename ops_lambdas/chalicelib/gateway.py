@@ -143,6 +143,26 @@ class EcsGateway:
         digest = details[0].get("imageDigest")
         return str(digest) if digest else None
 
+    def scan_counts(self, repository: str, digest: str) -> dict[str, int] | None:
+        """Findings per severity of the image's finished scan; ``None`` while it has no
+        finished scan (never scanned, in progress, failed)."""
+        try:
+            response = self._call(
+                self._ecr,
+                "describe_image_scan_findings",
+                repositoryName=repository,
+                imageId={"imageDigest": digest},
+                maxResults=1,
+            )
+        except AwsCallError as exc:
+            if exc.kind is FailureKind.MISSING:
+                return None
+            raise
+        if (response.get("imageScanStatus") or {}).get("status") != "COMPLETE":
+            return None
+        counts = (response.get("imageScanFindings") or {}).get("findingSeverityCounts") or {}
+        return {str(k).upper(): int(v) for k, v in counts.items() if isinstance(v, int)}
+
     def repository_uri(self, repository: str) -> str:
         response = self._call(self._ecr, "describe_repositories", repositoryNames=[repository])
         return str(response["repositories"][0]["repositoryUri"])

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from spotops.emulator_site import steady_site as put_steady_site
 from tests.support.events import load_event
 from tests.support.iam import enforced_iam, principal_with_policy
 from tests.support.ops_stage import APP, STAGE, Stage, deployed_stage, spotops
@@ -71,45 +72,8 @@ def _without_conditions(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def steady_site(stage: Stage, tasks: int = 2) -> list[str]:
-    """The site as an operator who opted it in would have it: ``tasks`` tasks RUNNING behind
-    the load balancer, room for one kill (minimumHealthyPercent 50), tagged for chaos."""
-    ecs, elbv2 = stage.client("ecs"), stage.client("elbv2")
-    cluster, name = stage.site["ClusterName"], stage.site["ServiceName"]
-    # moto's CloudFormation drops the service's LoadBalancers: put back what site.yaml says.
-    # CloudFormation names the target group: find it through the site's load balancer.
-    (lb,) = elbv2.describe_load_balancers()["LoadBalancers"]
-    (group,) = elbv2.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]
-    balancer = {"targetGroupArn": group["TargetGroupArn"], "containerName": "site"}
-    ecs.update_service(
-        cluster=cluster,
-        service=name,
-        desiredCount=tasks,
-        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
-        loadBalancers=[{**balancer, "containerPort": 8080}],
-    )
-    service = stage.service()
-    ecs.tag_resource(
-        resourceArn=service["serviceArn"],
-        tags=[
-            {"key": "spotops:chaos", "value": "on"},
-            {"key": "spotops:chaos-mtbk-hours", "value": "0.001"},  # the dice always agree
-        ],
-    )
-    # moto's CloudFormation also drops the task definition's NetworkMode and the service's
-    # NetworkConfiguration, so these tasks get no network interface: their targets are
-    # registered under made-up addresses (chaos reads target health, not which task it is).
-    started = ecs.run_task(
-        cluster=cluster,
-        taskDefinition=service["taskDefinition"],
-        count=tasks,
-        group=f"service:{name}",
-        capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
-    )["tasks"]
-    elbv2.register_targets(
-        TargetGroupArn=balancer["targetGroupArn"],
-        Targets=[{"Id": f"10.0.{n}.10", "Port": 8080} for n in range(len(started))],
-    )
-    return sorted(t["taskArn"] for t in started)
+    """The site as an operator who opted it in would have it (``spotops.emulator_site``)."""
+    return put_steady_site(stage.client("ecs"), stage.client("elbv2"), stage.site, tasks)
 
 
 def stopped_tasks(stage: Stage) -> dict[str, str]:

@@ -46,4 +46,5 @@ def test_the_demo_runs_every_flow_and_leaves_their_effects_in_the_emulator() -> 
     assert any(t.startswith(":white_check_mark: Deployed v1.0.0") for t in texts)
     assert any("recovered in" in t for t in texts)
     assert any("unhealthy-hosts" in t for t in texts)  # the alarm's alert
+    assert any(t.startswith(":warning: Vulnerable image running: spotops-dev-site") for t in texts)
     assert seen["strategy"][0]["capacityProvider"] == "FARGATE"  # shifted off Spot

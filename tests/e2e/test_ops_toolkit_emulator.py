@@ -89,7 +89,9 @@ def test_the_toolkit_and_everything_it_needs_exist_in_the_emulator(stage: Stage)
     patterns = [json.loads(r["EventPattern"]) for r in rules if r.get("EventPattern")]
     push = next(p for p in patterns if p["source"] == ["aws.ecr"])
     assert push["detail"]["repository-name"] == [stage.site["RepositoryName"]]
-    outcome = next(p for p in patterns if p["detail-type"] == ["ECS Deployment State Change"])
+    deployments = [p for p in patterns if p["detail-type"] == ["ECS Deployment State Change"]]
+    # deployment_outcome takes every state change; image_scan_alert only completions.
+    outcome = next(p for p in deployments if "detail" not in p)
     service = f"service/{stage.site['ClusterName']}/{stage.site['ServiceName']}"
     assert outcome["resources"][0]["wildcard"].endswith(service)
     assert sorted(r["ScheduleExpression"] for r in rules if r.get("ScheduleExpression")) == [
@@ -194,11 +196,20 @@ def test_each_function_succeeds_holding_only_its_own_policy(stage: Stage, slack:
 
     # The image now running turns out vulnerable; a new revision is smoke-tested by ECS.
     target = SmokeTarget()
+    stage.client("ecr").start_image_scan(
+        repositoryName=stage.site["RepositoryName"], imageId={"imageDigest": newer}
+    )
     try:
         with enforced_iam(stage.emulator):
             scanned = stage.run(
                 "image_scan_alert",
                 stage.scan_event(newer, {"HIGH": 2, "LOW": 5}),
+                credentials["image_scan_alert"],
+            )
+            # ... and, its scan finished, the deployment that put it there completes.
+            deployed = stage.run(
+                "image_scan_alert",
+                stage.completed_event(reconciled["result"].get("deployment_id", "none")),
                 credentials["image_scan_alert"],
             )
             hooked = stage.run(
@@ -213,16 +224,20 @@ def test_each_function_succeeds_holding_only_its_own_policy(stage: Stage, slack:
     assert outcome["result"]["status"] == "succeeded", outcome["logs"]
     assert reconciled["result"]["status"] == "deploying", reconciled["logs"]
     assert scanned["result"]["status"] == "alerted", scanned["logs"]
+    assert deployed["result"]["status"] == "alerted", deployed["logs"]
+    assert deployed["result"]["alerted"] == [newer]
     assert hooked["result"] == {"hookStatus": "SUCCEEDED"}, hooked["logs"]
     assert stage.site_image().endswith(f"@{newer}")
     every_log = pushed["logs"] + outcome["logs"] + reconciled["logs"] + scanned["logs"]
+    every_log += deployed["logs"]
     assert "AccessDenied" not in every_log + hooked["logs"]
     # Every message reached Slack: the secret and the webhook were readable.
     assert [text.split(" ", 1)[0] for text in slack.texts()] == [
         ":rocket:",
         ":white_check_mark:",
         ":rocket:",
-        ":warning:",
+        ":warning:",  # the scan event
+        ":warning:",  # the completed deployment
     ]
 
 

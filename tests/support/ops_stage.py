@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from spotops.emulator_images import put_image
 from tests.support.events import load_event
-from tests.support.images import put_image
 from tests.support.packaged_handler import invoke
 
 ROOT = Path(__file__).resolve().parents[2]

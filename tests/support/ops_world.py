@@ -17,7 +17,7 @@ from chalicelib.aws import AwsClients
 from chalicelib.observability import logger as ops_logger
 from chalicelib.settings import Settings, load_settings
 from chalicelib.toolkit import Toolkit, build_toolkit
-from tests.support.images import put_image
+from spotops.emulator_images import put_image
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from chalicelib.events import EcrImageScanEvent
-from chalicelib.image_scan import handle_scan
+from chalicelib.image_scan import handle_event, handle_scan
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
-from tests.support.ops_world import World
+from tests.support.ops_world import ACCOUNT, REGION, World
 from tests.support.slack_stub import SlackStub
 
 pytestmark = pytest.mark.filterwarnings("ignore:Dimension .job. has already been added")
@@ -130,4 +130,74 @@ def test_malformed_or_foreign_scan_events_are_ignored_with_the_reason(
 
     assert result["status"] == "ignored"
     assert why in result["reason"]
+    assert slack.bodies == []
+
+
+# ---- a completed deployment: the image may have been scanned before it ran -----------------
+
+
+def completed(
+    world: World, event_id: str = "deployed-1", name: str | None = None
+) -> dict[str, Any]:
+    event = load_event("ecsDeploymentStateChangeCompleted")
+    event["id"] = event_id
+    event["resources"] = [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{world.cluster}/{world.service}"]
+    if name:
+        event["detail"]["eventName"] = name
+    return event
+
+
+def scanned(world: World, digest: str) -> None:
+    """A finished basic scan of ``digest`` (moto's canned result holds one HIGH finding)."""
+    world.clients.ecr.start_image_scan(
+        repositoryName=world.repository, imageId={"imageDigest": digest}
+    )
+
+
+def test_a_deployment_that_starts_running_an_already_scanned_vulnerable_image_alerts_once(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    digest = world.push_image("v2.0.0")
+    scanned(world, digest)  # the scan event came and went while the image ran nowhere
+    assert handle_scan(scan_event(world, digest, {"HIGH": 1}), kit)["status"] == "skipped"
+    world.run_image(f"{world.repository_uri}@{digest}")
+
+    first = handle_event(completed(world), kit)
+    again = handle_event(completed(world), kit)
+
+    assert first["status"] == "alerted", first
+    assert first["alerted"] == [digest]
+    assert again["status"] == "duplicate"
+    assert len(slack.bodies) == 1
+    text = str(slack.bodies[0])
+    assert "Vulnerable image running" in text
+    assert "HIGH 1" in text
+    assert RUNBOOK in text
+
+
+def test_a_deployment_of_an_image_not_scanned_yet_waits_for_its_scan_event(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    digest = running(world, "v2.1.0")
+
+    result = handle_event(completed(world), kit)
+
+    assert result["status"] == "skipped"
+    assert result["running"] == [digest]
+    assert slack.bodies == []
+
+
+def test_only_completed_deployments_of_our_service_are_read(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    scanned(world, running(world))
+    other = completed(world, "elsewhere")
+    other["resources"] = [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{world.cluster}/another"]
+
+    in_progress = handle_event(completed(world, "prog", "SERVICE_DEPLOYMENT_IN_PROGRESS"), kit)
+    foreign = handle_event(other, kit)
+
+    assert in_progress["status"] == "ignored"
+    assert foreign["status"] == "ignored"
+    assert "is not" in foreign["reason"]
     assert slack.bodies == []

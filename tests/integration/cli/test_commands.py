@@ -17,10 +17,10 @@ from click.testing import CliRunner, Result
 from spotops import cli as cli_module
 from spotops.cli import cli
 from spotops.config import STACKS
+from spotops.emulator_images import put_image
 from spotops.factory import CLIFactory
 from spotops.logs import LogReader
 from tests.integration.cli.conftest import SiteOnlyFactory
-from tests.support.images import put_image
 from tests.support.templates import TEMPLATES
 
 pytestmark = pytest.mark.emulator

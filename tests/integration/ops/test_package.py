@@ -93,12 +93,16 @@ def test_the_rules_match_only_the_stage_packaged(cfn: dict[str, Any]) -> None:
     ]
     push = next(p for p in patterns if p["source"] == ["aws.ecr"])
     assert push["detail"]["repository-name"] == ["spotops-qa-site"]
-    outcome = next(p for p in patterns if p["detail-type"] == ["ECS Deployment State Change"])
+    deployments = [p for p in patterns if p["detail-type"] == ["ECS Deployment State Change"]]
+    # deployment_outcome takes every state change; image_scan_alert only completions.
+    outcome = next(p for p in deployments if "detail" not in p)
     assert outcome["resources"] == [
         {"wildcard": "arn:*:ecs:*:*:service/spotops-qa/spotops-qa-site"}
     ]
     scan = next(p for p in patterns if p["detail-type"] == ["ECR Image Scan"])
     assert scan["detail"]["repository-name"] == ["spotops-qa-site"]
+    completed = next(p for p in deployments if "detail" in p)
+    assert completed["detail"] == {"eventName": ["SERVICE_DEPLOYMENT_COMPLETED"]}
 
 
 # ---- functions: tracing, layer, failure handling ------------------------------------------
@@ -254,6 +258,7 @@ def test_the_scan_function_reads_and_reports_but_changes_nothing(cfn: dict[str, 
         "ecs:DescribeServices",
         "ecs:DescribeTaskDefinition",
         "ecr:DescribeImages",
+        "ecr:DescribeImageScanFindings",
     }
 
 

@@ -9,10 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from spotops.emulator_images import put_image
 from spotops.errors import DirtyTreeError, ImageTagExistsError, PushError
 from spotops.push import BuildEngine, Pusher, choose_engine, ecr_login, git_tag
 from tests.support.fakes import FakeRunner
-from tests.support.images import put_image
 
 REPO = "spotops-dev-site"
 

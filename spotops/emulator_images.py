@@ -1,4 +1,5 @@
-"""Put an image into ECR the way a push does, for moto (in-process or the server).
+"""Put an image into the local emulator's ECR the way a push does, without Docker: for
+``spotops demo`` and the tests (moto in-process or the server).
 
 moto computes an image's digest from its manifest's layers (a manifest without layers always
 gets the digest of the empty string), so each image gets one layer derived from ``seed``:
