@@ -445,7 +445,8 @@ def simulate(
     dry_run: bool,
 ) -> None:
     """Send one event of KIND (ecr-push TAG, alarm NAME STATE, spot-interruption,
-    placement-failure, chaos-tick) through the deployed ops function, run here."""
+    placement-failure, chaos-tick, image-scan TAG, smoke-test URL) through the deployed ops
+    function, run here."""
     config = factory.load_config(check_stage(stage))
     session = factory.aws(region)
     if not session.is_emulator and not dry_run:
@@ -458,7 +459,7 @@ def simulate(
     result = ran.result
     click.echo(
         f"{rehearsal.function_name(found.function)} ({found.help}): "
-        f"{result.get('status')} - {result.get('reason')}",
+        f"{result.get('status') or result.get('hookStatus')} - {result.get('reason', '')}",
         err=True,
     )
     click.echo(json.dumps(result, indent=2, default=str))

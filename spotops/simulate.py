@@ -262,6 +262,56 @@ def _placement_failure(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, A
     )
 
 
+def _image_scan(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    """The scan event of the image tagged ``TAG``, with the counts of its finished scan."""
+    (tag,) = args
+    facts = rehearsal.facts()
+    repository = facts.site["RepositoryName"]
+    ecr = rehearsal.client("ecr")
+    try:
+        found = ecr.describe_image_scan_findings(
+            repositoryName=repository, imageId={"imageTag": tag}, maxResults=1
+        )
+    except Exception as exc:  # ImageNotFound / ScanNotFound: say what to do, not the API's words
+        raise UsageError(
+            f"No finished scan of {repository}:{tag} (the image or its scan is missing); "
+            f"scan it with: aws ecr start-image-scan --repository-name {repository} "
+            f"--image-id imageTag={tag}"
+        ) from exc
+    if found.get("imageScanStatus", {}).get("status") != "COMPLETE":
+        raise UsageError(f"The scan of {repository}:{tag} has not finished; try again shortly.")
+    counts = found.get("imageScanFindings", {}).get("findingSeverityCounts", {})
+    return aws_events.image_scan(
+        account=facts.account,
+        region=facts.region,
+        repository=repository,
+        digest=str(found["imageId"]["imageDigest"]),
+        tags=[tag],
+        counts={str(k): int(v) for k, v in counts.items()},
+    )
+
+
+def _smoke_test(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    """What ECS sends the deployment hook, pointed at ``URL`` (the site stack's ``SiteUrl``
+    output, or a candidate): would the CANARY/LINEAR gate pass? It only reads: GET requests
+    with the test header."""
+    (url,) = args
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"URL is the site's http(s) address (output SiteUrl), not {url!r}.")
+    facts = rehearsal.facts()
+    return aws_events.lifecycle_hook(
+        account=facts.account,
+        region=facts.region,
+        cluster=facts.site["ClusterName"],
+        service=facts.site["ServiceName"],
+        hook_details={
+            "baseUrl": url,
+            "testHeader": "X-Spotops-Test-Traffic",
+            "testHeaderValue": rehearsal.stage,
+        },
+    )
+
+
 KINDS: dict[str, Kind] = {
     "ecr-push": Kind("redeploy_on_push", ("TAG",), _ecr_push, "a push of an image already in ECR"),
     "alarm": Kind("alarm_action", ("NAME", "STATE"), _alarm, "an alarm changing state (by SNS)"),
@@ -272,6 +322,12 @@ KINDS: dict[str, Kind] = {
         "alarm_action", (), _placement_failure, "Fargate Spot capacity unavailable"
     ),
     "chaos-tick": Kind("chaos_tick", (), _chaos_tick, "one run of the chaos schedule"),
+    "image-scan": Kind(
+        "image_scan_alert", ("TAG",), _image_scan, "the finished ECR scan of an image"
+    ),
+    "smoke-test": Kind(
+        "deployment_hook", ("URL",), _smoke_test, "the CANARY/LINEAR smoke-test gate on URL"
+    ),
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.ops_stage import Stage, deployed_stage, spotops
+from tests.support.smoke_target import SmokeTarget
 
 pytestmark = pytest.mark.emulator
 
@@ -71,3 +72,27 @@ def test_without_dry_run_the_emulator_is_changed_and_bad_kinds_are_refused(stage
     assert stage.site_image().endswith(f"@{digest}")
     assert wrong == 2
     assert "alarm takes 2 argument(s)" in message
+
+
+def test_the_new_image_and_gate_kinds_rehearse_through_their_functions(stage: Stage) -> None:
+    digest = stage.push_image("v3.1.4")
+    stage.client("ecr").start_image_scan(
+        repositoryName=stage.site["RepositoryName"], imageId={"imageDigest": digest}
+    )
+    target = SmokeTarget()
+    try:
+        scanned = simulate(stage, "image-scan", "v3.1.4", "--dry-run")
+        gate = simulate(stage, "smoke-test", target.url, "--dry-run")
+        unscanned = simulate(stage, "image-scan", "no-such-tag", "--dry-run")
+    finally:
+        target.close()
+
+    assert scanned[0] == 0, scanned[2][-2000:]
+    # Scanned, but the service does not run it: logged, not alerted.
+    assert scanned[1]["status"] == "skipped"
+    assert "not running" in scanned[1]["reason"]
+    assert gate[0] == 0, gate[2][-2000:]
+    assert gate[1] == {"hookStatus": "SUCCEEDED"}
+    assert [path for path, _ in target.seen] == ["/healthz", "/version", "/"]
+    assert unscanned[0] == 2
+    assert "aws ecr start-image-scan" in unscanned[2]
