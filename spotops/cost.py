@@ -476,39 +476,30 @@ def estimate(found: Inventory, usage: Mapping[str, float], prices: PriceTable) -
         )
 
     by_name = {item.name: item.monthly for item in items}
-    allowance = (
-        min(
-            by_name.get("CloudWatch alarms", 0.0),
-            free.get("alarm_metrics", 0) * p["cloudwatch_alarm_metric_month"],
-        )
-        + min(
-            by_name.get("Container Insights metrics", 0.0)
-            + by_name.get("Custom metrics (ops toolkit)", 0.0),
-            free.get("custom_metrics", 0) * p["cloudwatch_custom_metric_month"],
-        )
-        + min(
-            by_name.get("CloudWatch dashboards", 0.0),
-            free.get("dashboards", 0) * p["cloudwatch_dashboard_month"],
-        )
-        + min(
-            by_name.get("CloudWatch Logs ingestion", 0.0)
-            + by_name.get("CloudWatch Logs storage", 0.0),
-            free.get("logs_gb", 0) * p["logs_ingestion_gb"],
-        )
-        + min(
-            by_name.get("Data transfer out", 0.0),
-            free.get("data_transfer_out_gb", 0) * p["data_transfer_out_gb"],
-        )
-        + by_name.get("Lambda (ops functions)", 0.0) * (1.0 if free.get("lambda") else 0.0)
-        + min(
-            by_name.get("X-Ray traces", 0.0),
-            free.get("xray_traces_millions", 0) * p["xray_million_traces"],
-        )
-        + min(
-            by_name.get("SQS (dead-letter queues)", 0.0),
-            free.get("sqs_requests_millions", 0) * p["sqs_million_requests"],
-        )
+    # Each free-tier allowance covers some line items, up to (free quantity x unit price).
+    capped = (
+        (("CloudWatch alarms",), "alarm_metrics", "cloudwatch_alarm_metric_month"),
+        (
+            ("Container Insights metrics", "Custom metrics (ops toolkit)"),
+            "custom_metrics",
+            "cloudwatch_custom_metric_month",
+        ),
+        (("CloudWatch dashboards",), "dashboards", "cloudwatch_dashboard_month"),
+        (
+            ("CloudWatch Logs ingestion", "CloudWatch Logs storage"),
+            "logs_gb",
+            "logs_ingestion_gb",
+        ),
+        (("Data transfer out",), "data_transfer_out_gb", "data_transfer_out_gb"),
+        (("X-Ray traces",), "xray_traces_millions", "xray_million_traces"),
+        (("SQS (dead-letter queues)",), "sqs_requests_millions", "sqs_million_requests"),
     )
+    allowance = sum(
+        min(sum(by_name.get(name, 0.0) for name in names), free.get(key, 0) * p[price])
+        for names, key, price in capped
+    )
+    # The Lambda free tier (requests and compute) covers the ops functions entirely.
+    allowance += by_name.get("Lambda (ops functions)", 0.0) * (1.0 if free.get("lambda") else 0.0)
     return Estimate(
         items=tuple(items),
         region=prices.region,

@@ -752,38 +752,28 @@ def _cannot_place(event: EcsServiceActionEvent, kit: Toolkit, clock: Clock) -> d
         logger.error("placement failure not recorded", extra={"error": str(exc)})
         shift, notify_now = None, True
     facts = {"providers": providers, "on_spot": event.on_spot}
+
+    def notify() -> None:
+        notice = messages.placement_notice(
+            service=settings.service_name,
+            providers=providers,
+            reason=event.reason,
+            on_spot=event.on_spot,
+            runbook=runbook,
+            footer=footer,
+        )
+        _post(kit, Severity.CRITICAL, notice)
+
     if not event.on_spot:
         if notify_now:
-            _post(
-                kit,
-                Severity.CRITICAL,
-                messages.placement_notice(
-                    service=settings.service_name,
-                    providers=providers,
-                    reason=event.reason,
-                    on_spot=False,
-                    runbook=runbook,
-                    footer=footer,
-                ),
-            )
+            notify()
         return _result("alerted", f"placement failed on {providers}, not on Spot", **facts)
     if shift is not None:
         reason = f"already on on-demand FARGATE since {messages.when(shift.shifted_at)}"
         logger.info("placement failure while shifted", extra={"reason": reason})
         return _result("already-shifted", reason, **facts)
     if notify_now:
-        _post(
-            kit,
-            Severity.CRITICAL,
-            messages.placement_notice(
-                service=settings.service_name,
-                providers=providers,
-                reason=event.reason,
-                on_spot=True,
-                runbook=runbook,
-                footer=footer,
-            ),
-        )
+        notify()
     rule = rule_for(TRIGGER_PLACEMENT_FAILURE)
     outcome = _remediate(
         kit,
