@@ -185,6 +185,12 @@ class EcsGateway:
 
     def service(self) -> ServiceFacts | None:
         """The service, or ``None`` when it (or its cluster) does not exist or is not active."""
+        raw = self.describe_active_service()
+        return _service_facts(raw) if raw is not None else None
+
+    def describe_active_service(self) -> dict[str, Any] | None:
+        """``DescribeServices``' entry for the service, or ``None`` when it (or its cluster)
+        does not exist or is not active."""
         try:
             response = self._call(
                 self._ecs, "describe_services", cluster=self._cluster, services=[self._service]
@@ -194,7 +200,7 @@ class EcsGateway:
                 return None
             raise
         active = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
-        return _service_facts(active[0]) if active else None
+        return dict(active[0]) if active else None
 
     def task_definition(self, reference: str) -> TaskDefinition:
         """By ARN, or by family for its latest ACTIVE revision."""

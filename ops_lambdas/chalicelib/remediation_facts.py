@@ -38,9 +38,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.alarm_events import AlarmChange
 from chalicelib.aws import error_code
-from chalicelib.decisions import FailureKind, ServiceDeployment
+from chalicelib.decisions import ServiceDeployment
 from chalicelib.errors import LedgerError
-from chalicelib.gateway import AwsCallError, EcsGateway
+from chalicelib.gateway import EcsGateway
 from chalicelib.remediation_rules import (
     AlarmHistory,
     CapacityShift,
@@ -86,29 +86,19 @@ class RemediationGateway(EcsGateway):
         super().__init__(ecs, None, cluster=cluster, service=service)
         self._autoscaling = autoscaling
         self._cloudwatch = cloudwatch
-        self.cluster = cluster
-        self.service_name = service
 
     def snapshot(self) -> ServiceSnapshot | None:
         """The service (``None`` when it or its cluster is gone)."""
-        try:
-            response = self._call(
-                self._ecs, "describe_services", cluster=self.cluster, services=[self.service_name]
-            )
-        except AwsCallError as exc:
-            if exc.kind is FailureKind.MISSING:
-                return None
-            raise
-        active = [s for s in response.get("services", []) if s.get("status") == "ACTIVE"]
-        return _snapshot(active[0]) if active else None
+        raw = self.describe_active_service()
+        return _snapshot(raw) if raw is not None else None
 
     def update(self, fields: Mapping[str, Any]) -> None:
         """``UpdateService`` of the site's service with ``fields`` (one plan's change)."""
         self._call(
             self._ecs,
             "update_service",
-            cluster=self.cluster,
-            service=self.service_name,
+            cluster=self._cluster,
+            service=self._service,
             **dict(fields),
         )
 
@@ -118,7 +108,7 @@ class RemediationGateway(EcsGateway):
             self._autoscaling,
             "describe_scalable_targets",
             ServiceNamespace="ecs",
-            ResourceIds=[f"service/{self.cluster}/{self.service_name}"],
+            ResourceIds=[f"service/{self._cluster}/{self._service}"],
             ScalableDimension="ecs:service:DesiredCount",
         )
         targets = response.get("ScalableTargets") or []
