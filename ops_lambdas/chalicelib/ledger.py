@@ -64,7 +64,7 @@ _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 
 
-def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed form; floats become ``Decimal`` (exact), ``None`` is left out."""
     return {
         key: _SERIALIZER.serialize(Decimal(str(value)) if isinstance(value, float) else value)
@@ -79,8 +79,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _plain(_DESERIALIZER.deserialize(typed)) for key, typed in item.items()}
+
+
+def call_table(dynamodb: Any, table: str, operation: str, **kwargs: Any) -> Any:
+    """``dynamodb.<operation>`` on the ledger ``table``. A lost condition raises the
+    ``ClientError`` (the caller's answer: "no"); every other failure raises
+    :class:`LedgerError`."""
+    try:
+        return getattr(dynamodb, operation)(TableName=table, **kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+            raise
+        raise LedgerError(f"ledger {operation} failed: {exc}") from exc
+    except BotoCoreError as exc:
+        raise LedgerError(f"ledger {operation} failed: {exc}") from exc
 
 
 class SafetyLedger:
@@ -126,14 +140,7 @@ class SafetyLedger:
         return int(self._clock())
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._ddb, operation)(TableName=self._table, **kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                raise
-            raise LedgerError(f"ledger {operation} failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise LedgerError(f"ledger {operation} failed: {exc}") from exc
+        return call_table(self._ddb, self._table, operation, **kwargs)
 
     # ---- locks ---------------------------------------------------------------------------
 
@@ -163,11 +170,11 @@ class SafetyLedger:
             **{k: v for k, v in (details or {}).items() if v is not None},
         }
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": typed for i, typed in enumerate(_to_item(fields).values())}
+        values = {f":v{i}": typed for i, typed in enumerate(to_item(fields).values())}
         try:
             renewed = self._call(
                 "update_item",
-                Key=_to_item(key),
+                Key=to_item(key),
                 UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
                 ConditionExpression="holder = :holder AND expires_at >= :now",
                 ExpressionAttributeNames=names,
@@ -178,14 +185,14 @@ class SafetyLedger:
                 },
                 ReturnValues="ALL_NEW",
             )
-            return LockResult(True, _from_item(renewed["Attributes"]), retaken=True)
+            return LockResult(True, from_item(renewed["Attributes"]), retaken=True)
         except ClientError:
             pass  # not ours, or not live: try to take it afresh
         item = {**key, "acquired_at": now, **fields}
         try:
             self._call(
                 "put_item",
-                Item=_to_item(item),
+                Item=to_item(item),
                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": {"N": str(now)}},
             )
@@ -197,13 +204,13 @@ class SafetyLedger:
         """The live lock item, or ``None`` when no live lock exists."""
         response = self._call(
             "get_item",
-            Key=_to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+            Key=to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
             ConsistentRead=True,
         )
         item = response.get("Item")
         if not item:
             return None
-        lock = _from_item(item)
+        lock = from_item(item)
         if int(lock.get("expires_at", 0)) < self._now():
             return None
         return lock
@@ -212,12 +219,12 @@ class SafetyLedger:
         """Add ``fields`` (e.g. the deployment id) to a lock ``holder`` still holds."""
         fields = {k: v for k, v in fields.items() if v is not None}
         names = {f"#f{i}": key for i, key in enumerate(fields)}
-        values = {f":v{i}": v for i, v in enumerate(_to_item(fields).values())}
+        values = {f":v{i}": v for i, v in enumerate(to_item(fields).values())}
         sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
         try:
             self._call(
                 "update_item",
-                Key=_to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+                Key=to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
                 UpdateExpression=f"SET {sets}",
                 ConditionExpression="holder = :holder",
                 ExpressionAttributeNames=names,
@@ -257,7 +264,7 @@ class SafetyLedger:
         try:
             self._call(
                 "delete_item",
-                Key=_to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+                Key=to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
                 ConditionExpression="#a = :v",
                 ExpressionAttributeNames={"#a": attribute},
                 ExpressionAttributeValues={":v": {"S": value}},
@@ -272,7 +279,7 @@ class SafetyLedger:
         """Seconds left before ``action`` may run again on the service (0: may run)."""
         response = self._call(
             "get_item",
-            Key=_to_item({"pk": f"COOLDOWN#{service_key}", "sk": action}),
+            Key=to_item({"pk": f"COOLDOWN#{service_key}", "sk": action}),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -287,7 +294,7 @@ class SafetyLedger:
         until = self._now() + seconds
         self._call(
             "put_item",
-            Item=_to_item(
+            Item=to_item(
                 {
                     "pk": f"COOLDOWN#{service_key}",
                     "sk": action,
@@ -302,11 +309,11 @@ class SafetyLedger:
         hour = datetime.fromtimestamp(self._now(), tz=UTC).strftime("%Y%m%d%H")
         response = self._call(
             "get_item",
-            Key=_to_item({"pk": f"BUDGET#{action}", "sk": hour}),
+            Key=to_item({"pk": f"BUDGET#{action}", "sk": hour}),
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return int(_from_item(item).get("count", 0)) if item else 0
+        return int(from_item(item).get("count", 0)) if item else 0
 
     def consume_budget(self, action: str, max_per_hour: int) -> bool:
         """Count one ``action`` against this UTC hour's budget; False when it is spent."""
@@ -314,7 +321,7 @@ class SafetyLedger:
         try:
             self._call(
                 "update_item",
-                Key=_to_item({"pk": f"BUDGET#{action}", "sk": hour}),
+                Key=to_item({"pk": f"BUDGET#{action}", "sk": hour}),
                 UpdateExpression="ADD #c :one SET #t = :ttl",
                 ConditionExpression="attribute_not_exists(#c) OR #c < :max",
                 ExpressionAttributeNames={"#c": "count", "#t": "ttl"},
@@ -334,7 +341,7 @@ class SafetyLedger:
         """Store the latest deployment the redeploy job started on the service."""
         self._call(
             "put_item",
-            Item=_to_item(
+            Item=to_item(
                 {
                     "pk": f"DEPLOYMENT#{service_key}",
                     "sk": "LATEST",
@@ -349,11 +356,11 @@ class SafetyLedger:
         """The latest deployment record, or ``None``."""
         response = self._call(
             "get_item",
-            Key=_to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
+            Key=to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return from_item(item) if item else None
 
     def set_deployment_status(
         self, service_key: str, deployment_id: str, status: str, reason: str = ""
@@ -362,7 +369,7 @@ class SafetyLedger:
         try:
             self._call(
                 "update_item",
-                Key=_to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
+                Key=to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
                 UpdateExpression="SET #s = :s, #r = :r, updated_at = :now",
                 ConditionExpression="deployment_id = :d",
                 ExpressionAttributeNames={"#s": "status", "#r": "reason"},
@@ -385,7 +392,7 @@ class SafetyLedger:
         try:
             self._call(
                 "update_item",
-                Key=_to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
+                Key=to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
                 UpdateExpression="SET announced = :t",
                 ConditionExpression=(
                     "deployment_id = :d AND digest = :g AND attribute_not_exists(announced)"
@@ -406,7 +413,7 @@ class SafetyLedger:
         stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._call(
             "put_item",
-            Item=_to_item(
+            Item=to_item(
                 {
                     "pk": f"HISTORY#{service_key}",
                     "sk": f"{stamp}#{uuid.uuid4().hex[:12]}",
@@ -427,7 +434,7 @@ class SafetyLedger:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [_from_item(item) for item in response.get("Items", [])]
+        return [from_item(item) for item in response.get("Items", [])]
 
     # ---- images the redeploy job handled ---------------------------------------------
 
@@ -438,7 +445,7 @@ class SafetyLedger:
         ``history_ttl_days``: the reconcile run never deploys an image twice on its own."""
         self._call(
             "put_item",
-            Item=_to_item(
+            Item=to_item(
                 {
                     "pk": f"IMAGE#{service_key}",
                     "sk": digest,
@@ -455,8 +462,8 @@ class SafetyLedger:
         """What was done with the image, or ``None`` when it was never handled."""
         response = self._call(
             "get_item",
-            Key=_to_item({"pk": f"IMAGE#{service_key}", "sk": digest}),
+            Key=to_item({"pk": f"IMAGE#{service_key}", "sk": digest}),
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return _from_item(item) if item else None
+        return from_item(item) if item else None

@@ -33,14 +33,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from chalicelib.alarm_events import AlarmChange
-from chalicelib.aws import error_code
 from chalicelib.decisions import ServiceDeployment
-from chalicelib.errors import LedgerError
 from chalicelib.gateway import EcsGateway
+from chalicelib.ledger import call_table, from_item, to_item
 from chalicelib.remediation_rules import (
     AlarmHistory,
     CapacityShift,
@@ -52,10 +50,7 @@ from chalicelib.remediation_rules import (
     strategy_of,
 )
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _DAY = 86400
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 
 
 # ---- AWS: the service, its scalable target, an alarm's description --------------------------
@@ -159,24 +154,14 @@ def _snapshot(raw: Mapping[str, Any]) -> ServiceSnapshot:
 # ---- the ledger items of the alarm function -------------------------------------------------
 
 
-def _item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        key: _SERIALIZER.serialize(Decimal(str(value)) if isinstance(value, float) else value)
-        for key, value in values.items()
-        if value is not None
-    }
-
-
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, typed in item.items():
-        value = _DESERIALIZER.deserialize(typed)
-        if isinstance(value, Decimal):
-            value = int(value) if value == value.to_integral_value() else float(value)
-        elif isinstance(value, list):
-            value = [float(v) if isinstance(v, Decimal) else v for v in value]
-        out[key] = value
-    return out
+    """The ledger's plain form, with numbers in lists as floats too (flap histories)."""
+    return {
+        key: [float(v) if isinstance(v, Decimal) else v for v in value]
+        if isinstance(value, list)
+        else value
+        for key, value in from_item(item).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -211,23 +196,16 @@ class RemediationRecords:
         self._clock = clock
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._ddb, operation)(TableName=self._table, **kwargs)
-        except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
-                raise
-            raise LedgerError(f"ledger {operation} failed ({error_code(exc)})") from exc
-        except BotoCoreError as exc:
-            raise LedgerError(f"ledger {operation} failed ({type(exc).__name__})") from exc
+        return call_table(self._ddb, self._table, operation, **kwargs)
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        found = self._call("get_item", Key=_item({"pk": pk, "sk": sk}), ConsistentRead=True)
+        found = self._call("get_item", Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
         item = found.get("Item")
         return _plain(item) if item else None
 
     def _put_if(self, values: Mapping[str, Any], condition: str, **extra: Any) -> bool:
         try:
-            self._call("put_item", Item=_item(values), ConditionExpression=condition, **extra)
+            self._call("put_item", Item=to_item(values), ConditionExpression=condition, **extra)
         except ClientError:
             return False
         return True
@@ -267,7 +245,9 @@ class RemediationRecords:
 
     @staticmethod
     def _event_key(change: AlarmChange) -> dict[str, Any]:
-        return _item({"pk": f"ALARM#{change.name}", "sk": f"EVENT#{change.state}#{int(change.at)}"})
+        return to_item(
+            {"pk": f"ALARM#{change.name}", "sk": f"EVENT#{change.state}#{int(change.at)}"}
+        )
 
     def begin_event(self, change: AlarmChange, decision: NoticeDecision) -> EventRecord:
         """Record the change with its notice decision; a retry (or a twin) gets the first one."""
@@ -393,7 +373,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "update_item",
-                Key=_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
                 UpdateExpression="SET last_trouble_at = :at",
                 ConditionExpression="attribute_exists(pk) AND last_trouble_at < :at",
                 ExpressionAttributeValues={":at": {"N": str(at)}},
@@ -404,7 +384,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "delete_item",
-                Key=_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
                 ConditionExpression="shifted_at = :at",
                 ExpressionAttributeValues={":at": {"N": str(shifted_at)}},
             )
