@@ -118,20 +118,3 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
-
-
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-    }
-)
-
-
-def is_throttling(exc: BaseException) -> bool:
-    """True when ``exc`` is AWS telling us to slow down."""
-    return error_code(exc) in THROTTLING_CODES

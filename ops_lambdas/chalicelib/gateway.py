@@ -7,6 +7,7 @@ flows decide by kind (retry later, alert, ask AWS) and never by message text.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -259,21 +260,26 @@ class EcsGateway:
         self._call(self._ecs, "deregister_task_definition", taskDefinition=task_definition)
 
 
+def service_deployments(raw: Mapping[str, Any]) -> list[ServiceDeployment]:
+    """The ``deployments`` of a ``DescribeServices`` entry."""
+    return [
+        ServiceDeployment(
+            deployment_id=str(d.get("id", "")),
+            status=str(d.get("status", "")),
+            task_definition=str(d.get("taskDefinition", "")),
+            rollout_state=str(d.get("rolloutState", "")),
+        )
+        for d in raw.get("deployments", [])
+    ]
+
+
 def _service_facts(raw: dict[str, Any]) -> ServiceFacts:
     desired = raw.get("desiredCount")
     return ServiceFacts(
         arn=str(raw.get("serviceArn", "")),
         task_definition=str(raw.get("taskDefinition", "")),
         desired_count=desired if isinstance(desired, int) else None,
-        deployments=[
-            ServiceDeployment(
-                deployment_id=str(d.get("id", "")),
-                status=str(d.get("status", "")),
-                task_definition=str(d.get("taskDefinition", "")),
-                rollout_state=str(d.get("rolloutState", "")),
-            )
-            for d in raw.get("deployments", [])
-        ],
+        deployments=service_deployments(raw),
     )
 
 

@@ -28,7 +28,7 @@ from chalicelib.decisions import JobResult, Status
 from chalicelib.events import EcrImageScanEvent, EcsDeploymentStateChangeEvent
 from chalicelib.gateway import AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import IMAGE_VULNERABILITY, runbook_url
 from chalicelib.slack import build_message
 
@@ -105,9 +105,7 @@ def handle_scan(event: EcrImageScanEvent, kit: Toolkit) -> dict[str, Any]:
     settings = kit.settings
     problem = event.problem(settings.repository_name)
     if problem:
-        logger.warning("event ignored", extra={"reason": problem})
-        count("EventsIgnored", JOB)
-        return JobResult(JOB, Status.IGNORED, problem).as_dict()
+        return ignore_event(JOB, problem)
     facts: dict[str, Any] = {
         "digest": event.image_digest,
         "tags": event.image_tags,
@@ -162,9 +160,7 @@ def handle_deployed(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[
     settings = kit.settings
     problem = event.problem(settings.cluster_name, settings.service_name)
     if problem:
-        logger.warning("event ignored", extra={"reason": problem})
-        count("EventsIgnored", JOB)
-        return JobResult(JOB, Status.IGNORED, problem).as_dict()
+        return ignore_event(JOB, problem)
     if event.event_name != "SERVICE_DEPLOYMENT_COMPLETED":
         reason = f"{event.event_name}: only a completed deployment changes what runs"
         return JobResult(JOB, Status.IGNORED, reason).as_dict()

@@ -14,10 +14,12 @@ and patches only ``botocore`` instead of every library X-Ray knows.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+from chalicelib.decisions import JobResult, Status
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -53,3 +55,11 @@ def count(name: str, job: str, value: int = 1) -> None:
     if metrics.dimension_set.get("job") != job:
         metrics.add_dimension(name="job", value=job)
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def ignore_event(job: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """An event no job acts on (malformed, or not ours): logged with why, counted as
+    ``EventsIgnored``, answered ``ignored``; ``extra`` goes to the log only."""
+    logger.warning("event ignored", extra={"reason": reason, **extra})
+    count("EventsIgnored", job)
+    return JobResult(job, Status.IGNORED, reason).as_dict()

@@ -24,7 +24,7 @@ from chalicelib.decisions import (
 from chalicelib.errors import LedgerError
 from chalicelib.gateway import AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 
@@ -58,9 +58,7 @@ def handle_deployment_state(event: EcsDeploymentStateChangeEvent, kit: Toolkit) 
     settings = kit.settings
     problem = event.problem(settings.cluster_name, settings.service_name)
     if problem:
-        logger.warning("event ignored", extra={"reason": problem})
-        count("EventsIgnored", JOB)
-        return JobResult(JOB, Status.IGNORED, problem).as_dict()
+        return ignore_event(JOB, problem)
     return run_once(
         kit,
         job=JOB,

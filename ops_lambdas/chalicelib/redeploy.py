@@ -47,7 +47,7 @@ from chalicelib.decisions import (
 from chalicelib.errors import DeferredError, LedgerError
 from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
 from chalicelib.idempotent import run_once
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import ACCESS_DENIED, DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 
@@ -112,10 +112,11 @@ def handle_push(event: EcrImageActionEvent, kit: Toolkit) -> dict[str, Any]:
     settings = kit.settings
     problem = event.problem(settings.repository_name)
     if problem:
-        return _ignore(problem, event_id=event.get("id"))
+        return ignore_event(JOB, problem, event_id=event.get("id"))
     tag = event.image_tag
     if tag is None or not settings.tag_pattern.fullmatch(tag):
-        return _ignore(
+        return ignore_event(
+            JOB,
             f"tag {tag!r} does not match TAG_PATTERN {settings.tag_pattern.pattern}",
             event_id=event.get("id"),
         )
@@ -206,12 +207,6 @@ def _settle(
         RECONCILE_TRIGGER,
         runbook=runbook_url(kit.settings.runbook_base_url, REDEPLOY if done else DEPLOY_FAILED),
     )
-
-
-def _ignore(reason: str, **extra: Any) -> dict[str, Any]:
-    logger.warning("event ignored", extra={"reason": reason, **extra})
-    count("EventsIgnored", JOB)
-    return _result(Status.IGNORED, reason)
 
 
 # ---- the one deployment path -------------------------------------------------------------

@@ -64,7 +64,7 @@ from chalicelib.decisions import (
 from chalicelib.errors import OpsError
 from chalicelib.gateway import AwsCallError
 from chalicelib.idempotent import run_once
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, ignore_event, logger
 from chalicelib.remediation_facts import (
     RemediationGateway,
     RemediationRecords,
@@ -125,12 +125,6 @@ def _result(status: str, reason: str, **facts: Any) -> dict[str, Any]:
     return {"job": JOB, "status": status, "reason": reason, **facts}
 
 
-def _ignore(reason: str, **extra: Any) -> dict[str, Any]:
-    logger.warning("event ignored", extra={"reason": reason, **extra})
-    count("EventsIgnored", JOB)
-    return _result("ignored", reason)
-
-
 # ---- entry point --------------------------------------------------------------------------
 
 
@@ -155,7 +149,7 @@ def handle_event(raw: Any, kit: Toolkit, *, clock: Clock = time.time) -> dict[st
         event = AlarmStateChangeEvent(raw)
         problem = event.problem()
         if problem:
-            return _ignore(problem, event_id=raw.get("id"))
+            return ignore_event(JOB, problem, event_id=raw.get("id"))
         return handle_alarm(event.change(), kit, clock=clock)
     if kind is Kind.TASK_STATE_CHANGE:
         return _spot_interruption(EcsTaskStateChangeEvent(raw), kit, clock)
@@ -163,18 +157,18 @@ def handle_event(raw: Any, kit: Toolkit, *, clock: Clock = time.time) -> dict[st
         return _placement_failure(EcsServiceActionEvent(raw), kit, clock)
     if kind is Kind.SCHEDULE:
         return capacity_check(kit, clock=clock)
-    return _ignore(why)
+    return ignore_event(JOB, why)
 
 
 def _sns(raw: Mapping[str, Any], kit: Toolkit, clock: Clock) -> dict[str, Any]:
     found, problems = sns_messages(raw)
     for problem in problems:
-        _ignore(problem)
+        ignore_event(JOB, problem)
     results = []
     for message in found:
         alarm = alarm_of(message)
         if alarm.change is None:
-            results.append(_ignore(alarm.problem, message_id=message.message_id))
+            results.append(ignore_event(JOB, alarm.problem, message_id=message.message_id))
             continue
         if alarm.problem:
             logger.warning(
@@ -626,7 +620,7 @@ def _spot_interruption(
     settings = kit.settings
     problem = event.problem(settings.cluster_name, settings.service_name)
     if problem:
-        return _ignore(problem, event_id=event.get("id"))
+        return ignore_event(JOB, problem, event_id=event.get("id"))
     key = {"task": event.task_arn, "kind": "spot-interruption"}
     return run_once(
         kit,
@@ -725,7 +719,7 @@ def _placement_failure(event: EcsServiceActionEvent, kit: Toolkit, clock: Clock)
     settings = kit.settings
     problem = event.problem(settings.cluster_name, settings.service_name)
     if problem:
-        return _ignore(problem, event_id=event.get("id"))
+        return ignore_event(JOB, problem, event_id=event.get("id"))
     return run_once(
         kit,
         job=JOB,

@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.alarm_events import AlarmChange
 from chalicelib.decisions import ServiceDeployment
-from chalicelib.gateway import EcsGateway
+from chalicelib.gateway import EcsGateway, service_deployments
 from chalicelib.ledger import call_table, from_item, to_item
 from chalicelib.remediation_rules import (
     AlarmHistory,
@@ -127,15 +127,7 @@ class RemediationGateway(EcsGateway):
 
 
 def _snapshot(raw: Mapping[str, Any]) -> ServiceSnapshot:
-    deployments = [
-        ServiceDeployment(
-            deployment_id=str(d.get("id", "")),
-            status=str(d.get("status", "")),
-            task_definition=str(d.get("taskDefinition", "")),
-            rollout_state=str(d.get("rolloutState", "")),
-        )
-        for d in raw.get("deployments", [])
-    ]
+    deployments = service_deployments(raw)
     primary = next((d.deployment_id for d in deployments if d.status == "PRIMARY"), "")
     desired = raw.get("desiredCount")
     return ServiceSnapshot(
