@@ -36,7 +36,7 @@ from spotops import aws_events
 from spotops.emulator_images import put_image
 from spotops.emulator_site import steady_site
 from spotops.factory import find_project_dir
-from spotops.simulate import Rehearsal
+from spotops.simulate import Rehearsal, rehearse
 from spotops.slack_receiver import LOOPBACK, SlackReceiver
 
 APP, STAGE, REGION = "spotops", "dev", "us-east-1"
@@ -359,59 +359,33 @@ class Demo:
         self.timeline.add("duplicate", "the same push delivered again: absorbed, no new revision")
 
     def scan_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
-        facts = rehearsal.facts()
-        repository = facts.site["RepositoryName"]
+        repository = rehearsal.facts().site["RepositoryName"]
         digest = self._site_image().rsplit("@", 1)[-1]
-        ecr = self.client("ecr")
-        ecr.start_image_scan(repositoryName=repository, imageId={"imageDigest": digest})
-        findings = ecr.describe_image_scan_findings(
+        self.client("ecr").start_image_scan(
             repositoryName=repository, imageId={"imageDigest": digest}
-        )["imageScanFindings"]
-        counts = {k: int(v) for k, v in findings.get("findingSeverityCounts", {}).items()}
+        )
         sent = len(slack.messages)
-        ran = rehearsal.run(
-            "image_scan_alert",
-            aws_events.image_scan(
-                account=facts.account,
-                region=REGION,
-                repository=repository,
-                digest=digest,
-                tags=["v1.0.0"],
-                counts=counts,
-            ),
-        ).result
-        if ran.get("status") != "alerted":
-            raise DemoStepError("scan", f"image_scan_alert answered {ran} for {counts}")
+        _, ran = rehearse(rehearsal, "image-scan", ["v1.0.0"])  # what `simulate image-scan` sends
+        if ran.result.get("status") != "alerted":
+            raise DemoStepError("scan", f"image_scan_alert answered {ran.result}")
         if not any("image-vulnerability.md" in json.dumps(m) for m in slack.messages[sent:]):
             raise DemoStepError("scan", "no alert with the image-vulnerability runbook")
         self.timeline.add(
             "scan",
-            f"ECR scan of the running image: {counts} (the emulator's canned finding) -> "
-            "alert with runbooks/image-vulnerability.md",
+            f"ECR scan of the running image: {ran.result.get('findings')} (the emulator's "
+            "canned finding) -> alert with runbooks/image-vulnerability.md",
         )
 
     def gate_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
         """The CANARY/LINEAR smoke-test hook, as ECS would call it: against the site running
         here (it passes), then against a candidate that does not answer (ECS rolls back)."""
-        facts = rehearsal.facts()
-        site = facts.site
         with socket.socket() as probe:  # a port nothing listens on once this closes
             probe.bind((LOOPBACK, 0))
             silent = f"http://{LOOPBACK}:{probe.getsockname()[1]}"
-        answers = []
-        for base_url in (self.site_url, silent):
-            event = aws_events.lifecycle_hook(
-                account=facts.account,
-                region=REGION,
-                cluster=site["ClusterName"],
-                service=site["ServiceName"],
-                hook_details={
-                    "baseUrl": base_url,
-                    "testHeader": "X-Spotops-Test-Traffic",
-                    "testHeaderValue": STAGE,
-                },
-            )
-            answers.append(rehearsal.run("deployment_hook", event).result.get("hookStatus"))
+        answers = [
+            rehearse(rehearsal, "smoke-test", [url])[1].result.get("hookStatus")
+            for url in (self.site_url, silent)
+        ]
         if answers != ["SUCCEEDED", "FAILED"]:
             raise DemoStepError("gate", f"deployment_hook answered {answers}")
         self.timeline.add(
