@@ -138,7 +138,7 @@ def run_smoke_tests(
             tried += 1
             try:
                 why = judge(probe, fetch(url, headers, min(request_timeout, left)))
-            except (OSError, urllib.error.URLError) as exc:
+            except OSError as exc:  # URLError and socket timeouts included
                 why = _network_error(exc)
             if why is None:
                 results.append(ProbeResult(probe.path, True, "200", tried))
