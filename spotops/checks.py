@@ -1,7 +1,7 @@
 """Checks of a stage's inputs that CloudFormation would only make mid-creation, or that the
 local emulator never makes, run before any change set: Fargate CPU/memory pairs, the
 autoscaling range, the templates' Rules, and parameters a live stack cannot change (fixed
-ones, and changes a template's ``frozen-conditions`` forbid).
+ones, and changes a template's ``frozen-conditions`` and ``frozen-parameters`` forbid).
 
 Each problem names the parameter, the value and the values that would do.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spotops.errors import ParameterError
-from spotops.templates import TemplateLogic, frozen_conditions
+from spotops.templates import TemplateLogic, frozen_conditions, frozen_parameters
 
 # Fargate's task sizes: CPU units -> (smallest, largest, step) memory in MiB.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
@@ -136,6 +136,28 @@ def changed_frozen_conditions(
             )
             problems.append(f"{changes} on live stack {stack_name}: {rule.reason}")
     return problems
+
+
+def changed_frozen_parameters(
+    stack_name: str,
+    template: Mapping[str, Any],
+    deployed: Mapping[str, str],
+    new: Mapping[str, str],
+) -> list[str]:
+    """Parameters a live stack may not change while a condition holds on its deployed values
+    (``Metadata.spotops.frozen-parameters``), although any value would do on a new stack.
+
+    Each problem names the parameter, its deployed and asked values, and the rule's reason.
+    """
+    before = TemplateLogic(template, deployed)
+    return [
+        f"{name} {deployed.get(name, '')!r} -> {new.get(name, '')!r} on live stack "
+        f"{stack_name}: {rule.reason}"
+        for rule in frozen_parameters(template)
+        if before.condition(rule.while_)
+        for name in rule.parameters
+        if str(deployed.get(name, "")) != str(new.get(name, ""))
+    ]
 
 
 def refuse(stack_name: str, problems: list[str], *, hint: str) -> None:

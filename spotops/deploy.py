@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from spotops.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
-from spotops.checks import changed_frozen_conditions, changed_immutable, refuse, stage_problems
+from spotops.checks import (
+    changed_frozen_conditions,
+    changed_frozen_parameters,
+    changed_immutable,
+    refuse,
+    stage_problems,
+)
 from spotops.config import StackSpec, StageConfig, reference_parameter
 from spotops.emulator import leftover_exports, reset_advice
 from spotops.errors import ConfigError, ParameterError, StackStateError, UsageError
@@ -130,6 +136,7 @@ def check_immutable(plan: StackPlan, existing: StackInfo | None, chosen: Mapping
         "deploy it again.",
     )
     forbidden = changed_frozen_conditions(plan.name, plan.template, deployed, new)
+    forbidden += changed_frozen_parameters(plan.name, plan.template, deployed, new)
     if forbidden:
         raise ParameterError(
             "Refused before any change set: "

@@ -212,6 +212,166 @@ def frozen_conditions(template: Mapping[str, Any]) -> tuple[FrozenCondition, ...
     return tuple(found)
 
 
+@dataclass(frozen=True)
+class FrozenParameters:
+    """One entry of ``Metadata.spotops.frozen-parameters``: while the condition ``while_``
+    holds on a live stack's deployed values, none of ``parameters`` may change (``reason``
+    says why, and what to do instead)."""
+
+    while_: str
+    parameters: tuple[str, ...]
+    reason: str
+
+
+def frozen_parameters(template: Mapping[str, Any]) -> tuple[FrozenParameters, ...]:
+    """The parameters a live stack must keep while a condition holds, although any value
+    would do on a new stack (``Metadata.spotops.frozen-parameters``).
+
+    Raises
+    ------
+    ConfigError
+        An entry without ``while``, ``parameters`` or ``reason``, or naming an undefined
+        condition or parameter.
+    """
+    spotops = (template.get("Metadata") or {}).get("spotops") or {}
+    conditions = set(template.get("Conditions") or {})
+    declared = set(template.get("Parameters") or {})
+    found = []
+    for entry in spotops.get("frozen-parameters") or []:
+        if not isinstance(entry, Mapping) or not {"while", "parameters", "reason"} <= set(entry):
+            raise ConfigError(
+                f"Metadata.spotops.frozen-parameters entry {entry!r} needs while, parameters "
+                "and reason."
+            )
+        rule = FrozenParameters(
+            while_=str(entry["while"]),
+            parameters=tuple(str(name) for name in entry["parameters"]),
+            reason=" ".join(str(entry["reason"]).split()),
+        )
+        if rule.while_ not in conditions:
+            raise ConfigError(
+                f"Metadata.spotops.frozen-parameters names an undefined condition: {rule.while_}."
+            )
+        unknown = sorted(set(rule.parameters) - declared)
+        if unknown:
+            raise ConfigError(
+                f"Metadata.spotops.frozen-parameters names undeclared parameters: "
+                f"{', '.join(unknown)}."
+            )
+        found.append(rule)
+    return tuple(found)
+
+
+# What makes CloudFormation replace a resource rather than update it: its create-only
+# properties ("Update requires: Replacement" in the resource reference; createOnlyProperties
+# in the type's registry schema). Only the types whose replacement a frozen rule is about,
+# and those they name in such a property; tests compare it with the registry schemas.
+CREATE_ONLY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "AWS::ElasticLoadBalancingV2::TargetGroup": (
+        "IpAddressType",
+        "Name",
+        "Port",
+        "Protocol",
+        "ProtocolVersion",
+        "TargetType",
+        "VpcId",
+    ),
+    "AWS::ElasticLoadBalancingV2::ListenerRule": ("ListenerArn",),
+    "AWS::ElasticLoadBalancingV2::Listener": ("LoadBalancerArn",),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": ("Name", "Scheme", "Type"),
+}
+
+_SUB_NAME = re.compile(r"\$\{(?!!)([^}]+)\}")
+
+
+@dataclass(frozen=True)
+class ReplacementInputs:
+    """What can replace or remove some resources of a template: the parameters whose value
+    reaches one of their create-only properties, and the conditions that choose a branch
+    there or decide whether such a resource exists."""
+
+    parameters: frozenset[str]
+    conditions: frozenset[str]
+
+
+def replacement_inputs(
+    template: Mapping[str, Any], resource_types: tuple[str, ...]
+) -> ReplacementInputs:
+    """The :class:`ReplacementInputs` of every resource of ``resource_types``.
+
+    Follows ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::If`` and every other function through
+    the create-only properties, and into the resources named there: a replaced resource has a
+    new ``Ref`` and ARN, so what replaces a listener also replaces the rules on it.
+
+    Raises
+    ------
+    ConfigError
+        A create-only property names a resource of a type :data:`CREATE_ONLY_PROPERTIES`
+        does not know, so what replaces it cannot be told.
+    """
+    declared = set(template.get("Parameters") or {})
+    resources = template.get("Resources") or {}
+    parameters: set[str] = set()
+    conditions: set[str] = set()
+    visited: set[str] = set()
+
+    def name(reference: str) -> None:
+        if reference in declared:
+            parameters.add(reference)
+        elif reference.split(".", 1)[0] in resources:
+            visit(reference.split(".", 1)[0])
+        # Anything else is a pseudo parameter (AWS::Region...), fixed for a stack.
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        if not isinstance(node, dict):
+            return
+        for key, arg in node.items():
+            if key == "Ref" and isinstance(arg, str):
+                name(arg)
+            elif key == "Fn::GetAtt":
+                name(arg[0] if isinstance(arg, list) else str(arg).split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                for found in _SUB_NAME.findall(text):
+                    if found not in variables:
+                        name(found)
+                walk(list(variables.values()))
+            elif key == "Fn::If":
+                conditions.add(str(arg[0]))
+                walk(arg[1:])
+            elif key == "Condition" and isinstance(arg, str):
+                conditions.add(arg)
+            else:
+                walk(arg)
+
+    def visit(logical_id: str) -> None:
+        if logical_id in visited:
+            return
+        visited.add(logical_id)
+        resource = resources[logical_id] or {}
+        kind = str(resource.get("Type", ""))
+        if kind not in CREATE_ONLY_PROPERTIES:
+            raise ConfigError(
+                f"Cannot tell what replaces {logical_id} ({kind}): add its create-only "
+                "properties to spotops.templates.CREATE_ONLY_PROPERTIES."
+            )
+        if "Condition" in resource:
+            conditions.add(str(resource["Condition"]))
+        properties = resource.get("Properties") or {}
+        for prop in CREATE_ONLY_PROPERTIES[kind]:
+            if prop in properties:
+                walk(properties[prop])
+
+    for logical_id, resource in resources.items():
+        if isinstance(resource, Mapping) and resource.get("Type") in resource_types:
+            visit(str(logical_id))
+    return ReplacementInputs(frozenset(parameters), frozenset(conditions))
+
+
 def resource_descriptions(template: Mapping[str, Any]) -> dict[str, str]:
     """``{logical id: Metadata.Description}``: the one-line human description of each
     resource, shown beside it in change sets and stack events."""

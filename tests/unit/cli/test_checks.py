@@ -4,6 +4,7 @@ would do."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +205,95 @@ def test_a_frozen_condition_names_every_parameter_that_turns_it():
     ]
     assert changed_frozen_conditions("s", template, {"Mode": "b"}, {"Extra": "y"}) == []
     assert changed_frozen_conditions("s", template, {"Mode": "a"}, {"Mode": "b"}) == []
+
+
+# ---- parameters a live stack keeps while traffic shifts (frozen-parameters) -----------
+
+
+def _frozen_while_traffic_shifts() -> tuple[str, ...]:
+    from spotops.templates import frozen_parameters
+
+    return tuple(
+        name
+        for rule in frozen_parameters(_site_plan().template)
+        if rule.while_ == "IsTrafficShifting"
+        for name in rule.parameters
+    )
+
+
+# A value each frozen parameter's template constraints accept, other than its default.
+OTHER_VALUE = {"ContainerPort": "8081"}
+
+
+def test_every_frozen_parameter_has_a_test_value():
+    assert set(_frozen_while_traffic_shifts()) == set(OTHER_VALUE)
+
+
+@pytest.mark.parametrize("strategy", ["CANARY", "LINEAR"])
+@pytest.mark.parametrize("name", sorted(OTHER_VALUE))
+def test_a_frozen_parameter_is_refused_on_a_live_traffic_shifting_site(name, strategy):
+    site = _site_plan()
+    deployed = site.declared[name].default
+    asked = OTHER_VALUE[name]
+    assert site.declared[name].problem(asked) is None  # fine on a new stack
+
+    with pytest.raises(ParameterError) as caught:
+        check_immutable(
+            site,
+            _live(site, DeploymentStrategy=strategy),
+            {"DeploymentStrategy": strategy, name: asked},
+        )
+    message = str(caught.value)
+    assert f"{name} {deployed!r} -> {asked!r} on live stack spotops-dev-site" in message
+    assert "target group" in message
+    assert "before any change set" in message
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_VALUE))
+def test_the_same_change_passes_on_a_rolling_site_and_on_a_new_stack(name):
+    site = _site_plan()
+    asked = {name: OTHER_VALUE[name]}
+
+    check_immutable(site, _live(site, DeploymentStrategy="ROLLING"), asked)
+    check_immutable(site, None, {"DeploymentStrategy": "CANARY", **asked})
+
+
+def test_a_frozen_parameter_kept_at_its_deployed_value_passes():
+    site = _site_plan()
+    live = _live(site, DeploymentStrategy="CANARY", ContainerPort="9000")
+
+    check_immutable(site, live, {"DeploymentStrategy": "LINEAR", "ContainerPort": "9000"})
+    with pytest.raises(ParameterError, match=r"ContainerPort '9000' -> '8080'"):
+        check_immutable(site, live, {"DeploymentStrategy": "CANARY"})  # back to the default
+
+
+def test_frozen_parameters_are_read_from_the_template_and_checked():
+    from spotops.checks import changed_frozen_parameters
+    from spotops.errors import ConfigError
+    from spotops.templates import frozen_parameters
+
+    template: dict[str, Any] = {
+        "Parameters": {"Mode": {"Default": "a"}, "Port": {"Default": "1"}},
+        "Conditions": {"IsB": {"Fn::Equals": [{"Ref": "Mode"}, "b"]}},
+        "Metadata": {
+            "spotops": {
+                "frozen-parameters": [{"while": "IsB", "parameters": ["Port"], "reason": "Why."}]
+            }
+        },
+    }
+    assert changed_frozen_parameters("s", template, {"Mode": "b", "Port": "1"}, {"Port": "2"}) == [
+        "Port '1' -> '2' on live stack s: Why."
+    ]
+    assert changed_frozen_parameters("s", template, {"Mode": "a", "Port": "1"}, {"Port": "2"}) == []
+    assert changed_frozen_parameters("s", template, {"Mode": "b", "Port": "1"}, {"Port": "1"}) == []
+
+    def broken(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**template, "Metadata": {"spotops": {"frozen-parameters": [entry]}}}
+
+    with pytest.raises(ConfigError, match="needs while, parameters and reason"):
+        frozen_parameters(broken({"while": "IsB", "parameters": ["Port"]}))
+    with pytest.raises(ConfigError, match="undefined condition: IsC"):
+        frozen_parameters(broken({"while": "IsC", "parameters": ["Port"], "reason": "r"}))
+    with pytest.raises(ConfigError, match="undeclared parameters: Nope"):
+        frozen_parameters(broken({"while": "IsB", "parameters": ["Nope"], "reason": "r"}))

@@ -263,3 +263,24 @@ def test_canary_back_to_rolling_on_a_live_site_is_refused_before_its_change_set(
     # The network went through (up to date); the site got no change set at all.
     assert set(stacks.parameters) == {NETWORK}
     assert stacks.executed == []
+
+
+def test_a_new_container_port_on_a_live_canary_site_is_refused_before_its_change_set(project):
+    live = {
+        NETWORK: StackInfo(NETWORK, "UPDATE_COMPLETE", {"VpcId": "vpc-1"}, {"NatMode": "none"}),
+        SITE: StackInfo(
+            SITE, "UPDATE_COMPLETE", {}, {"DeploymentStrategy": "CANARY", "ContainerPort": "8080"}
+        ),
+    }
+    stacks = FakeStacks({}, existing=live)
+
+    with pytest.raises(ParameterError, match="ContainerPort '8080' -> '8081'"):
+        _run(project, stacks, DeploymentStrategy="CANARY", ContainerPort="8081")
+    assert set(stacks.parameters) == {NETWORK}
+    assert stacks.executed == []
+
+    # The same change on a ROLLING site reaches its change set.
+    live[SITE] = StackInfo(SITE, "UPDATE_COMPLETE", {}, {"ContainerPort": "8080"})
+    rolling = FakeStacks({}, existing=live)
+    _run(project, rolling, ContainerPort="8081")
+    assert rolling.parameters[SITE]["ContainerPort"] == "8081"

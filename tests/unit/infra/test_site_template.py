@@ -65,7 +65,6 @@ CONTRACT_OUTPUTS = {
     "TaskDefinitionFamily",
     "TaskRoleArn",
     "TaskExecutionRoleArn",
-    "ArtifactBucketName",
 }
 REQUIRED_RUNBOOKS = {
     "alb-5xx.md",
