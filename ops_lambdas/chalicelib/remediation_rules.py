@@ -339,8 +339,10 @@ def plan_rollback(
     window_seconds: int,
     previous_is_placeholder: bool,
 ) -> PlanAnswer:
-    """Go back to the revision the toolkit's last deployment replaced, only when that
-    deployment completed at most ``window_seconds`` before the 5xx started.
+    """Go back to the revision the toolkit's last deployment replaced, only when the 5xx
+    started after that deployment completed, and at most ``window_seconds`` after
+    (``0 <= alarm_at - completed <= window_seconds``). A 5xx that began before the
+    deployment completed was not caused by it: rolling back would undo a good deployment.
 
     Example
     -------
@@ -362,6 +364,11 @@ def plan_rollback(
         )
     since = alarm_at - deployment.updated_at
     minutes = window_seconds // 60
+    if since < 0:
+        return NotApplicable(
+            f"the 5xx started {_duration(-since)} before the last deployment "
+            f"({deployment.label}) completed: not caused by it, so it is not rolled back"
+        )
     if since > window_seconds:
         return NotApplicable(
             f"the 5xx started {since / 60:.0f} min after the last deployment ({deployment.label})"
@@ -384,7 +391,7 @@ def plan_rollback(
     return Plan(
         Action.ROLLBACK,
         f"roll {service.name} back from {_revision(deployment.task_definition)} "
-        f"({deployment.label}, deployed {max(0.0, since) / 60:.0f} min before the 5xx) to "
+        f"({deployment.label}, deployed {since / 60:.0f} min before the 5xx) to "
         f"{_revision(previous)}",
         {"taskDefinition": previous},
         undoes_deployment=deployment.deployment_id,

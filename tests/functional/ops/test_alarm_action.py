@@ -226,6 +226,23 @@ def test_5xx_long_after_the_deployment_is_not_rolled_back(
     assert service(site)["taskDefinition"] == new
 
 
+def test_a_5xx_that_began_before_the_deployment_completed_is_not_rolled_back(
+    kit: Toolkit, site: World, clock: Clock, slack: SlackStub
+) -> None:
+    _, new = deployed(site, kit, clock)  # completed now
+
+    result = run(kit, sns_alarm(f"{PREFIX}target-5xx", at=clock() - 60), clock)
+
+    assert result["status"] == "not-applicable", result
+    assert "the 5xx started 1 min before the last deployment (v2.0.0" in result["reason"]
+    assert service(site)["taskDefinition"] == new  # no UpdateService
+    record = kit.ledger.get_deployment(kit.settings.service_key)
+    assert record is not None
+    assert record["status"] == "COMPLETED"
+    assert kit.ledger.budget_used(f"remediation:{kit.settings.service_key}") == 0
+    assert titles(slack)[-1] == ":hand: No remediation for spotops-test-target-5xx: not-applicable"
+
+
 def test_the_first_deploys_placeholder_is_never_rolled_back_to(
     kit: Toolkit, site: World, clock: Clock
 ) -> None:

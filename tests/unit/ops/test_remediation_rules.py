@@ -256,6 +256,39 @@ def test_rollback_refuses_when_the_5xx_is_not_the_deployments(
     assert words in answer.reason
 
 
+@pytest.mark.parametrize(
+    ("alarm_at", "rolls_back"),
+    [
+        (1000 - 1, False),  # began just before the deployment completed: not its doing
+        (1000 - 600, False),
+        (1000, True),  # began as it completed
+        (1000 + 1800, True),  # exactly at the window limit
+        (1000 + 1800 + 1, False),  # just past it
+    ],
+)
+def test_rollback_only_for_a_5xx_that_began_after_the_deployment_completed_within_the_window(
+    alarm_at: float, rolls_back: bool
+) -> None:
+    answer = plan_rollback(
+        SERVICE,
+        deployment(),  # completed at 1000
+        alarm_at=alarm_at,
+        window_seconds=1800,
+        previous_is_placeholder=False,
+    )
+    if rolls_back:
+        assert isinstance(answer, Plan), answer
+        assert answer.action is Action.ROLLBACK
+        assert answer.update == {"taskDefinition": "arn:task-definition/site:7"}
+        assert answer.undoes_deployment == "ecs-svc/9"
+        return
+    assert isinstance(answer, NotApplicable), answer
+    if alarm_at < 1000:
+        assert "before the last deployment (v2.0.0 (sha256:ab)) completed" in answer.reason
+    else:
+        assert "more than the 30 min rollback window" in answer.reason
+
+
 def test_capacity_shift_moves_everything_to_fargate_and_keeps_the_way_back() -> None:
     plan = plan_capacity_shift(SERVICE)
     assert isinstance(plan, Plan)
