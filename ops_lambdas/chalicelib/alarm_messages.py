@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 from chalicelib.alarm_events import AlarmChange
@@ -23,16 +22,12 @@ from chalicelib.remediation_rules import (
     Rule,
     Severity,
     duration,
+    when,
 )
 from chalicelib.slack import SlackMessage, build_message, escape
 
 _ICONS = {ALARM: ":rotating_light:", OK: ":white_check_mark:", INSUFFICIENT_DATA: ":grey_question:"}
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-
-
-def when(epoch: float) -> str:
-    """``2026-11-28 10:04:40 UTC``."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def console_url(change: AlarmChange) -> str | None:
@@ -62,6 +57,7 @@ class AlertContext:
     runbook_found: bool  # False: the index, with a warning
     footer: str
     foreign: str | None = None
+    late: str | None = None  # the change is older than the last one recorded: why
 
 
 def _facts(change: AlarmChange, context: AlertContext) -> list[tuple[str, str]]:
@@ -99,6 +95,11 @@ def _warnings(change: AlarmChange, context: AlertContext) -> list[str]:
         )
     if context.foreign:
         lines.append(f":warning: {escape(context.foreign)}: nothing is remediated for it.")
+    if context.late:
+        lines.append(
+            f":hourglass: Delivered late: {escape(context.late)}. It changes nothing and "
+            "nothing is remediated for it."
+        )
     if change.suppressed:
         lines.append(
             f":mute: The composite alarm's actions are suppressed ({escape(change.suppressed)})."

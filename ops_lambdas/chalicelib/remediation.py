@@ -118,7 +118,13 @@ SPOT_KEY_PREFIX = "spotops-spot"
 # lock is gone after this (never LOCK_TTL_SECONDS' hour, which would hold redeploys back).
 LOCK_TTL_SECONDS = 300
 Clock = Callable[[], float]
-_EARLY = (Refusal.FOREIGN, Refusal.SUPPRESSED, Refusal.NO_POLICY, Refusal.KILL_SWITCH)
+_EARLY = (
+    Refusal.FOREIGN,
+    Refusal.STALE,
+    Refusal.SUPPRESSED,
+    Refusal.NO_POLICY,
+    Refusal.KILL_SWITCH,
+)
 
 
 def _result(status: str, reason: str, **facts: Any) -> dict[str, Any]:
@@ -254,10 +260,13 @@ def _alarm(change: AlarmChange, kit: Toolkit, clock: Clock, foreign: str | None)
         decision = notice_decision(history, state=change.state, at=change.at, policy=flap)
         event = records.begin_event(change, decision)
         decision = event.notice
-        records.save_history(
-            change.name,
-            next_history(history, state=change.state, at=change.at, decision=decision, policy=flap),
-        )
+        if decision.stale is None:  # a late change leaves the alarm's state as it is
+            records.save_history(
+                change.name,
+                next_history(
+                    history, state=change.state, at=change.at, decision=decision, policy=flap
+                ),
+            )
     except OpsError as exc:
         ledger_error = f"the safety ledger ({exc})"
         logger.error("alarm history unreadable; alerting anyway", extra={"error": str(exc)})
@@ -276,7 +285,7 @@ def _alarm(change: AlarmChange, kit: Toolkit, clock: Clock, foreign: str | None)
         )
 
     # 2. the alert, first
-    context = _alert_context(change, kit, severity, foreign)
+    context = replace(_alert_context(change, kit, severity, foreign), late=decision.stale)
     if decision.notice is Notice.HOLD:
         count("AlertsHeld", JOB)
         logger.info("alert held: the alarm flaps", extra={"entries": decision.entries_in_window})
@@ -303,8 +312,10 @@ def _alarm(change: AlarmChange, kit: Toolkit, clock: Clock, foreign: str | None)
             holder=f"remediation:{change.name}:{change.event_id}",
             clock=clock,
             foreign=foreign,
+            stale=decision.stale,
             suppressed=change.suppressed,
             unreadable=ledger_error,
+            alarm=change.name,
         )
         if event is not None:
             try:
@@ -369,11 +380,17 @@ def _remediate(
     holder: str,
     clock: Clock,
     foreign: str | None = None,
+    stale: str | None = None,
     suppressed: str | None = None,
     unreadable: str | None = None,
     shift: CapacityShift | None = None,
+    alarm: str | None = None,
 ) -> Outcome:
-    """Decide, and act when every limit allows; never raises for AWS or ledger failures."""
+    """Decide, and act when every limit allows; never raises for AWS or ledger failures.
+
+    ``alarm``: the alarm that calls for the action, read again (``DescribeAlarms``) before
+    deciding: the change may be hours late, so only an alarm still in ALARM now is acted on.
+    """
     settings = kit.settings
     svc = settings.service_key
     switch = kit.controls.kill_switch()
@@ -383,6 +400,7 @@ def _remediate(
         kill_switch=Switch(switch.engaged, switch.reason),
         dry_run=Switch(dry_run.active, dry_run.reason),
         foreign=foreign,
+        stale=stale,
         suppressed=suppressed,
         unreadable=unreadable,
         budget_max=settings.remediation.max_per_hour,
@@ -393,6 +411,9 @@ def _remediate(
         return _refused(Outcome.of(early), subject)
     gateway = _gateway(kit)
     try:
+        alarm_now = gateway.alarm_now(alarm) if alarm is not None else None
+        if alarm is not None and alarm_now is None:
+            raise _MissingFactError(f"alarm {alarm} (not found in CloudWatch)")
         snapshot = gateway.snapshot()
         if snapshot is None:
             raise _MissingFactError(f"service {svc} (not found or not active)")
@@ -410,7 +431,14 @@ def _remediate(
     except OpsError as exc:
         return _refused(Outcome.of(decide(_with(base, unreadable=f"the ledger ({exc})"))), subject)
     decision = decide(
-        _with(base, plan=plan, deployment=busy, cooldown_remaining=cooldown, budget_used=used)
+        _with(
+            base,
+            alarm_now=alarm_now,
+            plan=plan,
+            deployment=busy,
+            cooldown_remaining=cooldown,
+            budget_used=used,
+        )
     )
     if not decision.act or decision.plan is None:
         return _refused(Outcome.of(decision), subject)

@@ -11,7 +11,8 @@ pk                           sk                         attributes
                                                         went into ALARM in the flapping window),
                                                         last_summary_at, held, ttl
 ``ALARM#<alarm name>``       ``EVENT#<state>#<epoch>``  notice (post/summary/hold), entries, held,
-                                                        lasted, alert_posted, outcome,
+                                                        lasted, stale (why it was older than
+                                                        the state), alert_posted, outcome,
                                                         follow_up_posted, ttl (one day)
 ``SPOT#<svc>``               ``<task id>``              at, task_arn, ttl (one day): interruptions
 ``CAPACITY#<svc>``           ``SHIFT``                  shifted_at, original (JSON strategy),
@@ -30,6 +31,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +43,7 @@ from chalicelib.gateway import EcsGateway, service_deployments
 from chalicelib.ledger import call_table, from_item, to_item
 from chalicelib.remediation_rules import (
     AlarmHistory,
+    AlarmNow,
     CapacityShift,
     Notice,
     NoticeDecision,
@@ -110,6 +113,26 @@ class RemediationGateway(EcsGateway):
         if not targets:
             return None
         return ScalableTarget(int(targets[0]["MinCapacity"]), int(targets[0]["MaxCapacity"]))
+
+    def alarm_now(self, name: str) -> AlarmNow | None:
+        """The alarm's state now, since when, and whether its actions are enabled (on-call
+        mutes an alarm by disabling them); ``None`` when CloudWatch has no such alarm."""
+        response = self._call(
+            self._cloudwatch,
+            "describe_alarms",
+            AlarmNames=[name],
+            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        )
+        for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
+            if alarm.get("AlarmName") != name:
+                continue
+            since = alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp")
+            return AlarmNow(
+                state=str(alarm.get("StateValue", "")),
+                since=since.timestamp() if isinstance(since, datetime) else None,
+                actions_enabled=alarm.get("ActionsEnabled") is not False,
+            )
+        return None
 
     def alarm_description(self, name: str) -> str | None:
         """An alarm's description (EventBridge's composite alarm events carry none)."""
@@ -250,6 +273,7 @@ class RemediationRecords:
             "entries": decision.entries_in_window,
             "held": decision.held,
             "lasted": decision.lasted,
+            "stale": decision.stale,
             "ttl": int(self._clock()) + _DAY,
         }
         if self._put_if(values, "attribute_not_exists(pk)"):
@@ -262,6 +286,7 @@ class RemediationRecords:
             int(item.get("entries", 0) or 0),
             int(item.get("held", 0) or 0),
             _float(item.get("lasted")),
+            str(item["stale"]) if item.get("stale") else None,
         )
         outcome = item.get("outcome")
         return EventRecord(

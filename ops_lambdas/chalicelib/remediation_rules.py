@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -494,6 +495,8 @@ class Refusal(StrEnum):
     FOREIGN = "foreign"
     SUPPRESSED = "suppressed"
     KILL_SWITCH = "kill-switch"
+    STALE = "stale"  # older than the last change recorded for the alarm (delivered late)
+    ALARM_OVER = "alarm-over"  # read again before acting: no longer in ALARM
     NOT_APPLICABLE = "not-applicable"
     DEPLOYMENT = "deployment-in-progress"
     COOLDOWN = "cooldown"
@@ -512,19 +515,33 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class AlarmNow:
+    """The alarm as CloudWatch holds it now (``DescribeAlarms``), read again before acting:
+    the event that called for the action may be hours late."""
+
+    state: str
+    since: float | None  # when it went into that state (StateTransitionedTimestamp)
+    actions_enabled: bool = True
+
+
+@dataclass(frozen=True)
 class RemediationFacts:
     """Everything :func:`decide` needs, gathered before anything changes.
 
-    ``plan`` is ``None`` when the flow stopped gathering early (no policy, a foreign or
-    suppressed alarm, the kill switch); ``unreadable`` says a fact could not be read.
+    ``plan`` is ``None`` when the flow stopped gathering early (no policy, a foreign,
+    stale or suppressed alarm, the kill switch); ``unreadable`` says a fact could not be
+    read; ``stale`` says why the change is older than the alarm's last recorded one;
+    ``alarm_now`` is the alarm read again (``None`` for events that are not alarms).
     """
 
     rule: Rule | None
     kill_switch: Switch
     dry_run: Switch
     foreign: str | None = None
+    stale: str | None = None
     suppressed: str | None = None
     unreadable: str | None = None
+    alarm_now: AlarmNow | None = None
     plan: PlanAnswer | None = None
     deployment: str | None = None  # why a deployment is in progress, else None
     cooldown_remaining: int = 0
@@ -550,9 +567,10 @@ class Decision:
 
 def decide(facts: RemediationFacts) -> Decision:
     """Whether to act, checked in this order (the first that stops it is the answer):
-    foreign alarm, suppressed composite, no policy, kill switch, unreadable facts, nothing
-    applicable, deployment in progress, cooldown, hourly budget, dry run (a foreign alarm
-    is refused before the policy is even looked up).
+    foreign alarm, a change older than the alarm's last recorded one (stale), suppressed
+    composite, no policy, kill switch, unreadable facts, the alarm no longer in ALARM when
+    read again, nothing applicable, deployment in progress, cooldown, hourly budget, dry run
+    (a foreign alarm is refused before the policy is even looked up).
 
     Dry run comes last so it reports the plan that would run, within every limit.
 
@@ -565,6 +583,8 @@ def decide(facts: RemediationFacts) -> Decision:
     rule = facts.rule
     if facts.foreign:
         return Decision(False, f"not acting: {facts.foreign}", Refusal.FOREIGN)
+    if facts.stale:
+        return Decision(False, f"not acting: {facts.stale}", Refusal.STALE)
     if facts.suppressed:
         return Decision(
             False,
@@ -583,6 +603,15 @@ def decide(facts: RemediationFacts) -> Decision:
     if facts.unreadable:
         return Decision(
             False, f"not acting: {facts.unreadable} could not be read", Refusal.UNREADABLE
+        )
+    now = facts.alarm_now
+    if now is not None and now.state != ALARM:
+        since = f" since {when(now.since)}" if now.since is not None else ""
+        return Decision(
+            False,
+            f"not acting: alarm already {now.state}{since} (read again from CloudWatch just "
+            "now): the ALARM this was called for is over",
+            Refusal.ALARM_OVER,
         )
     plan = facts.plan
     if isinstance(plan, NotApplicable):
@@ -637,6 +666,11 @@ def duration(seconds: float) -> str:
     return _duration(seconds)
 
 
+def when(epoch: float) -> str:
+    """``2026-11-28 10:04:40 UTC``."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 # ---- flapping ----------------------------------------------------------------------------
 
 
@@ -687,6 +721,29 @@ class NoticeDecision:
     entries_in_window: int
     held: int  # alerts held back before this one (reported by this post, or still held)
     lasted: float | None = None  # for a change out of ALARM: how long it was in ALARM
+    stale: str | None = None  # older than the last change recorded: why it changes nothing
+
+
+def stale_change(history: AlarmHistory, *, state: str, at: float) -> str | None:
+    """Why a change is older than the last one recorded for the alarm (delivered late, after
+    a change that happened later), or ``None``. Ordered by the change's own time, never by
+    its arrival.
+
+    Example
+    -------
+    >>> history = AlarmHistory("OK", since=600.0, last_at=600.0)
+    >>> stale_change(history, state="ALARM", at=300.0).endswith(
+    ...     "alarm already OK since 1970-01-01 00:10:00 UTC")
+    True
+    """
+    if not history.state or at >= history.last_at:
+        return None
+    since = history.since if history.since is not None else history.last_at
+    return (
+        f"this {state} of {when(at)} arrived after the alarm's later change to "
+        f"{history.state} at {when(history.last_at)}: alarm already {history.state} since "
+        f"{when(since)}"
+    )
 
 
 def notice_decision(
@@ -704,7 +761,13 @@ def notice_decision(
     >>> history = AlarmHistory("OK", 0, 0, entries=(100.0, 200.0))
     >>> notice_decision(history, state="ALARM", at=300, policy=FlapPolicy()).notice.value
     'summary'
+
+    A change older than the last one recorded (:func:`stale_change`) is posted once, marked
+    late, and counts for nothing: not as flapping, not as the alarm's state.
     """
+    stale = stale_change(history, state=state, at=at)
+    if stale is not None:
+        return NoticeDecision(Notice.POST, len(history.entries), 0, None, stale)
     window_start = at - policy.window_seconds
     entries = [t for t in history.entries if t > window_start and t != at]
     if state == ALARM:
@@ -723,7 +786,10 @@ def notice_decision(
 def next_history(
     history: AlarmHistory, *, state: str, at: float, decision: NoticeDecision, policy: FlapPolicy
 ) -> AlarmHistory:
-    """The history after this change (what the ledger stores next)."""
+    """The history after this change (what the ledger stores next); a stale change leaves
+    it as it was."""
+    if decision.stale is not None or stale_change(history, state=state, at=at) is not None:
+        return history
     window_start = at - policy.window_seconds
     entries = tuple(
         sorted(

@@ -182,3 +182,58 @@ def prepare_service(
             MinCapacity=min(desired, max_tasks),
             MaxCapacity=max_tasks,
         )
+
+
+def put_alarm(
+    cloudwatch: Any,
+    name: str,
+    state: str = "ALARM",
+    *,
+    actions_enabled: bool = True,
+    reason: str = "test",
+    since: float | None = None,
+) -> None:
+    """Make CloudWatch hold ``name`` in ``state`` (and its actions enabled or not), as the
+    site stack's alarm would be when its state change is delivered (moto's CloudFormation
+    drops ``AWS::CloudWatch::Alarm``, so the tests create it). ``since``: when that state
+    began (moto in-process only; moto stamps the wall clock otherwise)."""
+    found = cloudwatch.describe_alarms(AlarmNames=[name])
+    if not found["MetricAlarms"] + found["CompositeAlarms"]:  # an existing one is kept as is
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    if actions_enabled:
+        cloudwatch.enable_alarm_actions(AlarmNames=[name])
+    else:
+        cloudwatch.disable_alarm_actions(AlarmNames=[name])
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    if since is not None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        alarm = cloudwatch_backends[ACCOUNT][REGION].alarms[name]
+        moment = datetime.fromtimestamp(since, tz=UTC).replace(tzinfo=None)  # moto's naive UTC
+        alarm.state_updated_timestamp = moment
+
+
+def alarm_in(event: Any) -> tuple[str, str] | None:
+    """``(alarm name, new state)`` of an SNS or EventBridge alarm event, or ``None`` (not an
+    alarm event, or a message that cannot be read)."""
+    if not isinstance(event, dict):
+        return None
+    if event.get("source") == "aws.cloudwatch":
+        detail = event.get("detail") or {}
+        return str(detail.get("alarmName")), str((detail.get("state") or {}).get("value"))
+    for record in event.get("Records") or []:
+        try:
+            message = json.loads(record["Sns"]["Message"])
+            return str(message["AlarmName"]), str(message["NewStateValue"])
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None

@@ -20,13 +20,16 @@ from chalicelib.chaos_facts import ChaosRecords
 from chalicelib.ledger import SafetyLedger
 from chalicelib.observability import metrics
 from chalicelib.remediation import handle_event
+from chalicelib.remediation_facts import RemediationRecords
 from chalicelib.toolkit import Toolkit
 from tests.support.alarms import (
     RUNBOOKS,
     SPOT_STRATEGY,
+    alarm_in,
     eventbridge_alarm,
     placement_failure,
     prepare_service,
+    put_alarm,
     scheduled,
     sns_alarm,
     spot_interruption,
@@ -87,6 +90,16 @@ def kit(site: World, clock: Clock) -> Toolkit:
 
 
 def run(kit: Toolkit, event: Any, clock: Clock) -> dict[str, Any]:
+    """A change delivered on time: CloudWatch holds the alarm in the state the event reports
+    (actions enabled) when the function reads it again."""
+    found = alarm_in(event)
+    if found is not None and found[1] in ("ALARM", "OK", "INSUFFICIENT_DATA"):
+        put_alarm(kit.cloudwatch, found[0], found[1])
+    return deliver(kit, event, clock)
+
+
+def deliver(kit: Toolkit, event: Any, clock: Clock) -> dict[str, Any]:
+    """Only the delivery: CloudWatch holds whatever the test put there (a late event)."""
     return handle_event(event, kit, clock=clock)
 
 
@@ -754,6 +767,91 @@ def test_an_unreadable_ledger_still_alerts_and_does_not_act(
         ":rotating_light: ALARM: spotops-test-unhealthy-hosts",
         ":hand: No remediation for spotops-test-unhealthy-hosts: unreadable",
     ]
+
+
+# ---- late and out of order: order by the change's own time, act on the present -------------
+
+
+NIGHT = datetime(2026, 11, 28, 2, 5, tzinfo=UTC).timestamp()  # the ALARM began at 02:05
+RECOVERED = NIGHT + 300  # and was OK again at 02:10
+SINCE_0210 = "alarm already OK since 2026-11-28 02:10:00 UTC"
+
+
+def nothing_changed(kit: Toolkit, site: World, deployment_before: str) -> None:
+    """No UpdateService, no budget counted, no cooldown started, no history, no lock."""
+    svc = kit.settings.service_key
+    assert service(site)["deployments"][0]["id"] == deployment_before
+    assert site.desired_count() == 2
+    assert kit.ledger.budget_used(f"remediation:{svc}") == 0
+    assert kit.ledger.cooldown_remaining(svc, "remediation:unhealthy-hosts") == 0
+    assert [h for h in history(kit) if h["action"] == "remediation"] == []
+    assert kit.ledger.get_lock(svc) is None
+
+
+@pytest.mark.parametrize("form", [sns_alarm, eventbridge_alarm])
+def test_a_late_alarm_older_than_the_recorded_ok_changes_nothing(
+    site: World, clock: Clock, slack: SlackStub, form: Any
+) -> None:
+    """ALARM at 02:05, OK at 02:10: the OK is delivered first, the ALARM late (a retry)."""
+    clock.now = NIGHT + 25 * 60
+    kit = kit_for(site, clock)
+    name = f"{PREFIX}unhealthy-hosts"
+    before = service(site)["deployments"][0]["id"]
+    put_alarm(kit.cloudwatch, name, "OK", since=RECOVERED)
+    assert deliver(kit, form(name, "OK", at=RECOVERED), clock)["status"] == "alerted"
+
+    late = deliver(kit, form(name, "ALARM", at=NIGHT), clock)
+    again = deliver(kit_for(site, clock), form(name, "ALARM", at=NIGHT), clock)  # twice
+
+    assert late["status"] == "stale", late
+    assert SINCE_0210 in late["reason"]
+    assert again["status"] == "duplicate"
+    nothing_changed(kit, site, before)
+    # The newer OK stays the alarm's recorded state.
+    records = RemediationRecords(kit.dynamodb, site.ledger_table)
+    recorded = records.alarm_history(name)
+    assert (recorded.state, recorded.since, recorded.last_at) == ("OK", RECOVERED, RECOVERED)
+    assert recorded.entries == ()  # the late ALARM is not counted as flapping either
+    # The late alert says so, and the follow-up says what was refused and why: once.
+    assert titles(slack) == [
+        ":white_check_mark: OK: spotops-test-unhealthy-hosts",
+        ":rotating_light: ALARM: spotops-test-unhealthy-hosts",
+        ":hand: No remediation for spotops-test-unhealthy-hosts: stale",
+    ]
+    assert "Delivered late" in all_text(slack.bodies[1])
+    assert SINCE_0210 in all_text(slack.bodies[2])
+
+
+def test_an_alarm_over_when_read_again_is_not_remediated(
+    site: World, clock: Clock, slack: SlackStub
+) -> None:
+    """The OK has not arrived (or its record expired): CloudWatch, read again, says OK."""
+    clock.now = NIGHT + 25 * 60
+    kit = kit_for(site, clock)
+    name = f"{PREFIX}unhealthy-hosts"
+    before = service(site)["deployments"][0]["id"]
+    put_alarm(kit.cloudwatch, name, "OK", since=RECOVERED)
+
+    result = deliver(kit, sns_alarm(name, "ALARM", at=NIGHT), clock)
+
+    assert result["status"] == "alarm-over", result
+    assert SINCE_0210 in result["reason"]
+    nothing_changed(kit, site, before)
+    assert titles(slack) == [
+        ":rotating_light: ALARM: spotops-test-unhealthy-hosts",
+        ":hand: No remediation for spotops-test-unhealthy-hosts: alarm-over",
+    ]
+    assert SINCE_0210 in all_text(slack.bodies[1])
+
+
+def test_an_alarm_cloudwatch_does_not_know_is_not_remediated(
+    kit: Toolkit, site: World, clock: Clock, slack: SlackStub
+) -> None:
+    before = service(site)["deployments"][0]["id"]
+    result = deliver(kit, sns_alarm(f"{PREFIX}unhealthy-hosts", at=clock()), clock)
+    assert result["status"] == "unreadable", result
+    assert "not found in CloudWatch" in result["reason"]
+    nothing_changed(kit, site, before)
 
 
 def test_counts_are_published_as_metrics(kit: Toolkit, site: World, clock: Clock) -> None:

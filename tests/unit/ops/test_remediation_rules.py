@@ -14,6 +14,7 @@ from chalicelib.remediation_rules import (
     POLICY,
     Action,
     AlarmHistory,
+    AlarmNow,
     CapacityShift,
     DeploymentFacts,
     FlapPolicy,
@@ -44,6 +45,7 @@ from chalicelib.remediation_rules import (
     return_decision,
     rule_for,
     rule_for_alarm,
+    stale_change,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -385,6 +387,54 @@ def test_after_flapping_the_next_post_reports_what_was_held() -> None:
     decisions = replay(changes)
     assert decisions[-1].notice is Notice.POST
     assert decisions[-1].held == 1  # the OK at 50 s was held
+
+
+# ---- late and out of order ---------------------------------------------------------------
+
+AT_0205 = 1795831500.0  # 2026-11-28 02:05:00 UTC
+AT_0210 = AT_0205 + 300
+
+
+def test_an_alarm_older_than_the_recorded_ok_is_stale_and_changes_no_history() -> None:
+    history = AlarmHistory()
+    ok = notice_decision(history, state="OK", at=AT_0210, policy=POLICY_FLAP)
+    history = next_history(history, state="OK", at=AT_0210, decision=ok, policy=POLICY_FLAP)
+
+    late = notice_decision(history, state="ALARM", at=AT_0205, policy=POLICY_FLAP)
+
+    assert late.stale is not None
+    assert "alarm already OK since 2026-11-28 02:10:00 UTC" in late.stale
+    assert late.notice is Notice.POST  # posted once, marked late
+    after = next_history(history, state="ALARM", at=AT_0205, decision=late, policy=POLICY_FLAP)
+    assert after == history  # not the alarm's state, not an entry of flapping
+
+
+@pytest.mark.parametrize(
+    ("history", "state", "at"),
+    [
+        (AlarmHistory(), "ALARM", AT_0205),  # nothing recorded
+        (AlarmHistory("OK", AT_0205, AT_0205), "ALARM", AT_0210),  # in order
+        (AlarmHistory("OK", AT_0205, AT_0205), "ALARM", AT_0205),  # the same moment
+    ],
+)
+def test_a_change_in_order_is_not_stale(history: AlarmHistory, state: str, at: float) -> None:
+    assert stale_change(history, state=state, at=at) is None
+    assert notice_decision(history, state=state, at=at, policy=POLICY_FLAP).stale is None
+
+
+def test_a_stale_change_is_refused_before_anything_is_read() -> None:
+    decision = decide(facts(stale="this ALARM arrived late: alarm already OK since 02:10"))
+    assert (decision.act, decision.refusal) == (False, Refusal.STALE)
+    assert "alarm already OK since 02:10" in decision.reason
+
+
+def test_an_alarm_no_longer_in_alarm_when_read_again_is_not_acted_on() -> None:
+    over = decide(facts(alarm_now=AlarmNow("OK", AT_0210)))
+    assert (over.act, over.refusal, over.plan) == (False, Refusal.ALARM_OVER, None)
+    assert "alarm already OK since 2026-11-28 02:10:00 UTC" in over.reason
+    still = decide(facts(alarm_now=AlarmNow("ALARM", AT_0205)))
+    assert still.act
+    assert still.plan == FORCE
 
 
 # ---- follow-ups ------------------------------------------------------------------------
