@@ -496,6 +496,7 @@ class Refusal(StrEnum):
     SUPPRESSED = "suppressed"
     KILL_SWITCH = "kill-switch"
     STALE = "stale"  # older than the last change recorded for the alarm (delivered late)
+    MUTED = "actions-disabled"  # on-call disabled the alarm's actions (ActionsEnabled false)
     ALARM_OVER = "alarm-over"  # read again before acting: no longer in ALARM
     NOT_APPLICABLE = "not-applicable"
     DEPLOYMENT = "deployment-in-progress"
@@ -568,9 +569,10 @@ class Decision:
 def decide(facts: RemediationFacts) -> Decision:
     """Whether to act, checked in this order (the first that stops it is the answer):
     foreign alarm, a change older than the alarm's last recorded one (stale), suppressed
-    composite, no policy, kill switch, unreadable facts, the alarm no longer in ALARM when
-    read again, nothing applicable, deployment in progress, cooldown, hourly budget, dry run
-    (a foreign alarm is refused before the policy is even looked up).
+    composite, no policy, kill switch, unreadable facts, the alarm's actions disabled
+    (muted) or the alarm no longer in ALARM when read again, nothing applicable, deployment
+    in progress, cooldown, hourly budget, dry run (a foreign alarm is refused before the
+    policy is even looked up).
 
     Dry run comes last so it reports the plan that would run, within every limit.
 
@@ -605,6 +607,15 @@ def decide(facts: RemediationFacts) -> Decision:
             False, f"not acting: {facts.unreadable} could not be read", Refusal.UNREADABLE
         )
     now = facts.alarm_now
+    if now is not None and not now.actions_enabled:
+        # CloudWatch sends every state change to EventBridge, muted or not.
+        return Decision(
+            False,
+            "not acting: the alarm's actions are disabled (ActionsEnabled is false: muted, "
+            "for maintenance or by on-call), so nothing was done; enable them "
+            "(aws cloudwatch enable-alarm-actions) to let the toolkit act again",
+            Refusal.MUTED,
+        )
     if now is not None and now.state != ALARM:
         since = f" since {when(now.since)}" if now.since is not None else ""
         return Decision(

@@ -844,6 +844,38 @@ def test_an_alarm_over_when_read_again_is_not_remediated(
     assert SINCE_0210 in all_text(slack.bodies[1])
 
 
+@pytest.mark.parametrize("form", [sns_alarm, eventbridge_alarm])
+def test_a_muted_alarm_is_alerted_but_not_remediated(
+    site: World, clock: Clock, slack: SlackStub, form: Any
+) -> None:
+    """On-call disabled the alarm's actions for maintenance; CloudWatch still sends its state
+    changes to EventBridge (and a late SNS delivery may still come)."""
+    kit = kit_for(site, clock)
+    name = f"{PREFIX}unhealthy-hosts"
+    before = service(site)["deployments"][0]["id"]
+    put_alarm(kit.cloudwatch, name, "ALARM", actions_enabled=False)
+
+    result = deliver(kit, form(name, at=clock()), clock)
+
+    assert result["status"] == "actions-disabled", result
+    assert "the alarm's actions are disabled" in result["reason"]
+    nothing_changed(kit, site, before)
+    assert titles(slack) == [
+        ":rotating_light: ALARM: spotops-test-unhealthy-hosts",  # the alert still goes out
+        ":hand: No remediation for spotops-test-unhealthy-hosts: actions-disabled",
+    ]
+    follow_up = all_text(slack.bodies[1])
+    assert "the alarm's actions are disabled" in follow_up
+    assert "so nothing was done" in follow_up
+
+    # Actions enabled again: the next change is acted on.
+    kit.cloudwatch.enable_alarm_actions(AlarmNames=[name])
+    clock.advance(3600)
+    again = deliver(kit, form(name, at=clock()), clock)
+    assert again["status"] == "acted", again
+    assert service(site)["deployments"][0]["id"] != before
+
+
 def test_an_alarm_cloudwatch_does_not_know_is_not_remediated(
     kit: Toolkit, site: World, clock: Clock, slack: SlackStub
 ) -> None:

@@ -437,6 +437,15 @@ def test_an_alarm_no_longer_in_alarm_when_read_again_is_not_acted_on() -> None:
     assert still.plan == FORCE
 
 
+def test_a_muted_alarm_is_not_acted_on_even_in_a_dry_run() -> None:
+    muted = AlarmNow("ALARM", AT_0205, actions_enabled=False)
+    for dry_run in (DRY_OFF, Switch(True, "DRY_RUN is true")):
+        decision = decide(facts(alarm_now=muted, dry_run=dry_run))
+        assert (decision.act, decision.refusal, decision.plan) == (False, Refusal.MUTED, None)
+        assert "the alarm's actions are disabled" in decision.reason
+        assert "so nothing was done" in decision.reason
+
+
 # ---- follow-ups ------------------------------------------------------------------------
 
 
