@@ -6,7 +6,8 @@ Two steps, both pure:
   stage's parameters, conditions evaluated, and counts what they create: NAT gateways,
   interface endpoints, alarm metrics (metric-math and anomaly-detection alarms by their
   metrics, target-tracking policies by the two alarms each makes), dashboards, KMS keys,
-  Container Insights, secrets, the tasks and where they run.
+  Container Insights, secrets, the tasks and where they run, and what sidecars reserve of
+  each task.
 * :func:`estimate` prices that inventory with the usage assumptions (log volume, LCUs, data
   transfer...) of the price table, which ``config/<stage>.json`` can override under
   ``estimate``.
@@ -91,6 +92,9 @@ class Estimate:
     # What AWS's always-free allowances would take off when nothing else in the account
     # uses them; never subtracted from the total.
     free_tier: float = 0.0
+    # The part of the Fargate lines that pays for what sidecars reserve of each task (Fargate
+    # bills the task's size, whoever inside uses it); already in the total.
+    sidecar_monthly: float = 0.0
 
     @property
     def total(self) -> float:
@@ -98,6 +102,15 @@ class Estimate:
 
 
 # ---- what the templates create ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A non-essential container of the site task and what it reserves of every task."""
+
+    name: str
+    cpu: int
+    memory: int
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,7 @@ class Inventory:
     tables: int = 0
     queues: int = 0
     log_retention_days: int = 30
+    sidecars: tuple[Sidecar, ...] = ()
 
 
 def _number(values: Mapping[str, str], name: str, default: int) -> int:
@@ -198,6 +212,7 @@ def inventory(
     parameters = {**parameters, "ImageUri": parameters.get("ImageUri") or "<the running image>"}
     counts: dict[str, int] = {}
     values: dict[str, str] = {}
+    sidecars: list[Sidecar] = []
     for part, template in templates.items():
         declared = template_parameters(template)
         for name, value in effective_values(declared, parameters).items():
@@ -224,6 +239,16 @@ def inventory(
                 }
                 if settings.get("containerInsights") in {"enabled", "enhanced"}:
                     counts["insights"] = counts.get("insights", 0) + 1
+            elif kind == "AWS::ECS::TaskDefinition":
+                sidecars += [
+                    Sidecar(
+                        name=str(c.get("Name", "")),
+                        cpu=int(logic.value(c.get("Cpu", 0))),
+                        memory=int(logic.value(c.get("MemoryReservation", c.get("Memory", 0)))),
+                    )
+                    for c in props.get("ContainerDefinitions", [])
+                    if str(logic.value(c.get("Essential", True))).lower() == "false"
+                ]
             elif kind == "AWS::WAFv2::WebACL":
                 counts["waf_rules"] = counts.get("waf_rules", 0) + len(props.get("Rules", []))
             elif part == "ops" and "Type" not in resource and "FunctionName" in props:
@@ -269,6 +294,7 @@ def inventory(
         tables=counts.get("AWS::DynamoDB::Table", 0),
         queues=counts.get("AWS::SQS::Queue", 0),
         log_retention_days=_number(values, "LogRetentionDays", 30),
+        sidecars=tuple(sidecars),
     )
 
 
@@ -305,20 +331,47 @@ def estimate(found: Inventory, usage: Mapping[str, float], prices: PriceTable) -
 
     # Fargate.
     vcpu, gb = found.task_cpu / 1024, found.task_memory / 1024
-    task_month = (vcpu * p["fargate_vcpu_hour"] + gb * p["fargate_gb_hour"]) * hours
+
+    def month_of(cpu_units: float, memory_mib: float) -> float:
+        return (
+            cpu_units / 1024 * p["fargate_vcpu_hour"] + memory_mib / 1024 * p["fargate_gb_hour"]
+        ) * hours
+
+    task_month = month_of(found.task_cpu, found.task_memory)
     size = f"{vcpu:g} vCPU / {gb:g} GB"
+    # Fargate bills the task's size: a sidecar costs nothing on top, but its reservation is
+    # that much of every task the site cannot use, so each line says what it pays for it.
+    reserved = ", ".join(
+        f"the {s.name} sidecar reserves {s.cpu} CPU units / {s.memory} MiB" for s in found.sidecars
+    )
+    share = (
+        sum(month_of(s.cpu, s.memory) for s in found.sidecars) / task_month if task_month else 0.0
+    )
+    sidecar_monthly = 0.0
+
+    def with_sidecars(detail: str, monthly: float) -> str:
+        nonlocal sidecar_monthly
+        if not found.sidecars:
+            return detail
+        sidecar_monthly += monthly * share
+        return f"{detail}; {reserved} of each task ({monthly * share:.2f} of this line)"
+
     if found.on_demand_tasks:
+        monthly = found.on_demand_tasks * task_month
         add(
             "Fargate on-demand",
-            f"{found.on_demand_tasks:g} task(s) x {size}",
-            found.on_demand_tasks * task_month,
+            with_sidecars(f"{found.on_demand_tasks:g} task(s) x {size}", monthly),
+            monthly,
         )
     if found.spot_tasks:
         spot_rate = 1 - p["fargate_spot_discount"]
+        monthly = found.spot_tasks * task_month * spot_rate
         add(
             "Fargate Spot",
-            f"{found.spot_tasks:g} task(s) x {size} at {spot_rate:.0%} of on-demand",
-            found.spot_tasks * task_month * spot_rate,
+            with_sidecars(
+                f"{found.spot_tasks:g} task(s) x {size} at {spot_rate:.0%} of on-demand", monthly
+            ),
+            monthly,
         )
 
     # Load balancer: one public IPv4 address per zone it spans.
@@ -507,4 +560,5 @@ def estimate(found: Inventory, usage: Mapping[str, float], prices: PriceTable) -
         taken_on=prices.taken_on,
         usage=u,
         free_tier=allowance,
+        sidecar_monthly=sidecar_monthly,
     )

@@ -235,7 +235,27 @@ def test_cluster_and_service_exist_and_run_nothing_before_the_first_image(client
     assert containers["site"]["readonlyRootFilesystem"] is True
     assert containers["site"]["stopTimeout"] == 120
     assert containers["site"]["healthCheck"]["command"][:2] == ["CMD", "python"]
-    assert "xray-daemon" in containers
+    assert list(containers) == ["site"]  # no X-Ray daemon unless XRayDaemon asks for it
+
+
+def test_with_the_xray_daemon_the_task_runs_it_beside_the_site(client, network):
+    """The emulator takes the task definition's other list too (it fails on an AWS::NoValue
+    element, which is why the template chooses a whole list)."""
+    site = create_stack(
+        client, SITE_STACK, "site", NetworkStackName=NETWORK_STACK, XRayDaemon="enabled"
+    )
+    ecs = client("ecs")
+    (service,) = ecs.describe_services(cluster=site["ClusterName"], services=[site["ServiceName"]])[
+        "services"
+    ]
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    containers = {c["name"]: c for c in task["containerDefinitions"]}
+    assert list(containers) == ["site", "xray-daemon"]
+    assert containers["xray-daemon"]["image"] == "public.ecr.aws/xray/aws-xray-daemon:3.6.6"
+    assert containers["xray-daemon"]["essential"] is False
+    assert {"name": "AWS_XRAY_DAEMON_ADDRESS", "value": "127.0.0.1:2000"} in containers["site"][
+        "environment"
+    ]
 
 
 def test_with_an_image_the_service_runs_the_desired_count_of_it(client, network):

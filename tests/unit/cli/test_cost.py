@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from spotops.config import load_stage_config
-from spotops.cost import Inventory, estimate, inventory, load_price_table, task_split
+from spotops.cost import Inventory, Sidecar, estimate, inventory, load_price_table, task_split
 from spotops.errors import ConfigError, UsageError
 from spotops.templates import load_template
 
@@ -122,6 +123,33 @@ def test_every_billable_line_is_shown_even_when_it_rounds_to_nothing(simple_pric
     assert _items(result)["SQS (dead-letter queues)"] == 0.0
 
 
+def test_what_a_sidecar_reserves_is_counted_in_the_fargate_lines(simple_prices):
+    # Task 2.40 (see above). The sidecar: (32/1024 x 0.04 + 64/1024 x 0.004) x 100 = 0.15 of
+    # it, a 16th. On demand 1.5 x 2.40 = 3.60 of which 0.225; Spot 1.08 of which 0.0675.
+    with_sidecar = estimate(
+        replace(PROD_LIKE, sidecars=(Sidecar("xray-daemon", 32, 64),)), {}, simple_prices
+    )
+    without = estimate(PROD_LIKE, {}, simple_prices)
+
+    # Fargate bills the task's size: the sidecar is part of it, not on top of it.
+    assert with_sidecar.total == pytest.approx(without.total)
+    assert with_sidecar.sidecar_monthly == pytest.approx(0.2925)
+    assert without.sidecar_monthly == 0
+    said = {
+        item.name: re.search(
+            r"; the xray-daemon sidecar reserves 32 CPU units / 64 MiB of each task "
+            r"\(([\d.]+) of this line\)$",
+            item.detail,
+        )
+        for item in with_sidecar.items
+        if item.name.startswith("Fargate")
+    }
+    # Shown to the cent.
+    assert float(said["Fargate on-demand"].group(1)) == pytest.approx(0.225, abs=0.0051)
+    assert float(said["Fargate Spot"].group(1)) == pytest.approx(0.0675, abs=0.0051)
+    assert "sidecar" not in " ".join(item.detail for item in without.items)
+
+
 @pytest.mark.parametrize(
     ("usage", "says"),
     [({"alb_lcus": 1}, "Unknown cost assumption"), ({"alb_lcu": -1}, "must not be negative")],
@@ -198,6 +226,14 @@ def test_the_real_templates_follow_the_stage_parameters():
     assert dev.secrets >= 1
     assert dev.functions >= 4
     assert (prod.web_acls, prod.waf_rules) == (1, 3)
+
+
+def test_the_xray_daemon_sidecar_is_counted_only_when_the_stage_asks_for_it():
+    assert inventory(templates(), {}).sidecars == ()
+    assert inventory(templates(), {"XRayDaemon": "disabled"}).sidecars == ()
+    assert inventory(templates(), {"XRayDaemon": "enabled"}).sidecars == (
+        Sidecar("xray-daemon", 32, 64),
+    )
 
 
 def test_a_single_nat_gateway_in_two_zones():

@@ -104,9 +104,17 @@ def properties(resources: dict[str, Any], name: str) -> dict[str, Any]:
     return resources[name]["Properties"]
 
 
-def container(resources: dict[str, Any], name: str) -> dict[str, Any]:
-    containers = properties(resources, "TaskDefinition")["ContainerDefinitions"]
-    return next(c for c in containers if c["Name"] == name)
+def containers(resources: dict[str, Any], *, daemon: bool = False) -> list[dict[str, Any]]:
+    """The task's containers without (the default) or with the X-Ray daemon sidecar."""
+    condition, with_daemon, without = properties(resources, "TaskDefinition")[
+        "ContainerDefinitions"
+    ]["Fn::If"]
+    assert condition == "HasXRayDaemon"
+    return with_daemon if daemon else without
+
+
+def container(resources: dict[str, Any], name: str, *, daemon: bool = False) -> dict[str, Any]:
+    return next(c for c in containers(resources, daemon=daemon) if c["Name"] == name)
 
 
 # ---- interface ----------------------------------------------------------------------
@@ -461,17 +469,74 @@ def test_site_container_is_locked_down_and_stops_gracefully(resources):
     }
 
 
-def test_task_definition_sizes_come_from_parameters_and_has_an_xray_sidecar(resources):
+def test_task_definition_sizes_come_from_parameters(resources):
     task = properties(resources, "TaskDefinition")
     assert task["Cpu"] == {"Ref": "TaskCpu"}
     assert task["Memory"] == {"Ref": "TaskMemory"}
     assert task["RequiresCompatibilities"] == ["FARGATE"]
-    xray = container(resources, "xray-daemon")
+    for name in ("LogGroup", "RetainedLogGroup"):
+        assert properties(resources, name)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+# ---- the X-Ray daemon sidecar (XRayDaemon) ------------------------------------------
+
+
+def _environment(site_container: dict[str, Any]) -> dict[str, Any]:
+    return {e["Name"]: e["Value"] for e in site_container["Environment"]}
+
+
+def test_the_xray_daemon_is_off_unless_asked_for(site):
+    parameter = site["Parameters"]["XRayDaemon"]
+    assert parameter["Default"] == "disabled"
+    assert list(parameter["AllowedValues"]) == ["enabled", "disabled"]
+    assert Resolver(site).condition("HasXRayDaemon") is False
+    assert Resolver(site, XRayDaemon="enabled").condition("HasXRayDaemon") is True
+    assert Resolver(site, XRayDaemon="disabled").condition("HasXRayDaemon") is False
+
+
+def test_without_the_daemon_the_task_runs_the_site_alone(resources):
+    (only,) = containers(resources)
+    assert only["Name"] == "site"
+    assert "AWS_XRAY_DAEMON_ADDRESS" not in _environment(only)
+
+
+def test_with_the_daemon_it_is_a_small_non_essential_read_only_sidecar(resources):
+    assert [c["Name"] for c in containers(resources, daemon=True)] == ["site", "xray-daemon"]
+    xray = container(resources, "xray-daemon", daemon=True)
+    assert xray["Image"] == {"Ref": "XRayDaemonImage"}
     assert xray["Essential"] is False
     assert xray["PortMappings"] == [{"ContainerPort": 2000, "Protocol": "udp"}]
     assert xray["ReadonlyRootFilesystem"] is True
-    for name in ("LogGroup", "RetainedLogGroup"):
-        assert properties(resources, name)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert xray["User"] != "0"
+    # What spotops cost counts as the sidecar's share of each task.
+    assert (xray["Cpu"], xray["MemoryReservation"]) == (32, 64)
+    assert xray["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == "xray"
+    site_env = _environment(container(resources, "site", daemon=True))
+    assert site_env["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2000"
+
+
+def test_the_site_container_is_the_same_with_or_without_the_daemon(resources):
+    alone = dict(container(resources, "site"))
+    beside = dict(container(resources, "site", daemon=True))
+    beside["Environment"] = [
+        e for e in beside["Environment"] if e["Name"] != "AWS_XRAY_DAEMON_ADDRESS"
+    ]
+    assert beside == alone
+
+
+def test_the_daemon_image_is_pinned_to_a_release(site):
+    image = site["Parameters"]["XRayDaemonImage"]["Default"]
+    # Not the moving 3.x tag: the newest release of github.com/aws/aws-xray-daemon.
+    assert image == "public.ecr.aws/xray/aws-xray-daemon:3.6.6"
+
+
+@pytest.mark.parametrize(
+    ("switch", "expected"),
+    [("disabled", None), ("enabled", ["arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"])],
+)
+def test_the_task_role_may_write_to_xray_only_with_the_daemon(site, resources, switch, expected):
+    role = Resolver(site, XRayDaemon=switch).value(properties(resources, "TaskRole"))
+    assert role.get("ManagedPolicyArns") == expected
 
 
 # ---- autoscaling --------------------------------------------------------------------
