@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from benchmarks.report import ROOT
-from spotops.ops_package import offline_site_outputs, write_package
+from spotops.ops_package import offline_artifact_bucket, offline_site_outputs, write_package
 from spotops.push import run_command
 
 STAGE = "bench"
@@ -79,6 +79,7 @@ def build(work_dir: Path) -> BuiltPackage:
         tags={"spotops:app": "spotops", "spotops:stage": STAGE},
         out_dir=out,
         runner=run_command,
+        bucket=offline_artifact_bucket("spotops", REGION),
     )
     took = time.perf_counter() - started
     zip_path = next(path for path in written if path.suffix == ".zip")

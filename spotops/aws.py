@@ -73,6 +73,12 @@ class AwsSession:
             )
         except BotoCoreError as exc:
             raise translate_aws_error(exc) from exc
+        if settings.is_emulator:
+            # moto enforces none of AWS's limits: this layer does, so nothing that AWS would
+            # refuse passes on the emulator.
+            from spotops.emulator_limits import install
+
+            install(self._session.events, settings.endpoint_url)
         self._clients: dict[str, Any] = {}
 
     @property

@@ -23,8 +23,8 @@ from rich.markup import escape
 from spotops import controls, render
 from spotops import cost as cost_model
 from spotops import simulate as simulation
+from spotops.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stack_name
 from spotops.aws import AwsSession
-from spotops.buckets import empty_bucket
 from spotops.config import (
     DEFAULT_STAGE,
     StageConfig,
@@ -46,7 +46,12 @@ from spotops.factory import CLIFactory
 from spotops.images import empty_repository as empty_repository_images
 from spotops.images import image_count
 from spotops.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
-from spotops.ops_package import offline_site_outputs, ops_function_names, write_package
+from spotops.ops_package import (
+    offline_artifact_bucket,
+    offline_site_outputs,
+    ops_function_names,
+    write_package,
+)
 from spotops.profiles import (
     PROMPTED,
     load_profiles,
@@ -238,6 +243,8 @@ def deploy(
         images=factory.image_resolver(session),
         ops_builder=lambda: factory.ops_builder(session),
         iam=session.client("iam"),
+        s3=session.client("s3"),
+        region=session.region,
         emulator=session.settings.endpoint_url if session.is_emulator else None,
         progress=progress,
     )
@@ -278,11 +285,16 @@ def package(
     if offline:
         site_outputs = offline_site_outputs(config.app, stage)
         region = region or "us-east-1"
+        bucket = offline_artifact_bucket(config.app, region)
     else:
         session = factory.aws(region)
         region = session.region
         site = _site(factory, session, config)
         site_outputs = site.outputs if site else {}
+        bootstrap = factory.deployer(session).describe(bootstrap_stack_name(config.app))
+        bucket = (bootstrap.outputs if bootstrap else {}).get(
+            BUCKET_OUTPUT
+        ) or offline_artifact_bucket(config.app, region)
     out_dir = out_dir or factory.project_dir / ".spotops" / "package" / stage
     written = write_package(
         factory.project_dir,
@@ -293,6 +305,7 @@ def package(
         tags=stack_tags(config),
         out_dir=out_dir,
         runner=factory.runner,
+        bucket=bucket,
     )
     for path in written:
         click.echo(path)
@@ -569,13 +582,8 @@ def destroy(
             "repository is not empty. Use --empty-repository to delete them first.",
             err=True,
         )
-    artifacts = site.outputs.get("ArtifactBucketName") if site else None
     err = render.console(err=True)
     for name in names:
-        if site is not None and name == site.name and artifacts:
-            # Build artifacts only (rebuilt by every deploy); a bucket must be empty to go.
-            count = empty_bucket(session.client("s3"), artifacts)
-            click.echo(f"Deleted {count} ops package version(s) from {artifacts}.", err=True)
         if network is not None and name == network.name and session.is_emulator:
             vpc = network.outputs.get("VpcId")
             if vpc:
@@ -591,6 +599,18 @@ def destroy(
     if site is not None and site.parameters.get("RetainData") == "true":
         click.echo(
             f"Kept (RetainData): the repository {repository} and the log groups of {stage}.",
+            err=True,
+        )
+    shared = bootstrap_stack_name(config.app)
+    bootstrap = deployer.describe(shared)
+    bucket = bootstrap.outputs.get(BUCKET_OUTPUT) if bootstrap else None
+    if bucket:
+        # Build artifacts only, rebuilt by every deploy; the bucket serves the other stages.
+        store = ArtifactStore(session.client("s3"), bucket, session.region)
+        count = store.delete_stage(config.app, stage)
+        click.echo(
+            f"Deleted {count} template and package version(s) of {stage} from {bucket} "
+            f"(the bucket stays for the app's other stages: stack {shared}).",
             err=True,
         )
 

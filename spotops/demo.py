@@ -34,6 +34,7 @@ from botocore.config import Config
 
 from spotops import aws_events
 from spotops.emulator_images import put_image
+from spotops.emulator_limits import install
 from spotops.emulator_site import steady_site
 from spotops.factory import find_project_dir
 from spotops.simulate import Rehearsal, rehearse
@@ -119,7 +120,7 @@ class Demo:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(
+            client = boto3.client(
                 service,
                 endpoint_url=self.endpoint,
                 region_name=REGION,
@@ -127,6 +128,9 @@ class Demo:
                 aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
                 config=Config(retries={"max_attempts": 1}),
             )
+            # The emulator enforces none of AWS's limits; the demo's own calls meet them too.
+            install(client.meta.events, self.endpoint)
+            self._clients[service] = client
         return self._clients[service]
 
     def spotops(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from spotops import limits
 from spotops.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
+from spotops.artifacts import (
+    BOOTSTRAP_TEMPLATE,
+    BUCKET_OUTPUT,
+    ArtifactStore,
+    bootstrap_stack_name,
+    deployed_version,
+    template_version,
+)
 from spotops.checks import (
     changed_frozen_conditions,
     changed_frozen_parameters,
@@ -26,7 +35,13 @@ from spotops.checks import (
 )
 from spotops.config import StackSpec, StageConfig, reference_parameter
 from spotops.emulator import leftover_exports, reset_advice
-from spotops.errors import ConfigError, ParameterError, StackStateError, UsageError
+from spotops.errors import (
+    ConfigError,
+    DeployError,
+    ParameterError,
+    StackStateError,
+    UsageError,
+)
 from spotops.images import ImageChoice, ImageResolver, SiteLocation
 from spotops.stacks import ChangeSetReview, StackDeployer, StackEvent, StackInfo
 from spotops.templates import (
@@ -54,7 +69,7 @@ class StackPlan:
     name: str
     template_body: str
     declared: dict[str, TemplateParameter]
-    # Set for a template CloudFormation reads from S3 (the ops stack's).
+    # Set for a template CloudFormation reads from S3: every one over the inline limit.
     template_url: str = ""
     # The parsed template (for the ops stack: the merge template until it is packaged).
     template: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -288,6 +303,9 @@ class StageDeployment:
         Builds the packaged ops stack (called only when that stack is reached).
     iam:
         For the ECS service-linked role, made before the site stack's first creation.
+    s3:
+        For the artifact bucket (:mod:`spotops.artifacts`), where templates over the inline
+        limit and the ops package go.
     emulator:
         The local emulator's endpoint, or ``None`` on AWS. The emulator lists resources
         whose conditions are false in a change set (they are left out of the review there),
@@ -305,6 +323,8 @@ class StageDeployment:
         images: ImageResolver,
         ops_builder: Callable[[], Any],
         iam: Any,
+        s3: Any,
+        region: str,
         emulator: str | None,
         progress: DeployProgress,
     ) -> None:
@@ -314,6 +334,8 @@ class StageDeployment:
         self._images = images
         self._ops_builder = ops_builder
         self._iam = iam
+        self._s3 = s3
+        self._region = region
         self._emulator = emulator
         self._progress = progress
 
@@ -330,6 +352,10 @@ class StageDeployment:
         plans = plan_stacks(self._project_dir, self._specs, config)
         names = {p.spec.part: p.name for p in plans}
         result = DeployResult()
+        store = self._artifact_store(config, yes=yes)
+        if store is None:
+            result.declined = bootstrap_stack_name(config.app)
+            return result
         for plan in plans:
             existing = self._stacks.describe(plan.name)
             image_uri = ""
@@ -352,7 +378,7 @@ class StageDeployment:
             }
             values = dict(config.parameters)
             if plan.spec.packaged:
-                plan, extra = self._package(plan, config, fed)
+                plan, extra = self._package(plan, config, fed, store.bucket)
                 values.update(extra)
             parameters = stack_parameters(
                 plan,
@@ -362,12 +388,89 @@ class StageDeployment:
                 fed_outputs=fed if plan.spec.fed_by else None,
             )
             check_immutable(plan, existing, parameters)
+            plan = self._locate(plan, parameters, store, config)
             if not self._deploy_stack(plan, parameters, stack_tags(config), yes=yes):
                 result.declined = plan.name
                 return result
             info = self._stacks.describe(plan.name)
             result.outputs[plan.name] = info.outputs if info else {}
         return result
+
+    def _artifact_store(self, config: StageConfig, *, yes: bool) -> ArtifactStore | None:
+        """The app's artifact bucket in this account and region, made or brought up to date
+        first (``None``: the user declined its change set)."""
+        path = self._project_dir / BOOTSTRAP_TEMPLATE
+        template = load_template(path)
+        spec = StackSpec("bootstrap", BOOTSTRAP_TEMPLATE.name)
+        plan = StackPlan(
+            spec=spec,
+            name=bootstrap_stack_name(config.app),
+            template_body=path.read_text(),
+            declared=template_parameters(template),
+            template=template,
+        )
+        existing = self._stacks.describe(plan.name)
+        current = existing is not None and existing.status in {
+            "CREATE_COMPLETE",
+            "UPDATE_COMPLETE",
+            "UPDATE_ROLLBACK_COMPLETE",
+        }
+        outdated = existing is None or deployed_version(existing.outputs) < template_version(
+            template
+        )
+        if not current or outdated:
+            if existing is None:
+                self._progress.note(
+                    f"Creating {plan.name}: the artifact bucket of {config.app} in this account "
+                    "and region, for templates over CloudFormation's inline limit and the ops "
+                    "package (once per region; kept when a stage is destroyed)."
+                )
+            parameters = select_parameters(plan.declared, {"AppName": config.app}, plan.name)
+            limits.refuse(
+                limits.template_source_breaches(
+                    plan.template_body, by_url=False, subject=plan.name
+                ),
+                before=f"the change set of {plan.name}",
+            )
+            if not self._deploy_stack(plan, parameters, {"spotops:app": config.app}, yes=yes):
+                return None
+            existing = self._stacks.describe(plan.name)
+        bucket = existing.outputs.get(BUCKET_OUTPUT) if existing else None
+        if not bucket:
+            raise DeployError(
+                f"Stack {plan.name} has no {BUCKET_OUTPUT} output. Delete it in the "
+                "CloudFormation console (its bucket only holds build artifacts) and deploy again."
+            )
+        return ArtifactStore(self._s3, bucket, self._region)
+
+    def _locate(
+        self,
+        plan: StackPlan,
+        parameters: Mapping[str, str],
+        store: ArtifactStore,
+        config: StageConfig,
+    ) -> StackPlan:
+        """Check the template against AWS's limits; send it from S3 when it is over the
+        inline limit. Raises :class:`~spotops.errors.LimitError` before anything changes."""
+        size = limits.utf8_size(plan.template_body)
+        by_url = size > limits.TEMPLATE_BODY.maximum
+        limits.refuse(
+            [
+                *limits.template_source_breaches(
+                    plan.template_body, by_url=by_url, subject=plan.name
+                ),
+                *limits.template_breaches(plan.template, parameters, subject=plan.name),
+            ],
+            before=f"the change set of {plan.name}",
+        )
+        if not by_url:
+            return replace(plan, template_url="")
+        url = store.put_template(config.app, config.stage, plan.spec.part, plan.template_body)
+        self._progress.note(
+            f"{plan.name}: template of {size:,} bytes (inline limit "
+            f"{limits.TEMPLATE_BODY.maximum:,}) sent from {url}"
+        )
+        return replace(plan, template_url=url)
 
     def _service_linked_role(self) -> None:
         outcome = ensure_ecs_service_linked_role(self._iam)
@@ -380,18 +483,21 @@ class StageDeployment:
             )
 
     def _package(
-        self, plan: StackPlan, config: StageConfig, fed: Mapping[str, str]
+        self, plan: StackPlan, config: StageConfig, fed: Mapping[str, str], bucket: str
     ) -> tuple[StackPlan, dict[str, str]]:
         with self._progress.working(f"Packaging {plan.name} (chalice package, SAM translation)"):
             built = self._ops_builder().build(
-                app=config.app, stage=config.stage, site_outputs=fed, tags=stack_tags(config)
+                app=config.app,
+                stage=config.stage,
+                site_outputs=fed,
+                tags=stack_tags(config),
+                bucket=bucket,
             )
         size = built.package.zip_path.stat().st_size
         self._progress.note(f"Package: {built.code_location} ({size / 1024:.0f} KiB)")
         packaged = replace(
             plan,
             template_body=built.template_body,
-            template_url=built.template_url,
             template=parse_template(built.template_body, f"the package of {plan.name}"),
         )
         return packaged, dict(built.parameters)

@@ -76,6 +76,11 @@ class NotDeployedError(SpotopsError):
     """The command needs a stack that does not exist in this region."""
 
 
+class LimitError(SpotopsError):
+    """What we are about to send is over one of AWS's documented limits (spotops.limits):
+    AWS would refuse it, although the local emulator accepts it."""
+
+
 class PackageError(SpotopsError):
     """The ops toolkit could not be packaged (Chalice or SAM refused it)."""
 

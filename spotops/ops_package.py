@@ -8,9 +8,9 @@ Why each step:
   rule patterns from ``REPOSITORY_NAME``, ``CLUSTER_NAME`` and ``SERVICE_NAME`` when Chalice
   imports it, so those come from the site stack's outputs *at package time*, into a stage
   config written in a build copy of the app (never into the checkout).
-* **The code** goes to the site stack's artifact bucket under a key named by its SHA-256,
-  so an unchanged package is an unchanged template and CloudFormation leaves the functions
-  alone (what ``aws cloudformation package`` does).
+* **The code** goes to the app's artifact bucket (:mod:`spotops.artifacts`) under a key
+  named by its SHA-256, so an unchanged package is an unchanged template and CloudFormation
+  leaves the functions alone (what ``aws cloudformation package`` does).
 * **Translating locally** with ``aws-sam-translator`` (instead of the service-side
   ``AWS::Serverless`` transform) gives one template for AWS and the local emulator, which
   ignores SAM: what the tests deploy is what AWS gets, and change sets list real resources.
@@ -33,7 +33,9 @@ from typing import Any
 
 import yaml
 
-from spotops.errors import NotDeployedError, PackageError, is_error
+from spotops import limits
+from spotops.artifacts import ArtifactStore
+from spotops.errors import NotDeployedError, PackageError
 from spotops.push import CommandRunner
 
 OPS_SOURCE = Path("ops_lambdas")
@@ -277,19 +279,20 @@ def translate(
     return translated
 
 
-# CloudFormation reads a template of up to 1 MB from S3 (51,200 bytes when inline); the ops
-# template is always uploaded, so it never meets the inline limit as functions are added.
-TEMPLATE_URL_LIMIT = 1_000_000
-
-
 def template_body(template: Mapping[str, Any]) -> str:
-    """Compact JSON, refused when over what CloudFormation reads from S3."""
+    """Compact JSON, refused when over what CloudFormation reads even from S3 (``spotops
+    deploy`` sends it inline when it is under the inline limit).
+
+    Raises
+    ------
+    LimitError
+        Over CloudFormation's limit for a template in S3.
+    """
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
-    if len(body.encode()) > TEMPLATE_URL_LIMIT:
-        raise PackageError(
-            f"The ops template is {len(body.encode())} bytes, over CloudFormation's "
-            f"{TEMPLATE_URL_LIMIT:,}-byte limit for a template in S3."
-        )
+    limits.refuse(
+        limits.template_source_breaches(body, by_url=True, subject="The ops template"),
+        before="uploading the ops package",
+    )
     return body
 
 
@@ -303,9 +306,10 @@ def build_stack_template(
     tags: Mapping[str, str],
     build_dir: Path,
     runner: CommandRunner,
+    bucket: str,
 ) -> tuple[OpsPackage, dict[str, Any]]:
     """Package the app and translate its template with the code at its future S3 location
-    (``s3://<ArtifactBucketName>/<code key>``); uploading is the caller's business."""
+    (``s3://<bucket>/<code key>``); uploading is the caller's business."""
     package = build_package(
         project_dir,
         app=app,
@@ -316,7 +320,6 @@ def build_stack_template(
         build_dir=build_dir,
         runner=runner,
     )
-    bucket = site_outputs.get("ArtifactBucketName") or "<ArtifactBucketName>"
     located = with_code_location(package.template, bucket, package.code_key(app, stage))
     return package, translate(located, region=region)
 
@@ -333,8 +336,13 @@ def offline_site_outputs(app: str, stage: str) -> dict[str, str]:
         "TaskRoleArn": f"arn:aws:iam::{fake_account}:role/{app}-{stage}-site-TaskRole",
         "TaskExecutionRoleArn": f"arn:aws:iam::{fake_account}:role/{app}-{stage}-site-Exec",
         "AlarmTopicArn": f"arn:aws:sns:us-east-1:{fake_account}:{app}-{stage}-alarms",
-        "ArtifactBucketName": f"{app}-{stage}-artifacts",
     }
+
+
+def offline_artifact_bucket(app: str, region: str) -> str:
+    """The artifact bucket as the bootstrap template names it, with the fake account of
+    :func:`offline_site_outputs`."""
+    return f"{app}-artifacts-123456789012-{region}"
 
 
 @dataclass(frozen=True)
@@ -342,7 +350,6 @@ class OpsStack:
     """What ``spotops deploy`` hands CloudFormation for the ops stack."""
 
     template_body: str
-    template_url: str
     parameters: dict[str, str]
     package: OpsPackage
     code_location: str
@@ -387,24 +394,26 @@ class OpsStackBuilder:
         self._emulator = emulator
 
     def build(
-        self, *, app: str, stage: str, site_outputs: Mapping[str, str], tags: Mapping[str, str]
+        self,
+        *,
+        app: str,
+        stage: str,
+        site_outputs: Mapping[str, str],
+        tags: Mapping[str, str],
+        bucket: str,
     ) -> OpsStack:
-        """Build the package from the site's outputs, upload the zip, translate the template.
+        """Build the package from the site's outputs, upload the zip to ``bucket`` (the
+        artifact bucket), translate the template.
 
         Raises
         ------
         NotDeployedError
-            The site stack (or its artifact bucket) does not exist yet.
+            The site stack does not exist yet.
         PackageError
             Chalice or SAM refused the app or the merge template.
+        LimitError
+            The package or the template is over one of AWS's limits; nothing was uploaded.
         """
-        bucket = site_outputs.get("ArtifactBucketName", "")
-        if not bucket:
-            raise NotDeployedError(
-                f"The site stack of {app}-{stage} has no ArtifactBucketName output, where the "
-                f"ops package is uploaded. Deploy in order network -> site -> ops: "
-                f"`spotops deploy --stage {stage}` does all three."
-            )
         package, template = build_stack_template(
             self._project_dir,
             app=app,
@@ -414,35 +423,24 @@ class OpsStackBuilder:
             tags=tags,
             build_dir=self._project_dir / ".spotops" / "build" / stage,
             runner=self._runner,
+            bucket=bucket,
         )
         key = package.code_key(app, stage)
-        body = template_body(template)  # refused before anything is uploaded
-        self._upload(bucket, key, package.zip_path.read_bytes())
-        template_key = (
-            f"{app}/{stage}/ops/template-{hashlib.sha256(body.encode()).hexdigest()}.json"
+        body = template_body(template)
+        archive = package.zip_path.read_bytes()
+        limits.refuse(
+            package_breaches(archive, f"The ops package of {app}-{stage}"), before="uploading it"
         )
-        self._upload(bucket, template_key, body.encode())
+        ArtifactStore(self._s3, bucket, self._region).put(key, archive)
         parameters = {}
         if self._emulator:
             parameters["PowertoolsLayerArn"] = self._stand_in_layer()
         return OpsStack(
             template_body=body,
-            template_url=f"https://{bucket}.s3.{self._region}.amazonaws.com/{template_key}",
             parameters=parameters,
             package=package,
             code_location=f"s3://{bucket}/{key}",
         )
-
-    def _upload(self, bucket: str, key: str, content: bytes) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._s3.head_object(Bucket=bucket, Key=key)
-            return  # the same code is already there: its key is its hash
-        except ClientError as exc:
-            if not is_error(exc, "404", "NoSuchKey", "NotFound"):
-                raise
-        self._s3.put_object(Bucket=bucket, Key=key, Body=content)
 
     def _stand_in_layer(self) -> str:
         versions = self._lambda.list_layer_versions(LayerName=self.STAND_IN_LAYER)
@@ -456,6 +454,18 @@ class OpsStackBuilder:
             CompatibleRuntimes=["python3.11"],
         )
         return str(published["LayerVersionArn"])
+
+
+def package_breaches(archive: bytes, subject: str) -> list[limits.Breach]:
+    """The deployment package against Lambda's limits, zipped and unzipped. Powertools and
+    the X-Ray SDK come from AWS's layer, whose size is not known here: the unzipped check
+    counts the zip alone."""
+    zipped, unzipped = limits.zip_sizes(archive)
+    found = [
+        limits.LAMBDA_ZIP.breach(zipped, subject),
+        limits.LAMBDA_UNZIPPED.breach(unzipped, subject),
+    ]
+    return [breach for breach in found if breach is not None]
 
 
 def _empty_zip() -> bytes:
@@ -478,10 +488,17 @@ def write_package(
     tags: Mapping[str, str],
     out_dir: Path,
     runner: CommandRunner,
+    bucket: str,
 ) -> list[Path]:
     """Build the package into ``out_dir`` without deploying it: ``deployment.zip``,
     ``sam.yaml`` (the merged Chalice template) and ``ops.json`` (what CloudFormation gets,
-    with the code at ``s3://<ArtifactBucketName>/<key>``). Returns the files written."""
+    with the code at ``s3://<bucket>/<key>``). Returns the files written.
+
+    Raises
+    ------
+    LimitError
+        The package or the template is over one of AWS's limits.
+    """
     package, translated = build_stack_template(
         project_dir,
         app=app,
@@ -491,8 +508,13 @@ def write_package(
         tags=tags,
         build_dir=out_dir / "build",
         runner=runner,
+        bucket=bucket,
     )
     template_body(translated)  # refuse a template CloudFormation would refuse
+    limits.refuse(
+        package_breaches(package.zip_path.read_bytes(), f"The ops package of {app}-{stage}"),
+        before="writing it",
+    )
     zip_path, sam_path, cfn_path = out_dir / ZIP_NAME, out_dir / "sam.yaml", out_dir / "ops.json"
     shutil.copyfile(package.zip_path, zip_path)
     sam_path.write_text(yaml.safe_dump(package.template, sort_keys=False))

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from spotops import limits
 from spotops.errors import (
     ChangeSetError,
     DeployError,
@@ -425,7 +426,18 @@ def _stack_inputs(
     template_url: str = "",
 ) -> dict[str, Any]:
     """What a change set and a direct CreateStack/UpdateStack are both given: the template
-    from S3 when it has a URL (over 51,200 bytes), else inline."""
+    from S3 when it has a URL (over 51,200 bytes), else inline.
+
+    Raises
+    ------
+    LimitError
+        An inline template over CloudFormation's limit (the caller should have sent a URL).
+    """
+    if not template_url:
+        limits.refuse(
+            limits.template_source_breaches(template_body, by_url=False, subject=stack_name),
+            before=f"sending the template of {stack_name}",
+        )
     source = {"TemplateURL": template_url} if template_url else {"TemplateBody": template_body}
     return {
         "StackName": stack_name,

@@ -27,6 +27,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ.update(_FAKE_AWS_ENV)
+    # Every AWS call a test makes goes to moto, which enforces none of AWS's limits; the
+    # strict layer refuses what AWS would, so a breach fails a test although moto accepts it.
+    from spotops.emulator_limits import install_everywhere
+
+    install_everywhere()
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 A resource type is taggable when its CloudFormation resource schema says so
 (``tagging.taggable``). Its tag property must hold ``spotops:app`` = ``!Ref AppName`` and
-``spotops:stage`` = ``!Ref StageName``. A resource that cannot carry tags for a reason
-outside our control says why in ``Metadata: {spotops: {untagged: <reason>}}``.
+``spotops:stage`` = ``!Ref StageName``; a template shared by every stage (it declares no
+``StageName``, as the bootstrap bucket's) carries only ``spotops:app``. A resource that cannot
+carry tags for a reason outside our control says why in
+``Metadata: {spotops: {untagged: <reason>}}``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ def tag_property(resource_type: str, region: str) -> str | None:
     return pointer.rsplit("/", 1)[-1]
 
 
-def tag_problems(value: Any) -> list[str]:
-    """Return what is wrong with a tag value (list of Key/Value, a map, or an Fn::If)."""
+def tag_problems(value: Any, required: dict[str, str] | None = None) -> list[str]:
+    """Return what is wrong with a tag value (list of Key/Value, a map, or an Fn::If).
+
+    ``required`` maps tag keys to the parameter each must reference (default: both).
+    """
+    required = REQUIRED_TAGS if required is None else required
     if isinstance(value, dict) and list(value) == ["Fn::If"]:
         branches = value["Fn::If"][1:]
-        return [problem for branch in branches for problem in tag_problems(branch)]
+        return [problem for branch in branches for problem in tag_problems(branch, required)]
     if isinstance(value, list):
         tags = {t.get("Key"): t.get("Value") for t in value if isinstance(t, dict)}
     elif isinstance(value, dict):
@@ -41,7 +47,7 @@ def tag_problems(value: Any) -> list[str]:
     else:
         tags = {}
     problems = []
-    for key, parameter in REQUIRED_TAGS.items():
+    for key, parameter in required.items():
         if key not in tags:
             problems.append(f"missing tag {key}")
         elif tags[key] != {"Ref": parameter}:
@@ -64,6 +70,12 @@ class SpotopsTags(CloudFormationLintRule):
     def match(self, cfn: Any) -> list[RuleMatch]:
         matches: list[RuleMatch] = []
         region = cfn.regions[0] if getattr(cfn, "regions", None) else "us-east-1"
+        declared = (cfn.template.get("Parameters") or {}) if hasattr(cfn, "template") else {}
+        required = {
+            key: parameter
+            for key, parameter in REQUIRED_TAGS.items()
+            if parameter in declared or parameter == "AppName"
+        }
         for name, resource in cfn.get_resources().items():
             prop = tag_property(resource.get("Type", ""), region)
             if prop is None:
@@ -75,6 +87,6 @@ class SpotopsTags(CloudFormationLintRule):
             properties = resource.get("Properties") or {}
             matches.extend(
                 RuleMatch(["Resources", name, "Properties", prop], f"{name}: {problem}")
-                for problem in tag_problems(properties.get(prop))
+                for problem in tag_problems(properties.get(prop), required)
             )
         return matches

@@ -59,6 +59,38 @@ def test_deploy_creates_every_stack_and_prints_the_site_url_last(emulator, tmp_p
     assert done.stdout.strip().splitlines()[-1].split() == ["SiteUrl", site_url]
 
 
+def _bucket(cfn) -> str:
+    (bootstrap,) = cfn.describe_stacks(StackName="spotops-bootstrap")["Stacks"]
+    return next(
+        o["OutputValue"] for o in bootstrap["Outputs"] if o["OutputKey"] == "ArtifactBucketName"
+    )
+
+
+@pytest.mark.parametrize("stage", ["seed", "prod"])
+def test_every_profile_deploys_within_awss_limits(emulator, tmp_path, stage):
+    """The `spotops deploy` subprocess makes every call through the strict layer
+    (spotops.emulator_limits): an inline template over 51,200 bytes, or any other breach,
+    would fail it although moto accepts it. (dev: the test above.)"""
+    done = _spotops(_project(tmp_path), emulator, "deploy", "--yes", "--stage", stage)
+
+    assert done.returncode == 0, done.stderr
+    cfn = boto3.client("cloudformation", endpoint_url=emulator, region_name="us-east-1")
+    statuses = {s["StackName"]: s["StackStatus"] for s in cfn.describe_stacks()["Stacks"]}
+    assert statuses == {
+        "spotops-bootstrap": "CREATE_COMPLETE",
+        f"spotops-{stage}-network": "CREATE_COMPLETE",
+        f"spotops-{stage}-site": "CREATE_COMPLETE",
+        f"spotops-{stage}-ops": "CREATE_COMPLETE",
+    }
+    # The site template (over the inline limit) went by URL, from the stage's prefix.
+    s3 = boto3.client("s3", endpoint_url=emulator, region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=_bucket(cfn), Prefix=f"spotops/{stage}/")["Contents"]
+    keys = sorted(o["Key"] for o in listed)
+    assert {k.split("/")[2] for k in keys} == {"ops", "templates"}
+    assert any(k.startswith(f"spotops/{stage}/templates/site-") for k in keys), keys
+    assert f"spotops-{stage}-site: template of" in " ".join(done.stderr.split())
+
+
 def test_destroy_leaves_the_emulator_ready_for_the_next_deploy(emulator, tmp_path):
     """moto cannot delete the network stack by itself (DependencyViolation) and then keeps
     its exports, so a second deploy used to fail with "Export names must be unique"."""
@@ -74,7 +106,13 @@ def test_destroy_leaves_the_emulator_ready_for_the_next_deploy(emulator, tmp_pat
         "spotops-dev-network",
     ]
     cfn = boto3.client("cloudformation", endpoint_url=emulator, region_name="us-east-1")
-    assert cfn.describe_stacks()["Stacks"] == []
+    # The app's artifact bucket stays for its other stages; this stage's objects are gone.
+    assert [st["StackName"] for st in cfn.describe_stacks()["Stacks"]] == ["spotops-bootstrap"]
     assert cfn.list_exports()["Exports"] == []
+    s3 = boto3.client("s3", endpoint_url=emulator, region_name="us-east-1")
+    assert (
+        s3.list_object_versions(Bucket=_bucket(cfn), Prefix="spotops/dev/").get("Versions", [])
+        == []
+    )
     again = _spotops(project, emulator, "deploy", "--yes")
     assert again.returncode == 0, again.stderr

@@ -92,12 +92,9 @@ class Stage:
 
     def _unpack_deployed_zip(self) -> Path:
         s3 = self.client("s3")
-        bucket = self.site["ArtifactBucketName"]
-        keys = [
-            o["Key"]
-            for o in s3.list_objects_v2(Bucket=bucket)["Contents"]
-            if o["Key"].endswith(".zip")
-        ]
+        bucket = self.outputs[f"{APP}-bootstrap"]["ArtifactBucketName"]
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{APP}/{STAGE}/ops/")["Contents"]
+        keys = [o["Key"] for o in listed if o["Key"].endswith(".zip")]
         assert len(keys) == 1, keys
         body = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
         assert keys[0].endswith(f"{hashlib.sha256(body).hexdigest()}.zip")

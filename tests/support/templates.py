@@ -305,3 +305,24 @@ def run_checkov(*paths: Path) -> dict[str, Any]:
     assert result.returncode in {0, 1}, result.stderr
     report = json.loads(result.stdout)
     return report[0] if isinstance(report, list) else report
+
+
+TEMPLATE_BUCKET = "spotops-test-templates"
+
+
+def template_source(s3: Any, name: str) -> dict[str, str]:
+    """How a test hands infra/cloudformation/<name>.yaml to the emulator, as spotops deploy
+    does: inline up to CloudFormation's 51,200 bytes, else from S3 by ``TemplateURL`` (the
+    strict layer refuses a larger inline body, as AWS does)."""
+    import hashlib
+
+    from spotops.limits import TEMPLATE_BODY
+
+    body = (TEMPLATES / f"{name}.yaml").read_text()
+    data = body.encode()
+    if len(data) <= TEMPLATE_BODY.maximum:
+        return {"TemplateBody": body}
+    key = f"{name}-{hashlib.sha256(data).hexdigest()}.yaml"
+    s3.create_bucket(Bucket=TEMPLATE_BUCKET)  # moto answers an existing own bucket with 200
+    s3.put_object(Bucket=TEMPLATE_BUCKET, Key=key, Body=data)
+    return {"TemplateURL": f"https://{TEMPLATE_BUCKET}.s3.us-east-1.amazonaws.com/{key}"}

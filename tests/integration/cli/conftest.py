@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from spotops.cli import cli
 from spotops.config import STACKS, StackSpec
 from spotops.factory import CLIFactory
-from tests.support.templates import CLI_FIXTURE_TEMPLATES
+from tests.support.templates import CLI_FIXTURE_TEMPLATES, TEMPLATES
 
 DEV_CONFIG = {
     "description": "integration test profile",
@@ -31,6 +31,8 @@ def project(tmp_path: Path) -> Path:
     infra.mkdir(parents=True)
     for template in CLI_FIXTURE_TEMPLATES.glob("*.yaml"):
         shutil.copy(template, infra / template.name)
+    # Every deploy makes (or finds) the app's artifact bucket first, with the real template.
+    shutil.copy(TEMPLATES / "bootstrap.yaml", infra / "bootstrap.yaml")
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "dev.json").write_text(json.dumps(DEV_CONFIG))
     return tmp_path

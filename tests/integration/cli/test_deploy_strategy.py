@@ -27,7 +27,7 @@ def project(tmp_path: Path) -> Path:
     """A checkout with the real network and site templates and a CANARY stage file."""
     infra = tmp_path / "infra" / "cloudformation"
     infra.mkdir(parents=True)
-    for name in ("network", "site"):
+    for name in ("bootstrap", "network", "site"):
         shutil.copy(TEMPLATES / f"{name}.yaml", infra)
     (tmp_path / "config").mkdir()
     stage = {

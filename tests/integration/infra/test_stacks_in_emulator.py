@@ -17,7 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.support.templates import TEMPLATES
+from tests.support.templates import TEMPLATES, template_source
 
 pytestmark = [
     pytest.mark.emulator,
@@ -49,7 +49,7 @@ def create_stack(client: Client, name: str, template: str, **parameters: str) ->
     cloudformation = client("cloudformation")
     cloudformation.create_stack(
         StackName=name,
-        TemplateBody=(TEMPLATES / f"{template}.yaml").read_text(),
+        **template_source(client("s3"), template),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
         Tags=[{"Key": "spotops:app", "Value": APP}, {"Key": "spotops:stage", "Value": STAGE}],
@@ -165,7 +165,6 @@ def test_site_exports_every_contract_output(client, site):
         "TaskDefinitionFamily",
         "TaskRoleArn",
         "TaskExecutionRoleArn",
-        "ArtifactBucketName",
     ):
         assert exports[f"{SITE_STACK}-{name}"] == site[name]
     assert site["SiteUrl"] == f"http://{site['LoadBalancerDnsName']}"
@@ -348,7 +347,7 @@ def test_the_site_follows_a_nat_mode_change_of_a_live_network(client, network):
             parameters["NetworkStackName"] = NETWORK_STACK
         cloudformation.update_stack(
             StackName=name,
-            TemplateBody=(TEMPLATES / f"{template}.yaml").read_text(),
+            **template_source(client("s3"), template),
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             Capabilities=["CAPABILITY_IAM"],
         )
@@ -437,7 +436,7 @@ def test_a_live_rolling_site_can_switch_to_linear(client, network):
     cloudformation = client("cloudformation")
     cloudformation.update_stack(
         StackName=SITE_STACK,
-        TemplateBody=(TEMPLATES / "site.yaml").read_text(),
+        **template_source(client("s3"), "site"),
         Parameters=[
             {"ParameterKey": k, "ParameterValue": v}
             for k, v in {

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from infra.iam_lint import lint_template, load_allowlist
-from spotops.ops_package import offline_site_outputs, write_package
+from spotops.ops_package import offline_artifact_bucket, offline_site_outputs, write_package
 from spotops.push import run_command
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,6 +46,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         tags=TAGS,
         out_dir=out,
         runner=run_command,
+        bucket=offline_artifact_bucket("spotops", "eu-west-1"),
     )
     return {path.name: path for path in written}
 

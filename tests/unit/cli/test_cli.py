@@ -28,7 +28,12 @@ from tests.support.templates import TEMPLATES as REAL_TEMPLATES
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
 FIXTURES = CLI_FIXTURE_TEMPLATES
 NETWORK, SITE = "spotops-dev-network", "spotops-dev-site"
+BOOTSTRAP = "spotops-bootstrap"
 OUTPUTS = {
+    BOOTSTRAP: {
+        "ArtifactBucketName": "spotops-artifacts-123456789012-us-east-1",
+        "BootstrapVersion": "1",
+    },
     NETWORK: {"VpcId": "vpc-1"},
     SITE: {
         "SiteUrl": "http://site.example.test",
@@ -83,6 +88,8 @@ def project(tmp_path: Path) -> Path:
     infra.mkdir(parents=True)
     for template in FIXTURES.glob("*.yaml"):
         shutil.copy(template, infra / template.name)
+    # The artifact bucket's stack is the real one: every deploy reads it first.
+    shutil.copy(REAL_TEMPLATES / "bootstrap.yaml", infra / "bootstrap.yaml")
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "dev.json").write_text(json.dumps({"parameters": {"DesiredCount": 2}}))
     return tmp_path
@@ -283,17 +290,31 @@ def test_push_refuses_a_dirty_tree(factory):
 def test_destroy_deletes_in_reverse_order_after_confirmation(factory):
     deployer = FakeDeployer({})
     factory.deployer.return_value = deployer
-    factory.aws.return_value.client.return_value.list_images.return_value = {"imageIds": []}
+    client = factory.aws.return_value.client.return_value
+    client.list_images.return_value = {"imageIds": []}
+    versions = [{"Key": "spotops/dev/ops/abc.zip", "VersionId": "v1"}]
+    client.get_paginator.return_value.paginate.return_value = [{"Versions": versions}]
 
     refused = invoke(factory, "destroy", input="n\n")
     assert refused.exit_code == 0
     assert "Nothing changed" in refused.stderr
     assert deployer.deleted == []
+    client.delete_objects.assert_not_called()
 
     result = invoke(factory, "destroy", input="y\n")
 
     assert result.exit_code == 0, result.output
     assert deployer.deleted == [SITE, NETWORK]
+    # The stage's artifacts go; the app's bucket stays for its other stages.
+    bucket = OUTPUTS[BOOTSTRAP]["ArtifactBucketName"]
+    client.get_paginator.return_value.paginate.assert_called_with(
+        Bucket=bucket, Prefix="spotops/dev/"
+    )
+    client.delete_objects.assert_called_once_with(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "spotops/dev/ops/abc.zip", "VersionId": "v1"}], "Quiet": True},
+    )
+    assert "spotops-bootstrap" not in deployer.deleted
 
 
 def test_an_untranslated_aws_error_still_becomes_one_message(factory):

@@ -4,6 +4,7 @@ quirks, the ECS service-linked role, fixed parameters."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from spotops.config import STACKS, StageConfig
 from spotops.deploy import StageDeployment
-from spotops.errors import ParameterError, StackStateError
+from spotops.errors import LimitError, ParameterError, StackStateError
 from spotops.images import ImageChoice
 from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
 from tests.support.templates import TEMPLATES
@@ -78,12 +79,14 @@ class FakeStacks:
         self.executed: list[str] = []
         self.discarded: list[str] = []
         self.parameters: dict[str, dict[str, str]] = {}
+        self.sources: dict[str, str] = {}
 
     def describe(self, name: str) -> StackInfo | None:
         return self.existing.get(name)
 
     def prepare(self, name, body, parameters, tags, *, template_url="") -> ChangeSetReview:
         self.parameters[name] = dict(parameters)
+        self.sources[name] = template_url or f"inline:{len(body.encode())}"
         changes = self.changes.get(name, [])
         return ChangeSetReview(name, "CREATE", "cs", list(changes), up_to_date=not changes)
 
@@ -94,8 +97,10 @@ class FakeStacks:
         from datetime import UTC, datetime
 
         self.executed.append(review.stack_name)
-        self.existing[review.stack_name] = StackInfo(
-            review.stack_name, "CREATE_COMPLETE", {"Out": "1"}, dict(parameters)
+        self.existing[review.stack_name] = (
+            DEPLOYED_BOOTSTRAP
+            if review.stack_name == BOOTSTRAP
+            else StackInfo(review.stack_name, "CREATE_COMPLETE", {"Out": "1"}, dict(parameters))
         )
         yield StackEvent(
             datetime.now(UTC), review.stack_name, "Vpc", "AWS::EC2::VPC", "CREATE_COMPLETE"
@@ -122,11 +127,33 @@ class FakeIam:
         self.created.append(AWSServiceName)
 
 
+class FakeS3:
+    """The artifact bucket: what was uploaded, by key."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
+        return {}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes) -> None:
+        assert Bucket == BUCKET
+        self.objects[Key] = Body
+
+
+BOOTSTRAP, BUCKET = "spotops-bootstrap", "spotops-artifacts-123456789012-us-east-1"
+DEPLOYED_BOOTSTRAP = StackInfo(
+    BOOTSTRAP, "CREATE_COMPLETE", {"ArtifactBucketName": BUCKET, "BootstrapVersion": "1"}, {}
+)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     infra = tmp_path / "infra" / "cloudformation"
     infra.mkdir(parents=True)
-    for name in ("network", "site"):
+    for name in ("bootstrap", "network", "site"):
         shutil.copy(TEMPLATES / f"{name}.yaml", infra)
     return tmp_path
 
@@ -139,9 +166,11 @@ def _run(
     emulator: str | None = None,
     answer: bool = False,
     yes: bool = False,
+    s3: FakeS3 | None = None,
     **parameters: str,
 ):
     progress = Progress(answer)
+    stacks.existing.setdefault(BOOTSTRAP, DEPLOYED_BOOTSTRAP)
     result = StageDeployment(
         project,
         SITE_STACKS,
@@ -149,6 +178,8 @@ def _run(
         images=FakeImages(),  # type: ignore[arg-type]
         ops_builder=lambda: None,
         iam=iam or FakeIam(),
+        s3=s3 or FakeS3(),
+        region="us-east-1",
         emulator=emulator,
         progress=progress,
     ).run(
@@ -284,3 +315,81 @@ def test_a_new_container_port_on_a_live_canary_site_is_refused_before_its_change
     rolling = FakeStacks({}, existing=live)
     _run(project, rolling, ContainerPort="8081")
     assert rolling.parameters[SITE]["ContainerPort"] == "8081"
+
+
+# ---- AWS's limits and the artifact bucket ----------------------------------------------
+
+
+def test_the_site_template_over_the_inline_limit_is_sent_from_the_artifact_bucket(project):
+    site_body = (project / "infra" / "cloudformation" / "site.yaml").read_bytes()
+    assert len(site_body) > 51_200  # the reason this path exists
+    s3 = FakeS3()
+
+    _run(project, FakeStacks({}), s3=s3)
+
+    stacks = FakeStacks({})
+    _run(project, stacks, s3=s3)
+    key = f"spotops/dev/templates/site-{hashlib.sha256(site_body).hexdigest()}.yaml"
+    assert s3.objects == {key: site_body}
+    assert stacks.sources[SITE] == f"https://{BUCKET}.s3.us-east-1.amazonaws.com/{key}"
+    assert stacks.sources[NETWORK].startswith("inline:")
+
+
+@pytest.mark.parametrize(("size", "inline"), [(51_200, True), (51_201, False)])
+def test_a_template_of_exactly_the_inline_limit_is_still_sent_inline(project, size, inline):
+    network = project / "infra" / "cloudformation" / "network.yaml"
+    body = network.read_text()
+    padding = size - len(body.encode()) - 2
+    network.write_text(body + "#" + "x" * padding + "\n")
+    assert len(network.read_bytes()) == size
+    s3, stacks = FakeS3(), FakeStacks({})
+
+    _run(project, stacks, s3=s3)
+
+    assert (
+        stacks.sources[NETWORK] == f"inline:{size}"
+        if inline
+        else stacks.sources[NETWORK].startswith(
+            f"https://{BUCKET}.s3.us-east-1.amazonaws.com/spotops/dev/templates/network-"
+        )
+    )
+    assert any(key.startswith("spotops/dev/templates/network-") for key in s3.objects) != inline
+
+
+def test_the_first_deploy_in_a_region_creates_the_artifact_bucket_first(project):
+    stacks = FakeStacks({BOOTSTRAP: [ResourceChange("Add", "ArtifactBucket", "AWS::S3::Bucket")]})
+    stacks.existing[BOOTSTRAP] = None  # type: ignore[assignment]  # no bootstrap stack yet
+    stacks.changes[NETWORK] = [ResourceChange("Add", "Vpc", "AWS::EC2::VPC")]
+
+    _, progress = _run(project, stacks)
+
+    assert stacks.executed == [BOOTSTRAP, NETWORK]
+    assert stacks.parameters[BOOTSTRAP] == {"AppName": "spotops"}
+    assert any(kind == "note" and "Creating spotops-bootstrap" in m for kind, m in progress.calls)
+
+
+def test_an_older_bootstrap_stack_is_updated_and_a_current_one_left_alone(project):
+    old = StackInfo(BOOTSTRAP, "UPDATE_COMPLETE", {"ArtifactBucketName": BUCKET}, {})
+    stacks = FakeStacks({BOOTSTRAP: [ResourceChange("Modify", "ArtifactBucket", "x", "False")]})
+    stacks.existing[BOOTSTRAP] = old
+    _run(project, stacks)
+    assert BOOTSTRAP in stacks.executed
+
+    current = FakeStacks({BOOTSTRAP: [ResourceChange("Modify", "ArtifactBucket", "x", "False")]})
+    _run(project, current)
+    assert BOOTSTRAP not in current.parameters  # no change set at all
+
+
+def test_a_template_over_a_limit_is_refused_before_any_change_set_naming_the_fix(project):
+    # Every alarm's description links <RunbookBaseUrl>/<alarm>.md: a long base URL makes
+    # them longer than CloudWatch's 1,024 characters (the emulator would take it).
+    stacks = FakeStacks({})
+    long_url = "https://runbooks.example.com/" + "r" * 1_000
+
+    with pytest.raises(LimitError) as refused:
+        _run(project, stacks, RunbookBaseUrl=long_url)
+
+    message = str(refused.value)
+    assert "1,024 characters for a CloudWatch AlarmDescription" in message
+    assert "Shorten it" in message
+    assert SITE not in stacks.parameters  # the network went through; the site never started

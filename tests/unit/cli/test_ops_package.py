@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from spotops.config import STACKS
 from spotops.deploy import PENDING_OUTPUT, plan_stacks, stack_parameters
-from spotops.errors import NotDeployedError, PackageError
+from spotops.errors import LimitError, NotDeployedError, PackageError
 from spotops.ops_package import (
-    OpsStackBuilder,
     build_package,
     offline_site_outputs,
+    package_breaches,
     package_environment,
     stage_config,
     template_body,
@@ -161,16 +163,31 @@ def test_error_if_sam_refuses_the_template():
 
 def test_error_if_the_template_is_over_what_cloudformation_reads_from_s3():
     assert len(template_body({"Description": "x" * 52_000})) > 51_200  # fine from S3
-    with pytest.raises(PackageError, match="1,000,000-byte"):
+    with pytest.raises(LimitError, match=r"1,000,\d{3} bytes, over AWS's limit of 1,000,000"):
         template_body({"Description": "x" * 1_000_001})
 
 
-def test_ops_stack_needs_the_artifact_bucket_of_the_site(tmp_path):
-    builder = OpsStackBuilder(
-        tmp_path, s3=None, lambda_client=None, runner=FakeRunner(), region="r", emulator=False
-    )
-    with pytest.raises(NotDeployedError, match="ArtifactBucketName"):
-        builder.build(app="spotops", stage="dev", site_outputs=SITE, tags=TAGS)
+def _zip_of(size: int) -> bytes:
+    """A deployment zip holding one file of ``size`` zero bytes (compresses to little)."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("big.bin", "w") as member,
+    ):
+        chunk = bytes(1024 * 1024)
+        for _ in range(size // len(chunk)):
+            member.write(chunk)
+        member.write(bytes(size % len(chunk)))
+    return buffer.getvalue()
+
+
+def test_a_package_over_lambdas_unzipped_limit_is_refused_and_one_at_it_is_not():
+    at_limit = 250 * 1024 * 1024
+    assert package_breaches(_zip_of(at_limit), "p") == []
+    (breach,) = package_breaches(_zip_of(at_limit + 1), "The ops package of spotops-dev")
+    assert breach.limit.key == "lambda-unzipped"
+    assert breach.measured == at_limit + 1
+    assert "262,144,001 bytes, over AWS's limit of 262,144,000 bytes" in str(breach)
 
 
 def test_the_ops_stack_is_deployed_last_and_fed_by_the_site():

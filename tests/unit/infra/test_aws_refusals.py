@@ -344,8 +344,11 @@ def longest_names(template: dict[str, Any]) -> dict[str, str]:
 
 def generated_names(template: dict[str, Any], **values: str) -> list[tuple[str, str, str, int]]:
     """``(logical id, property, value, limit)`` for every limited name the template sets."""
-    stack = f"{values['AppName']}-{values['StageName']}-network"
-    resolver = Resolver(template, stack_name=stack, **values)
+    # The bootstrap stack is the app's, shared by its stages: it has no StageName.
+    part = f"{values['StageName']}-network" if "StageName" in values else "bootstrap"
+    resolver = Resolver(template, stack_name=f"{values['AppName']}-{part}", **values)
+    # Names that hold the region (the artifact bucket's) must fit in the longest one.
+    resolver.pseudo["AWS::Region"] = LONGEST_REGION
     found = []
     for logical_id, resource in template["Resources"].items():
         # ops.yaml completes Chalice's functions under their logical IDs without a Type.
@@ -356,6 +359,10 @@ def generated_names(template: dict[str, Any], **values: str) -> list[tuple[str, 
                     (logical_id, prop, resolver.value(resource["Properties"][prop]), limit)
                 )
     return found
+
+
+# The longest region names AWS has (14 characters): ap-southeast-5, ap-southeast-7.
+LONGEST_REGION = "ap-southeast-5"
 
 
 class TestEveryGeneratedNameFitsItsLimit:

@@ -132,6 +132,23 @@ def test_tag_with_a_literal_value_is_reported(tmp_path):
     ]
 
 
+def test_a_template_shared_by_every_stage_needs_only_the_app_tag(tmp_path):
+    # The bootstrap bucket's template declares no StageName: no stage tag can be right.
+    app_only = TAGS.replace('        - {Key: "spotops:stage", Value: !Ref StageName}\n', "")
+    shared = HEADER.replace("  StageName: {Type: String, Default: dev}\n", "")
+    path = tmp_path / "stack" / "template.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(shared + TOPIC + app_only)
+    decoded, errors = decode(str(path))
+    assert not errors
+    assert SpotopsTags().match(Template(str(path), decoded, ["us-east-1"])) == []
+    path.write_text(shared + TOPIC)
+    decoded, _ = decode(str(path))
+    assert messages(SpotopsTags().match(Template(str(path), decoded, ["us-east-1"]))) == [
+        "Topic: missing tag spotops:app"
+    ]
+
+
 def test_resource_types_without_tags_are_not_checked(tmp_path):
     body = """\
   Route:

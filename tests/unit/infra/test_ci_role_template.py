@@ -146,8 +146,8 @@ ALSO_GRANTED = {
     "cloudformation:DescribeStacks": "outputs: deploy, push, wait, smoke",
     "cloudformation:DescribeStackEvents": "spotops deploy streams them",
     "cloudformation:TagResource": "stack tags spotops:app/stage",
-    "s3:PutObject": "the ops package upload",
-    "s3:GetObject": "CloudFormation reads the ops template, Lambda the zip",
+    "s3:PutObject": "the template and ops package uploads",
+    "s3:GetObject": "CloudFormation reads a template by URL, Lambda the zip",
     "s3:GetObjectVersion": "Lambda reads the zip",
     "ecr:GetAuthorizationToken": "registry login",
     "ecr:BatchCheckLayerAvailability": "image push",
@@ -397,7 +397,8 @@ def _own_service(resource_type: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack_resource_types(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """Resource types of the network and site templates and of the built ops package."""
+    """Resource types of the bootstrap, network and site templates and of the built ops
+    package."""
     out = tmp_path_factory.mktemp("ops-package")
     subprocess.run(
         [
@@ -417,7 +418,7 @@ def stack_resource_types(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         timeout=300,
     )
     types = {r["Type"] for r in json.loads((out / "ops.json").read_text())["Resources"].values()}
-    for name in ("network", "site"):
+    for name in ("bootstrap", "network", "site"):
         template, errors = decode(str(TEMPLATES / f"{name}.yaml"))
         assert not errors
         assert template is not None
