@@ -8,6 +8,8 @@ Two steps, both pure:
   metrics, target-tracking policies by the two alarms each makes), dashboards, KMS keys,
   Container Insights, secrets, the tasks and where they run, and what sidecars reserve of
   each task.
+* :func:`peak_vcpu` works out the most vCPU the service can run at once, on demand and on
+  Spot, to compare with the account's Fargate vCPU quotas.
 * :func:`estimate` prices that inventory with the usage assumptions (log volume, LCUs, data
   transfer...) of the price table, which ``config/<stage>.json`` can override under
   ``estimate``.
@@ -20,6 +22,7 @@ figures were taken. List prices; AWS's always-free allowances are worked out sep
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -95,10 +98,102 @@ class Estimate:
     # The part of the Fargate lines that pays for what sidecars reserve of each task (Fargate
     # bills the task's size, whoever inside uses it); already in the total.
     sidecar_monthly: float = 0.0
+    peak: VcpuPeak | None = None
 
     @property
     def total(self) -> float:
         return sum(item.monthly for item in self.items)
+
+
+# ---- the most vCPU a stage can run --------------------------------------------------
+
+# The account's per-region Service Quotas that Fargate tasks count against (vCPUs of running
+# tasks, every service of the account together); codes for `aws service-quotas
+# get-service-quota --service-code fargate --quota-code <code>`.
+ON_DEMAND_QUOTA = ("Fargate On-Demand vCPU resource count", "L-3032A538")
+SPOT_QUOTA = ("Fargate Spot vCPU resource count", "L-36FBB829")
+TRAFFIC_SHIFTING = ("CANARY", "LINEAR")
+
+
+@dataclass(frozen=True)
+class VcpuPeak:
+    """The most tasks and vCPU a service runs at once: during a deployment at its largest
+    steady count, split by its capacity provider strategy."""
+
+    steady_tasks: int
+    steady_source: str
+    strategy: str
+    maximum_percent: int
+    tasks: int
+    task_vcpu: float
+    # Each an upper bound: ECS shares the tasks beyond the base by weight in whole tasks, and
+    # rounds a share that is not whole one way or the other.
+    on_demand_tasks: int
+    spot_tasks: int
+
+    @property
+    def vcpu(self) -> float:
+        return self.tasks * self.task_vcpu
+
+    @property
+    def on_demand_vcpu(self) -> float:
+        return self.on_demand_tasks * self.task_vcpu
+
+    @property
+    def spot_vcpu(self) -> float:
+        return self.spot_tasks * self.task_vcpu
+
+
+def peak_vcpu(
+    *,
+    steady_tasks: int,
+    steady_source: str,
+    task_cpu: int,
+    strategy: str,
+    maximum_percent: int,
+    base: int,
+    on_demand_weight: int,
+    spot_weight: int,
+) -> VcpuPeak:
+    """The most vCPU a service of ``steady_tasks`` tasks of ``task_cpu`` units can need.
+
+    CANARY and LINEAR start the new revision at full size beside the old one, so both run
+    until the bake time ends: twice the tasks. ROLLING starts new tasks up to
+    ``maximum_percent`` of the desired count, rounded down (and never below the count
+    itself). The ``base`` tasks run on FARGATE first (ECS keeps the base for each service);
+    the rest are shared by weight, each side rounded up, since either may get the odd task.
+
+    Example
+    -------
+    >>> p = peak_vcpu(steady_tasks=12, steady_source="MaxTasks", task_cpu=512,
+    ...               strategy="CANARY", maximum_percent=200, base=1,
+    ...               on_demand_weight=1, spot_weight=3)
+    >>> (p.tasks, p.vcpu, p.on_demand_tasks, p.spot_tasks)
+    (24, 12.0, 7, 18)
+    """
+    if on_demand_weight + spot_weight <= 0:
+        raise UsageError(
+            "OnDemandWeight and SpotWeight must not both be 0; set SpotWeight (or "
+            "OnDemandWeight) to 1 or more."
+        )
+    if strategy in TRAFFIC_SHIFTING:
+        tasks = 2 * steady_tasks
+    else:
+        # Whole numbers: ECS rounds down, and in floats 100 x 1.15 is 114.99..., a task short.
+        tasks = max(steady_tasks, steady_tasks * maximum_percent // 100)
+    first = min(base, tasks)
+    rest = tasks - first
+    weights = on_demand_weight + spot_weight
+    return VcpuPeak(
+        steady_tasks=steady_tasks,
+        steady_source=steady_source,
+        strategy=strategy,
+        maximum_percent=maximum_percent,
+        tasks=tasks,
+        task_vcpu=task_cpu / 1024,
+        on_demand_tasks=first + math.ceil(rest * on_demand_weight / weights),
+        spot_tasks=math.ceil(rest * spot_weight / weights),
+    )
 
 
 # ---- what the templates create ---------------------------------------------------------
@@ -143,6 +238,7 @@ class Inventory:
     queues: int = 0
     log_retention_days: int = 30
     sidecars: tuple[Sidecar, ...] = ()
+    peak: VcpuPeak | None = None
 
 
 def _number(values: Mapping[str, str], name: str, default: int) -> int:
@@ -213,6 +309,11 @@ def inventory(
     counts: dict[str, int] = {}
     values: dict[str, str] = {}
     sidecars: list[Sidecar] = []
+    # The service's largest steady count and deployment configuration, as the templates set
+    # them: MaxCapacity of a scalable target, else the service's DesiredCount.
+    max_capacity: int | None = None
+    desired: int | None = None
+    deployment: dict[str, Any] = {}
     for part, template in templates.items():
         declared = template_parameters(template)
         for name, value in effective_values(declared, parameters).items():
@@ -239,6 +340,13 @@ def inventory(
                 }
                 if settings.get("containerInsights") in {"enabled", "enhanced"}:
                     counts["insights"] = counts.get("insights", 0) + 1
+            elif kind == "AWS::ApplicationAutoScaling::ScalableTarget":
+                max_capacity = int(logic.value(props["MaxCapacity"]))
+            elif kind == "AWS::ECS::Service":
+                desired = int(logic.value(props.get("DesiredCount", 1)))
+                deployment = dict(props.get("DeploymentConfiguration") or {})
+                deployment["Strategy"] = logic.value(deployment.get("Strategy", "ROLLING"))
+                deployment["MaximumPercent"] = logic.value(deployment.get("MaximumPercent", 200))
             elif kind == "AWS::ECS::TaskDefinition":
                 sidecars += [
                     Sidecar(
@@ -267,6 +375,18 @@ def inventory(
         _number(values, "SpotWeight", 1),
     )
     public_tasks = tasks if values.get("NatMode", "none") == "none" else 0
+    peak = None
+    if desired is not None:
+        peak = peak_vcpu(
+            steady_tasks=desired if max_capacity is None else max_capacity,
+            steady_source="DesiredCount" if max_capacity is None else "MaxTasks",
+            task_cpu=_number(values, "TaskCpu", 256),
+            strategy=str(deployment["Strategy"]),
+            maximum_percent=int(deployment["MaximumPercent"]),
+            base=_number(values, "OnDemandBase", 0),
+            on_demand_weight=_number(values, "OnDemandWeight", 0),
+            spot_weight=_number(values, "SpotWeight", 1),
+        )
     services = counts.get("AWS::ECS::Service", 0)
     return Inventory(
         zones=zones,
@@ -295,6 +415,7 @@ def inventory(
         queues=counts.get("AWS::SQS::Queue", 0),
         log_retention_days=_number(values, "LogRetentionDays", 30),
         sidecars=tuple(sidecars),
+        peak=peak,
     )
 
 
@@ -561,4 +682,5 @@ def estimate(found: Inventory, usage: Mapping[str, float], prices: PriceTable) -
         usage=u,
         free_tier=allowance,
         sidecar_monthly=sidecar_monthly,
+        peak=found.peak,
     )

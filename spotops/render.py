@@ -45,8 +45,32 @@ def short(text: str, width: int = DESCRIPTION_WIDTH) -> str:
 # ---- cost ------------------------------------------------------------------------------
 
 
+def peak_text(peak: cost_model.VcpuPeak) -> str:
+    """The stage's peak vCPU and its split, named as the account's quotas are."""
+    if peak.strategy in cost_model.TRAFFIC_SHIFTING:
+        during = f"doubled while a {peak.strategy} deployment runs both revisions"
+    else:
+        during = (
+            f"up to MaximumPercent {peak.maximum_percent}% of them, rounded down, while a "
+            f"{peak.strategy} deployment starts new tasks"
+        )
+    (on_demand, on_demand_code), (spot, spot_code) = (
+        cost_model.ON_DEMAND_QUOTA,
+        cost_model.SPOT_QUOTA,
+    )
+    return (
+        f"Peak: {peak.tasks} tasks x {peak.task_vcpu:g} vCPU = {peak.vcpu:g} vCPU "
+        f"({peak.steady_source} {peak.steady_tasks}, {during}); up to "
+        f"{peak.on_demand_vcpu:g} vCPU ({peak.on_demand_tasks} tasks) on Fargate On-Demand and "
+        f"up to {peak.spot_vcpu:g} vCPU ({peak.spot_tasks} tasks) on Fargate Spot. Compare with "
+        f'the region\'s Service Quotas "{on_demand}" ({on_demand_code}) and "{spot}" '
+        f"({spot_code}), which every Fargate task of the account counts against."
+    )
+
+
 def cost_table(estimate: cost_model.Estimate, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    caption = escape(peak_text(estimate.peak)) if estimate.peak else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("Item")
     table.add_column("Quantity")
     table.add_column(f"{estimate.currency}/month", justify="right")

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from spotops import render
 from spotops.config import load_stage_config
-from spotops.cost import Inventory, Sidecar, estimate, inventory, load_price_table, task_split
+from spotops.cost import (
+    Inventory,
+    Sidecar,
+    VcpuPeak,
+    estimate,
+    inventory,
+    load_price_table,
+    peak_vcpu,
+    task_split,
+)
 from spotops.errors import ConfigError, UsageError
 from spotops.templates import load_template
 
@@ -284,3 +296,126 @@ def test_the_readme_table_shows_what_spotops_cost_says():
             f"README.md shows {total} for {stage}; `spotops cost --stage {stage}` says "
             f"{_stage_total(stage):.2f}: update the table"
         )
+
+
+# ---- the peak vCPU, to compare with the account's Fargate quotas ----------------------
+
+
+def _peak(**overrides: Any) -> VcpuPeak:
+    # The prod profile at MaxTasks: 12 tasks of 512 CPU units, 1 on-demand base, then 1:3.
+    arguments: dict[str, Any] = {
+        "steady_tasks": 12,
+        "steady_source": "MaxTasks",
+        "task_cpu": 512,
+        "strategy": "ROLLING",
+        "maximum_percent": 200,
+        "base": 1,
+        "on_demand_weight": 1,
+        "spot_weight": 3,
+    }
+    return peak_vcpu(**{**arguments, **overrides})
+
+
+@pytest.mark.parametrize("strategy", ["CANARY", "LINEAR"])
+def test_traffic_shifting_runs_both_revisions_whatever_maximum_percent_says(strategy):
+    # 2 x 12 = 24 tasks x 0.5 vCPU. Base 1 on demand; the other 23 shared 1:3 are 5.75 and
+    # 17.25 tasks, each rounded up because ECS may give either side the odd task.
+    peak = _peak(strategy=strategy, maximum_percent=100)
+
+    assert (peak.tasks, peak.vcpu) == (24, 12.0)
+    assert (peak.on_demand_tasks, peak.on_demand_vcpu) == (7, 3.5)
+    assert (peak.spot_tasks, peak.spot_vcpu) == (18, 9.0)
+
+
+@pytest.mark.parametrize(
+    ("steady", "percent", "tasks"),
+    [
+        (12, 200, 24),  # the template's MaximumPercent: as many new tasks as old
+        (12, 150, 18),
+        (4, 125, 5),  # exactly a whole task more
+        (4, 124, 4),  # just short of it: ECS rounds down
+        (100, 115, 115),  # 100 x 1.15 is 114.99... in floats
+        (12, 100, 12),  # stop one, start one
+        (12, 50, 12),  # below 100 ECS stops old tasks first: never fewer than the count
+        (0, 200, 0),
+    ],
+)
+def test_rolling_peaks_at_maximum_percent_rounded_down(steady, percent, tasks):
+    assert _peak(steady_tasks=steady, maximum_percent=percent).tasks == tasks
+
+
+@pytest.mark.parametrize(
+    ("base", "weights", "on_demand", "spot"),
+    [
+        (6, (1, 3), 6, 0),  # the base is exactly the peak: all on demand
+        (10, (0, 1), 6, 0),  # a base above the peak cannot add tasks
+        (5, (0, 1), 5, 1),  # one task beyond the base, all Spot
+        (0, (1, 1), 3, 3),  # an even share needs no rounding
+        (0, (1, 0), 6, 0),
+        (0, (0, 1), 0, 6),
+        (1, (1, 1), 4, 3),  # 1 + 2.5 and 2.5: either side may get the odd task
+    ],
+)
+def test_the_base_runs_on_demand_first_and_the_rest_by_weight(base, weights, on_demand, spot):
+    peak = _peak(
+        steady_tasks=3,
+        task_cpu=256,
+        base=base,
+        on_demand_weight=weights[0],
+        spot_weight=weights[1],
+    )
+
+    assert peak.tasks == 6
+    assert (peak.on_demand_tasks, peak.spot_tasks) == (on_demand, spot)
+    assert (peak.on_demand_vcpu, peak.spot_vcpu) == (on_demand / 4, spot / 4)
+
+
+def test_error_if_the_peak_has_no_weight_is_a_usage_error():
+    with pytest.raises(UsageError, match="must not both be 0"):
+        _peak(on_demand_weight=0, spot_weight=0)
+
+
+def test_the_profiles_peak_as_their_templates_and_parameters_say():
+    def peak_of(stage: str, **overrides: str) -> VcpuPeak | None:
+        parameters = {**load_stage_config(ROOT, stage).parameters, **overrides}
+        return inventory(templates(), parameters).peak
+
+    prod = peak_of("prod")
+    assert prod == _peak()  # MaxTasks 12 at the template's MaximumPercent 200, ROLLING
+    assert (prod.tasks, prod.vcpu, prod.on_demand_vcpu, prod.spot_vcpu) == (24, 12, 3.5, 9)
+    assert peak_of("prod", DeploymentStrategy="CANARY") == _peak(strategy="CANARY")
+    # Without autoscaling the service's DesiredCount is the most it runs.
+    assert peak_of("prod", EnableAutoScaling="false") == _peak(
+        steady_tasks=3, steady_source="DesiredCount"
+    )
+    for stage in ("dev", "seed"):
+        small = peak_of(stage)
+        assert small is not None
+        assert (small.steady_source, small.tasks, small.vcpu) == ("DesiredCount", 2, 0.5)
+        assert (small.on_demand_tasks, small.spot_tasks) == (0, 2)
+
+
+def test_the_peak_follows_the_templates_maximum_percent():
+    changed = templates()  # loaded afresh: the change stays in this test
+    service = changed["site"]["Resources"]["Service"]["Properties"]
+    service["DeploymentConfiguration"]["MaximumPercent"] = 150
+
+    peak = inventory(changed, load_stage_config(ROOT, "prod").parameters).peak
+
+    assert peak is not None
+    assert (peak.maximum_percent, peak.tasks) == (150, 18)
+
+
+def test_the_estimate_table_states_the_peak_and_the_quotas_to_compare_it_with(simple_prices):
+    found = inventory(templates(), load_stage_config(ROOT, "prod").parameters)
+    buffer = io.StringIO()
+    Console(file=buffer, width=400).print(
+        render.cost_table(estimate(found, {}, simple_prices), "prod")
+    )
+    shown = " ".join(buffer.getvalue().split())
+
+    assert "Peak: 24 tasks x 0.5 vCPU = 12 vCPU (MaxTasks 12," in shown
+    assert "up to 3.5 vCPU (7 tasks) on Fargate On-Demand" in shown
+    assert "up to 9 vCPU (18 tasks) on Fargate Spot" in shown
+    assert '"Fargate On-Demand vCPU resource count" (L-3032A538)' in shown
+    assert '"Fargate Spot vCPU resource count" (L-36FBB829)' in shown
