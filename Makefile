@@ -37,7 +37,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 # ---- checks --------------------------------------------------------------------------
 
 .PHONY: lint
-lint: lint-python lint-docker lint-runbooks lint-templates lint-security ## ruff, mypy, hadolint, runbook check, cfn-lint, checkov, parliament (ops package too), secret and workflow scans
+lint: lint-python lint-docker lint-runbooks lint-templates lint-security ## ruff, mypy, hadolint, runbook check, cfn-lint, checkov, parliament, AWS's limits (ops package too, every profile), secret and workflow scans
 
 .PHONY: lint-python
 lint-python: $(STAMP)
@@ -63,6 +63,7 @@ lint-templates: $(STAMP) $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(foreach t,$(TEMPLATES) $(OPS_LINT_DIR)/ops.json,-f $(t))
 	$(BIN)/python -m infra.iam_lint --min-severity LOW $(TEMPLATES) $(OPS_LINT_DIR)/ops.json
+	$(BIN)/python -m infra.limits_check
 
 # Secrets and identifiers (infra/secret_scan.py: detect-secrets against .secrets.baseline,
 # no account id, access key or webhook URL in templates, workflows or config), then the
