@@ -405,6 +405,12 @@ class Demo:
         self._spot_strategy(site)  # the site stack's strategy (moto's CloudFormation drops it)
         before = self._service()["deployments"][0]["id"]
         sent = len(slack.messages)
+        description = (
+            "A target failed the load balancer's health check. Runbook: "
+            "https://github.com/spotops/spotops/blob/main/runbooks/unhealthy-hosts.md"
+        )
+        reason = "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0)."
+        self._alarm_in_alarm(name, description, reason, site["AlarmTopicArn"])
         ran = rehearsal.run(
             "alarm_action",
             aws_events.alarm_sns(
@@ -413,11 +419,8 @@ class Demo:
                 topic_arn=site["AlarmTopicArn"],
                 name=name,
                 state="ALARM",
-                description=(
-                    "A target failed the load balancer's health check. Runbook: "
-                    "https://github.com/spotops/spotops/blob/main/runbooks/unhealthy-hosts.md"
-                ),
-                reason="Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0).",
+                description=description,
+                reason=reason,
             ),
         ).result
         after = self._service()["deployments"][0]["id"]
@@ -430,6 +433,13 @@ class Demo:
         self.timeline.add(
             "alarm",
             f"remediation within budget: new deployment forced; follow-up ({len(posted)} posts)",
+        )
+        # The forced deployment brought healthy targets back: the alarm recovers, as it would
+        # in CloudWatch (chaos refuses to act while any alarm of the stage is in ALARM).
+        self.client("cloudwatch").set_alarm_state(
+            AlarmName=name,
+            StateValue="OK",
+            StateReason="Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold.",
         )
 
     def spot_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
@@ -464,6 +474,25 @@ class Demo:
         self.timeline.add(
             "spot", f"Spot capacity unavailable -> shifted to on-demand FARGATE ({strategy})"
         )
+
+    def _alarm_in_alarm(self, name: str, description: str, reason: str, topic: str) -> None:
+        """The alarm as the site stack makes it, in ALARM: moto's CloudFormation drops
+        CloudWatch alarms, and the alarm function reads the alarm again before it acts."""
+        cloudwatch = self.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=description,
+            ActionsEnabled=True,
+            AlarmActions=[topic],
+            Namespace="AWS/ApplicationELB",
+            MetricName="UnHealthyHostCount",
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0.0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason=reason)
 
     def _spot_strategy(self, site: Mapping[str, str]) -> None:
         self.client("ecs").update_service(

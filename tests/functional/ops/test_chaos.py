@@ -299,6 +299,24 @@ def test_each_guard_refusing_alone_stops_nothing(
     assert slack.bodies == []
 
 
+def test_an_alarm_of_the_stage_that_is_ok_again_does_not_refuse(
+    chaos: ChaosWorld, time: FakeTime
+) -> None:
+    # moto (5.2.5) ignores StateValue when AlarmNamePrefix is given: the guard checks the
+    # state itself, as it must with any CloudWatch answer.
+    chaos.set_leash("off")
+    chaos.set_alarm("spotops-test-target-5xx", state="ALARM")
+    chaos.set_alarm("spotops-test-target-5xx", state="OK")
+    time.on_sleep = recover_after(chaos, 30)
+
+    result = tick(chaos.kit(), time)
+
+    assert result["status"] == "killed"
+    service = only(result)
+    assert not refusals(service), service["verdicts"]
+    assert len(chaos.stopped()) == 1
+
+
 # ---- the minimum gap, and Spot ------------------------------------------------------------------
 
 
