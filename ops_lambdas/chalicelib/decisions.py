@@ -8,6 +8,7 @@ answer. That is what makes each rule testable alone (``tests/unit/ops/test_decis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +23,7 @@ class Status(StrEnum):
 
     DEPLOYING = "deploying"
     ALREADY_RUNNING = "already-running"
+    OLDER = "older"  # a push older than the image running (delivered late): changes nothing
     DRY_RUN = "dry-run"
     KILLED = "killed"
     COOLDOWN = "cooldown"
@@ -149,6 +151,90 @@ def desired_count_change(
     return initial
 
 
+# ---- pushes, ordered by their own time -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushFacts:
+    """When an image was pushed: ECR's ``imagePushedAt`` (a digest's *first* push, even when
+    it is tagged again later) and, when known, the time of the push event that asked for it
+    (the ECR event's ``time``; a re-tag is a new push with a new time)."""
+
+    label: str
+    pushed_at: float
+    event_at: float | None = None
+
+    @property
+    def at(self) -> float:
+        """The push's own time: the later of the two."""
+        return max(self.pushed_at, self.event_at or 0.0)
+
+
+class PushVerdict(StrEnum):
+    NEWER = "newer"  # deploy it
+    OLDER = "older"  # older than the image running or the last deployed: changes nothing
+    HANDLED = "handled"  # this very push was already handled: a late or repeated delivery
+
+
+@dataclass(frozen=True)
+class PushOrder:
+    verdict: PushVerdict
+    reason: str = ""
+
+
+def _moment(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def push_order(
+    push: PushFacts,
+    *,
+    running: PushFacts | None,
+    latest: PushFacts | None,
+    handled_at: float | None,
+) -> PushOrder:
+    """Whether a push is newer than what it would replace, by the pushes' own times, never
+    by the events' arrival (EventBridge and Lambda deliver late, twice, out of order).
+
+    * ``handled_at``: the event time of the push of this digest the job already handled
+      (the ledger's image record); an event not after it is that push delivered again.
+    * ``running``: the image the service runs now (read again before deciding); a push
+      older than it changes nothing.
+    * ``latest``: the last image the job deployed (another digest); a push older than it
+      changes nothing either, so a rollback ECS (or on-call) made after that deployment
+      failed stands: only a push made after it (a new image, or an old digest tagged again
+      by a person) is deployed.
+
+    Example
+    -------
+    >>> old, new = PushFacts("v1.0.0", 100.0, 100.0), PushFacts("v1.1.0", 200.0, 200.0)
+    >>> push_order(old, running=new, latest=new, handled_at=None).reason
+    'v1.0.0 not deployed: older than the image running, v1.1.0 pushed at 1970-01-01 00:03:20 UTC'
+    >>> retagged = PushFacts("v1.0.1", 100.0, 300.0)  # ECR keeps the first push's time
+    >>> push_order(retagged, running=new, latest=new, handled_at=None).verdict.value
+    'newer'
+    """
+    if handled_at is not None and push.event_at is not None and push.event_at <= handled_at:
+        return PushOrder(
+            PushVerdict.HANDLED,
+            f"{push.label}: this push ({_moment(push.event_at)}) was already handled; "
+            "a late or repeated delivery changes nothing",
+        )
+    if running is not None and push.at < running.at:
+        return PushOrder(
+            PushVerdict.OLDER,
+            f"{push.label} not deployed: older than the image running, {running.label} "
+            f"pushed at {_moment(running.at)}",
+        )
+    if latest is not None and push.at < latest.at:
+        return PushOrder(
+            PushVerdict.OLDER,
+            f"{push.label} not deployed: older than {latest.label}, the last image deployed "
+            f"(pushed at {_moment(latest.at)})",
+        )
+    return PushOrder(PushVerdict.NEWER)
+
+
 # ---- deployments as the ledger and ECS know them -------------------------------------------
 
 
@@ -176,6 +262,7 @@ class DeploymentRecord:
     pushed_at: float = 0.0
     previous_task_definition: str = ""
     updated_at: float = 0.0  # when the record last changed (its COMPLETED time, once done)
+    event_at: float = 0.0  # the time of the push event that started it (0: reconcile's)
 
     @classmethod
     def from_item(cls, item: dict[str, Any] | None) -> DeploymentRecord | None:
@@ -194,6 +281,7 @@ class DeploymentRecord:
             pushed_at=float(item.get("pushed_at", 0) or 0),
             previous_task_definition=str(item.get("previous_task_definition", "")),
             updated_at=float(item.get("updated_at", 0) or 0),
+            event_at=float(item.get("event_at", 0) or 0),
         )
 
     @property

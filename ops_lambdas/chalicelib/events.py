@@ -9,6 +9,7 @@ never raised into a Lambda retry loop.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
@@ -91,6 +92,19 @@ class EcrImageActionEvent(_EcrImageEvent):
         """Tag the image was pushed with (absent for a push by digest)."""
         tag = self["detail"].get("image-tag")
         return tag if isinstance(tag, str) and tag else None
+
+    @property
+    def at(self) -> float | None:
+        """Epoch seconds of the event's ``time``: when the push happened (a re-tag of an old
+        digest included), whenever the event is delivered; ``None`` when unreadable."""
+        value = self.get("time")
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment.timestamp() if moment.tzinfo is not None else None
 
     def problem(self, repository_name: str) -> str | None:
         """Why this event must not trigger a redeploy of ``repository_name`` (``None``: fine)."""

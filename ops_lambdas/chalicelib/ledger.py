@@ -10,10 +10,11 @@ pk                     sk              attributes
 ``COOLDOWN#<svc>``     ``<action>``    until (epoch s), ttl
 ``BUDGET#<action>``    ``<YYYYmmddHH>`` count (actions started in that UTC hour), ttl
 ``DEPLOYMENT#<svc>``   ``LATEST``      deployment_id, digest, tag, task_definition, status,
-                                       reason, updated_at, ttl
+                                       pushed_at, event_at, reason, updated_at, ttl
 ``HISTORY#<svc>``      ``<iso>#<id>``  action, outcome, detail, ttl
-``IMAGE#<svc>``        ``<digest>``    outcome (deployed, refused), tag, detail, at, ttl: what
-                                       the redeploy job did with each image it handled
+``IMAGE#<svc>``        ``<digest>``    outcome (deployed, refused, older), tag, detail, at,
+                                       event_at (the push event's time), ttl: what the
+                                       redeploy job did with each image it handled
 =====================  ==============  =====================================================
 
 ``<svc>`` is ``<cluster>/<service>``. Every write that guards production is conditional, so
@@ -439,10 +440,19 @@ class SafetyLedger:
     # ---- images the redeploy job handled ---------------------------------------------
 
     def record_image(
-        self, service_key: str, digest: str, outcome: str, *, tag: str = "", detail: str = ""
+        self,
+        service_key: str,
+        digest: str,
+        outcome: str,
+        *,
+        tag: str = "",
+        detail: str = "",
+        event_at: float | None = None,
     ) -> None:
-        """Remember what was done with an image (``deployed``, ``refused``), for
-        ``history_ttl_days``: the reconcile run never deploys an image twice on its own."""
+        """Remember what was done with an image (``deployed``, ``refused``, ``older``), for
+        ``history_ttl_days``: the reconcile run never deploys an image twice on its own, and
+        ``event_at`` (the push event's time) tells a later delivery of that push from a new
+        push of the same digest."""
         self._call(
             "put_item",
             Item=to_item(
@@ -452,6 +462,7 @@ class SafetyLedger:
                     "outcome": outcome,
                     "tag": tag,
                     "detail": detail[:1000],
+                    "event_at": event_at,
                     "at": self._now(),
                     "ttl": self._now() + self._history_ttl,
                 }

@@ -35,12 +35,17 @@ from chalicelib.decisions import (
     DeploymentRecord,
     DeploymentStatus,
     FailureKind,
+    ImageFacts,
     JobResult,
+    PushFacts,
+    PushOrder,
+    PushVerdict,
     ReconcileAction,
     Status,
     deployment_in_progress,
     desired_count_change,
     primary_deployment_of,
+    push_order,
     reconcile_decision,
     redeploy_lock_holder,
 )
@@ -67,6 +72,7 @@ class Image:
     repository: str
     digest: str
     tag: str | None
+    event_at: float | None = None  # the push event's time (None: found by reconcile)
 
     @property
     def short_digest(self) -> str:
@@ -120,7 +126,7 @@ def handle_push(event: EcrImageActionEvent, kit: Toolkit) -> dict[str, Any]:
             f"tag {tag!r} does not match TAG_PATTERN {settings.tag_pattern.pattern}",
             event_id=event.get("id"),
         )
-    image = Image(event.repository_name, event.image_digest, tag)
+    image = Image(event.repository_name, event.image_digest, tag, event.at)
     return deploy_image(image, kit, trigger=f"push event {event.get('id')}")
 
 
@@ -265,6 +271,14 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         _resume_if_ours(kit, image, service, pushed.pushed_at, trigger)
         count("ActionsSuppressed", JOB)
         return _result(Status.ALREADY_RUNNING, f"{svc} already runs {image.label}", **facts)
+
+    # -- ordered by the pushes' own times: a late, older push changes nothing --
+    try:
+        order = _order(kit, gateway, image, pushed, current_image)
+    except AwsCallError as exc:
+        return _read_failed(kit, exc, trigger=trigger, image=image)
+    if order.verdict is not PushVerdict.NEWER:
+        return _not_newer(kit, image, order.verdict, order.reason, trigger)
 
     # -- plan; kill switch and dry run report it --
     try:
@@ -418,11 +432,14 @@ def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
                 "previous_task_definition": started.previous_revision or None,
                 "desired_count": started.desired_count,  # only when this deployment set it
                 "pushed_at": started.pushed_at,
+                "event_at": image.event_at,
                 "status": DeploymentStatus.IN_PROGRESS.value,
                 "trigger": trigger,
             },
         )
-    kit.ledger.record_image(svc, image.digest, "deployed", tag=image.tag or "")
+    kit.ledger.record_image(
+        svc, image.digest, "deployed", tag=image.tag or "", event_at=image.event_at
+    )
     kit.ledger.start_cooldown(svc, JOB, settings.redeploy_cooldown_seconds)
     # History may repeat on a retry; the notice may not: it is claimed, then posted.
     kit.ledger.record_history(svc, JOB, "deploying", f"{image.label} {started.deployment_id}")
@@ -447,6 +464,74 @@ def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
         facts=message_facts,
         runbook=runbook_url(settings.runbook_base_url, REDEPLOY),
     )
+
+
+def _order(
+    kit: Toolkit, gateway: EcsGateway, image: Image, pushed: ImageFacts, current_image: str
+) -> PushOrder:
+    """Gather what :func:`~chalicelib.decisions.push_order` compares: this push (its event's
+    time, ECR's push time), the image the service runs now (ECR's push time, and the time of
+    the push that deployed it, from the ledger) and the last image the job deployed."""
+    svc = kit.settings.service_key
+    handled = kit.ledger.image_record(svc, image.digest)
+    running = None
+    running_digest = current_image.rsplit("@", 1)[1] if "@" in current_image else None
+    if running_digest is not None:
+        in_ecr = gateway.image(image.repository, running_digest)
+        record = kit.ledger.image_record(svc, running_digest)
+        event_at = _number((record or {}).get("event_at"))
+        if in_ecr is not None or event_at is not None:
+            tag = (in_ecr.tag if in_ecr else None) or str((record or {}).get("tag") or "")
+            running = PushFacts(
+                f"{tag or 'untagged'} ({short(running_digest)})",
+                in_ecr.pushed_at if in_ecr is not None else 0.0,
+                event_at,
+            )
+    latest_record = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    latest = None
+    if latest_record is not None and latest_record.digest != image.digest:
+        latest = PushFacts(
+            latest_record.label, latest_record.pushed_at, latest_record.event_at or None
+        )
+    return push_order(
+        PushFacts(image.label, pushed.pushed_at, image.event_at),
+        running=running,
+        latest=latest,
+        handled_at=_number((handled or {}).get("event_at")),
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _not_newer(
+    kit: Toolkit, image: Image, verdict: PushVerdict, reason: str, trigger: str
+) -> dict[str, Any]:
+    """A push that is not newer than what it would replace changes nothing on ECS. An older
+    one is recorded and posted once; a push already handled (delivered again) is only
+    logged."""
+    svc = kit.settings.service_key
+    facts = {"digest": image.digest, "tag": image.tag}
+    count("ActionsSuppressed", JOB)
+    logger.info("push not deployed", extra={"verdict": verdict.value, "reason": reason})
+    if verdict is PushVerdict.HANDLED:
+        return _result(Status.SKIPPED, reason, **facts)
+    if kit.ledger.image_record(svc, image.digest) is None:
+        kit.ledger.record_image(
+            svc, image.digest, "older", tag=image.tag or "", detail=reason, event_at=image.event_at
+        )
+    kit.ledger.record_history(svc, JOB, "older", reason)
+    _notify_once(
+        kit,
+        image,
+        "older",
+        f":arrow_down: Not deployed: {image.label} is older",
+        f"{reason}. The push was delivered late; the service keeps the newer image. To go "
+        "back to this image on purpose, push it again under a new tag.",
+        trigger,
+    )
+    return _result(Status.OLDER, reason, **facts)
 
 
 def _revision_for(

@@ -523,3 +523,153 @@ def test_reconcile_waits_while_a_deployment_is_in_progress(
 
     assert result["status"] == "in-progress"
     assert world.revisions() == 1
+
+
+# ---- late and out of order: a push is ordered by its own time ---------------------------------
+
+
+def iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def pushed_at(world: World, digest: str, epoch: float) -> None:
+    """ECR's imagePushedAt of ``digest`` (moto stamps the wall clock, in whole seconds)."""
+    backend = get_backend("ecr")[ACCOUNT][REGION]
+    for image in backend.repositories[world.repository].images:
+        if image.get_image_digest() == digest:
+            image.image_pushed_at = int(epoch)
+
+
+def push_at(world: World, tag: str, epoch: float, *, seed: str | None = None) -> tuple[str, Any]:
+    """Push ``tag`` at ``epoch``: the image in ECR, and its ``ECR Image Action`` event (whose
+    ``time`` is the push's), to deliver whenever the test says."""
+    digest = world.push_image(tag, seed)
+    event = world.push_event(load_event("ecrImageActionPush"), digest, tag)
+    event["id"] = f"push-{tag}-{int(epoch)}"
+    event["time"] = iso(epoch)
+    return digest, EcrImageActionEvent(event)
+
+
+def completed(kit: Toolkit, result: dict[str, Any]) -> None:
+    """ECS's outcome event: the deployment completed (the lock is freed)."""
+    event = state_event("ecsDeploymentStateChangeCompleted", result["deployment_id"])
+    assert handle_deployment_state(event, kit)["status"] == "succeeded"
+
+
+def forget_idempotency(world: World) -> None:
+    """The idempotency record expired (IDEMPOTENCY_TTL_SECONDS): only the ledger remembers."""
+    table = world.clients.dynamodb
+    for item in table.scan(TableName=world.idempotency_table)["Items"]:
+        table.delete_item(TableName=world.idempotency_table, Key={"id": item["id"]})
+
+
+def test_a_late_older_push_changes_nothing_and_reconcile_keeps_the_newest(
+    world: World, slack: SlackStub
+) -> None:
+    now = dt.datetime.now(dt.UTC).timestamp()
+    old, old_event = push_at(world, "v1.0.0", now - 600)  # A, pushed first
+    new, new_event = push_at(world, "v1.1.0", now - 300)  # B, pushed after
+    pushed_at(world, old, now - 600)
+    pushed_at(world, new, now - 300)
+    kit = make_kit(world)
+    deployed = handle_push(new_event, kit)  # B's event arrives first
+    assert deployed["status"] == "deploying"
+    completed(kit, deployed)
+    svc = kit.settings.service_key
+    revisions, service_before = world.revisions(), world.service_desc()
+    posts = len(slack.bodies)
+
+    late = handle_push(old_event, make_kit(world))  # A's event, late (a retry)
+
+    assert late["status"] == "older", late
+    reason = (
+        f"v1.0.0 ({old[:19]}) not deployed: older than the image running, "
+        f"v1.1.0 ({new[:19]}) pushed at {when(now - 300)}"
+    )
+    assert late["reason"] == reason
+    # Nothing changed on ECS: no revision registered, no UpdateService.
+    assert world.site_image() == f"{world.repository_uri}@{new}"
+    assert world.revisions() == revisions
+    assert world.service_desc()["taskDefinition"] == service_before["taskDefinition"]
+    assert kit.ledger.get_lock(svc) is None
+    # Recorded, and reported once.
+    image = kit.ledger.image_record(svc, old)
+    assert image is not None
+    assert image["outcome"] == "older"
+    assert [h["outcome"] for h in kit.ledger.history(svc)].count("older") == 1
+    assert len(slack.bodies) == posts + 1
+    assert reason in slack.texts()[-1]
+
+    # Delivered again once the idempotency record expired: still nothing, and no new post.
+    forget_idempotency(world)
+    again = handle_push(old_event, make_kit(world))
+    assert again["status"] in ("older", "skipped"), again
+    assert world.site_image() == f"{world.repository_uri}@{new}"
+    assert len(slack.bodies) == posts + 1
+
+    # The reconcile run keeps the newest.
+    run = reconcile(ScheduledEvent(load_event("scheduledEvent")), make_kit(world))
+    assert run["status"] == "up-to-date", run
+    assert world.site_image() == f"{world.repository_uri}@{new}"
+
+
+def test_an_older_digest_pushed_again_under_a_new_tag_is_deployed(
+    world: World, slack: SlackStub
+) -> None:
+    """A rollback by push: its event is new, though ECR's imagePushedAt of a re-tagged
+    digest stays its first push."""
+    now = dt.datetime.now(dt.UTC).timestamp()
+    old, _ = push_at(world, "v1.0.0", now - 600)
+    new, new_event = push_at(world, "v1.1.0", now - 300)
+    kit = make_kit(world)
+    deployed = handle_push(new_event, kit)
+    assert deployed["status"] == "deploying"
+    completed(kit, deployed)
+
+    retagged, rollback = push_at(world, "v1.0.1", now, seed="v1.0.0")  # the old manifest
+    pushed_at(world, old, now - 600)
+    pushed_at(world, new, now - 300)
+    assert retagged == old
+
+    result = handle_push(rollback, make_kit(world))
+
+    assert result["status"] == "deploying", result
+    assert world.site_image() == f"{world.repository_uri}@{old}"
+
+
+def test_a_late_push_does_not_undo_a_rollback(world: World, slack: SlackStub) -> None:
+    """B failed and ECS rolled the service back to A; B's push event is delivered again (or a
+    push older than B, C, arrives late): the rollback stands."""
+    now = dt.datetime.now(dt.UTC).timestamp()
+    old, old_event = push_at(world, "v1.0.0", now - 900)
+    middle, middle_event = push_at(world, "v1.0.5", now - 600)
+    new, new_event = push_at(world, "v1.1.0", now - 300)
+    for digest, at in ((old, now - 900), (middle, now - 600), (new, now - 300)):
+        pushed_at(world, digest, at)
+    kit = make_kit(world)
+    first = handle_push(old_event, kit)
+    completed(kit, first)
+    bad = handle_push(new_event, make_kit(world))
+    assert bad["status"] == "deploying"
+    # ECS's circuit breaker: the service goes back to A, and the deployment fails.
+    world.clients.ecs.update_service(
+        cluster=world.cluster, service=world.service, taskDefinition=first["task_definition"]
+    )
+    failed = state_event("ecsDeploymentStateChangeFailed", bad["deployment_id"])
+    assert handle_deployment_state(failed, make_kit(world))["status"] == "failed"
+    revisions = world.revisions()
+    forget_idempotency(world)
+
+    again = handle_push(new_event, make_kit(world))  # B's event, delivered again
+    late = handle_push(middle_event, make_kit(world))  # C's event, late
+
+    assert again["status"] == "skipped", again
+    assert "already handled" in again["reason"]
+    assert late["status"] == "older", late
+    assert f"older than v1.1.0 ({new[:19]}), the last image deployed" in late["reason"]
+    assert world.site_image() == f"{world.repository_uri}@{old}"
+    assert world.revisions() == revisions

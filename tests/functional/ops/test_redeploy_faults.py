@@ -27,10 +27,15 @@ pytestmark = pytest.mark.filterwarnings("ignore:Dimension .job. has already been
 DENIED_RUNBOOK = "https://runbooks.example.com/spotops/ops-access-denied.md"
 
 
-def push_event(world: World, tag: str, seed: str | None = None) -> EcrImageActionEvent:
+def push_event(
+    world: World, tag: str, seed: str | None = None, *, time: str | None = None
+) -> EcrImageActionEvent:
+    """A push and its event; ``time``: the push's (the fixture's own time otherwise)."""
     digest = world.push_image(tag, seed=seed)
     event = world.push_event(load_event("ecrImageActionPush"), digest, tag)
     event["id"] = f"push-{tag}"
+    if time is not None:
+        event["time"] = time
     return EcrImageActionEvent(event)
 
 
@@ -116,18 +121,20 @@ def test_4_rolling_back_by_pushing_a_new_tag_on_an_older_digest_deploys_it(
     world: World, slack: SlackStub
 ) -> None:
     kit = make_kit(world)
-    good = push_event(world, "v1.0.0", seed="good")
+    good = push_event(world, "v1.0.0", seed="good", time="2026-11-28T10:00:00Z")
     first = handle_push(good, kit)
     handle_deployment_state(
         state(world, "ecsDeploymentStateChangeCompleted", first["deployment_id"], "e1"), kit
     )
-    second = handle_push(push_event(world, "v1.1.0", seed="bad"), make_kit(world))
+    bad = push_event(world, "v1.1.0", seed="bad", time="2026-11-28T10:10:00Z")
+    second = handle_push(bad, make_kit(world))
     handle_deployment_state(
         state(world, "ecsDeploymentStateChangeCompleted", second["deployment_id"], "e2"), kit
     )
 
-    # Tags are immutable: the rollback is the good digest under a new tag.
-    rollback = push_event(world, "v1.1.1", seed="good")
+    # Tags are immutable: the rollback is the good digest under a new tag, pushed later
+    # (ECR's imagePushedAt of the good digest stays its first push; the event's time moves).
+    rollback = push_event(world, "v1.1.1", seed="good", time="2026-11-28T10:20:00Z")
     result = handle_push(rollback, make_kit(world))
 
     assert result["status"] == "deploying", result

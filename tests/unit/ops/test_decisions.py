@@ -13,6 +13,8 @@ from chalicelib.decisions import (
     FailureKind,
     ImageFacts,
     OutcomeKind,
+    PushFacts,
+    PushVerdict,
     ReconcileAction,
     ServiceDeployment,
     deployment_in_progress,
@@ -21,6 +23,7 @@ from chalicelib.decisions import (
     is_bootstrap_image,
     outcome_decision,
     primary_deployment_of,
+    push_order,
     reconcile_decision,
 )
 
@@ -281,3 +284,68 @@ def test_the_primary_deployment_tells_whether_ecs_took_our_update() -> None:
     assert primary_deployment_of(deployments, "td:1") is None
     assert deployment_in_progress(deployments)
     assert not deployment_in_progress([ServiceDeployment("a", "PRIMARY", "td:1", "COMPLETED")])
+
+
+# ---- pushes, ordered by their own time --------------------------------------------------------
+
+T = 1795860000.0  # 2026-11-28 10:00:00 UTC
+A = PushFacts("v1.0.0 (sha256:aaaa)", T, T)  # pushed first
+B = PushFacts("v1.1.0 (sha256:bbbb)", T + 300, T + 300)  # pushed after
+
+
+def test_a_late_push_older_than_the_image_running_changes_nothing() -> None:
+    order = push_order(A, running=B, latest=B, handled_at=None)
+    assert order.verdict is PushVerdict.OLDER
+    assert order.reason == (
+        "v1.0.0 (sha256:aaaa) not deployed: older than the image running, "
+        "v1.1.0 (sha256:bbbb) pushed at 2026-11-28 10:05:00 UTC"
+    )
+    assert push_order(B, running=A, latest=A, handled_at=None).verdict is PushVerdict.NEWER
+
+
+def test_an_old_digest_tagged_again_is_a_new_push() -> None:
+    """ECR's imagePushedAt of a re-tagged digest is its first push; the event's time is not."""
+    retagged = PushFacts("v1.1.1 (sha256:aaaa)", T, T + 600)
+    assert push_order(retagged, running=B, latest=B, handled_at=T).verdict is PushVerdict.NEWER
+
+
+def test_the_image_running_is_as_new_as_the_push_that_deployed_it() -> None:
+    """B runs because it was tagged again at T + 900 (the ledger's record of that push): a
+    push made before then is older, though ECR says B was first pushed at T + 300."""
+    running = PushFacts("v1.1.1 (sha256:bbbb)", T + 300, T + 900)
+    between = PushFacts("v1.0.5 (sha256:cccc)", T + 600, T + 600)
+    order = push_order(between, running=running, latest=running, handled_at=None)
+    assert order.verdict is PushVerdict.OLDER
+    assert "pushed at 2026-11-28 10:15:00 UTC" in order.reason
+
+
+def test_a_rollback_after_a_failed_deployment_stands() -> None:
+    """B failed and the service went back to A: B's push delivered again was handled, and a
+    push older than B (C, late) changes nothing either."""
+    again = push_order(B, running=A, latest=None, handled_at=B.event_at)
+    assert again.verdict is PushVerdict.HANDLED
+    assert "already handled" in again.reason
+    late = PushFacts("v1.0.5 (sha256:cccc)", T + 100, T + 100)
+    order = push_order(late, running=A, latest=B, handled_at=None)
+    assert order.verdict is PushVerdict.OLDER
+    assert "older than v1.1.0 (sha256:bbbb), the last image deployed" in order.reason
+    pushed_again = PushFacts("v1.1.0 (sha256:bbbb)", T + 300, T + 1200)  # a person retries
+    assert push_order(pushed_again, running=A, latest=None, handled_at=T + 300).verdict is (
+        PushVerdict.NEWER
+    )
+
+
+@pytest.mark.parametrize(
+    ("running", "latest"),
+    [
+        (None, None),  # the first deploy: the placeholder is no image of ours
+        (PushFacts("v1.0.0 (sha256:aaaa)", T + 300, None), None),  # same second: no order
+    ],
+)
+def test_a_push_is_deployed_when_nothing_newer_is_known(
+    running: PushFacts | None, latest: PushFacts | None
+) -> None:
+    push = PushFacts("v1.1.0 (sha256:bbbb)", T + 300, None)  # found by reconcile: no event
+    assert push_order(push, running=running, latest=latest, handled_at=T + 999).verdict is (
+        PushVerdict.NEWER
+    )

@@ -27,6 +27,18 @@ def test_ecr_image_action_properties_match_the_raw_event() -> None:
     assert event.raw_event is raw
 
 
+@pytest.mark.parametrize(
+    ("time", "at"),
+    [("2019-11-16T01:54:34Z", 1573869274.0), ("not a time", None), (None, None)],
+)
+def test_a_push_knows_when_it_happened_from_its_own_time(
+    time: str | None, at: float | None
+) -> None:
+    raw = load_event("ecrImageActionPush")
+    raw["time"] = time
+    assert EcrImageActionEvent(raw).at == at
+
+
 def test_push_without_tag_has_no_tag() -> None:
     raw = load_event("ecrImageActionPush")
     del raw["detail"]["image-tag"]
