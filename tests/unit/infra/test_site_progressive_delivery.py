@@ -70,11 +70,18 @@ def test_the_strategy_parameters_have_their_defaults_and_a_group(site):
         "SmokeTestHook": "enabled",
     }
     assert {name: params[name]["Default"] for name in defaults} == defaults
-    # ECS's own bounds: canary 0.1-100, linear steps 3-100, bake times up to a day.
+    # Within ECS's own bounds (canary 0.1-100, linear steps 3-100, bakes up to a day), and
+    # tighter where the deploy workflow must follow a whole deployment (at most 135 minutes:
+    # tests/unit/ci/test_deploy_session.py): 10 linear steps, bakes of at most an hour.
     assert (params["CanaryPercent"]["MinValue"], params["CanaryPercent"]["MaxValue"]) == (0.1, 100)
-    assert params["LinearStepPercent"]["MinValue"] == 3
-    for name in ("BakeTimeInMinutes", "CanaryBakeTimeInMinutes", "LinearStepBakeTimeInMinutes"):
-        assert (params[name]["MinValue"], params[name]["MaxValue"]) == (0, 1440), name
+    assert params["LinearStepPercent"]["MinValue"] == 10
+    bounds = {
+        "BakeTimeInMinutes": (0, 60),
+        "CanaryBakeTimeInMinutes": (0, 60),
+        "LinearStepBakeTimeInMinutes": (0, 6),
+    }
+    for name, bound in bounds.items():
+        assert (params[name]["MinValue"], params[name]["MaxValue"]) == bound, name
     groups = site["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
     (group,) = [g for g in groups if "DeploymentStrategy" in g["Parameters"]]
     assert set(group["Parameters"]) == set(defaults)
