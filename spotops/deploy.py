@@ -379,7 +379,8 @@ class StageDeployment:
             values = dict(config.parameters)
             if plan.spec.packaged:
                 plan, extra = self._package(plan, config, fed, store.bucket)
-                values.update(extra)
+                # A value the stage sets itself (--param PowertoolsLayerArn=...) wins.
+                values.update({k: v for k, v in extra.items() if k not in config.parameters})
             parameters = stack_parameters(
                 plan,
                 plans,
@@ -495,6 +496,7 @@ class StageDeployment:
             )
         size = built.package.zip_path.stat().st_size
         self._progress.note(f"Package: {built.code_location} ({size / 1024:.0f} KiB)")
+        self._progress.note(built.layer_note)
         packaged = replace(
             plan,
             template_body=built.template_body,

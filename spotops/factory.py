@@ -103,6 +103,7 @@ class CLIFactory:
             self.project_dir,
             s3=session.client("s3"),
             lambda_client=session.client("lambda"),
+            ssm=session.client("ssm"),
             runner=self.runner,
             region=session.region,
             emulator=session.is_emulator,

@@ -24,6 +24,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -78,6 +79,39 @@ class OpsPackage:
     def code_key(self, app: str, stage: str) -> str:
         """The S3 key of the zip: content-addressed, so a rebuild of the same code is a no-op."""
         return f"{app}/{stage}/ops/{self.code_sha256}.zip"
+
+
+# What the functions import but the zip does not carry, pinned: the tests run these versions.
+RUNTIME_PINS = OPS_SOURCE / "requirements-runtime.txt"
+_POWERTOOLS_PIN = re.compile(r"^aws-lambda-powertools==(?P<version>[0-9][0-9A-Za-z.]*)\s*$")
+
+
+def pinned_powertools(project_dir: Path) -> str:
+    """The aws-lambda-powertools version ``ops_lambdas/requirements-runtime.txt`` pins.
+
+    Raises
+    ------
+    PackageError
+        No exact pin (a range names no single layer).
+    """
+    path = project_dir / RUNTIME_PINS
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise PackageError(f"Cannot read {RUNTIME_PINS}: {exc}") from exc
+    found = [m["version"] for line in lines if (m := _POWERTOOLS_PIN.match(line.strip()))]
+    if len(found) != 1:
+        raise PackageError(
+            f"{RUNTIME_PINS} must pin aws-lambda-powertools exactly once (==X.Y.Z): the ops "
+            "functions load AWS's layer of that version."
+        )
+    return found[0]
+
+
+def powertools_layer_parameter(version: str) -> str:
+    """The public SSM parameter where AWS publishes the ARN of its Powertools layer holding
+    ``version`` for python3.11 on x86_64 (Powertools docs, "Using SSM Parameter Store")."""
+    return f"/aws/service/powertools/python/x86_64/python3.11/{version}"
 
 
 # The functions of ops_lambdas/.chalice/config.json when it cannot be read.
@@ -353,6 +387,8 @@ class OpsStack:
     parameters: dict[str, str]
     package: OpsPackage
     code_location: str
+    # Which Powertools layer the functions load, and how it was chosen (for the deploy's log).
+    layer_note: str = ""
 
 
 class OpsStackBuilder:
@@ -362,8 +398,9 @@ class OpsStackBuilder:
     ----------
     project_dir:
         The checkout.
-    s3, lambda_client:
-        boto3 clients of the target account (the emulator's on loopback).
+    s3, lambda_client, ssm:
+        boto3 clients of the target account (the emulator's on loopback). SSM reads the
+        ARN of AWS's Powertools layer for the pinned version from its public parameter.
     runner:
         Runs ``chalice package``.
     region:
@@ -382,6 +419,7 @@ class OpsStackBuilder:
         *,
         s3: Any,
         lambda_client: Any,
+        ssm: Any,
         runner: CommandRunner,
         region: str,
         emulator: bool,
@@ -389,6 +427,7 @@ class OpsStackBuilder:
         self._project_dir = project_dir
         self._s3 = s3
         self._lambda = lambda_client
+        self._ssm = ssm
         self._runner = runner
         self._region = region
         self._emulator = emulator
@@ -435,12 +474,39 @@ class OpsStackBuilder:
         parameters = {}
         if self._emulator:
             parameters["PowertoolsLayerArn"] = self._stand_in_layer()
+            note = (
+                "Powertools layer: the emulator's empty stand-in (nothing runs in moto's Lambda)."
+            )
+        else:
+            arn, note = self._public_layer(pinned_powertools(self._project_dir))
+            if arn:
+                parameters["PowertoolsLayerArn"] = arn
         return OpsStack(
             template_body=body,
             parameters=parameters,
             package=package,
             code_location=f"s3://{bucket}/{key}",
+            layer_note=note,
         )
+
+    def _public_layer(self, version: str) -> tuple[str, str]:
+        """AWS's Powertools layer of ``version`` in this region, read from AWS's public SSM
+        parameter; ``("", why)`` when it cannot be read, and the stack falls back to its
+        ``PowertoolsLayerVersion``."""
+        from botocore.exceptions import ClientError
+
+        name = powertools_layer_parameter(version)
+        try:
+            arn = str(self._ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        except ClientError as exc:
+            return "", (
+                f"Powertools layer: could not read {name} ({exc.response['Error']['Code']}); "
+                "the functions load the layer of ops.yaml's PowertoolsLayerVersion, which may "
+                f"hold another version than the pinned {version} (spotops/data/"
+                "powertools_layers.json says which). Pass --param PowertoolsLayerArn=<arn> to "
+                "choose it."
+            )
+        return arn, f"Powertools layer: {arn} (aws-lambda-powertools {version}, from {name})."
 
     def _stand_in_layer(self) -> str:
         versions = self._lambda.list_layer_versions(LayerName=self.STAND_IN_LAYER)

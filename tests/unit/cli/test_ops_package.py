@@ -6,17 +6,21 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from spotops.config import STACKS
 from spotops.deploy import PENDING_OUTPUT, plan_stacks, stack_parameters
 from spotops.errors import LimitError, NotDeployedError, PackageError
 from spotops.ops_package import (
+    OpsStackBuilder,
     build_package,
     offline_site_outputs,
     package_breaches,
     package_environment,
+    pinned_powertools,
     stage_config,
     template_body,
     translate,
@@ -219,3 +223,60 @@ def test_site_outputs_become_the_ops_stacks_parameters_and_win_over_the_config()
     assert deployed["TaskRoleArn"] == site_outputs["TaskRoleArn"]
     assert deployed["DesiredCount"] == config.parameters["DesiredCount"]
     assert "ImageUri" not in deployed
+
+
+# ---- the Powertools layer of the pinned version --------------------------------------------
+
+
+class FakeSsm:
+    def __init__(self, parameters: dict[str, str]) -> None:
+        self.parameters = parameters
+        self.asked: list[str] = []
+
+    def get_parameter(self, Name: str) -> dict[str, Any]:
+        self.asked.append(Name)
+        if Name not in self.parameters:
+            raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "x"}}, "Get")
+        return {"Parameter": {"Name": Name, "Value": self.parameters[Name]}}
+
+
+def _builder(ssm: FakeSsm, tmp_path: Path) -> OpsStackBuilder:
+    return OpsStackBuilder(
+        tmp_path,
+        s3=None,
+        lambda_client=None,
+        ssm=ssm,
+        runner=FakeRunner(),
+        region="eu-west-1",
+        emulator=False,
+    )
+
+
+def test_the_pin_is_read_from_the_runtime_requirements(tmp_path):
+    pins = tmp_path / "ops_lambdas" / "requirements-runtime.txt"
+    pins.parent.mkdir()
+    pins.write_text("# comment\naws-lambda-powertools==3.40.1\naws-xray-sdk==2.15.0\n")
+    assert pinned_powertools(tmp_path) == "3.40.1"
+    pins.write_text("aws-lambda-powertools>=3.0\n")
+    with pytest.raises(PackageError, match="exactly once"):
+        pinned_powertools(tmp_path)
+
+
+def test_the_layer_of_the_pinned_version_comes_from_awss_public_parameter(tmp_path):
+    arn = "arn:aws:lambda:eu-west-1:017000801446:layer:powertools-under-test:41"
+    name = "/aws/service/powertools/python/x86_64/python3.11/3.37.0"
+    ssm = FakeSsm({name: arn})
+
+    found, note = _builder(ssm, tmp_path)._public_layer("3.37.0")
+
+    assert (found, ssm.asked) == (arn, [name])
+    assert "aws-lambda-powertools 3.37.0" in note
+
+
+def test_without_the_public_parameter_the_stack_falls_back_and_says_so(tmp_path):
+    found, note = _builder(FakeSsm({}), tmp_path)._public_layer("3.37.0")
+
+    assert found == ""
+    assert "ParameterNotFound" in note
+    assert "PowertoolsLayerVersion" in note
+    assert "--param PowertoolsLayerArn=" in note

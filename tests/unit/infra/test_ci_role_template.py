@@ -158,6 +158,7 @@ ALSO_GRANTED = {
     "ecr:BatchGetImage": "image push",
     "ecr:GetDownloadUrlForLayer": "image push",
     "ecr:DescribeImages": "push checks the tag; deploy finds the image",
+    "ssm:GetParameter": "deploy reads AWS's public Powertools layer parameter",
     # Cross-service needs of the handlers, for what the templates use.
     "iam:PassRole": "task, execution, function, flow-log, traffic-shift and hook roles",
     "iam:CreateServiceLinkedRole": "first ECS, ELB, autoscaling use in an account",
