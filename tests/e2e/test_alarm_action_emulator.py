@@ -26,6 +26,7 @@ from tests.support.alarms import (
     SPOT_STRATEGY,
     eventbridge_alarm,
     prepare_service,
+    put_alarm,
     scheduled,
     sns_alarm,
     spot_interruption,
@@ -126,6 +127,10 @@ def test_alarms_are_alerted_and_remediated_holding_only_its_own_policy(
     )
     now = time.time()
     cluster, service = stage.site["ClusterName"], stage.site["ServiceName"]
+    # The alarms as the site stack makes them, in ALARM (moto's CloudFormation drops them):
+    # the function reads each alarm again before it acts.
+    for name in ("unhealthy-hosts", "cpu-high"):
+        put_alarm(stage.client("cloudwatch"), f"{PREFIX}{name}", "ALARM")
 
     # Four actions in a row: more than the deployed hourly budget of 3 allows.
     limits = {"REMEDIATION_MAX_PER_HOUR": "4"}
@@ -176,6 +181,7 @@ def test_a_role_without_update_service_fails_the_remediation_and_says_so(
     policy = _without_conditions(stage.role_policy(FUNCTION))
     policy["Statement"] = [s for s in policy["Statement"] if s["Action"] != "ecs:UpdateService"]
     credentials = principal_with_policy(stage.client("iam"), "ops-alarm-short", policy)
+    put_alarm(stage.client("cloudwatch"), f"{PREFIX}memory-high", "ALARM")
 
     with enforced_iam(stage.emulator):
         ran = run(stage, sns_alarm(f"{PREFIX}memory-high", at=time.time()), credentials)

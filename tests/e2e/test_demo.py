@@ -36,7 +36,12 @@ def test_the_demo_runs_every_flow_and_leaves_their_effects_in_the_emulator() -> 
     status = Demo(ROOT, printer=lines.append, before_teardown=inspect).run()
 
     assert status == 0, "\n".join(lines[-30:])
-    assert seen["stacks"] == ["spotops-dev-network", "spotops-dev-ops", "spotops-dev-site"]
+    assert seen["stacks"] == [
+        "spotops-bootstrap",
+        "spotops-dev-network",
+        "spotops-dev-ops",
+        "spotops-dev-site",
+    ]
     assert "@sha256:" in seen["image"]
     assert seen["revisions"] == 2  # the bootstrap revision and one pinned to the digest
     (killed,) = seen["stopped"]

@@ -51,7 +51,8 @@ def stage(emulator: str, tmp_path: Path) -> Stage:
 
 
 def test_deploy_makes_three_stacks_and_a_second_deploy_changes_nothing(stage: Stage) -> None:
-    assert set(stage.outputs) == {f"{APP}-{STAGE}-{p}" for p in ("network", "site", "ops")}
+    stacks = {f"{APP}-{STAGE}-{p}" for p in ("network", "site", "ops")}
+    assert set(stage.outputs) == {*stacks, f"{APP}-bootstrap"}  # the app's artifact bucket
 
     again = spotops(stage.project, stage.emulator, "deploy", "--yes")
 
