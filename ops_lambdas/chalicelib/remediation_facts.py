@@ -117,25 +117,24 @@ class RemediationGateway(EcsGateway):
     def alarm_now(self, name: str) -> AlarmNow | None:
         """The alarm's state now, since when, and whether its actions are enabled (on-call
         mutes an alarm by disabling them); ``None`` when CloudWatch has no such alarm."""
-        response = self._call(
-            self._cloudwatch,
-            "describe_alarms",
-            AlarmNames=[name],
-            AlarmTypes=["MetricAlarm", "CompositeAlarm"],
+        alarm = self._alarm(name)
+        if alarm is None:
+            return None
+        since = alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp")
+        return AlarmNow(
+            state=str(alarm.get("StateValue", "")),
+            since=since.timestamp() if isinstance(since, datetime) else None,
+            actions_enabled=alarm.get("ActionsEnabled") is not False,
         )
-        for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
-            if alarm.get("AlarmName") != name:
-                continue
-            since = alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp")
-            return AlarmNow(
-                state=str(alarm.get("StateValue", "")),
-                since=since.timestamp() if isinstance(since, datetime) else None,
-                actions_enabled=alarm.get("ActionsEnabled") is not False,
-            )
-        return None
 
     def alarm_description(self, name: str) -> str | None:
         """An alarm's description (EventBridge's composite alarm events carry none)."""
+        alarm = self._alarm(name)
+        value = alarm.get("AlarmDescription") if alarm else None
+        return value if isinstance(value, str) and value else None
+
+    def _alarm(self, name: str) -> dict[str, Any] | None:
+        """The metric or composite alarm named ``name``, as DescribeAlarms returns it."""
         response = self._call(
             self._cloudwatch,
             "describe_alarms",
@@ -143,9 +142,8 @@ class RemediationGateway(EcsGateway):
             AlarmTypes=["MetricAlarm", "CompositeAlarm"],
         )
         for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
-            value = alarm.get("AlarmDescription")
-            if isinstance(value, str) and value:
-                return value
+            if alarm.get("AlarmName") == name:
+                return dict(alarm)
         return None
 
 

@@ -18,6 +18,7 @@ from chalicelib.observability import logger as ops_logger
 from chalicelib.settings import Settings, load_settings
 from chalicelib.toolkit import Toolkit, build_toolkit
 from spotops.emulator_images import put_image
+from tests.support.alarms import put_alarm
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -421,18 +422,7 @@ class ChaosWorld:
         service.running_count = count
 
     def set_alarm(self, name: str, state: str = "ALARM") -> None:
-        cloudwatch = self.clients.cloudwatch
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+        put_alarm(self.clients.cloudwatch, name, state)
 
     def set_leash(self, value: str) -> None:
         self.clients.ssm.put_parameter(Name=CHAOS_LEASH, Value=value, Type="String", Overwrite=True)
