@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 BOOTSTRAP_TAG = "bootstrap"
 
@@ -24,6 +27,7 @@ class Status(StrEnum):
     DEPLOYING = "deploying"
     ALREADY_RUNNING = "already-running"
     OLDER = "older"  # a push older than the image running (delivered late): changes nothing
+    TWIN = "twin"  # the same digest pushed under another tag: deployed once, by the other push
     DRY_RUN = "dry-run"
     KILLED = "killed"
     COOLDOWN = "cooldown"
@@ -60,6 +64,40 @@ def redeploy_lock_holder(digest: str) -> str:
     """The lock's holder names the work, not the attempt: a retry of the same image (Lambda's
     retry, a duplicate delivery, the reconcile run) re-takes the lock it left."""
     return f"redeploy:{digest}"
+
+
+def twin_owner(
+    digest: str,
+    tag: str | None,
+    *,
+    lock: Mapping[str, Any] | None,
+    record: DeploymentRecord | None = None,
+) -> str | None:
+    """The tag of the push that owns the deployment of ``digest`` when it is not ``tag``:
+    this push is then its *twin* (one image pushed under two tags, a release and its
+    commit, gives two events milliseconds apart) and changes nothing; ``None`` when this
+    push is the work itself (or a retry of it).
+
+    The work is the digest: the lock held by ``redeploy:<digest>`` names the tag that
+    claimed it (``""`` while not yet claimed: another push of this image is in flight).
+    Without that lock, the latest deployment record of the same digest under another tag
+    (the service already runs it) names the owner.
+
+    Example
+    -------
+    >>> lock = {"holder": redeploy_lock_holder("sha256:ab"), "tag": "v1.2.3"}
+    >>> twin_owner("sha256:ab", "0123abc", lock=lock)
+    'v1.2.3'
+    >>> twin_owner("sha256:ab", "v1.2.3", lock=lock) is None  # a retry of the same push
+    True
+    """
+    mine = tag or ""
+    if lock is not None and lock.get("holder") == redeploy_lock_holder(digest):
+        owner = str(lock.get("tag") or "")
+        return owner if owner != mine else None
+    if record is not None and record.digest == digest and record.tag != mine:
+        return record.tag
+    return None
 
 
 # ---- failures -----------------------------------------------------------------------------

@@ -216,6 +216,30 @@ class SafetyLedger:
             return None
         return lock
 
+    def claim_in_lock(self, service_key: str, holder: str, name: str, value: Any) -> Any:
+        """Set ``name`` in the live lock ``holder`` holds unless it is set already, in one
+        conditional write; return the value the lock holds now (``value`` when this call
+        set it). Two invocations sharing one holder (one digest pushed under two tags) learn
+        which of them claimed the work. ``None`` when ``holder`` holds no live lock."""
+        now = self._now()
+        try:
+            response = self._call(
+                "update_item",
+                Key=to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+                UpdateExpression="SET #n = if_not_exists(#n, :v)",
+                ConditionExpression="holder = :holder AND expires_at >= :now",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues={
+                    ":v": to_item({"v": value})["v"],
+                    ":holder": {"S": holder},
+                    ":now": {"N": str(now)},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            return None
+        return from_item(response["Attributes"]).get(name)
+
     def update_lock(self, service_key: str, holder: str, fields: Mapping[str, Any]) -> None:
         """Add ``fields`` (e.g. the deployment id) to a lock ``holder`` still holds."""
         fields = {k: v for k, v in fields.items() if v is not None}

@@ -48,6 +48,7 @@ from chalicelib.decisions import (
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
+    twin_owner,
 )
 from chalicelib.errors import DeferredError, LedgerError
 from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
@@ -268,7 +269,9 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
             **facts,
         )
     if current_image.endswith(f"@{image.digest}"):
-        _resume_if_ours(kit, image, service, pushed.pushed_at, trigger)
+        owner = _resume_if_ours(kit, image, service, pushed.pushed_at, trigger)
+        if owner is not None:
+            return _twin(kit, image, owner, trigger)
         count("ActionsSuppressed", JOB)
         return _result(Status.ALREADY_RUNNING, f"{svc} already runs {image.label}", **facts)
 
@@ -330,9 +333,12 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         holder=holder,
         action=JOB,
         ttl_seconds=settings.lock_ttl_seconds,
-        details={"digest": image.digest, "tag": image.tag or "", "trigger": trigger},
+        details={"digest": image.digest, "trigger": trigger},  # the tag is claimed below
     )
     if not lock.acquired:
+        owner = twin_owner(image.digest, image.tag, lock=lock.holder)
+        if owner is not None:  # the lock is this digest's: another tag is deploying it
+            return _twin(kit, image, owner, trigger)
         reason = (
             f"{svc} is locked by {lock.holder.get('action', '?')} "
             f"({lock.holder.get('holder', '?')}) until {lock.holder.get('expires_at', '?')}"
@@ -340,6 +346,16 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         title = f":lock: Redeploy waiting: {image.label}"
         _notify_once(kit, image, "locked", title, reason, trigger)
         raise DeferredError(Status.LOCKED.value, reason, **facts)
+    # One digest under two tags shares the holder: the first tag to claim the lock owns the
+    # work; the other is its twin and leaves the lock, the budget and ECS alone.
+    claimed = kit.ledger.claim_in_lock(svc, holder, "tag", image.tag or "")
+    if claimed is None:
+        raise DeferredError(
+            Status.LOCKED.value, f"the lock on {svc} expired before the redeploy began", **facts
+        )
+    owner = twin_owner(image.digest, image.tag, lock={"holder": holder, "tag": claimed})
+    if owner is not None:
+        return _twin(kit, image, owner, trigger)
 
     started = False
     registered: str | None = None
@@ -612,20 +628,28 @@ def _undo(kit: Toolkit, gateway: EcsGateway, svc: str, holder: str, registered: 
 
 def _resume_if_ours(
     kit: Toolkit, image: Image, service: ServiceFacts, pushed_at: float, trigger: str
-) -> None:
+) -> str | None:
     """The image already runs. If this job started that (its lock, or an unannounced
     record, says so), a crash or ledger error cut the attempt short after ``UpdateService``:
     complete the record and the notice, so the outcome event is recognised and frees the
-    lock. An image someone else deployed is left alone."""
+    lock. An image someone else deployed is left alone.
+
+    Returns the owner's tag when the image runs because a push of it under another tag
+    deployed it (this push is its twin: nothing to resume), else ``None``."""
     svc = kit.settings.service_key
     lock = kit.ledger.get_lock(svc)
-    ours = bool(lock and lock.get("holder") == redeploy_lock_holder(image.digest))
     latest = kit.ledger.get_deployment(svc)
+    owner = twin_owner(
+        image.digest, image.tag, lock=lock, record=DeploymentRecord.from_item(latest)
+    )
+    if owner is not None:
+        return owner
+    ours = bool(lock and lock.get("holder") == redeploy_lock_holder(image.digest))
     unannounced = bool(
         latest and latest.get("digest") == image.digest and not latest.get("announced")
     )
     if not (ours or unannounced):
-        return
+        return None
     deployment_id = str(
         (lock or {}).get("deployment_id")
         or (latest or {}).get("deployment_id")
@@ -638,6 +662,33 @@ def _resume_if_ours(
         Started(deployment_id, service.task_definition, "", None, pushed_at),
         trigger,
     )
+    return None
+
+
+def _twin(kit: Toolkit, image: Image, owner: str, trigger: str) -> dict[str, Any]:
+    """A twin push (this digest, another tag, deployed by the push of ``owner``) changes
+    nothing: no revision, no ``UpdateService``, no budget, and the lock stays the owner's.
+    Recorded in the history and mentioned once, naming both tags."""
+    svc = kit.settings.service_key
+    tag = image.tag or "untagged"
+    other = owner or "another tag"
+    reason = (
+        f"{tag} is the same image ({image.short_digest}) as {other}, whose push deploys it; "
+        "one image is deployed once"
+    )
+    count("ActionsSuppressed", JOB)
+    logger.info("twin push", extra={"owner_tag": owner, "reason": reason})
+    kit.ledger.record_history(svc, JOB, "twin", reason)
+    _notify_once(
+        kit,
+        image,
+        f"twin-{tag}",
+        f":link: {tag} is {other}: one image ({image.short_digest}), deployed once",
+        f"`{tag}` and `{other}` tag the same image (`{image.short_digest}`). It is deployed "
+        f"to `{svc}` once, by the push of `{other}`; the push of `{tag}` changes nothing.",
+        trigger,
+    )
+    return _result(Status.TWIN, reason, digest=image.digest, tag=image.tag, twin_of=owner or None)
 
 
 # ---- failures -------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from chalicelib.decisions import (
     primary_deployment_of,
     push_order,
     reconcile_decision,
+    redeploy_lock_holder,
+    twin_owner,
 )
 
 URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spotops-dev-site"
@@ -349,3 +351,38 @@ def test_a_push_is_deployed_when_nothing_newer_is_known(
     assert push_order(push, running=running, latest=latest, handled_at=T + 999).verdict is (
         PushVerdict.NEWER
     )
+
+
+# ---- twin pushes: one digest under two tags (issue 22, item 6) ------------------------------
+
+
+def _record(tag: str, digest: str = DIGEST) -> DeploymentRecord:
+    return DeploymentRecord("ecs-svc/1", digest, tag, DeploymentStatus.IN_PROGRESS)
+
+
+@pytest.mark.parametrize(
+    ("tag", "lock", "record", "owner"),
+    [
+        ("0a1b2c3", {"holder": redeploy_lock_holder(DIGEST), "tag": "v1.2.3"}, None, "v1.2.3"),
+        ("v1.2.3", {"holder": redeploy_lock_holder(DIGEST), "tag": "v1.2.3"}, None, None),
+        # The lock is this digest's but not yet claimed: another push of it is in flight.
+        ("0a1b2c3", {"holder": redeploy_lock_holder(DIGEST)}, None, ""),
+        # Another image's lock, or chaos's, says nothing about twins.
+        (
+            "0a1b2c3",
+            {"holder": redeploy_lock_holder("sha256:" + "cd" * 32), "tag": "x"},
+            None,
+            None,
+        ),
+        ("0a1b2c3", {"holder": "chaos:run-1"}, None, None),
+        # No lock (the deployment finished): the record of the same digest names the owner.
+        ("0a1b2c3", None, _record("v1.2.3"), "v1.2.3"),
+        ("v1.2.3", None, _record("v1.2.3"), None),
+        ("0a1b2c3", None, _record("v1.2.3", "sha256:" + "cd" * 32), None),
+        ("0a1b2c3", None, None, None),
+    ],
+)
+def test_twin_owner_is_the_tag_that_claimed_the_digest(
+    tag: str, lock: dict[str, str] | None, record: DeploymentRecord | None, owner: str | None
+) -> None:
+    assert twin_owner(DIGEST, tag, lock=lock, record=record) == owner
