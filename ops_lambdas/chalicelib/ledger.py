@@ -6,7 +6,9 @@ Item schema (string key ``pk`` + string sort key ``sk``; DynamoDB TTL on number 
 pk                     sk              attributes
 =====================  ==============  =====================================================
 ``LOCK#<svc>``         ``LOCK``        holder, action, acquired_at, expires_at, ttl, and the
-                                       action's details (digest, tag, deployment_id, ...)
+                                       action's details (digest, tag, deployment_id, ...);
+                                       guest (holder, until, details): who shares a
+                                       deployment's lock (:meth:`SafetyLedger.share_lock`)
 ``COOLDOWN#<svc>``     ``<action>``    until (epoch s), ttl
 ``BUDGET#<action>``    ``<YYYYmmddHH>`` count (actions started in that UTC hour), ttl
 ``DEPLOYMENT#<svc>``   ``LATEST``      deployment_id, digest, tag, task_definition, status,
@@ -298,6 +300,96 @@ class SafetyLedger:
             return False
         return True
 
+    def share_lock(
+        self,
+        service_key: str,
+        *,
+        guest: str,
+        deployment_id: str,
+        ttl_seconds: int,
+        details: Mapping[str, Any] | None = None,
+    ) -> LockResult:
+        """Act beside the holder of the live lock held *for* ``deployment_id`` (a deployment
+        ECS is rolling out), without taking it from its holder.
+
+        The guest is written into the lock as the map ``guest`` (``holder``, ``until``, and
+        ``details``), one live guest at a time; the same guest re-shares it (a retry:
+        :attr:`LockResult.retaken`, its details kept). The holder keeps the lock and its
+        expiry; every other caller of :meth:`acquire_lock` is refused as before. A lock
+        without ``deployment_id`` (a change not made yet) is never shared.
+        """
+        now = self._now()
+        key = to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"})
+        live = "deployment_id = :d AND expires_at >= :now"
+        common = {":d": {"S": deployment_id}, ":now": {"N": str(now)}}
+        until = {"N": str(now + ttl_seconds)}
+        try:
+            renewed = self._call(
+                "update_item",
+                Key=key,
+                UpdateExpression="SET guest.#u = :until",
+                ConditionExpression=f"{live} AND guest.holder = :g",
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues={**common, ":g": {"S": guest}, ":until": until},
+                ReturnValues="ALL_NEW",
+            )
+            return LockResult(True, from_item(renewed["Attributes"]), retaken=True)
+        except ClientError:
+            pass  # no guest, another guest, or no live lock for that deployment
+        visit = {"holder": guest, "until": now + ttl_seconds, **(details or {})}
+        try:
+            shared = self._call(
+                "update_item",
+                Key=key,
+                UpdateExpression="SET guest = :visit",
+                ConditionExpression=(
+                    f"{live} AND (attribute_not_exists(guest) OR guest.#u < :now)"
+                ),
+                ExpressionAttributeNames={"#u": "until"},
+                ExpressionAttributeValues={**common, ":visit": to_item({"v": visit})["v"]},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError:
+            return LockResult(False, self.get_lock(service_key) or {})
+        return LockResult(True, from_item(shared["Attributes"]))
+
+    def update_share(self, service_key: str, guest: str, fields: Mapping[str, Any]) -> None:
+        """Add ``fields`` to the guest's part of the lock while ``guest`` still shares it."""
+        names = {"#g": "guest", **{f"#f{i}": name for i, name in enumerate(fields)}}
+        values = {f":v{i}": typed for i, typed in enumerate(to_item(fields).values())}
+        sets = ", ".join(f"#g.#f{i} = :v{i}" for i in range(len(fields)))
+        try:
+            self._call(
+                "update_item",
+                Key=to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="#g.holder = :guest",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":guest": {"S": guest}},
+            )
+        except ClientError as exc:
+            raise LedgerError(f"lock on {service_key} is no longer shared by {guest}") from exc
+
+    def end_share(self, service_key: str, *, guest: str, deployment_id: str | None = None) -> bool:
+        """The guest leaves the lock; with ``deployment_id``, the lock is now held for that
+        deployment (the guest's change superseded the one the lock was held for, so the
+        outcome event of the new deployment frees it). True when the guest was there."""
+        sets = " SET deployment_id = :d" if deployment_id else ""
+        values: dict[str, Any] = {":guest": {"S": guest}}
+        if deployment_id:
+            values[":d"] = {"S": deployment_id}
+        try:
+            self._call(
+                "update_item",
+                Key=to_item({"pk": f"LOCK#{service_key}", "sk": "LOCK"}),
+                UpdateExpression=f"REMOVE guest{sets}",
+                ConditionExpression="guest.holder = :guest",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError:
+            return False
+        return True
+
     # ---- cooldowns and budgets -----------------------------------------------------------
 
     def cooldown_remaining(self, service_key: str, action: str) -> int:
@@ -403,6 +495,32 @@ class SafetyLedger:
                     ":r": {"S": reason or "-"},
                     ":d": {"S": deployment_id},
                     ":now": {"N": str(self._now())},
+                },
+            )
+        except ClientError:
+            return False
+        return True
+
+    def hand_over_deployment(
+        self, service_key: str, deployment_id: str, successor: str, reason: str
+    ) -> bool:
+        """The open deployment ``deployment_id`` goes on as ``successor`` (an ``UpdateService``
+        of the toolkit, the capacity shift, superseded it with the same task definition):
+        the record follows it, so the successor's outcome event settles it. True when the
+        record was still that deployment, open."""
+        try:
+            self._call(
+                "update_item",
+                Key=to_item({"pk": f"DEPLOYMENT#{service_key}", "sk": "LATEST"}),
+                UpdateExpression="SET deployment_id = :n, superseded_id = :d, #r = :r",
+                ConditionExpression="deployment_id = :d AND #s IN (:open, :back)",
+                ExpressionAttributeNames={"#s": "status", "#r": "reason"},
+                ExpressionAttributeValues={
+                    ":n": {"S": successor},
+                    ":d": {"S": deployment_id},
+                    ":r": {"S": reason or "-"},
+                    ":open": {"S": "IN_PROGRESS"},
+                    ":back": {"S": "ROLLING_BACK"},
                 },
             )
         except ClientError:

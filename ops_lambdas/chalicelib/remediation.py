@@ -94,6 +94,7 @@ from chalicelib.remediation_rules import (
     duration,
     follow_up_posted,
     interruptions_decision,
+    may_share_lock,
     next_history,
     notice_decision,
     plan_capacity_return,
@@ -453,6 +454,7 @@ def _remediate(
             subject=subject,
             at=at,
             clock=clock,
+            during=busy,
         )
     except OpsError as exc:  # the ledger failed around the action
         logger.error("remediation stopped by a ledger failure", extra={"error": str(exc)})
@@ -552,27 +554,40 @@ def _act(
     subject: str,
     at: float,
     clock: Clock,
+    during: str | None = None,
 ) -> Outcome:
     """Take the lock, count the budget once, start the cooldown, make the change, record it;
-    the lock is released on every path."""
+    the lock is released on every path.
+
+    ``during``: a deployment is in progress (why). A rule that acts during one (the Spot
+    placement failure's shift) finds the service lock held by the redeploy job for that
+    deployment: it shares it (:func:`may_share_lock`) instead of taking it, and leaves it
+    held for the deployment its change started, to which the redeploy job's record is
+    handed over, so that deployment's outcome event settles the record and frees the lock.
+    """
     settings = kit.settings
     svc = settings.service_key
     ledger = kit.ledger
-    lock = ledger.acquire_lock(
-        svc,
-        holder=holder,
-        action=JOB,
-        ttl_seconds=min(LOCK_TTL_SECONDS, settings.lock_ttl_seconds),
-        details={"trigger": rule.trigger, "remediation": rule.action.value},
-    )
+    ttl = min(LOCK_TTL_SECONDS, settings.lock_ttl_seconds)
+    details = {"trigger": rule.trigger, "remediation": rule.action.value}
+    lock = ledger.acquire_lock(svc, holder=holder, action=JOB, ttl_seconds=ttl, details=details)
+    rolling = snapshot.state.primary_deployment
+    shared = ""  # the deployment whose lock is shared
+    if not lock.acquired and during and may_share_lock(rule, lock.holder, rolling=rolling):
+        lock = ledger.share_lock(
+            svc, guest=holder, deployment_id=rolling, ttl_seconds=ttl, details=details
+        )
+        shared = rolling if lock.acquired else ""
     if not lock.acquired:
         reason = (
             f"{svc} is locked by {lock.holder.get('action', '?')} "
             f"({lock.holder.get('holder', '?')}): two automations never act on one service at once"
         )
         return _refused(Outcome.refused(Refusal.LOCKED, reason, plan.summary), subject)
+    successor = ""
     try:
-        if not lock.holder.get("budget_taken"):
+        mine = (lock.holder.get("guest") or {}) if shared else lock.holder
+        if not mine.get("budget_taken"):
             if not ledger.consume_budget(_budget_key(svc), settings.remediation.max_per_hour):
                 reason = (
                     f"the budget of {settings.remediation.max_per_hour} automated actions per "
@@ -580,14 +595,17 @@ def _act(
                     "automatically this hour; follow the runbook"
                 )
                 return _refused(Outcome.refused(Refusal.BUDGET, reason, plan.summary), subject)
-            ledger.update_lock(svc, holder, {"budget_taken": True})
+            if shared:
+                ledger.update_share(svc, holder, {"budget_taken": True})
+            else:
+                ledger.update_lock(svc, holder, {"budget_taken": True})
         ledger.start_cooldown(svc, cooldown_key(rule), rule.cooldown_seconds)
         records = _records(kit, clock)
         if plan.action is Action.CAPACITY_SHIFT:
             # The way back is recorded before the shift: a crash must not strand the service.
             records.put_shift(svc, CapacityShift(at, plan.original_strategy, rule.trigger, at))
         try:
-            gateway.update(plan.update)
+            answer = gateway.update(plan.update)
         except AwsCallError as exc:
             took = exc.kind is FailureKind.UNKNOWN and _took(gateway, plan, snapshot)
             if not took:
@@ -595,6 +613,19 @@ def _act(
                     records.delete_shift(svc, at)
                 return _failed(exc, plan, subject)
             logger.warning("UpdateService answer lost; ECS took it", extra={"plan": plan.summary})
+            answer = None
+        summary = plan.summary
+        if shared:
+            successor = _successor(gateway, answer, shared)
+            if successor:
+                ledger.hand_over_deployment(
+                    svc,
+                    shared,
+                    successor,
+                    f"superseded by {successor}, started by remediation of {subject} "
+                    "(same task definition, on on-demand FARGATE)",
+                )
+                summary = f"{summary}; deployment {shared} goes on as {successor}"
         if plan.action is Action.ROLLBACK and plan.undoes_deployment:
             ledger.set_deployment_status(
                 svc,
@@ -606,15 +637,29 @@ def _act(
             shift = records.shift(svc)
             if shift is not None:
                 records.delete_shift(svc, shift.shifted_at)
-        ledger.record_history(svc, JOB, rule.action.value, f"{subject}: {plan.summary}")
+        ledger.record_history(svc, JOB, rule.action.value, f"{subject}: {summary}")
         count("ActionsTaken", JOB)
-        logger.info("remediated", extra={"subject": subject, "plan": plan.summary})
-        return Outcome(True, plan.summary, None, plan.summary)
+        logger.info("remediated", extra={"subject": subject, "plan": summary})
+        return Outcome(True, summary, None, summary)
     finally:
         try:
-            ledger.release_lock(svc, holder=holder)
+            if shared:
+                ledger.end_share(svc, guest=holder, deployment_id=successor or None)
+            else:
+                ledger.release_lock(svc, holder=holder)
         except OpsError as exc:
             logger.error("lock not released; it expires on its own", extra={"error": str(exc)})
+
+
+def _successor(gateway: RemediationGateway, answer: ServiceSnapshot | None, before: str) -> str:
+    """The deployment the change started in place of ``before`` ("" when none is seen)."""
+    if answer is None:
+        try:
+            answer = gateway.snapshot()
+        except AwsCallError:
+            return ""
+    found = answer.state.primary_deployment if answer is not None else ""
+    return found if found and found != before else ""
 
 
 def _took(gateway: RemediationGateway, plan: Plan, before: ServiceSnapshot) -> bool:
@@ -913,9 +958,14 @@ def _limits(kit: Toolkit, rule: Rule | None) -> str:
         if rule is not None and rule.cooldown_seconds
         else ""
     )
+    during = (
+        "during a deployment too (a Spot shortage stalls it)"
+        if rule is not None and rule.during_deployment
+        else "none during a deployment"
+    )
     return (
-        f"{cooldown}{remediation.max_per_hour} actions per hour on the service, none during a "
-        "deployment, kill switch and dry run honoured"
+        f"{cooldown}{remediation.max_per_hour} actions per hour on the service, {during}, "
+        "kill switch and dry run honoured"
     )
 
 

@@ -90,15 +90,18 @@ class RemediationGateway(EcsGateway):
         raw = self.describe_active_service()
         return _snapshot(raw) if raw is not None else None
 
-    def update(self, fields: Mapping[str, Any]) -> None:
-        """``UpdateService`` of the site's service with ``fields`` (one plan's change)."""
-        self._call(
+    def update(self, fields: Mapping[str, Any]) -> ServiceSnapshot | None:
+        """``UpdateService`` of the site's service with ``fields`` (one plan's change); the
+        service as ECS answered (its new PRIMARY deployment among its deployments)."""
+        response = self._call(
             self._ecs,
             "update_service",
             cluster=self._cluster,
             service=self._service,
             **dict(fields),
         )
+        raw = response.get("service") if isinstance(response, Mapping) else None
+        return _snapshot(raw) if isinstance(raw, Mapping) else None
 
     def scalable_target(self) -> ScalableTarget | None:
         """The service's autoscaling range (``None``: autoscaling is off)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -79,6 +79,8 @@ class Rule:
     cooldown_seconds: int
     severity: Severity
     why: str
+    # Acts while a deployment is in progress too (every other rule waits for it to end).
+    during_deployment: bool = False
 
     @property
     def acts(self) -> bool:
@@ -138,6 +140,9 @@ POLICY: tuple[Rule, ...] = (
         1800,
         Severity.CRITICAL,
         "ECS Service Action SERVICE_TASK_PLACEMENT_FAILURE on FARGATE_SPOT",
+        # A Spot shortage stalls a deployment: unplaced tasks never trip the circuit breaker
+        # (and CANARY/LINEAR have none), so the shift is what lets the deployment finish.
+        during_deployment=True,
     ),
     Rule(
         TRIGGER_SPOT_INTERRUPTIONS,
@@ -571,7 +576,8 @@ def decide(facts: RemediationFacts) -> Decision:
     foreign alarm, a change older than the alarm's last recorded one (stale), suppressed
     composite, no policy, kill switch, unreadable facts, the alarm's actions disabled
     (muted) or the alarm no longer in ALARM when read again, nothing applicable, deployment
-    in progress, cooldown, hourly budget, dry run (a foreign alarm is refused before the
+    in progress (unless the rule acts during one, :attr:`Rule.during_deployment`: the plan
+    then says so), cooldown, hourly budget, dry run (a foreign alarm is refused before the
     policy is even looked up).
 
     Dry run comes last so it reports the plan that would run, within every limit.
@@ -629,12 +635,19 @@ def decide(facts: RemediationFacts) -> Decision:
         return Decision(False, f"nothing to do: {plan.reason}", Refusal.NOT_APPLICABLE)
     if plan is None:
         return Decision(False, "not acting: no plan could be made", Refusal.UNREADABLE)
-    if facts.deployment:
+    if facts.deployment and not rule.during_deployment:
         return Decision(
             False,
             f"not acting while a deployment is in progress ({facts.deployment})",
             Refusal.DEPLOYMENT,
             plan,
+        )
+    if facts.deployment:
+        plan = replace(
+            plan,
+            summary=f"{plan.summary}, during the deployment in progress ({facts.deployment}): "
+            "tasks Fargate Spot cannot place stall it without tripping the circuit breaker, "
+            "so the deployment goes on as a new one on on-demand FARGATE",
         )
     if facts.cooldown_remaining > 0:
         return Decision(
@@ -658,6 +671,32 @@ def decide(facts: RemediationFacts) -> Decision:
             False, f"dry run ({facts.dry_run.reason}): would {plan.summary}", Refusal.DRY_RUN, plan
         )
     return Decision(True, plan.summary, None, plan)
+
+
+def may_share_lock(rule: Rule, lock: Mapping[str, Any], *, rolling: str) -> bool:
+    """Whether ``rule``'s action may act under the service lock someone else holds.
+
+    Only a rule that acts during a deployment (:attr:`Rule.during_deployment`), and only
+    under the lock held *for the deployment ECS is rolling out* (the lock's
+    ``deployment_id`` is ``rolling``, the service's PRIMARY deployment): the redeploy job
+    took that lock, made its one ``UpdateService`` and now only waits for ECS to report,
+    so acting beside it races with nothing of it. A lock without a deployment (a redeploy
+    between taking the lock and its ``UpdateService``, a chaos kill, another remediation)
+    is never shared. The sharing itself is one conditional write in the ledger
+    (:meth:`~chalicelib.ledger.SafetyLedger.share_lock`): one guest at a time.
+
+    Example
+    -------
+    >>> rule = rule_for(TRIGGER_PLACEMENT_FAILURE)
+    >>> may_share_lock(rule, {"action": "redeploy", "deployment_id": "ecs-svc/2"},
+    ...                rolling="ecs-svc/2")
+    True
+    >>> may_share_lock(rule, {"action": "chaos", "holder": "chaos:1"}, rolling="ecs-svc/2")
+    False
+    """
+    if not rule.during_deployment or not rolling:
+        return False
+    return str(lock.get("deployment_id") or "") == rolling
 
 
 def _duration(seconds: float) -> str:

@@ -34,6 +34,7 @@ from chalicelib.remediation_rules import (
     decide,
     follow_up_posted,
     interruptions_decision,
+    may_share_lock,
     next_history,
     notice_decision,
     plan_capacity_return,
@@ -167,6 +168,70 @@ def test_reasons_are_checked_in_order_and_the_first_wins() -> None:
     assert decide(replace(no_deploy, cooldown_remaining=0, budget_used=0)).refusal is (
         Refusal.DRY_RUN
     )
+
+
+# ---- issue 22, item 8: the Spot placement failure's shift acts during a deployment --------
+
+
+SHIFT = Plan(Action.CAPACITY_SHIFT, "shift site to on-demand FARGATE", {"forceNewDeployment": True})
+
+
+def test_the_placement_failure_shift_acts_during_a_deployment_and_says_so() -> None:
+    during = facts(
+        rule=rule_for("spot-placement-failure"),
+        plan=SHIFT,
+        deployment="ECS is rolling out ecs-svc/2",
+    )
+    decision = decide(during)
+    assert decision.act
+    assert decision.refusal is None
+    assert decision.plan is not None
+    assert decision.plan.update == SHIFT.update  # the same UpdateService
+    assert "during the deployment in progress (ECS is rolling out ecs-svc/2)" in decision.reason
+    assert decision.reason == decision.plan.summary
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({"cooldown_remaining": 60}, Refusal.COOLDOWN),
+        ({"budget_used": 3}, Refusal.BUDGET),
+        ({"dry_run": Switch(True, "DRY_RUN is true")}, Refusal.DRY_RUN),
+        ({"kill_switch": Switch(True, "on")}, Refusal.KILL_SWITCH),
+    ],
+)
+def test_during_a_deployment_the_shift_keeps_every_other_limit(
+    changes: dict[str, object], refusal: Refusal
+) -> None:
+    during = facts(
+        rule=rule_for("spot-placement-failure"), plan=SHIFT, deployment="ECS is rolling out x"
+    )
+    decision = decide(replace(during, **changes))  # type: ignore[arg-type]
+    assert not decision.act
+    assert decision.refusal is refusal
+
+
+@pytest.mark.parametrize(
+    "trigger", ["spot-interruptions", "spot-quiet", "unhealthy-hosts", "cpu-high", "target-5xx"]
+)
+def test_every_other_rule_waits_for_the_deployment(trigger: str) -> None:
+    decision = decide(facts(rule=rule_for(trigger), deployment="ECS is rolling out ecs-svc/2"))
+    assert decision.refusal is Refusal.DEPLOYMENT
+
+
+def test_only_the_lock_held_for_the_rolling_deployment_is_shared() -> None:
+    shift = rule_for("spot-placement-failure")
+    assert shift is not None
+    redeploy = {"holder": "redeploy:sha256:ab", "action": "redeploy", "deployment_id": "ecs-svc/2"}
+    assert may_share_lock(shift, redeploy, rolling="ecs-svc/2")
+    assert not may_share_lock(shift, redeploy, rolling="ecs-svc/3")  # held for another one
+    assert not may_share_lock(shift, redeploy, rolling="")
+    before_update = {"holder": "redeploy:sha256:ab", "action": "redeploy"}  # no change made yet
+    assert not may_share_lock(shift, before_update, rolling="ecs-svc/2")
+    assert not may_share_lock(shift, {"holder": "chaos:1", "action": "chaos"}, rolling="ecs-svc/2")
+    interruptions = rule_for("spot-interruptions")
+    assert interruptions is not None
+    assert not may_share_lock(interruptions, redeploy, rolling="ecs-svc/2")
 
 
 def test_budget_spent_escalates() -> None:
