@@ -4,13 +4,18 @@ One run (:func:`handle_tick`, every :data:`TICK_MINUTES`) looks at every service
 cluster. A service takes part only with the tag ``spotops:chaos=on``. For each one:
 
 1. **Facts** (:class:`~chalicelib.chaos_facts.ChaosReader`): the service with its tasks,
-   target health, the stage's alarms in ALARM, the kill switch, the ledger lock, the last
-   kill or Spot interruption. A Spot interruption seen among the stopped tasks is recorded
-   in the ledger as a kill, for the minimum-gap rule.
+   target health (of the alternate target group too, for CANARY/LINEAR), the ledger lock,
+   the last kill or Spot interruption, and then the kill switch, the leash and the stage's
+   alarms in ALARM, read again for every service, just before its decision: an earlier
+   service's recovery watch may have taken up to ``CHAOS_RECOVERY_TIMEOUT_SECONDS``. A Spot
+   interruption seen among the stopped tasks is recorded in the ledger as a kill, for the
+   minimum-gap rule.
 2. **Decision** (:func:`~chalicelib.chaos_guards.decide`): twelve guards, each a pure
    function; the run's random source is seeded with ``<event id>/<service>`` and the seed is
    logged, so a retried delivery of the same event decides the same way. Every verdict is
-   logged.
+   logged. When every guard passes and chaos is not leashed, one more check
+   (``time-left``): the invocation must have time to watch the whole recovery and report
+   it, else nothing is stopped.
 3. **Leashed** (the default: the chaos leash parameter is created ``on``; a dry run leashes
    it too): a decision to kill is posted as what *would* have been stopped. Nothing stops.
 4. **Kill**: take the ledger lock (shared with redeploy and remediation), check the chosen
@@ -58,6 +63,7 @@ from chalicelib.chaos_guards import (
     TaskFacts,
     decide,
     draw,
+    guard_time_left,
     latest_spot_interruption,
     leash_state,
     parse_opt_in,
@@ -77,7 +83,8 @@ if TYPE_CHECKING:
 JOB = "chaos"
 # A crashed run's lock expires this long after the recovery watch would have ended.
 LOCK_MARGIN_SECONDS = 300
-# Time kept back from Lambda's limit to record and report after the recovery watch.
+# Time kept back from Lambda's limit to record and report after the recovery watch: a kill
+# needs CHAOS_RECOVERY_TIMEOUT_SECONDS plus this much of the invocation left.
 LAMBDA_MARGIN_SECONDS = 30
 
 Clock = Callable[[], float]
@@ -129,8 +136,7 @@ def handle_tick(
     run_id = str(event.get("id") or uuid.uuid4())
     logger.append_keys(chaos_run=run_id)
     count("ChaosRuns", JOB)  # a heartbeat: the schedule fires even when nothing is killed
-    started = clock()
-    budget = _lambda_budget(kit)
+    ends_at = _lambda_end(kit, clock())
     reader = _reader(kit)
     try:
         services = reader.services()
@@ -138,17 +144,14 @@ def handle_tick(
         logger.error("chaos run cannot list services", extra={"reason": str(exc)})
         count("ActionsFailed", JOB)
         return {"job": JOB, "run_id": run_id, "status": "failed", "reason": str(exc)}
-    switch = kit.controls.kill_switch()
     run = _Run(
         kit=kit,
         reader=reader,
         run_id=run_id,
         clock=clock,
         sleep=sleep,
-        deadline=started + budget if budget is not None else None,
-        kill_switch=Reading(KillSwitch(switch.engaged, switch.reason)),
-        leash=_leash(kit),
-        alarms=reader.alarms(),
+        ends_at=ends_at,
+        leash=_leash(kit),  # for the run's summary; read again for every service
     )
     results = [run.service(raw) for raw in services]
     statuses = {r["status"] for r in results}
@@ -165,12 +168,13 @@ def handle_tick(
     }
 
 
-def _lambda_budget(kit: Toolkit) -> float | None:
+def _lambda_end(kit: Toolkit, now: float) -> float | None:
+    """When Lambda ends this invocation, on ``now``'s clock (``None`` outside Lambda)."""
     context = kit.lambda_context
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return None
-    return max(0.0, remaining() / 1000 - LAMBDA_MARGIN_SECONDS)
+    return now + max(0.0, remaining() / 1000)
 
 
 def _reader(kit: Toolkit) -> ChaosReader:
@@ -207,7 +211,8 @@ def _leash(kit: Toolkit) -> Leash:
 
 
 class _Run:
-    """The state one run shares across its services (controls read once, per run)."""
+    """The state one run shares across its services. The controls and alarms are not among
+    it: they are read again for every service, just before its decision."""
 
     def __init__(
         self,
@@ -217,20 +222,16 @@ class _Run:
         run_id: str,
         clock: Clock,
         sleep: Sleep,
-        deadline: float | None,
-        kill_switch: Reading[KillSwitch],
+        ends_at: float | None,
         leash: Leash,
-        alarms: Reading[tuple[str, ...]],
     ) -> None:
         self.kit = kit
         self.reader = reader
         self.run_id = run_id
         self.clock = clock
         self.sleep = sleep
-        self.deadline = deadline
-        self.kill_switch = kill_switch
-        self.leash = leash
-        self.alarms = alarms
+        self.ends_at = ends_at
+        self.leash = leash  # the last one read
         self.chaos = kit.settings.chaos
         self.policy = self.chaos.policy(TICK_MINUTES)
 
@@ -264,13 +265,16 @@ class _Run:
         service = self.reader.service_facts(raw)
         last_kill, stored = self.reader.last_kill(service)
         self._remember_spot_interruption(service, stored)
-        now = _utc(self.clock())
+        # Read for this service, now: the run's earlier kills were watched for minutes, and
+        # on-call may have pulled the kill switch or the leash, or an alarm fired, meanwhile.
+        switch = self.kit.controls.kill_switch()
+        self.leash = _leash(self.kit)
         facts = self.reader.facts(
             service,
-            now=now,
+            now=_utc(self.clock()),
             policy=self.policy,
-            kill_switch=self.kill_switch,
-            alarms=self.alarms,
+            kill_switch=Reading(KillSwitch(switch.engaged, switch.reason)),
+            alarms=self.reader.alarms(),
             last_kill=last_kill,
         )
         seed = f"{self.run_id}/{key}"
@@ -278,6 +282,12 @@ class _Run:
         decision = decide(facts, self.policy, draw_value)
         victim = pick_victim(service.running_tasks, rng) if decision.kill else None
         verdicts = [v.line() for v in decision.verdicts]
+        time_left = None
+        if decision.kill and not self.leash.active:  # leashed, nothing is stopped or watched
+            time_left = guard_time_left(
+                self._time_left(), self.chaos.recovery_timeout_seconds, LAMBDA_MARGIN_SECONDS
+            )
+            verdicts.append(time_left.line())
         logger.info(
             "chaos decision",
             extra={
@@ -290,11 +300,19 @@ class _Run:
         )
         if not decision.kill or victim is None:
             return _result("no-kill", decision.summary(), service=key, seed=seed, verdicts=verdicts)
+        if time_left is not None and not time_left.passed:
+            reason = f"{time_left.guard}: {time_left.reason}"
+            logger.warning("chaos kill refused", extra={"ecs_service": key, "reason": reason})
+            count("ActionsSuppressed", JOB)
+            return _result("no-kill", reason, service=key, seed=seed, verdicts=verdicts)
         if self.leash.active:
             return self._leashed(service, decision, victim, seed, verdicts)
         return self._kill(
             service, decision, victim, seed, verdicts, stored, facts.opt_in.min_gap_hours
         )
+
+    def _time_left(self) -> float | None:
+        return None if self.ends_at is None else self.ends_at - self.clock()
 
     def _remember_spot_interruption(self, service: ServiceFacts, stored: KillRecord | None) -> None:
         """A Spot interruption ECS still shows, newer than the record: record it as a kill."""
@@ -476,9 +494,11 @@ class _Run:
         key = service.key
         timeout = self.chaos.recovery_timeout_seconds
         limit = killed_at + timeout
-        cut_short = self.deadline is not None and self.deadline < limit
-        if self.deadline is not None:
-            limit = min(limit, self.deadline)
+        # Never reached when time-left passed; kept so a slow kill cannot outlive Lambda.
+        deadline = None if self.ends_at is None else self.ends_at - LAMBDA_MARGIN_SECONDS
+        cut_short = deadline is not None and deadline < limit
+        if deadline is not None:
+            limit = min(limit, deadline)
         last = "not checked yet"
         while self.clock() < limit:
             self.sleep(max(0.0, min(self.chaos.poll_seconds, limit - self.clock())))

@@ -342,7 +342,8 @@ class ChaosReader:
     # -- the guards' other facts --
 
     def targets(self, service: ServiceFacts) -> Reading[tuple[TargetState, ...]]:
-        """Health of every target in the service's target groups."""
+        """Health of every target in the service's target groups (the alternate one of a
+        CANARY/LINEAR service included: see :func:`~chalicelib.chaos_guards.target_groups`)."""
         states: list[TargetState] = []
         for arn in service.target_group_arns:
             try:
@@ -409,8 +410,9 @@ class ChaosReader:
         alarms: Reading[tuple[str, ...]],
         last_kill: Reading[KillRecord] | None = None,
     ) -> ChaosFacts:
-        """Everything the guards decide from (``alarms`` is read once per run and shared;
-        ``last_kill`` is read here unless given)."""
+        """Everything the guards decide from (the kill switch and ``alarms`` are read by the
+        caller: the chaos function reads them again for every service, just before its
+        decision; ``last_kill`` is read here unless given)."""
         if last_kill is None:
             last_kill, _ = self.last_kill(service)
         return ChaosFacts(

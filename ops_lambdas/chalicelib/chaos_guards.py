@@ -27,6 +27,11 @@ The guards, in the order they are reported (:data:`GUARDS`):
   one), so the kill never takes the service below it.
 
 A guard that cannot be evaluated (its fact could not be read) refuses: "do not kill".
+
+The flow reads the facts of each service just before its decision (the kill switch, the
+leash and the alarms included: an earlier service's recovery watch may have taken minutes),
+and right before a kill checks one more thing, :func:`guard_time_left`: that the invocation
+has time to watch the whole recovery.
 """
 
 from __future__ import annotations
@@ -451,15 +456,30 @@ def service_facts(raw: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]] = (
             for d in raw.get("deployments", [])
         ),
         minimum_healthy_percent=int(minimum) if isinstance(minimum, int) else None,
-        target_group_arns=tuple(
-            str(lb["targetGroupArn"])
-            for lb in raw.get("loadBalancers", [])
-            if lb.get("targetGroupArn")
-        ),
+        target_group_arns=target_groups(raw.get("loadBalancers") or []),
         tags={str(t.get("key", "")): str(t.get("value", "")) for t in raw.get("tags", [])},
         running_tasks=tuple(t for t in parsed if t.running),
         stopped_tasks=tuple(t for t in parsed if t.last_status == "STOPPED"),
     )
+
+
+def target_groups(load_balancers: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Every target group the service's tasks may sit in: each ``targetGroupArn`` and, with
+    CANARY or LINEAR deployments, its ``advancedConfiguration.alternateTargetGroupArn`` (the
+    two swap roles on every deployment, so after an odd number of them the tasks serve from
+    the alternate group). In order, without repeats.
+
+    Example
+    -------
+    >>> target_groups([{"targetGroupArn": "tg-a",
+    ...                 "advancedConfiguration": {"alternateTargetGroupArn": "tg-b"}}])
+    ('tg-a', 'tg-b')
+    """
+    arns: list[Any] = []
+    for balancer in load_balancers:
+        advanced = balancer.get("advancedConfiguration") or {}
+        arns.extend((balancer.get("targetGroupArn"), advanced.get("alternateTargetGroupArn")))
+    return tuple(dict.fromkeys(str(arn) for arn in arns if arn))
 
 
 @dataclass(frozen=True)
@@ -761,6 +781,45 @@ def guard_alarms(alarms: Reading[tuple[str, ...]]) -> Verdict:
     if alarms.value:
         return Verdict("alarms", False, f"in ALARM: {', '.join(alarms.value[:5])}")
     return Verdict("alarms", True, "no alarm of the stage in ALARM")
+
+
+def guard_time_left(
+    seconds_left: float | None, recovery_timeout_seconds: float, margin_seconds: float
+) -> Verdict:
+    """Checked right before a kill, not one of the twelve guards (it is about this invocation,
+    not the service): the function has time left to watch the whole recovery and then record
+    and report it. A watch cut short by Lambda's time limit would call a recovery in progress
+    a failed experiment and free the lock halfway through it.
+
+    Parameters
+    ----------
+    seconds_left:
+        The invocation's time left (``context.get_remaining_time_in_millis() / 1000``);
+        ``None`` outside Lambda (no limit).
+    recovery_timeout_seconds:
+        ``CHAOS_RECOVERY_TIMEOUT_SECONDS``: the longest watch.
+    margin_seconds:
+        Time kept back after the watch to record and report.
+
+    Example
+    -------
+    >>> guard_time_left(90, 600, 30).passed
+    False
+    """
+    needed = recovery_timeout_seconds + margin_seconds
+    if seconds_left is None:
+        return Verdict("time-left", True, "no time limit (not run by Lambda)")
+    text = (
+        f"{seconds_left:.0f} s of the function's time left; the recovery watch needs "
+        f"{recovery_timeout_seconds:g} s and {margin_seconds:g} s more to record and report"
+    )
+    if seconds_left < needed:
+        return Verdict(
+            "time-left",
+            False,
+            f"{text}; not killing, so no watch is cut short (the next run may kill)",
+        )
+    return Verdict("time-left", True, text)
 
 
 def needed_tasks(desired: int, minimum_healthy_percent: int) -> int:

@@ -470,3 +470,71 @@ def build_chaos_world(
     for _ in range(desired):
         world.start_task()
     return world
+
+
+def add_chaos_service(first: ChaosWorld, name: str, *, desired: int = 2) -> ChaosWorld:
+    """A second service beside ``first`` (same cluster, subnet and security group), with its
+    own target group and ``desired`` tasks RUNNING; not tagged (call ``tag`` on it)."""
+    c = first.clients
+    vpc = c.elbv2.describe_target_groups(TargetGroupArns=[first.target_group])["TargetGroups"][0][
+        "VpcId"
+    ]
+    target_group = c.elbv2.create_target_group(
+        Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    c.ecs.create_service(
+        cluster=first.base.cluster,
+        serviceName=name,
+        taskDefinition=first.base.bootstrap_td,
+        desiredCount=0,
+        loadBalancers=[
+            {"targetGroupArn": target_group, "containerName": SITE_CONTAINER, "containerPort": 8080}
+        ],
+    )
+    c.ecs.update_service(
+        cluster=first.base.cluster,
+        service=name,
+        desiredCount=desired,
+        deploymentConfiguration={"minimumHealthyPercent": 50, "maximumPercent": 200},
+    )
+    world = ChaosWorld(first.base, first.subnet, first.security_group, target_group, service=name)
+    for _ in range(desired):
+        world.start_task()
+    return world
+
+
+def add_alternate_target_group(chaos: ChaosWorld, *, move_tasks: bool) -> str:
+    """Make ``chaos``'s service a CANARY/LINEAR one: its load balancer gets an
+    ``advancedConfiguration.alternateTargetGroupArn`` (as site.yaml writes it when
+    ``DeploymentStrategy`` is CANARY or LINEAR). With ``move_tasks`` the tasks serve from the
+    alternate group, as after an odd number of deployments (ECS swaps the groups' roles on
+    each one), and replacements register there. Returns the alternate group's ARN."""
+    from moto.ecs.models import ecs_backends
+
+    c = chaos.clients
+    vpc = c.elbv2.describe_target_groups(TargetGroupArns=[chaos.target_group])["TargetGroups"][0][
+        "VpcId"
+    ]
+    alternate = c.elbv2.create_target_group(
+        Name=f"{chaos.service}-alt", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    service = ecs_backends[ACCOUNT][REGION].services[f"{chaos.base.cluster}:{chaos.service}"]
+    service.load_balancers = [
+        {
+            "targetGroupArn": chaos.target_group,
+            "containerName": SITE_CONTAINER,
+            "containerPort": 8080,
+            "advancedConfiguration": {
+                "alternateTargetGroupArn": alternate,
+                "productionListenerRule": f"{vpc}-production-rule",
+                "testListenerRule": f"{vpc}-test-rule",
+                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/traffic-shift",
+            },
+        }
+    ]
+    if move_tasks:
+        targets = [{"Id": ip, "Port": 8080} for ip in chaos.targets.values()]
+        c.elbv2.deregister_targets(TargetGroupArn=chaos.target_group, Targets=targets)
+        c.elbv2.register_targets(TargetGroupArn=alternate, Targets=targets)
+        chaos.target_group = alternate
+    return alternate

@@ -27,6 +27,8 @@ from tests.support.ops_world import (
     ChaosWorld,
     LogLines,
     World,
+    add_alternate_target_group,
+    add_chaos_service,
     build_chaos_world,
 )
 from tests.support.slack_stub import SlackStub
@@ -154,7 +156,8 @@ def test_all_guards_pass_one_task_is_stopped_and_recovery_is_measured(
     # Every guard's verdict and the seed are logged.
     decision = next(json.loads(line) for line in logs.lines if '"chaos decision"' in line)
     assert decision["seed"] == "chaos-run-1/default/site-chaos"
-    assert len(decision["verdicts"]) == 12
+    assert len(decision["verdicts"]) == 13  # the twelve guards, then time-left
+    assert decision["verdicts"][-1].startswith("PASS time-left: 900 s of the function's time")
     assert all(line.startswith("PASS") for line in decision["verdicts"])
 
 
@@ -177,16 +180,170 @@ def test_recovery_that_exceeds_the_threshold_is_a_failed_experiment(
     assert kit.ledger.get_lock(chaos.service_key) is None
 
 
-def test_the_watch_ends_before_the_functions_time_limit(chaos: ChaosWorld, time: FakeTime) -> None:
+def test_no_kill_without_time_left_to_watch_the_whole_recovery(
+    chaos: ChaosWorld, time: FakeTime, slack: SlackStub
+) -> None:
+    # A watch cut short by Lambda's limit would post "experiment failed" and free the lock
+    # halfway through a recovery: with 90 s left and a 600 s watch, nothing is stopped.
     chaos.set_leash("off")
     kit = chaos.kit()
     kit = kit.with_context(dataclasses.replace(kit.lambda_context, remaining_millis=90_000))
 
-    service = only(tick(kit, time))
+    result = tick(kit, time)
+
+    service = only(result)
+    assert result["status"] == "no-kill"
+    assert service["status"] == "no-kill", service
+    assert refusals(service) == ["time-left"], service["verdicts"]
+    assert service["reason"].startswith(
+        "time-left: 90 s of the function's time left; the recovery watch needs 600 s and 30 s"
+    )
+    assert "not killing" in service["reason"]
+    assert chaos.stopped() == {}
+    assert time.slept == []
+    assert slack.bodies == []  # no "experiment failed"
+    assert records(chaos, kit).last_kill(chaos.service_key) is None  # no minimum gap used
+    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert "ChaosExperimentsFailed" not in metrics.metric_set
+
+
+def test_a_kill_with_just_enough_time_left_is_watched_to_the_end(
+    chaos: ChaosWorld, time: FakeTime
+) -> None:
+    chaos.set_leash("off")
+    kit = chaos.kit(CHAOS_RECOVERY_TIMEOUT_SECONDS="120")
+    kit = kit.with_context(dataclasses.replace(kit.lambda_context, remaining_millis=150_000))
+
+    service = only(tick(kit, time))  # nothing replaces the stopped task
 
     assert service["status"] == "not-recovered"
-    assert "function's time limit" in service["reason"]
-    assert sum(time.slept) == 60  # 90 s left, 30 s kept to record and report
+    assert "not recovered within 120 s" in service["reason"]  # the whole watch, not cut short
+    assert sum(time.slept) == 120
+    assert "PASS time-left: 150 s of the function's time left" in service["verdicts"][-1]
+
+
+# ---- several opted-in services in one run: each decided on the present -----------------------
+
+
+def _second(chaos: ChaosWorld) -> ChaosWorld:
+    other = add_chaos_service(chaos, "site-chaos-b")
+    other.tag(chaos="on", mtbk_hours=ALWAYS)
+    return other
+
+
+def _during_first_watch(
+    chaos: ChaosWorld, recover_at: float, change: Callable[[], Any]
+) -> Callable[[float], None]:
+    """The first service recovers ``recover_at`` s after its kill; meanwhile ``change``."""
+    recover = recover_after(chaos, recover_at)
+    changed: list[bool] = []
+
+    def hook(elapsed: float) -> None:
+        if not changed:
+            changed.append(True)
+            change()
+        recover(elapsed)
+
+    return hook
+
+
+SWITCHED_DURING_THE_FIRST_WATCH: dict[str, Callable[[ChaosWorld], Any]] = {
+    "kill-switch": lambda c: c.base.set_kill_switch("on"),
+    "alarms": lambda c: c.set_alarm("spotops-test-target-5xx"),
+    "leash": lambda c: c.set_leash("on"),
+}
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHED_DURING_THE_FIRST_WATCH))
+def test_the_switches_and_alarms_are_read_again_before_the_next_services_kill(
+    switch: str, chaos: ChaosWorld, time: FakeTime, slack: SlackStub
+) -> None:
+    chaos.set_leash("off")
+    other = _second(chaos)
+    kit = chaos.kit()
+    first_tasks, other_tasks = set(chaos.targets), set(other.targets)
+    change = SWITCHED_DURING_THE_FIRST_WATCH[switch]
+    time.on_sleep = _during_first_watch(chaos, 30, lambda: change(chaos))
+
+    result = tick(kit, time)
+
+    first, second = only(result), only(result, "site-chaos-b")
+    assert first["status"] == "recovered", first
+    assert set(chaos.stopped()) == {first["task"]} <= first_tasks
+    # The second service was decided on the present: nothing of it was stopped.
+    assert not set(chaos.stopped()) & other_tasks
+    if switch == "leash":
+        assert second["status"] == "leashed", second
+        assert "chaos leash /ops/chaos-leash is 'on'" in second["reason"]
+        assert result["leashed"] is True
+    else:
+        assert second["status"] == "no-kill", second
+        assert refusals(second) == [switch], second["verdicts"]
+    assert records(chaos, kit).last_kill(other.service_key) is None
+    assert kit.ledger.get_lock(other.service_key) is None
+    titles = [t.split(" ", 1)[0] for t in slack.texts()]
+    assert titles == [":boom:", ":white_check_mark:"] + ([":dog2:"] if switch == "leash" else [])
+
+
+def test_the_next_service_is_not_killed_when_the_first_watch_used_up_the_time(
+    chaos: ChaosWorld, time: FakeTime, slack: SlackStub
+) -> None:
+    # 900 s, a 600 s watch: the first service took 300 s to recover, 600 s are left, fewer
+    # than the 630 s a second kill needs.
+    chaos.set_leash("off")
+    other = _second(chaos)
+    kit = chaos.kit()
+    time.on_sleep = recover_after(chaos, 300)
+
+    result = tick(kit, time)
+
+    first, second = only(result), only(result, "site-chaos-b")
+    assert first["status"] == "recovered"
+    assert first["recovery_seconds"] == 300
+    assert second["status"] == "no-kill", second
+    assert refusals(second) == ["time-left"]
+    assert "600 s of the function's time left" in second["reason"]
+    assert set(chaos.stopped()) == {first["task"]}
+    assert len(other.running_tasks()) == 4  # both services' tasks, none of b's stopped
+    assert [t.split(" ", 1)[0] for t in slack.texts()] == [":boom:", ":white_check_mark:"]
+
+
+# ---- CANARY / LINEAR: the alternate target group ---------------------------------------------
+
+
+def test_a_service_serving_from_its_alternate_target_group_is_killed_and_its_recovery_measured(
+    chaos: ChaosWorld, time: FakeTime
+) -> None:
+    # After an odd number of CANARY/LINEAR deployments the tasks sit in the alternate group.
+    chaos.set_leash("off")
+    add_alternate_target_group(chaos, move_tasks=True)
+    time.on_sleep = recover_after(chaos, 40)
+
+    service = only(tick(chaos.kit(), time))
+
+    assert service["status"] == "recovered", service
+    assert service["recovery_seconds"] == 40
+    assert "PASS targets: all 2 target(s) healthy" in service["verdicts"]
+    assert set(chaos.stopped()) == {service["task"]}
+
+
+def test_an_unhealthy_target_in_the_alternate_target_group_refuses(
+    chaos: ChaosWorld, time: FakeTime, slack: SlackStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chaos.set_leash("off")
+    alternate = add_alternate_target_group(chaos, move_tasks=False)
+    chaos.clients.elbv2.register_targets(
+        TargetGroupArn=alternate, Targets=[{"Id": "10.0.1.250", "Port": 8080}]
+    )
+    _unhealthy(monkeypatch, "10.0.1.250")
+
+    service = only(tick(chaos.kit(), time))
+
+    assert service["status"] == "no-kill", service
+    assert refusals(service) == ["targets"]
+    assert "1 target(s) not healthy: 10.0.1.250 unhealthy" in service["reason"]
+    assert chaos.stopped() == {}
+    assert slack.bodies == []
 
 
 # ---- leashed ---------------------------------------------------------------------------------
@@ -232,9 +389,12 @@ def test_the_global_dry_run_leashes_chaos_too(
 
 
 def _unhealthy_target(chaos: ChaosWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    _unhealthy(monkeypatch, next(iter(chaos.targets.values())))
+
+
+def _unhealthy(monkeypatch: pytest.MonkeyPatch, sick: str) -> None:
     from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 
-    sick = next(iter(chaos.targets.values()))
     original = FakeTargetGroup.health_for
 
     def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:

@@ -34,6 +34,7 @@ from chalicelib.chaos_guards import (
     decide,
     draw,
     format_days,
+    guard_time_left,
     kill_probability,
     latest_kill,
     latest_spot_interruption,
@@ -46,6 +47,7 @@ from chalicelib.chaos_guards import (
     pick_victim,
     recovered,
     service_facts,
+    target_groups,
     targets_verdict,
 )
 
@@ -480,6 +482,68 @@ def test_service_facts_keep_only_the_services_own_tasks() -> None:
     assert parsed.target_group_arns == (TG,)
     assert parsed.tags == {"spotops:chaos": "on"}
     assert parsed.deployments == (Deployment("ecs-svc/1", "PRIMARY", "COMPLETED"),)
+
+
+ALT = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/spotops-dev-alt/def"
+
+
+def test_service_facts_of_a_canary_or_linear_service_include_the_alternate_target_group() -> None:
+    raw = {
+        "serviceName": "spotops-dev-site",
+        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/spotops-dev",
+        "loadBalancers": [
+            {
+                "targetGroupArn": TG,
+                "containerName": "site",
+                "containerPort": 8080,
+                "advancedConfiguration": {
+                    "alternateTargetGroupArn": ALT,
+                    "productionListenerRule": "arn:rule/production",
+                    "testListenerRule": "arn:rule/test",
+                    "roleArn": "arn:aws:iam::123456789012:role/traffic-shift",
+                },
+            }
+        ],
+    }
+
+    assert service_facts(raw).target_group_arns == (TG, ALT)
+    assert target_groups([{"targetGroupArn": TG}, {"targetGroupArn": TG}]) == (TG,)
+
+
+def test_an_unhealthy_target_in_the_alternate_group_refuses_though_the_other_has_enough() -> None:
+    both = service(target_group_arns=(TG, ALT))
+    targets = Reading(
+        (
+            TargetState(TG, "10.0.1.10", "healthy"),
+            TargetState(TG, "10.0.2.20", "healthy"),
+            TargetState(ALT, "10.0.3.30", "unhealthy"),
+        )
+    )
+
+    verdict = decide(facts(service=both, targets=targets), POLICY, 0.0).verdict("targets")
+
+    assert not verdict.passed
+    assert "10.0.3.30 unhealthy" in verdict.reason
+
+
+# ---- time left to watch the recovery (checked right before a kill) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("left", "passes"),
+    [(None, True), (900.0, True), (630.0, True), (629.9, False), (90.0, False), (0.0, False)],
+)
+def test_a_kill_needs_the_whole_recovery_watch_and_the_margin_left(
+    left: float | None, passes: bool
+) -> None:
+    verdict = guard_time_left(left, 600, 30)
+
+    assert (verdict.guard, verdict.passed) == ("time-left", passes)
+    if left is None:
+        assert verdict.reason == "no time limit (not run by Lambda)"
+    else:
+        assert "the recovery watch needs 600 s and 30 s more to record and report" in verdict.reason
+        assert ("not killing" in verdict.reason) is not passes
 
 
 # ---- the leash ---------------------------------------------------------------------------
