@@ -250,3 +250,21 @@ def placement_notice(
         runbook=runbook,
         footer=footer,
     )
+
+
+def unrecorded_shift_notice(
+    *, service: str, reason: str, adopted: bool, runbook: str, footer: str
+) -> SlackMessage:
+    """The capacity check found the service on on-demand FARGATE with no shift on record."""
+    title = (
+        f":mag: On-demand with no shift on record: {service}"
+        if adopted
+        else f":grey_question: On-demand, no Spot strategy known: {service}"
+    )
+    return build_message(
+        title,
+        f"`{escape(service)}` {escape(reason)}.",
+        facts=[("Service", escape(service))],
+        runbook=runbook,
+        footer=footer,
+    )

@@ -88,6 +88,7 @@ from chalicelib.remediation_rules import (
     RemediationFacts,
     Rule,
     Severity,
+    StrategyItem,
     Switch,
     cooldown_key,
     decide,
@@ -97,6 +98,7 @@ from chalicelib.remediation_rules import (
     may_share_lock,
     next_history,
     notice_decision,
+    placement_verdict,
     plan_capacity_return,
     plan_capacity_shift,
     plan_force_new_deployment,
@@ -106,6 +108,7 @@ from chalicelib.remediation_rules import (
     return_decision,
     rule_for,
     rule_for_alarm,
+    unrecorded_check,
 )
 from chalicelib.runbooks import runbook_url
 
@@ -603,6 +606,7 @@ def _act(
         records = _records(kit, clock)
         if plan.action is Action.CAPACITY_SHIFT:
             # The way back is recorded before the shift: a crash must not strand the service.
+            records.remember_home(svc, plan.original_strategy)
             records.put_shift(svc, CapacityShift(at, plan.original_strategy, rule.trigger, at))
         try:
             answer = gateway.update(plan.update)
@@ -807,7 +811,8 @@ def _cannot_place(event: EcsServiceActionEvent, kit: Toolkit, clock: Clock) -> d
     svc = settings.service_key
     at = event.at or clock()
     records = _records(kit, clock)
-    providers = ", ".join(a.rsplit("/", 1)[-1] for a in event.capacity_provider_arns) or "unknown"
+    verdict = placement_verdict(event.capacity_provider_arns, _strategy_unless_named(event, kit))
+    providers, on_spot = verdict.providers, verdict.on_spot
     runbook = runbook_url(settings.runbook_base_url, runbooks.CAPACITY_SHIFT)
     footer = _footer(kit, f"event {event.get('id')}")
     try:
@@ -818,20 +823,20 @@ def _cannot_place(event: EcsServiceActionEvent, kit: Toolkit, clock: Clock) -> d
     except OpsError as exc:
         logger.error("placement failure not recorded", extra={"error": str(exc)})
         shift, notify_now = None, True
-    facts = {"providers": providers, "on_spot": event.on_spot}
+    facts = {"providers": providers, "on_spot": on_spot}
 
     def notify() -> None:
         notice = messages.placement_notice(
             service=settings.service_name,
             providers=providers,
             reason=event.reason,
-            on_spot=event.on_spot,
+            on_spot=on_spot,
             runbook=runbook,
             footer=footer,
         )
         _post(kit, Severity.CRITICAL, notice)
 
-    if not event.on_spot:
+    if not on_spot:
         if notify_now:
             notify()
         return _result("alerted", f"placement failed on {providers}, not on Spot", **facts)
@@ -863,6 +868,21 @@ def _cannot_place(event: EcsServiceActionEvent, kit: Toolkit, clock: Clock) -> d
     return _result(outcome.status, outcome.reason, **facts, action=Action.CAPACITY_SHIFT.value)
 
 
+def _strategy_unless_named(
+    event: EcsServiceActionEvent, kit: Toolkit
+) -> tuple[StrategyItem, ...] | None:
+    """The service's strategy when the event names no capacity provider (``None``: named, or
+    the service could not be read)."""
+    if event.capacity_provider_arns:
+        return None
+    try:
+        snapshot = _gateway(kit).snapshot()
+    except AwsCallError as exc:
+        logger.warning("service unreadable for a placement failure", extra={"error": str(exc)})
+        return None
+    return snapshot.state.strategy if snapshot is not None else None
+
+
 def capacity_check(kit: Toolkit, *, clock: Clock = time.time) -> dict[str, Any]:
     """Every 15 minutes: back to the Spot strategy once no Spot trouble was seen for
     ``CAPACITY_RETURN_AFTER_SECONDS``."""
@@ -875,9 +895,15 @@ def capacity_check(kit: Toolkit, *, clock: Clock = time.time) -> dict[str, Any]:
     except OpsError as exc:
         logger.error("capacity check cannot read the ledger", extra={"error": str(exc)})
         return _result("failed", f"the ledger ({exc})")
+    if shift is None:
+        return _unrecorded(kit, records, clock)
+    try:
+        records.keep_shift(svc)  # a shift recorded with a ttl (before issue 22) keeps now
+    except OpsError as exc:
+        logger.error("shift record not kept", extra={"error": str(exc)})
     decision = return_decision(shift, now=clock(), policy=settings.remediation.spot)
-    if not decision.go or shift is None:
-        return _result("waiting" if shift else "not-shifted", decision.reason)
+    if not decision.go:
+        return _result("waiting", decision.reason)
     rule = rule_for(TRIGGER_SPOT_QUIET)
     subject = f"Spot capacity for {settings.service_name}"
     outcome = _remediate(
@@ -904,6 +930,48 @@ def capacity_check(kit: Toolkit, *, clock: Clock = time.time) -> dict[str, Any]:
             f"capacity check {int(clock())}",
         )
     return _result(outcome.status, outcome.reason, action=Action.CAPACITY_RETURN.value)
+
+
+def _unrecorded(kit: Toolkit, records: RemediationRecords, clock: Clock) -> dict[str, Any]:
+    """No shift on record: remember the service's Spot strategy, or find a shift whose
+    record was lost (record it, so the return follows within its limits, and say so once a
+    day), or report once a week that no Spot strategy is known to return to."""
+    settings = kit.settings
+    svc = settings.service_key
+    try:
+        snapshot = _gateway(kit).snapshot()
+        home = records.home(svc)
+    except (AwsCallError, OpsError) as exc:
+        logger.warning("capacity check cannot read the service", extra={"error": str(exc)})
+        return _result("not-shifted", "the service is not shifted to on-demand (as recorded)")
+    if snapshot is None:
+        return _result("not-shifted", "the service is not found or not active")
+    check = unrecorded_check(snapshot.state.strategy, home, now=clock())
+    try:
+        if check.remember is not None:
+            records.remember_home(svc, check.remember)
+        if check.adopt is not None:
+            records.put_shift(svc, check.adopt)
+            records.remember_home(svc, check.adopt.original)
+    except OpsError as exc:
+        logger.error("capacity records not written", extra={"error": str(exc)})
+        return _result("failed", f"the ledger ({exc})")
+    if check.report is not None:
+        logger.warning("on-demand with no shift on record", extra={"reason": check.reason})
+        period = 86400 if check.adopt is not None else 7 * 86400
+        if _once(records, kit, f"unrecorded-shift:{check.report}", period):
+            _post(
+                kit,
+                Severity.WARNING,
+                messages.unrecorded_shift_notice(
+                    service=settings.service_name,
+                    reason=check.reason,
+                    adopted=check.adopt is not None,
+                    runbook=runbook_url(settings.runbook_base_url, runbooks.CAPACITY_SHIFT),
+                    footer=_footer(kit, f"capacity check {int(clock())}"),
+                ),
+            )
+    return _result(check.status, check.reason)
 
 
 # ---- shared pieces ------------------------------------------------------------------------

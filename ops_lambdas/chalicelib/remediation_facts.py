@@ -16,7 +16,10 @@ pk                           sk                         attributes
                                                         follow_up_posted, ttl (one day)
 ``SPOT#<svc>``               ``<task id>``              at, task_arn, ttl (one day): interruptions
 ``CAPACITY#<svc>``           ``SHIFT``                  shifted_at, original (JSON strategy),
-                                                        trigger, last_trouble_at, ttl
+                                                        trigger, last_trouble_at; no ttl: a
+                                                        shift in force never expires
+``CAPACITY#<svc>``           ``HOME``                   strategy (JSON), at: the last Spot
+                                                        strategy seen on the service; no ttl
 ``NOTICE#<svc>``             ``<notice>``               until, ttl: a notice posted at most once
                                                         per period
 ===========================  =========================  ==========================================
@@ -371,7 +374,9 @@ class RemediationRecords:
 
     def put_shift(self, service_key: str, shift: CapacityShift) -> bool:
         """Record the shift *before* it is made (a crash must not forget the way back);
-        False when one is already recorded."""
+        False when one is already recorded. No ``ttl``: the record of a shift in force is
+        what brings the service back to Spot, and nothing that protects production may
+        depend on a record that expires; it is deleted when the service returns."""
         return self._put_if(
             {
                 "pk": f"CAPACITY#{service_key}",
@@ -380,9 +385,44 @@ class RemediationRecords:
                 "original": json.dumps([i.as_dict() for i in shift.original]),
                 "trigger": shift.trigger,
                 "last_trouble_at": shift.last_trouble_at,
-                "ttl": int(shift.shifted_at) + max(self._ttl, 30 * _DAY),
             },
             "attribute_not_exists(pk)",
+        )
+
+    def keep_shift(self, service_key: str) -> None:
+        """Take the ``ttl`` off a shift recorded with one (before issue 22 a shift expired
+        after 30 days, stranding the service on on-demand)."""
+        with contextlib.suppress(ClientError):
+            self._call(
+                "update_item",
+                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                UpdateExpression="REMOVE #t",
+                ConditionExpression="attribute_exists(#t)",
+                ExpressionAttributeNames={"#t": "ttl"},
+            )
+
+    def home(self, service_key: str) -> tuple[StrategyItem, ...] | None:
+        """The last Spot strategy seen on the service (what a lost shift returns to)."""
+        item = self._get(f"CAPACITY#{service_key}", "HOME")
+        if not item:
+            return None
+        try:
+            return tuple(StrategyItem.parse(i) for i in json.loads(str(item["strategy"])))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+
+    def remember_home(self, service_key: str, strategy: tuple[StrategyItem, ...]) -> None:
+        """Keep the service's Spot strategy (never expires; replaced when it changes)."""
+        self._call(
+            "put_item",
+            Item=to_item(
+                {
+                    "pk": f"CAPACITY#{service_key}",
+                    "sk": "HOME",
+                    "strategy": json.dumps([i.as_dict() for i in strategy]),
+                    "at": int(self._clock()),
+                }
+            ),
         )
 
     def touch_shift(self, service_key: str, at: float) -> None:

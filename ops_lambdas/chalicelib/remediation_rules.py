@@ -1018,3 +1018,114 @@ def return_decision(
             "before Spot is tried again",
         )
     return ReturnDecision(True, f"no Spot placement failure or interruption for {_duration(quiet)}")
+
+
+# ---- issue 22, item 10: a placement failure that names no provider; a shift with no record --
+
+
+@dataclass(frozen=True)
+class PlacementVerdict:
+    """Whether a ``SERVICE_TASK_PLACEMENT_FAILURE`` is Fargate Spot's shortage, and the
+    capacity providers as the messages name them."""
+
+    on_spot: bool
+    providers: str
+
+
+def placement_verdict(
+    provider_arns: Sequence[str], strategy: Sequence[StrategyItem] | None
+) -> PlacementVerdict:
+    """The event's ``capacityProviderArns`` decide; an event without them (ECS leaves the
+    field out) falls back to the service's own strategy (``DescribeServices``): Spot is
+    involved when the strategy places tasks on ``FARGATE_SPOT``. ``strategy`` ``None``: the
+    service could not be read; the shift is then tried, and reads the service again before
+    it acts (a strategy without Spot is "not applicable" there).
+
+    Example
+    -------
+    >>> placement_verdict([], (StrategyItem("FARGATE", 0), StrategyItem("FARGATE_SPOT", 1)))
+    PlacementVerdict(on_spot=True, providers="not named in the event; the service's strategy: FARGATE weight 0, FARGATE_SPOT weight 1")
+    >>> placement_verdict(["arn:aws:ecs:us-east-1:1:capacity-provider/FARGATE"], ()).on_spot
+    False
+    """  # noqa: E501
+    names = [arn.rsplit("/", 1)[-1] for arn in provider_arns if arn]
+    if names:
+        return PlacementVerdict(FARGATE_SPOT in names, ", ".join(names))
+    if strategy is None:
+        return PlacementVerdict(
+            True, "not named in the event, and the service could not be read: the shift reads it"
+        )
+    return PlacementVerdict(
+        uses_spot(strategy),
+        f"not named in the event; the service's strategy: {describe_strategy(strategy)}",
+    )
+
+
+TRIGGER_FOUND_SHIFTED = "found-shifted"  # a shift found on the service with no record
+
+
+def looks_shifted(strategy: Sequence[StrategyItem]) -> bool:
+    """The strategy :func:`plan_capacity_shift` leaves: on-demand ``FARGATE`` alone. A
+    strategy an operator chose for on-demand (``SpotWeight`` 0 keeps ``FARGATE_SPOT`` in
+    it) does not look like it."""
+    return len(strategy) == 1 and strategy[0].provider == FARGATE and strategy[0].weight > 0
+
+
+@dataclass(frozen=True)
+class UnrecordedCheck:
+    """What the capacity check does when the ledger holds no shift.
+
+    ``remember``: a Spot strategy to keep as the service's home strategy (``CAPACITY#<svc>``
+    / ``HOME``, never expiring); ``adopt``: the shift to record (the service is on on-demand
+    the way a shift leaves it, and its home strategy is known: the return then follows
+    within its limits); ``report``: what on-call is told; ``status``: the check's answer.
+    """
+
+    status: str
+    reason: str
+    remember: tuple[StrategyItem, ...] | None = None
+    adopt: CapacityShift | None = None
+    report: str | None = None
+
+
+def unrecorded_check(
+    strategy: Sequence[StrategyItem], home: Sequence[StrategyItem] | None, *, now: float
+) -> UnrecordedCheck:
+    """The service with no shift on record (never shifted, or its record lost: written with a
+    30-day TTL before issue 22, or deleted by hand).
+
+    Example
+    -------
+    >>> spot = (StrategyItem("FARGATE", 0), StrategyItem("FARGATE_SPOT", 1))
+    >>> unrecorded_check((StrategyItem("FARGATE", 1),), spot, now=100.0).status
+    'adopted'
+    >>> unrecorded_check(spot, None, now=100.0).remember == spot
+    True
+    """
+    current = tuple(strategy)
+    if uses_spot(current):
+        remember = current if tuple(home or ()) != current else None
+        return UnrecordedCheck("not-shifted", "the service is not shifted to on-demand", remember)
+    if not looks_shifted(current):
+        return UnrecordedCheck(
+            "not-shifted",
+            f"the service runs its own strategy ({describe_strategy(current)}), not a shift",
+        )
+    if home and uses_spot(home):
+        shift = CapacityShift(now, tuple(home), TRIGGER_FOUND_SHIFTED, now)
+        return UnrecordedCheck(
+            "adopted",
+            f"found on on-demand FARGATE ({describe_strategy(current)}) with no shift on "
+            f"record: recorded now; its Spot strategy ({describe_strategy(home)}) is put back "
+            "after the quiet period, within the return's limits",
+            adopt=shift,
+            report="adopted",
+        )
+    return UnrecordedCheck(
+        "on-demand-unknown",
+        f"runs on on-demand FARGATE only ({describe_strategy(current)}) the way a shift leaves "
+        "it, with no shift on record and no Spot strategy known to return to: if the toolkit "
+        "shifted it, put its strategy back by hand (runbook); if on-demand is intended, set it "
+        "in the site's parameters",
+        report="unknown",
+    )

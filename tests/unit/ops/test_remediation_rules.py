@@ -37,6 +37,7 @@ from chalicelib.remediation_rules import (
     may_share_lock,
     next_history,
     notice_decision,
+    placement_verdict,
     plan_capacity_return,
     plan_capacity_shift,
     plan_force_new_deployment,
@@ -47,6 +48,7 @@ from chalicelib.remediation_rules import (
     rule_for,
     rule_for_alarm,
     stale_change,
+    unrecorded_check,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -555,3 +557,34 @@ def test_spot_returns_after_a_quiet_period_counted_from_the_last_trouble() -> No
     troubled = replace(shift, last_trouble_at=3000)
     assert not return_decision(troubled, now=1000 + 3600, policy=policy).go
     assert not return_decision(None, now=9999, policy=policy).go
+
+
+# ---- issue 22, item 10: no provider in the event; a shift with no record -------------------
+
+
+def test_a_placement_failure_naming_no_provider_falls_back_to_the_services_strategy() -> None:
+    arn = "arn:aws:ecs:us-east-1:123456789012:capacity-provider/"
+    assert placement_verdict([f"{arn}FARGATE_SPOT"], None).on_spot
+    assert not placement_verdict([f"{arn}FARGATE"], SPOT).on_spot  # the event decides
+    assert placement_verdict([], SPOT).on_spot
+    assert not placement_verdict([], (StrategyItem("FARGATE", 1, 1),)).on_spot
+    assert not placement_verdict([], ()).on_spot  # launch type
+    unread = placement_verdict([], None)
+    assert unread.on_spot  # the shift reads the service again before it acts
+    assert "could not be read" in unread.providers
+
+
+def test_a_service_with_no_shift_on_record() -> None:
+    shifted = (StrategyItem("FARGATE", 1, 0),)
+    spot = unrecorded_check(SPOT, None, now=10.0)
+    assert (spot.status, spot.remember, spot.adopt) == ("not-shifted", SPOT, None)
+    assert unrecorded_check(SPOT, SPOT, now=10.0).remember is None  # already remembered
+    found = unrecorded_check(shifted, SPOT, now=10.0)
+    assert found.status == "adopted"
+    assert found.adopt == CapacityShift(10.0, SPOT, "found-shifted", 10.0)
+    assert found.report is not None
+    unknown = unrecorded_check(shifted, None, now=10.0)
+    assert (unknown.status, unknown.adopt, unknown.report) == ("on-demand-unknown", None, "unknown")
+    chosen = (StrategyItem("FARGATE", 1, 1), StrategyItem("FARGATE_SPOT", 0, 0))
+    assert unrecorded_check(chosen, SPOT, now=10.0).status == "not-shifted"
+    assert unrecorded_check((), SPOT, now=10.0).status == "not-shifted"
