@@ -24,6 +24,15 @@ zip for Block Kit) and its retry handlers, with our own bounds around them:
   leave ``next_attempt_requested`` unset, which makes the client give up. Each request's
   timeout is cut to what is left of the budget.
 
+Every message is cut to what Slack accepts before it is sent (:func:`fit`; Slack answers 400
+to a message over its limits, and a 400 is not retried): at most 50 blocks, 3,000 characters
+a section text, 150 a header, and the blocks together at most :data:`BLOCKS_CHARS_LIMIT`
+characters as JSON (Slack refuses ``msg_blocks_too_long`` at about 13,200 characters of
+blocks, whatever the other limits say); the plain-text fallback at most 3,000 of Slack's
+40,000 (the preview: the blocks carry the message). A cut section, or the last block when
+sections were dropped, ends in :data:`TRUNCATED`, and the full text is logged when the
+message is posted.
+
 A message that still is not delivered goes to the SQS dead-letter queue with the reason, so
 nothing is dropped silently. The webhook URL is a secret: it never appears in a log line, a
 reason or the dead-letter body. The SDK would log it (and the body) at INFO and DEBUG, because
@@ -74,14 +83,41 @@ from chalicelib.observability import count, logger
 SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
 CONTEXT_TEXT_LIMIT = 3000
+FOOTER_TEXT_LIMIT = 300
 MAX_BLOCKS = 50
-FALLBACK_TEXT_LIMIT = 3000
+FALLBACK_TEXT_LIMIT = 3000  # Slack takes 40,000 characters of text; a notification needs few
+MESSAGE_TEXT_LIMIT = 40_000  # Slack: characters of text in one message
+# The blocks as JSON (json.dumps, the way slack_sdk sends them). Slack refuses a message whose
+# blocks hold about 13,200 characters (msg_blocks_too_long) though no documented limit is hit,
+# so stay well under 13,000.
+BLOCKS_CHARS_LIMIT = 12_000
+TRUNCATED = "… (truncated, full text in the function's log)"
+LOGGED_TEXT_LIMIT = 200_000  # a CloudWatch Logs event holds 256 KB
 _ELLIPSIS = "…"
+_MIN_CUT_TEXT = 200  # a section cut shorter than this is dropped (the marker says so)
 
 
 def cut(text: str, limit: int) -> str:
     """``text`` shortened to ``limit`` characters, ending in an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, ending in :data:`TRUNCATED` when cut.
+
+    Example
+    -------
+    >>> len(truncate("x" * 5000, 3000))
+    3000
+    """
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(TRUNCATED))] + TRUNCATED[: max(limit, 0)]
+
+
+def blocks_chars(blocks: Sequence[dict[str, Any]]) -> int:
+    """The size Slack's block limit is held to: the blocks as JSON, in characters."""
+    return len(json.dumps(list(blocks), ensure_ascii=False))
 
 
 def escape(text: str) -> str:
@@ -114,14 +150,73 @@ def _chunks(text: str, limit: int) -> list[str]:
 
 @dataclass(frozen=True)
 class SlackMessage:
-    """A webhook payload: Block Kit ``blocks`` and the plain-text ``text`` fallback."""
+    """A webhook payload: Block Kit ``blocks`` and the plain-text ``text`` fallback.
+
+    ``full_text`` is set only when something was cut to fit Slack: everything the message
+    was built from, logged when it is posted (never sent).
+    """
 
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    full_text: str = ""
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.full_text)
 
     def payload(self) -> dict[str, Any]:
         """The JSON body for the webhook."""
         return {"text": self.text, "blocks": self.blocks}
+
+
+def _marker_block() -> dict[str, Any]:
+    return SectionBlock(text=MarkdownTextObject(text=TRUNCATED)).to_dict()
+
+
+def _block_text(block: dict[str, Any]) -> str | None:
+    text = block.get("text")
+    return str(text.get("text", "")) if isinstance(text, dict) else None
+
+
+def _with_text(block: dict[str, Any], text: str) -> dict[str, Any]:
+    return {**block, "text": {**block["text"], "text": text}}
+
+
+def _assemble(
+    head: list[dict[str, Any]], middle: list[dict[str, Any]], tail: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], bool]:
+    """``head + middle + tail`` within :data:`MAX_BLOCKS` and :data:`BLOCKS_CHARS_LIMIT`,
+    keeping head and tail whole (the title, the runbook link, the footer) and as much of the
+    middle, in order, as fits: the last section kept may be cut, ending in
+    :data:`TRUNCATED`; when nothing could be cut so, a last section says it. Returns the
+    blocks and whether anything was cut (pure)."""
+    whole = head + middle + tail
+    if len(whole) <= MAX_BLOCKS and blocks_chars(whole) <= BLOCKS_CHARS_LIMIT:
+        return whole, False
+    marker = _marker_block()
+    room = MAX_BLOCKS - len(head) - len(tail) - 1  # one block kept for the marker
+    kept: list[dict[str, Any]] = []
+    for block in middle:
+        if len(kept) >= room:
+            break
+        if blocks_chars(head + kept + [block, marker] + tail) <= BLOCKS_CHARS_LIMIT:
+            kept.append(block)
+            continue
+        text = _block_text(block)
+        if text is not None:
+            # The longest cut of this section (ending in the marker) that still fits.
+            low, high = 0, len(text)
+            while low < high:
+                middle_len = (low + high + 1) // 2
+                trial = _with_text(block, text[:middle_len] + TRUNCATED)
+                if blocks_chars(head + kept + [trial] + tail) <= BLOCKS_CHARS_LIMIT:
+                    low = middle_len
+                else:
+                    high = middle_len - 1
+            if low >= _MIN_CUT_TEXT:
+                return head + kept + [_with_text(block, text[:low] + TRUNCATED)] + tail, True
+        break
+    return head + kept + [marker] + tail, True
 
 
 def build_message(
@@ -154,7 +249,11 @@ def build_message(
     Returns
     -------
     SlackMessage
-        At most 50 blocks; when the body needs more, the last block says it was cut.
+        Within Slack's limits (at most 50 blocks, 3,000 characters a section, the blocks at
+        most :data:`BLOCKS_CHARS_LIMIT` characters as JSON): the title, the facts, the
+        runbook link and the footer are always kept; the body and details as far as they fit,
+        the cut marked :data:`TRUNCATED`. When anything was cut, ``full_text`` holds it all
+        (logged by :meth:`SlackNotifier.post`).
 
     Example
     -------
@@ -162,11 +261,13 @@ def build_message(
     >>> msg.text
     'Deploying: deploying v1.2.3 (sha256:0123abcd)'
     """
-    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=cut(title, HEADER_TEXT_LIMIT)))]
+    head: list[Block] = [HeaderBlock(text=PlainTextObject(text=cut(title, HEADER_TEXT_LIMIT)))]
     tail: list[Block] = []
+    fact_text = "\n".join(f"*{label}:* {value}" for label, value in facts)
+    fact_limit = min(SECTION_TEXT_LIMIT, BLOCKS_CHARS_LIMIT // 4)
     if facts:
-        fact_text = "\n".join(f"*{label}:* {value}" for label, value in facts)
-        tail.append(SectionBlock(text=MarkdownTextObject(text=cut(fact_text, SECTION_TEXT_LIMIT))))
+        # Facts are short by design; a long value is cut, never the runbook link after them.
+        tail.append(SectionBlock(text=MarkdownTextObject(text=truncate(fact_text, fact_limit))))
     if runbook:
         tail.append(
             SectionBlock(
@@ -176,9 +277,12 @@ def build_message(
             )
         )
     if footer:
-        tail.append(ContextBlock(elements=[MarkdownTextObject(text=cut(footer, 300))]))
+        tail.append(
+            ContextBlock(elements=[MarkdownTextObject(text=cut(footer, FOOTER_TEXT_LIMIT))])
+        )
+    if tail:
+        tail.insert(0, DividerBlock())
 
-    room = MAX_BLOCKS - len(blocks) - len(tail) - 1  # one divider before the tail
     sections: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=piece))
         for piece in _chunks(body, SECTION_TEXT_LIMIT)
@@ -187,19 +291,47 @@ def build_message(
         SectionBlock(text=PlainTextObject(text=piece, emoji=False))
         for piece in _chunks(details or "", SECTION_TEXT_LIMIT)
     ]
-    if len(sections) > room:
-        sections = sections[: room - 1]
-        sections.append(SectionBlock(text=MarkdownTextObject(text="_(message cut to fit Slack)_")))
-    blocks.extend(sections)
-    if tail:
-        blocks.append(DividerBlock())
-        blocks.extend(tail)
+    blocks, cut_blocks = _assemble(
+        [b.to_dict() for b in head], [b.to_dict() for b in sections], [b.to_dict() for b in tail]
+    )
 
     summary = " ".join(part for part in (body, escape(details or "")) if part)
+    # The fallback is the notification's preview; the blocks carry the message.
     text = cut(f"{title}: {summary}" if summary else title, FALLBACK_TEXT_LIMIT)
     if runbook and len(text) + len(runbook) + 10 <= FALLBACK_TEXT_LIMIT:
         text = f"{text} Runbook: {runbook}"
-    return SlackMessage(text=text, blocks=[block.to_dict() for block in blocks[:MAX_BLOCKS]])
+    full = ""
+    if cut_blocks or (facts and len(fact_text) > fact_limit):  # TRUNCATED is shown: log it all
+        parts = [title, body, details or "", fact_text, footer or ""]
+        full = "\n\n".join(part for part in parts if part)
+    return SlackMessage(text=text, blocks=blocks, full_text=full)
+
+
+def fit(message: SlackMessage) -> SlackMessage:
+    """``message`` within Slack's limits, whoever built it (:func:`build_message` already
+    fits, and comes back unchanged): each section text at most 3,000 characters, a header
+    at most 150, then :func:`_assemble` over all the blocks (the first kept as the head);
+    the fallback text at most :data:`FALLBACK_TEXT_LIMIT`. A cut block ends in
+    :data:`TRUNCATED` (a header in an ellipsis), and ``full_text`` keeps everything (pure).
+    """
+    blocks: list[dict[str, Any]] = []
+    cut_any = False
+    for block in message.blocks:
+        text = _block_text(block)
+        limit = HEADER_TEXT_LIMIT if block.get("type") == "header" else SECTION_TEXT_LIMIT
+        if text is not None and len(text) > limit:
+            shortened = cut(text, limit) if block.get("type") == "header" else truncate(text, limit)
+            block = _with_text(block, shortened)
+            cut_any = True
+        blocks.append(block)
+    assembled, cut_blocks = _assemble(blocks[:1], blocks[1:], [])
+    text = cut(message.text, FALLBACK_TEXT_LIMIT)
+    if not (cut_any or cut_blocks or text != message.text):
+        return message
+    full = message.full_text or "\n\n".join(
+        [message.text] + [t for t in (_block_text(b) for b in message.blocks) if t]
+    )
+    return SlackMessage(text=text, blocks=assembled, full_text=full)
 
 
 @dataclass(frozen=True)
@@ -450,6 +582,18 @@ class SlackNotifier:
             ``delivered`` with the attempts made, or the reason of the last failure and
             whether the message reached the dead-letter queue.
         """
+        message = fit(message)
+        if message.truncated:
+            # What was cut to fit Slack is here, in the function's log, as the message says.
+            logger.warning(
+                "slack message truncated to fit Slack's limits; the full text follows",
+                extra={
+                    "job": job,
+                    "full_text": truncate(message.full_text, LOGGED_TEXT_LIMIT),
+                    "full_text_characters": len(message.full_text),
+                    "blocks_characters": blocks_chars(message.blocks),
+                },
+            )
         try:
             url = self._webhook_url()
         except ControlsError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +18,9 @@ class SlackStub:
     def __init__(self) -> None:
         self.script: deque[Any] = deque()
         self.default: Any = "200"
+        # Optional: body -> Slack's error name when Slack would refuse it (answered 400), e.g.
+        # tests.support.slack_limits.slack_refusal; checked before the script.
+        self.check: Callable[[dict[str, Any]], str | None] | None = None
         self.bodies: list[dict[str, Any]] = []
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -29,6 +33,9 @@ class SlackStub:
                 with stub._lock:
                     stub.bodies.append(body)
                     behaviour = stub.script.popleft() if stub.script else stub.default
+                refusal = stub.check(body) if stub.check is not None else None
+                if refusal is not None:
+                    behaviour = ("400", refusal)
                 if behaviour == "hang":
                     stub.release.wait(10)
                     return
@@ -39,6 +46,8 @@ class SlackStub:
                     status, text = 500, "internal_error"
                 elif behaviour == "400":
                     status, text = 400, "invalid_payload"
+                elif isinstance(behaviour, tuple) and behaviour[0] == "400":
+                    status, text = 400, behaviour[1]
                 payload = text.encode()
                 self.send_response(status)
                 for name, value in headers.items():

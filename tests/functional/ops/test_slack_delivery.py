@@ -14,8 +14,9 @@ import pytest
 
 from chalicelib.controls import Controls
 from chalicelib.errors import ControlsError
-from chalicelib.slack import SlackNotifier, build_message
+from chalicelib.slack import TRUNCATED, SlackMessage, SlackNotifier, build_message
 from tests.support.ops_world import LogLines, World
+from tests.support.slack_limits import slack_refusal
 from tests.support.slack_stub import SlackStub
 
 MESSAGE = build_message("Test", "hello from the tests", runbook="https://runbooks.example.com/x.md")
@@ -203,6 +204,50 @@ def test_client_error_is_not_retried(world: World, slack: SlackStub) -> None:
     assert len(slack.bodies) == 1
     assert sleeps == []
     assert world.dlq_messages()[0]["reason"] == "HTTP 400 invalid_payload"
+
+
+def test_a_message_over_slacks_limits_is_cut_delivered_and_its_full_text_logged(
+    world: World, slack: SlackStub, logs: LogLines
+) -> None:
+    # Slack answers 400 to a message over its limits, and a 400 is not retried: before the
+    # cap, a long alarm reason or list of findings (50 sections of 3,000 characters) went to
+    # the dead-letter queue and on-call heard nothing.
+    slack.check = slack_refusal
+    body = "\n".join(f"finding {i:05d} " + "z" * 90 for i in range(1500))
+    message = build_message(
+        "Many findings", body, runbook="https://runbooks.example.com/x.md", footer="spotops-test"
+    )
+
+    result = notifier(world, slack.url, []).post(message, job="test")
+
+    assert result.delivered, result
+    assert world.dlq_messages() == []
+    (sent,) = slack.bodies
+    assert slack_refusal(sent) is None
+    sections = [b["text"]["text"] for b in sent["blocks"] if b["type"] == "section"]
+    assert sections[-2].endswith(TRUNCATED)
+    assert "https://runbooks.example.com/x.md" in sections[-1]
+    (logged,) = [r for r in logs.records() if "truncated to fit" in r["message"]]
+    assert logged["full_text"].count("finding ") == 1500
+    assert logged["job"] == "test"
+
+
+def test_a_message_built_elsewhere_is_cut_to_slacks_limits_before_it_is_sent(
+    world: World, slack: SlackStub, logs: LogLines
+) -> None:
+    slack.check = slack_refusal
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "w" * 3000}} for _ in range(60)
+    ]
+
+    result = notifier(world, slack.url, []).post(SlackMessage("t", blocks), job="test")
+
+    assert result.delivered, result
+    (sent,) = slack.bodies
+    assert slack_refusal(sent) is None
+    assert sent["blocks"][-1]["text"]["text"].endswith(TRUNCATED)
+    (logged,) = [r for r in logs.records() if "truncated to fit" in r["message"]]
+    assert logged["full_text"].count("w") == 180_000
 
 
 def test_unreachable_webhook_is_retried_then_goes_to_the_dlq(world: World) -> None:

@@ -3,11 +3,25 @@ the retry policy around slack_sdk's handlers decides retries and waits (no netwo
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 
 from chalicelib.runbooks import runbook_url
-from chalicelib.slack import MAX_BLOCKS, SECTION_TEXT_LIMIT, _Delivery, build_message, cut
+from chalicelib.slack import (
+    BLOCKS_CHARS_LIMIT,
+    MAX_BLOCKS,
+    SECTION_TEXT_LIMIT,
+    TRUNCATED,
+    SlackMessage,
+    _Delivery,
+    blocks_chars,
+    build_message,
+    cut,
+    fit,
+)
+from tests.support.slack_limits import slack_refusal
 
 
 def _section_texts(blocks: list[dict[str, object]]) -> list[str]:
@@ -31,7 +45,7 @@ def test_short_message_has_header_body_facts_runbook_and_footer() -> None:
 
 
 def test_long_body_is_split_into_sections_of_at_most_3000_chars() -> None:
-    body = "\n".join(f"line {i:04d} " + "x" * 80 for i in range(200))  # ~18 kB
+    body = "\n".join(f"line {i:04d} " + "x" * 80 for i in range(100))  # ~9 kB: fits
     message = build_message("title", body)
 
     sections = _section_texts(message.blocks)
@@ -39,15 +53,120 @@ def test_long_body_is_split_into_sections_of_at_most_3000_chars() -> None:
     assert all(len(text) <= SECTION_TEXT_LIMIT for text in sections)
     assert "".join(sections).replace("\n", "") == body.replace("\n", "")
     assert len(message.text) <= 3000
+    assert not message.truncated
 
 
-def test_huge_body_is_cut_to_50_blocks_and_says_so() -> None:
+def test_huge_body_is_cut_to_slacks_limits_and_says_so() -> None:
     message = build_message("t" * 500, "y" * 400_000, runbook="https://example.com/r.md")
 
     assert len(message.blocks) <= MAX_BLOCKS
+    assert blocks_chars(message.blocks) <= BLOCKS_CHARS_LIMIT
     assert len(message.blocks[0]["text"]["text"]) <= 150
-    assert any("cut to fit Slack" in text for text in _section_texts(message.blocks))
+    assert _section_texts(message.blocks)[-2].endswith(TRUNCATED)
     assert "https://example.com/r.md" in str(message.blocks[-1])
+    assert message.full_text.count("y") == 400_000
+
+
+# ---- Slack's limits, at exactly the limits ----------------------------------------------
+
+
+def _largest_whole_body(title: str = "t", **kwargs: object) -> int:
+    """The longest body of "q" that build_message sends whole."""
+    low, high = 0, BLOCKS_CHARS_LIMIT
+    while low < high:
+        mid = (low + high + 1) // 2
+        if build_message(title, "q" * mid, **kwargs).truncated:  # type: ignore[arg-type]
+            high = mid - 1
+        else:
+            low = mid
+    return low
+
+
+def test_blocks_of_exactly_the_limit_go_whole_and_one_character_more_is_truncated() -> None:
+    n = _largest_whole_body(runbook="https://example.com/r.md", footer="spotops-dev · chaos")
+
+    whole = build_message(
+        "t", "q" * n, runbook="https://example.com/r.md", footer="spotops-dev · chaos"
+    )
+    over = build_message(
+        "t", "q" * (n + 1), runbook="https://example.com/r.md", footer="spotops-dev · chaos"
+    )
+
+    assert blocks_chars(whole.blocks) == BLOCKS_CHARS_LIMIT  # exactly at the limit
+    assert not whole.truncated
+    assert "".join(_section_texts(whole.blocks)).count("q") == n
+    assert TRUNCATED not in json.dumps(whole.blocks)
+    assert over.truncated
+    assert blocks_chars(over.blocks) <= BLOCKS_CHARS_LIMIT
+    assert _section_texts(over.blocks)[-2].endswith(TRUNCATED)  # then the runbook, the footer
+    assert over.full_text.count("q") == n + 1
+    assert [b["type"] for b in over.blocks][-3:] == ["divider", "section", "context"]
+
+
+def test_a_section_of_exactly_3000_characters_is_one_block_and_3001_are_two() -> None:
+    exact = build_message("t", "x" * SECTION_TEXT_LIMIT)
+    one_more = build_message("t", "x" * (SECTION_TEXT_LIMIT + 1))
+
+    assert [len(t) for t in _section_texts(exact.blocks)] == [3000]
+    assert [len(t) for t in _section_texts(one_more.blocks)] == [3000, 1]  # split, not cut
+    assert not exact.truncated
+    assert not one_more.truncated
+
+
+def test_a_header_of_exactly_150_characters_is_kept_and_151_are_cut() -> None:
+    assert build_message("h" * 150, "b").blocks[0]["text"]["text"] == "h" * 150
+    assert build_message("h" * 151, "b").blocks[0]["text"]["text"] == "h" * 149 + "…"
+
+
+def test_exactly_50_blocks_are_sent_as_they_are_and_51_are_cut_to_50() -> None:
+    def message(count: int) -> SlackMessage:
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"b{i}"}} for i in range(count)
+        ]
+        return SlackMessage(text="t", blocks=blocks)
+
+    fifty, fifty_one = message(MAX_BLOCKS), message(MAX_BLOCKS + 1)
+
+    assert fit(fifty) is fifty
+    cut_down = fit(fifty_one)
+    assert len(cut_down.blocks) == MAX_BLOCKS
+    assert _section_texts(cut_down.blocks)[-1] == TRUNCATED
+    assert _section_texts(cut_down.blocks)[:-1] == [f"b{i}" for i in range(MAX_BLOCKS - 1)]
+    assert "b50" in cut_down.full_text
+
+
+def test_a_message_of_141k_characters_fits_slack_keeping_title_facts_runbook_and_footer() -> None:
+    # What an alarm with a long reason, or a long list of findings, could build before: 50
+    # blocks of 3,000 characters.
+    body = "\n".join(f"finding {i:05d} " + "z" * 90 for i in range(1400))
+    details = "d" * 9000
+    facts = [("Service", "spotops-dev/site"), ("Digest", "sha256:" + "a" * 64)]
+    message = build_message(
+        "title", body, facts=facts, runbook="https://example.com/r.md", footer="f", details=details
+    )
+
+    assert len(body) + len(details) > 141_000
+    assert slack_refusal(message.payload()) is None
+    assert blocks_chars(message.blocks) <= BLOCKS_CHARS_LIMIT
+    assert all(len(t) <= SECTION_TEXT_LIMIT for t in _section_texts(message.blocks))
+    assert len(message.text) <= 3000
+    texts = _section_texts(message.blocks)
+    assert "*Service:* spotops-dev/site" in texts[-2]
+    assert "https://example.com/r.md" in texts[-1]
+    assert message.blocks[-1]["type"] == "context"
+    assert any(t.endswith(TRUNCATED) for t in texts)
+    assert body in message.full_text
+    assert details in message.full_text
+
+
+def test_long_facts_are_truncated_and_the_runbook_link_is_kept() -> None:
+    message = build_message("t", "b", facts=[("Reason", "r" * 5000)], runbook="https://e.x/r.md")
+
+    texts = _section_texts(message.blocks)
+    assert texts[-2].endswith(TRUNCATED)
+    assert len(texts[-2]) <= SECTION_TEXT_LIMIT
+    assert "https://e.x/r.md" in texts[-1]
+    assert message.truncated
 
 
 def test_cut_marks_the_cut() -> None:
