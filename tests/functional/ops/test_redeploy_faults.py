@@ -8,6 +8,7 @@ fault; these name the cases an operator would recognise.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any
 
 import pytest
@@ -37,6 +38,18 @@ def push_event(
     if time is not None:
         event["time"] = time
     return EcrImageActionEvent(event)
+
+
+def pushed_at(world: World, digest: str, time: str) -> None:
+    """ECR's imagePushedAt of ``digest``."""
+    from moto.backends import get_backend
+
+    from tests.support.ops_world import ACCOUNT, REGION
+
+    moment = datetime.datetime.fromisoformat(time.replace("Z", "+00:00"))
+    for image in get_backend("ecr")[ACCOUNT][REGION].repositories[world.repository].images:
+        if image.get_image_digest() == digest:
+            image.image_pushed_at = int(moment.timestamp())
 
 
 def state(world: World, name: str, deployment_id: str, event_id: str) -> Any:
@@ -122,11 +135,15 @@ def test_4_rolling_back_by_pushing_a_new_tag_on_an_older_digest_deploys_it(
 ) -> None:
     kit = make_kit(world)
     good = push_event(world, "v1.0.0", seed="good", time="2026-11-28T10:00:00Z")
+    # ECR's imagePushedAt as on that day (moto stamps the wall clock: two first pushes a
+    # moment apart today would be ordered by the second each happened to land in).
+    pushed_at(world, good.image_digest, "2026-11-28T10:00:00Z")
     first = handle_push(good, kit)
     handle_deployment_state(
         state(world, "ecsDeploymentStateChangeCompleted", first["deployment_id"], "e1"), kit
     )
     bad = push_event(world, "v1.1.0", seed="bad", time="2026-11-28T10:10:00Z")
+    pushed_at(world, bad.image_digest, "2026-11-28T10:10:00Z")
     second = handle_push(bad, make_kit(world))
     handle_deployment_state(
         state(world, "ecsDeploymentStateChangeCompleted", second["deployment_id"], "e2"), kit
