@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 BOOTSTRAP_TAG = "bootstrap"
 
@@ -444,6 +444,66 @@ class ImageFacts:
     pushed_at: float
 
 
+# A record younger than this is never settled from ECS's silence about it: DescribeServices
+# may lag an UpdateService, and a push may land between the reconcile run's reads. Far longer
+# than either, far shorter than LOCK_TTL_SECONDS (a lost outcome event is still settled).
+SETTLE_GRACE_SECONDS = 600
+
+
+def settle_status(
+    latest: DeploymentRecord | None,
+    *,
+    running_digest: str | None,
+    in_progress: bool,
+    deployments: Sequence[ServiceDeployment],
+    record_age: float,
+    grace_seconds: float = SETTLE_GRACE_SECONDS,
+) -> DeploymentStatus | None:
+    """What the latest deployment record should say now, when ECS clearly says so; ``None``
+    leaves it alone. The record must have been read *before* ECS (``deployments``,
+    ``running_digest``): a record never meets an older picture of the service.
+
+    * A COMPLETED record whose digest the service no longer runs was replaced outside the
+      redeploy job: SUPERSEDED.
+    * An open record (its outcome event lost) is settled by what ECS says about *that*
+      deployment id: listed as the PRIMARY deployment, rollout COMPLETED, and the service
+      runs its digest: COMPLETED; rollout FAILED: ROLLED_BACK (FAILED if the digest still
+      runs). Listed in any other state: ECS has not finished; leave it.
+    * Not listed at all: ECS replaced it (a rollback's own deployment), or DescribeServices
+      lags, or the record was written after ECS was read. Only a record older than
+      ``grace_seconds`` is settled from that absence, by the digest the service runs.
+
+    Example
+    -------
+    >>> record = DeploymentRecord("ecs-svc/1", "sha256:a", "v1", DeploymentStatus.IN_PROGRESS)
+    >>> settle_status(record, running_digest="sha256:old", in_progress=False, deployments=[],
+    ...               record_age=5.0) is None  # young, and ECS does not list it: wait
+    True
+    """
+    if latest is None or in_progress:
+        return None
+    if latest.status == DeploymentStatus.COMPLETED:
+        if running_digest != latest.digest:
+            return DeploymentStatus.SUPERSEDED  # replaced outside the redeploy job
+        return None
+    if latest.status not in OPEN_STATUSES:
+        return None
+    ours = running_digest == latest.digest
+    listed = next((d for d in deployments if d.deployment_id == latest.deployment_id), None)
+    if listed is not None:
+        if listed.rollout_state == "FAILED":
+            return DeploymentStatus.FAILED if ours else DeploymentStatus.ROLLED_BACK
+        finished = listed.rollout_state == "COMPLETED" or (
+            not listed.rollout_state and record_age >= grace_seconds
+        )
+        if listed.status == "PRIMARY" and finished and ours:
+            return DeploymentStatus.COMPLETED
+        return None
+    if record_age < grace_seconds:
+        return None
+    return DeploymentStatus.COMPLETED if ours else DeploymentStatus.ROLLED_BACK
+
+
 class ReconcileAction(StrEnum):
     DEPLOY = "deploy"
     NOTHING = "nothing"
@@ -467,6 +527,8 @@ def reconcile_decision(
     in_progress: bool,
     latest: DeploymentRecord | None,
     newest_handled: str | None,
+    deployments: Sequence[ServiceDeployment] = (),
+    record_age: float = 0.0,
 ) -> ReconcileDecision:
     """Whether the reconcile run deploys the newest image: only one whose push event was lost.
 
@@ -474,9 +536,10 @@ def reconcile_decision(
       rolled a bad image back, by hand or by pushing an older digest, the bad image is
       handled and stays out; pushing again is how to retry.
     * Never an image pushed before the latest deployment's image: that one is newer.
-    * When ECS has no deployment in progress but the ledger disagrees, the ledger is settled:
-      our completed deployment replaced by something else is SUPERSEDED; one still open whose
-      outcome event was lost is COMPLETED or ROLLED_BACK by what the service runs.
+    * When ECS has no deployment in progress but the ledger disagrees, the ledger is settled
+      (:func:`settle_status`, from ECS's ``deployments`` and the record's age): our completed
+      deployment replaced by something else is SUPERSEDED; one still open whose outcome
+      event was lost is COMPLETED or ROLLED_BACK by what ECS says about it.
 
     Example
     -------
@@ -488,16 +551,14 @@ def reconcile_decision(
         running_image.rsplit("@", 1)[1] if running_image and "@" in running_image else None
     )
     settle = None
-    if latest is not None and not in_progress and running_image:
-        if latest.status == DeploymentStatus.COMPLETED and running_digest != latest.digest:
-            settle = DeploymentStatus.SUPERSEDED  # replaced outside the redeploy job
-        elif latest.status in OPEN_STATUSES:
-            # ECS finished but its outcome event never reached us.
-            settle = (
-                DeploymentStatus.COMPLETED
-                if running_digest == latest.digest
-                else DeploymentStatus.ROLLED_BACK
-            )
+    if running_image:
+        settle = settle_status(
+            latest,
+            running_digest=running_digest,
+            in_progress=in_progress,
+            deployments=deployments,
+            record_age=record_age,
+        )
     still_open = latest is not None and latest.status in OPEN_STATUSES and settle is None
     if newest is None:
         return ReconcileDecision(

@@ -27,6 +27,7 @@ retried until a new push.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,11 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     logger.info("reconcile run", extra={"rule": event.rule_arn})
     count("ReconcileRuns", JOB)  # a heartbeat: the schedule fires even when nothing is to do
     gateway = gateway_of(kit)
+    # The ledger first, then ECS: a push that lands between the two reads then shows in ECS
+    # (a deployment in progress, or the new image running) instead of a record ECS seems
+    # not to know, which would be settled ROLLED_BACK in the middle of its deployment.
+    latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    read_at = time.time()
     try:
         images = gateway.tagged_images(settings.repository_name)
         service = gateway.service()
@@ -151,7 +157,6 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     ]
     candidates = [(facts, tags[0]) for facts, tags in matching if tags]
     newest = max(candidates, key=lambda c: c[0].pushed_at, default=None)
-    latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
     handled = kit.ledger.image_record(svc, newest[0].digest) if newest else None
     decision = reconcile_decision(
         newest=newest[0] if newest else None,
@@ -159,6 +164,8 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
         in_progress=deployment_in_progress(service.deployments) if service else False,
         latest=latest,
         newest_handled=str(handled["outcome"]) if handled else None,
+        deployments=service.deployments if service else (),
+        record_age=read_at - latest.updated_at if latest is not None else 0.0,
     )
     logger.info(
         "reconcile decided",
@@ -192,7 +199,10 @@ def _settle(
     replaced our deployment: record what is true, free the lock, say so once."""
     svc = kit.settings.service_key
     running = running_image.rsplit("/", 1)[-1] or "nothing"
-    reason = f"reconcile: the service runs {running} and ECS deploys nothing"
+    reason = (
+        f"reconcile: the service runs {running}, ECS deploys nothing and no longer rolls out "
+        f"deployment {latest.deployment_id}"
+    )
     if not kit.ledger.set_deployment_status(svc, latest.deployment_id, status.value, reason):
         return  # someone else settled it first
     kit.ledger.release_lock(svc, deployment_id=latest.deployment_id)

@@ -63,3 +63,18 @@ class EcsDeployments:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
+
+
+@dataclass
+class LaggingDescribe:
+    """An ECS client whose ``DescribeServices`` answers with ``snapshot``: the service as it
+    was before the last ``UpdateService`` (ECS's reads are eventually consistent)."""
+
+    real: Any
+    snapshot: dict[str, Any]
+
+    def describe_services(self, **kwargs: Any) -> Any:
+        return self.snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)

@@ -26,6 +26,7 @@ from chalicelib.decisions import (
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
+    settle_status,
     twin_owner,
 )
 
@@ -218,6 +219,7 @@ def test_events_about_other_deployments_or_unknown_names_change_nothing() -> Non
 
 
 NEWEST = ImageFacts(OTHER, "v2", pushed_at=200.0)
+DONE = ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "COMPLETED")
 
 
 @pytest.mark.parametrize(
@@ -243,7 +245,7 @@ NEWEST = ImageFacts(OTHER, "v2", pushed_at=200.0)
         ),
         # Our deployment is still open but ECS finished: its outcome event was lost.
         (
-            {"latest": record(DeploymentStatus.IN_PROGRESS)},
+            {"latest": record(DeploymentStatus.IN_PROGRESS), "deployments": [DONE]},
             ReconcileAction.DEPLOY,
             DeploymentStatus.COMPLETED,
         ),
@@ -252,9 +254,20 @@ NEWEST = ImageFacts(OTHER, "v2", pushed_at=200.0)
                 "latest": record(DeploymentStatus.IN_PROGRESS),
                 "running_image": f"{REPO}:old",
                 "newest_handled": None,
+                "record_age": 3600.0,
             },
             ReconcileAction.DEPLOY,
             DeploymentStatus.ROLLED_BACK,
+        ),
+        # ... but not while the record is young and ECS does not list it (issue 22, item 7).
+        (
+            {
+                "latest": record(DeploymentStatus.IN_PROGRESS),
+                "running_image": f"{REPO}:old",
+                "record_age": 5.0,
+            },
+            ReconcileAction.WAIT,
+            None,
         ),
         (
             {"latest": record(DeploymentStatus.IN_PROGRESS), "in_progress": True},
@@ -386,3 +399,109 @@ def test_twin_owner_is_the_tag_that_claimed_the_digest(
     tag: str, lock: dict[str, str] | None, record: DeploymentRecord | None, owner: str | None
 ) -> None:
     assert twin_owner(DIGEST, tag, lock=lock, record=record) == owner
+
+
+# ---- settling a record from ECS: only what ECS clearly says (issue 22, item 7) ---------------
+
+OURS = DIGEST
+OLD = "sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("status", "running", "deployments", "age", "settled", "why"),
+    [
+        (
+            DeploymentStatus.IN_PROGRESS,
+            OLD,
+            [ServiceDeployment("ecs-svc/0", "PRIMARY", "td:1", "COMPLETED")],
+            5.0,
+            None,
+            "ECS does not list ours yet (DescribeServices lags, or the push came after the read)",
+        ),
+        (
+            DeploymentStatus.IN_PROGRESS,
+            OLD,
+            [ServiceDeployment("ecs-svc/0", "PRIMARY", "td:1", "COMPLETED")],
+            3600.0,
+            DeploymentStatus.ROLLED_BACK,
+            "ours is gone for long and another image runs: rolled back",
+        ),
+        (
+            DeploymentStatus.IN_PROGRESS,
+            OURS,
+            [],
+            3600.0,
+            DeploymentStatus.COMPLETED,
+            "ours is gone for long and its image runs",
+        ),
+        (
+            DeploymentStatus.IN_PROGRESS,
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "COMPLETED")],
+            5.0,
+            DeploymentStatus.COMPLETED,
+            "ECS says ours completed and its image runs",
+        ),
+        (
+            DeploymentStatus.IN_PROGRESS,
+            OLD,
+            [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "COMPLETED")],
+            3600.0,
+            None,
+            "ECS says ours completed but another image runs: not clear, leave it",
+        ),
+        (
+            DeploymentStatus.ROLLING_BACK,
+            OLD,
+            [ServiceDeployment("ecs-svc/1", "ACTIVE", "td:2", "FAILED")],
+            5.0,
+            DeploymentStatus.ROLLED_BACK,
+            "ECS says ours failed and the old image runs",
+        ),
+        (
+            DeploymentStatus.IN_PROGRESS,
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "")],
+            5.0,
+            None,
+            "no rollout state yet: not before the grace period",
+        ),
+        (
+            DeploymentStatus.COMPLETED,
+            OLD,
+            [],
+            5.0,
+            DeploymentStatus.SUPERSEDED,
+            "our completed deployment replaced by someone",
+        ),
+        (DeploymentStatus.FAILED, OLD, [], 3600.0, None, "already settled"),
+    ],
+)
+def test_a_record_is_settled_only_from_what_ecs_says_about_it(
+    status: DeploymentStatus,
+    running: str,
+    deployments: list[ServiceDeployment],
+    age: float,
+    settled: DeploymentStatus | None,
+    why: str,
+) -> None:
+    decided = settle_status(
+        record(status),
+        running_digest=running,
+        in_progress=False,
+        deployments=deployments,
+        record_age=age,
+    )
+    assert decided == settled, why
+
+
+def test_nothing_is_settled_while_ecs_deploys() -> None:
+    rolling = [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "IN_PROGRESS")]
+    decided = settle_status(
+        record(DeploymentStatus.IN_PROGRESS),
+        running_digest=OLD,
+        in_progress=True,
+        deployments=rolling,
+        record_age=3600.0,
+    )
+    assert decided is None
