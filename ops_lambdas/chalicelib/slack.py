@@ -33,6 +33,13 @@ blocks, whatever the other limits say); the plain-text fallback at most 3,000 of
 sections were dropped, ends in :data:`TRUNCATED`, and the full text is logged when the
 message is posted.
 
+The webhook URL must be ``https://`` (:func:`webhook_url_problem`): the URL is a bearer secret,
+and plain ``http://`` would send it, and the message, in clear text. The one exception is a
+loopback host (``127.0.0.1``, ``::1``, ``localhost``), where the tests' Slack stand-in and
+``make demo``'s receiver listen: on Lambda, loopback is the function's own sandbox, so
+nothing leaves it. Any other ``http://`` URL is refused before a request is made, and the
+message is dead-lettered with the reason.
+
 A message that still is not delivered goes to the SQS dead-letter queue with the reason, so
 nothing is dropped silently. The webhook URL is a secret: it never appears in a log line, a
 reason or the dead-letter body. The SDK would log it (and the body) at INFO and DEBUG, because
@@ -44,6 +51,7 @@ is switched off, and we log each attempt ourselves. (The client also sends throu
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import math
@@ -53,6 +61,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.error import URLError
+from urllib.parse import urlsplit
 
 from slack_sdk.errors import SlackRequestError
 from slack_sdk.http_retry import (
@@ -79,6 +88,7 @@ from slack_sdk.webhook import WebhookClient
 
 from chalicelib.errors import ControlsError
 from chalicelib.observability import count, logger
+from chalicelib.runbooks import SLACK_WEBHOOK_MISSING
 
 SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
@@ -118,6 +128,42 @@ def truncate(text: str, limit: int) -> str:
 def blocks_chars(blocks: Sequence[dict[str, Any]]) -> int:
     """The size Slack's block limit is held to: the blocks as JSON, in characters."""
     return len(json.dumps(list(blocks), ensure_ascii=False))
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why the webhook must not be posted to, or ``None``: ``https://`` only, plain
+    ``http://`` only to a loopback host (a local receiver). Never names the URL (a secret).
+
+    Example
+    -------
+    >>> webhook_url_problem("http://hooks.slack.com/services/T0/B0/x") is not None
+    True
+    >>> webhook_url_problem("http://127.0.0.1:8080/services/T0/B0/x") is None
+    True
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or parts.scheme not in ("https", "http") or not host:
+        return "the webhook URL in the secret is not an https:// URL"
+    if parts.scheme == "http" and not _loopback(host):
+        return (
+            "the webhook URL in the secret uses plain http://, which would send the webhook "
+            "and the message in clear text: Slack webhooks are https://hooks.slack.com/"
+            "services/... (plain http only to 127.0.0.1, a local receiver)"
+        )
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def escape(text: str) -> str:
@@ -598,6 +644,10 @@ class SlackNotifier:
             url = self._webhook_url()
         except ControlsError as exc:
             return self._dead_letter(message, job, attempts=0, reason=str(exc))
+        problem = webhook_url_problem(url)
+        if problem is not None:
+            reason = f"{problem}; set it again (runbooks/{SLACK_WEBHOOK_MISSING})"
+            return self._dead_letter(message, job, attempts=0, reason=reason)
         delivery = _Delivery(
             url,
             job=job,

@@ -373,3 +373,50 @@ def test_secret_without_a_url_says_how_to_set_it_and_never_echoes_it(
     message = str(raised.value)
     assert message == f"secret ops/bad-webhook {problem}; {SET_IT}"
     assert "hooks.example.com" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.slack.com/services/T00000000/B00000000/FAKEwebhookTOKEN",
+        "http://192.0.2.1/services/T00000000/B00000000/FAKEwebhookTOKEN",  # TEST-NET-1
+        '{"url": "http://hooks.slack.com/services/T00000000/B00000000/FAKEwebhookTOKEN"}',
+    ],
+)
+def test_a_plain_http_webhook_is_refused_before_any_request_and_dead_lettered(
+    world: World, logs: LogLines, caplog: pytest.LogCaptureFixture, url: str
+) -> None:
+    # The webhook URL is a bearer secret: plain http would send it, and the message, in clear
+    # text. Only a loopback receiver (the tests' stub, make demo's) may be plain http.
+    world.clients.secretsmanager.create_secret(Name="ops/http-webhook", SecretString=url)
+    controls = _controls(world, "ops/http-webhook")
+
+    result = SlackNotifier(
+        webhook_url=controls.webhook_url,
+        sqs=world.clients.sqs,
+        dlq_url=world.dlq_url,
+        timeout=0.3,
+        max_attempts=2,
+        max_total_seconds=1.0,
+        sleep=lambda _: None,
+    ).post(MESSAGE, job="test")
+
+    assert not result.delivered
+    assert result.dead_lettered
+    assert result.attempts == 0  # no request was made
+    (dead,) = world.dlq_messages()
+    assert dead["reason"].startswith("the webhook URL in the secret uses plain http://")
+    assert dead["reason"].endswith("set it again (runbooks/slack-webhook-missing.md)")
+    for text in (dead["reason"], logs.text, caplog.text):
+        assert "FAKEwebhookTOKEN" not in text
+
+
+def test_a_plain_http_webhook_on_loopback_is_the_local_receiver_and_is_used(
+    world: World, slack: SlackStub
+) -> None:
+    assert slack.url.startswith("http://127.0.0.1:")
+
+    result = notifier(world, slack.url, []).post(MESSAGE, job="test")
+
+    assert result.delivered
+    assert len(slack.bodies) == 1

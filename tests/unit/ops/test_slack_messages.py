@@ -20,6 +20,7 @@ from chalicelib.slack import (
     build_message,
     cut,
     fit,
+    webhook_url_problem,
 )
 from tests.support.slack_limits import slack_refusal
 
@@ -290,3 +291,24 @@ def test_the_next_request_timeout_is_cut_to_the_budget_left() -> None:
 
     assert _retry(delivery, RetryState(), status=429, headers={"Retry-After": "8"})
     assert delivery.client.timeout == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://hooks.slack.com/services/T0/B0/x", False),
+        ("http://127.0.0.1:4567/services/T0/B0/x", False),  # the tests' stub, make demo's
+        ("http://localhost:4567/services/T0/B0/x", False),
+        ("http://[::1]:4567/services/T0/B0/x", False),
+        ("http://hooks.slack.com/services/T0/B0/x", True),
+        ("http://10.0.0.5/services/T0/B0/x", True),
+        ("ftp://hooks.slack.com/services/T0/B0/x", True),
+        ("https:///services", True),
+    ],
+)
+def test_the_webhook_must_be_https_except_a_loopback_receiver(url: str, refused: bool) -> None:
+    problem = webhook_url_problem(url)
+
+    assert (problem is not None) is refused
+    if problem is not None:
+        assert "T0/B0" not in problem
