@@ -529,6 +529,8 @@ def reconcile_decision(
     newest_handled: str | None,
     deployments: Sequence[ServiceDeployment] = (),
     record_age: float = 0.0,
+    high_water: float | None = None,
+    running_pushed_at: float | None = None,
 ) -> ReconcileDecision:
     """Whether the reconcile run deploys the newest image: only one whose push event was lost.
 
@@ -536,6 +538,10 @@ def reconcile_decision(
       rolled a bad image back, by hand or by pushing an older digest, the bad image is
       handled and stays out; pushing again is how to retry.
     * Never an image pushed before the latest deployment's image: that one is newer.
+    * Never an image pushed at or before ``high_water``, the push time of the newest image
+      ever deployed (a ledger item without TTL: the deployment and image records above
+      expire, at no exact time), nor one older than the image running
+      (``running_pushed_at``, ECR's): a rolled-back or superseded image stays out for good.
     * When ECS has no deployment in progress but the ledger disagrees, the ledger is settled
       (:func:`settle_status`, from ECS's ``deployments`` and the record's age): our completed
       deployment replaced by something else is SUPERSEDED; one still open whose outcome
@@ -583,6 +589,20 @@ def reconcile_decision(
         return ReconcileDecision(
             ReconcileAction.SKIP,
             f"{label} is older than the last deployed image {latest.label}",
+            settle,
+        )
+    if high_water is not None and newest.pushed_at <= high_water:
+        return ReconcileDecision(
+            ReconcileAction.SKIP,
+            f"{label} is not newer than the newest image ever deployed (pushed at "
+            f"{_moment(high_water)}): it was deployed, rolled back or superseded; push it "
+            "again to deploy it",
+            settle,
+        )
+    if running_pushed_at is not None and newest.pushed_at < running_pushed_at:
+        return ReconcileDecision(
+            ReconcileAction.SKIP,
+            f"{label} is older than the image running (pushed at {_moment(running_pushed_at)})",
             settle,
         )
     return ReconcileDecision(

@@ -17,6 +17,9 @@ pk                     sk              attributes
 ``IMAGE#<svc>``        ``<digest>``    outcome (deployed, refused, older), tag, detail, at,
                                        event_at (the push event's time), ttl: what the
                                        redeploy job did with each image it handled
+``HOLD#<svc>``         ``NEWEST``      at (the push time of the newest image ever deployed),
+                                       digest, tag, updated_at; **no ttl**: the hold-back
+                                       that outlives every expiring record
 =====================  ==============  =====================================================
 
 ``<svc>`` is ``<cluster>/<service>``. Every write that guards production is conditional, so
@@ -616,6 +619,42 @@ class SafetyLedger:
         response = self._call(
             "get_item",
             Key=to_item({"pk": f"IMAGE#{service_key}", "sk": digest}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    # ---- the newest image ever deployed: a hold-back that never expires ------------------
+
+    def raise_high_water(self, service_key: str, at: float, *, digest: str, tag: str = "") -> bool:
+        """Record that an image pushed at ``at`` (the push's own time) was deployed, unless a
+        newer one already was: the mark only moves forward. The item has **no** ``ttl``: it is
+        what keeps the reconcile run from deploying a rolled-back or superseded image after
+        the deployment and image records expired (DynamoDB deletes expired items at no exact
+        time). One small item per service. True when the mark moved."""
+        try:
+            self._call(
+                "update_item",
+                Key=to_item({"pk": f"HOLD#{service_key}", "sk": "NEWEST"}),
+                UpdateExpression="SET #at = :at, digest = :d, tag = :t, updated_at = :now",
+                ConditionExpression="attribute_not_exists(#at) OR #at < :at",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={
+                    ":at": to_item({"v": float(at)})["v"],
+                    ":d": {"S": digest},
+                    ":t": {"S": tag or "-"},
+                    ":now": {"N": str(self._now())},
+                },
+            )
+        except ClientError:
+            return False
+        return True
+
+    def high_water(self, service_key: str) -> dict[str, Any] | None:
+        """The newest image ever deployed to the service (``at``, ``digest``, ``tag``)."""
+        response = self._call(
+            "get_item",
+            Key=to_item({"pk": f"HOLD#{service_key}", "sk": "NEWEST"}),
             ConsistentRead=True,
         )
         item = response.get("Item")

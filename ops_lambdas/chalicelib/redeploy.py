@@ -144,6 +144,7 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     # (a deployment in progress, or the new image running) instead of a record ECS seems
     # not to know, which would be settled ROLLED_BACK in the middle of its deployment.
     latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    high_water = _number((kit.ledger.high_water(svc) or {}).get("at"))
     read_at = time.time()
     try:
         images = gateway.tagged_images(settings.repository_name)
@@ -157,6 +158,10 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     ]
     candidates = [(facts, tags[0]) for facts, tags in matching if tags]
     newest = max(candidates, key=lambda c: c[0].pushed_at, default=None)
+    running_digest = running_image.rsplit("@", 1)[1] if "@" in running_image else None
+    running_pushed_at = next(
+        (facts.pushed_at for facts, _ in images if facts.digest == running_digest), None
+    )
     handled = kit.ledger.image_record(svc, newest[0].digest) if newest else None
     decision = reconcile_decision(
         newest=newest[0] if newest else None,
@@ -166,6 +171,8 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
         newest_handled=str(handled["outcome"]) if handled else None,
         deployments=service.deployments if service else (),
         record_age=read_at - latest.updated_at if latest is not None else 0.0,
+        high_water=high_water,
+        running_pushed_at=running_pushed_at,
     )
     logger.info(
         "reconcile decided",
@@ -466,6 +473,11 @@ def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
     kit.ledger.record_image(
         svc, image.digest, "deployed", tag=image.tag or "", event_at=image.event_at
     )
+    # The hold-back that never expires: nothing pushed before this push is deployed again
+    # by the reconcile run (it was deployed, rolled back or superseded).
+    kit.ledger.raise_high_water(
+        svc, max(started.pushed_at, image.event_at or 0.0), digest=image.digest, tag=image.tag or ""
+    )
     kit.ledger.start_cooldown(svc, JOB, settings.redeploy_cooldown_seconds)
     # History may repeat on a retry; the notice may not: it is claimed, then posted.
     kit.ledger.record_history(svc, JOB, "deploying", f"{image.label} {started.deployment_id}")
@@ -519,6 +531,12 @@ def _order(
         latest = PushFacts(
             latest_record.label, latest_record.pushed_at, latest_record.event_at or None
         )
+    elif latest_record is None:  # expired: the hold-back without TTL still knows
+        mark = kit.ledger.high_water(svc)
+        at = _number((mark or {}).get("at"))
+        if mark is not None and at is not None and mark.get("digest") != image.digest:
+            label = f"{mark.get('tag') or 'untagged'} ({short(str(mark.get('digest')))})"
+            latest = PushFacts(label, at)
     return push_order(
         PushFacts(image.label, pushed.pushed_at, image.event_at),
         running=running,

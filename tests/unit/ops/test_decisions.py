@@ -505,3 +505,32 @@ def test_nothing_is_settled_while_ecs_deploys() -> None:
         record_age=3600.0,
     )
     assert decided is None
+
+
+# ---- the hold-back that never expires (issue 22, item 4) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("high_water", "running_pushed_at", "action"),
+    [
+        (None, None, ReconcileAction.DEPLOY),
+        (200.0, None, ReconcileAction.SKIP),  # the newest was deployed (and rolled back)
+        (250.0, None, ReconcileAction.SKIP),  # something pushed later was deployed
+        (150.0, None, ReconcileAction.DEPLOY),  # pushed after the newest ever deployed
+        (None, 300.0, ReconcileAction.SKIP),  # older than the image running
+    ],
+)
+def test_reconcile_never_deploys_what_the_hold_back_or_the_running_image_says_is_old(
+    high_water: float | None, running_pushed_at: float | None, action: ReconcileAction
+) -> None:
+    """With every expiring record gone (no deployment record, no image record)."""
+    decision = reconcile_decision(
+        newest=NEWEST,
+        running_image=f"{REPO}@{DIGEST}",
+        in_progress=False,
+        latest=None,
+        newest_handled=None,
+        high_water=high_water,
+        running_pushed_at=running_pushed_at,
+    )
+    assert decision.action is action, decision.reason
