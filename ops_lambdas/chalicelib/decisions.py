@@ -432,6 +432,29 @@ def outcome_decision(
     )
 
 
+def report_foreign_failure(
+    decision: OutcomeDecision, *, event_name: str, deployment_id: str, superseded_id: str | None
+) -> bool:
+    """Whether an event about a deployment the redeploy job did not start is a failure
+    on-call must hear of (started by CloudFormation, the console or a person).
+
+    Only ``SERVICE_DEPLOYMENT_FAILED``: the rollback that follows a failure runs under a
+    deployment id of its own, whose events would report our own failures a second time; and
+    not the deployment a capacity shift superseded, which was ours.
+
+    Example
+    -------
+    >>> report_foreign_failure(OutcomeDecision(OutcomeKind.FOREIGN), event_name=FAILED_EVENT,
+    ...                        deployment_id="ecs-svc/9", superseded_id=None)
+    True
+    """
+    return (
+        decision.kind is OutcomeKind.FOREIGN
+        and event_name == FAILED_EVENT
+        and deployment_id != superseded_id
+    )
+
+
 # ---- the reconcile run --------------------------------------------------------------------
 
 

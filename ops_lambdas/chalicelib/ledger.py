@@ -530,6 +530,27 @@ class SafetyLedger:
             return False
         return True
 
+    def claim_foreign_failure(self, service_key: str, deployment_id: str) -> bool:
+        """Mark a failed deployment we did not start as reported; True only for the first
+        caller (who then posts). Keyed by ECS's deployment id, so a second event about the
+        same failure (or a redelivery outside the idempotency window) posts nothing. Kept
+        ``history_ttl_days``: it only stops a repeated message, it protects nothing."""
+        try:
+            self._call(
+                "put_item",
+                Item=to_item(
+                    {
+                        "pk": f"FOREIGN#{service_key}",
+                        "sk": deployment_id,
+                        "ttl": self._now() + self._history_ttl,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError:
+            return False
+        return True
+
     def claim_announcement(self, service_key: str, deployment_id: str, digest: str) -> bool:
         """Mark the deployment announced; True only for the first caller (who then posts).
 

@@ -5,8 +5,10 @@ Only a deployment the redeploy job recorded changes anything (see
 ROLLING_BACK -> FAILED / ROLLED_BACK, or to COMPLETED when the service really runs its
 digest; the service lock is released only for that deployment id. Events about other
 deployments (a rollback's own deployment, one started by hand or by remediation) and stale
-ones (delivered late or twice) are logged and change nothing. The ledger is written before
-Slack is posted, so a retry after a ledger error never posts twice.
+ones (delivered late or twice) change nothing in our records; the failure of a deployment we
+did not start is still reported to on-call, once per deployment id
+(:func:`~chalicelib.decisions.report_foreign_failure`). The ledger is written before Slack
+is posted, so a retry after a ledger error never posts twice.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from chalicelib.decisions import (
     OutcomeKind,
     Status,
     outcome_decision,
+    report_foreign_failure,
 )
 from chalicelib.errors import LedgerError
 from chalicelib.gateway import AwsCallError, EcsGateway
@@ -77,7 +80,8 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
     svc = settings.service_key
     deployment_id = event.deployment_id
     logger.append_keys(deployment_id=deployment_id)
-    record = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    item = kit.ledger.get_deployment(svc)
+    record = DeploymentRecord.from_item(item)
     running = None
     if event.event_name == "SERVICE_DEPLOYMENT_COMPLETED" and record is not None:
         running = _running_image(kit)
@@ -89,6 +93,14 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
         running_image=running,
     )
     facts = {"deployment_id": deployment_id}
+    superseded = (item or {}).get("superseded_id")
+    if report_foreign_failure(
+        decision,
+        event_name=event.event_name,
+        deployment_id=deployment_id,
+        superseded_id=str(superseded) if superseded else None,
+    ):
+        return _foreign_failure(kit, event)
     if decision.kind not in _STATUS or record is None:
         reason = {
             OutcomeKind.FOREIGN: f"deployment {deployment_id} was not started by the redeploy job",
@@ -107,6 +119,41 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
     return JobResult(
         JOB, _STATUS[decision.kind], event.reason, {**facts, "lock_released": released}
     ).as_dict()
+
+
+def _foreign_failure(kit: Toolkit, event: EcsDeploymentStateChangeEvent) -> dict[str, Any]:
+    """Tell on-call that a deployment we did not start failed; our records stay as they are."""
+    settings = kit.settings
+    svc = settings.service_key
+    deployment_id = event.deployment_id
+    facts = {"deployment_id": deployment_id}
+    try:
+        first = kit.ledger.claim_foreign_failure(svc, deployment_id)
+    except LedgerError as exc:
+        logger.error("foreign failure not recorded", extra={"error": str(exc)})
+        raise  # nothing posted yet: Lambda's retry claims and posts once
+    if not first:
+        reason = f"the failure of deployment {deployment_id} was reported already"
+        logger.info("deployment event changes nothing", extra={"reason": reason})
+        return JobResult(JOB, Status.DUPLICATE, reason, facts).as_dict()
+    message = build_message(
+        f":x: A deployment spotops did not start failed: {deployment_id}",
+        f"ECS deployment `{deployment_id}` of `{svc}` failed. The redeploy job did not start "
+        "it: CloudFormation (a stack update), the console, the CLI or another tool did. "
+        "spotops changed nothing in its records; ECS keeps or restores the previous revision "
+        "where the circuit breaker or the deployment alarms roll back.",
+        facts=[
+            ("Event", event.event_name),
+            ("Deployment", deployment_id),
+            ("ECS says", event.reason or "-"),
+        ],
+        runbook=runbook_url(settings.runbook_base_url, DEPLOY_FAILED),
+        footer=f"{settings.app_name}-{settings.stage} · {JOB} · event {event.get('id')}",
+    )
+    kit.notifier.post(message, job=JOB)
+    kit.ledger.record_history(svc, JOB, "foreign-failed", f"{deployment_id} {event.reason}")
+    reason = f"deployment {deployment_id}, not started by the redeploy job, failed: {event.reason}"
+    return JobResult(JOB, Status.ALERTED, reason, facts).as_dict()
 
 
 def _running_image(kit: Toolkit) -> str | None:

@@ -187,10 +187,11 @@ OUTCOME_SEQUENCES = {
         "FAILED",
         1,
     ),
+    # A failure we did not start is reported (once), and changes nothing of ours.
     "foreign-failure-then-ours-completes": (
         [("Failed", OTHER, "e1"), ("Completed", OURS, "e2")],
         "COMPLETED",
-        1,
+        2,
     ),
     "rollback-under-ecs-id-then-ours-fails": (
         [("Rollback", OTHER, "e1"), ("Completed", OTHER, "e2"), ("Failed", OURS, "e3")],
@@ -208,9 +209,9 @@ OUTCOME_SEQUENCES = {
         2,
     ),
     "only-foreign-events": (
-        [("Failed", OTHER, "e1"), ("Completed", OTHER, "e2")],
+        [("Failed", OTHER, "e1"), ("Completed", OTHER, "e2"), ("Failed", OTHER, "e3")],
         "IN_PROGRESS",
-        0,
+        1,  # the foreign failure, once for its two events
     ),
 }
 

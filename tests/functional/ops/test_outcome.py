@@ -196,3 +196,69 @@ def test_failure_does_not_release_a_chaos_lock(
     lock = kit.ledger.get_lock(svc)
     assert lock is not None
     assert lock["action"] == "chaos"
+
+
+# ---- a failed deployment the redeploy job did not start (issue 22, item 11) -------------
+
+
+def test_a_failed_deployment_we_did_not_start_is_reported_once_and_changes_nothing(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    """A stack update (or the console) starts a deployment that fails: our records are not
+    about it, but on-call hears of it once, with ECS's reason and the runbook."""
+    started = deploy(world, kit)
+    svc = kit.settings.service_key
+    record_before = kit.ledger.get_deployment(svc)
+    lock_before = kit.ledger.get_lock(svc)
+    posts = len(slack.bodies)
+
+    reported = handle_deployment_state(
+        state_event("ecsDeploymentStateChangeFailed", "ecs-svc/cfn-7", "evt-cfn-1"), kit
+    )
+    again = handle_deployment_state(  # another event about the same failure
+        state_event("ecsDeploymentStateChangeFailed", "ecs-svc/cfn-7", "evt-cfn-2"), kit
+    )
+
+    assert reported["status"] == "alerted"
+    assert "not started by the redeploy job" in reported["reason"]
+    assert again["status"] == "duplicate"
+    assert kit.ledger.get_deployment(svc) == record_before  # ours, untouched
+    assert kit.ledger.get_lock(svc) == lock_before  # still held for our deployment
+    assert started["deployment_id"] != "ecs-svc/cfn-7"
+    assert len(slack.bodies) == posts + 1
+    report = str(slack.bodies[-1])
+    assert "A deployment spotops did not start failed: ecs-svc/cfn-7" in slack.texts()[-1]
+    assert "ECS deployment circuit breaker: task failed to start." in report
+    assert FAILED_RUNBOOK in report
+
+
+def test_the_rollback_after_our_own_failure_is_not_reported_a_second_time(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    """ECS rolls our failed deployment back under an id of its own: its events are not a
+    second, foreign failure."""
+    started = deploy(world, kit)
+    handle_deployment_state(
+        state_event("ecsDeploymentStateChangeFailed", started["deployment_id"], "evt-f"), kit
+    )
+    posts = len(slack.bodies)
+
+    rolling = handle_deployment_state(
+        state_event("ecsDeploymentStateChangeRollback", "ecs-svc/rollback-1", "evt-rb-1"), kit
+    )
+
+    assert rolling["status"] == "ignored"
+    assert len(slack.bodies) == posts
+
+
+def test_a_foreign_failure_with_no_deployment_of_ours_on_record_is_reported(
+    world: World, kit: Toolkit, slack: SlackStub
+) -> None:
+    result = handle_deployment_state(
+        state_event("ecsDeploymentStateChangeFailed", "ecs-svc/console-1"), kit
+    )
+
+    assert result["status"] == "alerted"
+    assert kit.ledger.get_deployment(kit.settings.service_key) is None
+    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert [t.split(":", 2)[1] for t in slack.texts()] == ["x"]

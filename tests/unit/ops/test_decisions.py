@@ -12,6 +12,7 @@ from chalicelib.decisions import (
     DeploymentStatus,
     FailureKind,
     ImageFacts,
+    OutcomeDecision,
     OutcomeKind,
     PushFacts,
     PushVerdict,
@@ -26,6 +27,7 @@ from chalicelib.decisions import (
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
+    report_foreign_failure,
     settle_status,
     twin_owner,
 )
@@ -534,3 +536,27 @@ def test_reconcile_never_deploys_what_the_hold_back_or_the_running_image_says_is
         running_pushed_at=running_pushed_at,
     )
     assert decision.action is action, decision.reason
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "deployment", "superseded", "report"),
+    [
+        (OutcomeKind.FOREIGN, FAILED_EVENT, "ecs-svc/9", None, True),
+        (OutcomeKind.FOREIGN, FAILED_EVENT, "ecs-svc/9", "ecs-svc/8", True),
+        (OutcomeKind.FOREIGN, FAILED_EVENT, "ecs-svc/9", "ecs-svc/9", False),  # ours, superseded
+        (OutcomeKind.FOREIGN, IN_PROGRESS_EVENT, "ecs-svc/9", None, False),  # a rollback's own
+        (OutcomeKind.FOREIGN, COMPLETED_EVENT, "ecs-svc/9", None, False),
+        (OutcomeKind.FAILED, FAILED_EVENT, "ecs-svc/9", None, False),  # ours: reported as such
+        (OutcomeKind.STALE, FAILED_EVENT, "ecs-svc/9", None, False),
+    ],
+)
+def test_only_the_failure_of_a_deployment_we_did_not_start_is_reported_as_foreign(
+    kind: OutcomeKind, event: str, deployment: str, superseded: str | None, report: bool
+) -> None:
+    decision = OutcomeDecision(kind)
+    assert (
+        report_foreign_failure(
+            decision, event_name=event, deployment_id=deployment, superseded_id=superseded
+        )
+        is report
+    )
