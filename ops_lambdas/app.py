@@ -107,8 +107,10 @@ def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
 @app.on_cw_event(ECR_SCAN_PATTERN, name="image_scan_alert")
 def image_scan_alert(event: CloudWatchEvent) -> dict[str, Any]:
     """ECR scan found HIGH/CRITICAL in an image the service runs -> Slack, with its runbook.
-    Also gets completed deployments (ops.yaml adds that rule): a new image may run after its
-    scan finished."""
+    Also gets completed deployments (a new image may run after its scan finished) and, with
+    ECR enhanced scanning, Amazon Inspector's ``Inspector2 Scan`` / ``Inspector2 Finding`` of
+    the repository's images (ops.yaml adds both rules); ``image_scan`` routes by source and
+    detail-type."""
     from chalicelib import image_scan
 
     return image_scan.handle_event(event.to_dict(), _toolkit(event))

@@ -132,7 +132,8 @@ class EcrImageScanEvent(_EcrImageEvent):
 
     @property
     def scan_status(self) -> str:
-        """``COMPLETE`` or ``FAILED`` (e.g. an unsupported base image)."""
+        """``COMPLETE`` or ``FAILED`` (e.g. an unsupported base image); ``ACTIVE`` is ECR's
+        word for a finished enhanced (continuous) scan."""
         return str(self["detail"]["scan-status"])
 
     @property
@@ -159,6 +160,173 @@ class EcrImageScanEvent(_EcrImageEvent):
         ):
             return "detail.finding-severity-counts is not an object of counts"
         return self._image_problem(repository_name)
+
+
+ECR_IMAGE_ARN_RE = re.compile(
+    r"^arn:[a-z-]+:ecr:[a-z0-9-]+:\d{12}:repository/(?P<name>[a-z0-9._/-]+?)"
+    r"(?:/(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+INSPECTOR_SOURCE = "aws.inspector2"
+
+
+def repository_of(arn: str) -> str:
+    """The repository name in an ECR repository or image ARN (``""``: not one).
+
+    >>> repository_of("arn:aws:ecr:us-east-2:123456789012:repository/amazon/sample")
+    'amazon/sample'
+    """
+    found = ECR_IMAGE_ARN_RE.match(arn)
+    return found.group("name") if found else ""
+
+
+def _counts_problem(counts: Any) -> str | None:
+    if not isinstance(counts, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+    ):
+        return "detail.finding-severity-counts is not an object of counts"
+    return None
+
+
+class InspectorScanEvent(EventBridgeEvent):
+    """``Inspector2 Scan`` (source ``aws.inspector2``): Amazon Inspector finished the initial
+    enhanced scan of an ECR image (ECR's enhanced scanning sends this, not ``ECR Image Scan``).
+
+    ``detail.repository-name`` is the repository's **ARN**; ``finding-severity-counts``
+    holds ``CRITICAL``, ``HIGH``, ``MEDIUM`` and ``TOTAL`` (a severity without findings may be
+    left out). See https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-events.html
+    """
+
+    DETAIL_TYPE = "Inspector2 Scan"
+
+    @property
+    def scan_status(self) -> str:
+        """``INITIAL_SCAN_COMPLETE``: the findings are available (and kept up to date)."""
+        return str(self["detail"]["scan-status"])
+
+    @property
+    def repository_name(self) -> str:
+        """The repository's name, from the ARN in ``detail.repository-name``."""
+        return repository_of(str(self["detail"]["repository-name"]))
+
+    @property
+    def image_digest(self) -> str:
+        return str(self["detail"]["image-digest"])
+
+    @property
+    def image_tags(self) -> list[str]:
+        tags = self["detail"].get("image-tags")
+        return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+    @property
+    def severity_counts(self) -> dict[str, int]:
+        """Findings per severity; ``TOTAL`` (a sum, not a severity) left out."""
+        counts = self["detail"].get("finding-severity-counts")
+        if not isinstance(counts, dict):
+            return {}
+        return {
+            str(k).upper(): v
+            for k, v in counts.items()
+            if isinstance(v, int) and str(k).upper() != "TOTAL"
+        }
+
+    def problem(self, repository_name: str) -> str | None:
+        """Why this event says nothing about ``repository_name``'s images (``None``: it does)."""
+        if self.get("source") != INSPECTOR_SOURCE or self.get("detail-type") != self.DETAIL_TYPE:
+            return f"not an {self.DETAIL_TYPE} event"
+        detail = self.get("detail")
+        if not isinstance(detail, dict):
+            return "detail is missing or not an object"
+        for key in ("scan-status", "repository-name", "image-digest"):
+            reason = _str_field(detail, key)
+            if reason:
+                return f"detail.{reason}"
+        counts = _counts_problem(detail.get("finding-severity-counts", {}))
+        if counts:
+            return counts
+        if not self.repository_name:
+            return "detail.repository-name is not an ECR repository ARN"
+        if self.repository_name != repository_name:
+            return f"repository {self.repository_name} is not {repository_name}"
+        if not DIGEST_RE.match(self.image_digest):
+            return "image-digest is not sha256:<64 hex digits>"
+        return None
+
+
+class InspectorFindingEvent(EventBridgeEvent):
+    """``Inspector2 Finding`` (source ``aws.inspector2``): one finding of Amazon Inspector was
+    created, updated or closed; here, a package vulnerability in an ECR image.
+
+    ``detail`` is one finding (Inspector's ``Finding``): ``severity`` (``CRITICAL``,
+    ``HIGH``, ``MEDIUM``, ``LOW``, ``INFORMATIONAL``, ``UNTRIAGED``), ``status`` (``ACTIVE``,
+    ``SUPPRESSED``, ``CLOSED``), ``title``, ``findingArn``, and ``resources[]`` whose
+    ``details.awsEcrContainerImage`` names the image (``repositoryName``, ``imageHash``,
+    ``imageTags``). See https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-events.html
+    and https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html
+    """
+
+    DETAIL_TYPE = "Inspector2 Finding"
+
+    @property
+    def severity(self) -> str:
+        return str(self["detail"]["severity"]).upper()
+
+    @property
+    def status(self) -> str:
+        """The finding's status: ``ACTIVE`` (open), ``SUPPRESSED`` or ``CLOSED``."""
+        return str(self["detail"]["status"]).upper()
+
+    @property
+    def title(self) -> str:
+        """``CVE-2019-17498 - libssh2``: the vulnerability and the package."""
+        title = self["detail"].get("title")
+        return title if isinstance(title, str) else ""
+
+    @property
+    def finding_arn(self) -> str:
+        arn = self["detail"].get("findingArn")
+        return arn if isinstance(arn, str) else ""
+
+    @property
+    def _image(self) -> dict[str, Any]:
+        for resource in self["detail"].get("resources") or []:
+            if isinstance(resource, dict) and resource.get("type") == "AWS_ECR_CONTAINER_IMAGE":
+                image = (resource.get("details") or {}).get("awsEcrContainerImage")
+                if isinstance(image, dict):
+                    return image
+        return {}
+
+    @property
+    def repository_name(self) -> str:
+        return str(self._image.get("repositoryName", ""))
+
+    @property
+    def image_digest(self) -> str:
+        """The image's manifest digest (Inspector's ``imageHash``)."""
+        return str(self._image.get("imageHash", ""))
+
+    @property
+    def image_tags(self) -> list[str]:
+        tags = self._image.get("imageTags")
+        return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+    def problem(self, repository_name: str) -> str | None:
+        """Why this finding is not about an image of ``repository_name`` (``None``: it is)."""
+        if self.get("source") != INSPECTOR_SOURCE or self.get("detail-type") != self.DETAIL_TYPE:
+            return f"not an {self.DETAIL_TYPE} event"
+        detail = self.get("detail")
+        if not isinstance(detail, dict):
+            return "detail is missing or not an object"
+        for key in ("severity", "status"):
+            reason = _str_field(detail, key)
+            if reason:
+                return f"detail.{reason}"
+        if not self._image:
+            return "the finding is not about an ECR image (no awsEcrContainerImage resource)"
+        if self.repository_name != repository_name:
+            return f"repository {self.repository_name or '(none)'} is not {repository_name}"
+        if not DIGEST_RE.match(self.image_digest):
+            return "imageHash is not sha256:<64 hex digits>"
+        return None
 
 
 class EcsDeploymentStateChangeEvent(EventBridgeEvent):

@@ -40,6 +40,14 @@ _REGISTER_FIELDS = (
 )
 
 
+# ``imageScanStatus.status`` values under which the findings are there to read: ``COMPLETE``
+# (basic scanning) and ``ACTIVE`` (enhanced scanning by Amazon Inspector: "the scan is complete
+# and the findings are available", kept up to date as new vulnerabilities are published).
+# ``PENDING``, ``IN_PROGRESS``, ``FAILED``, ``UNSUPPORTED_IMAGE``, ``FINDINGS_UNAVAILABLE``,
+# ``SCAN_ELIGIBILITY_EXPIRED``, ``LIMIT_EXCEEDED``, ``IMAGE_ARCHIVED``: nothing to read.
+SCAN_FINISHED = frozenset({"COMPLETE", "ACTIVE"})
+
+
 class AwsCallError(OpsError):
     """An ECS or ECR call failed; ``kind`` says how to treat it, ``code`` is AWS's code."""
 
@@ -145,8 +153,8 @@ class EcsGateway:
         return str(digest) if digest else None
 
     def scan_counts(self, repository: str, digest: str) -> dict[str, int] | None:
-        """Findings per severity of the image's finished scan; ``None`` while it has no
-        finished scan (never scanned, in progress, failed)."""
+        """Findings per severity of the image's finished scan (``SCAN_FINISHED``: basic or
+        enhanced); ``None`` while it has none (never scanned, in progress, failed)."""
         try:
             response = self._call(
                 self._ecr,
@@ -159,7 +167,7 @@ class EcsGateway:
             if exc.kind is FailureKind.MISSING:
                 return None
             raise
-        if (response.get("imageScanStatus") or {}).get("status") != "COMPLETE":
+        if (response.get("imageScanStatus") or {}).get("status") not in SCAN_FINISHED:
             return None
         counts = (response.get("imageScanFindings") or {}).get("findingSeverityCounts") or {}
         return {str(k).upper(): int(v) for k, v in counts.items() if isinstance(v, int)}

@@ -12,6 +12,15 @@ vulnerable image and the service together, and each has its event:
   switch or the lock; a rollback to an old image; a deploy by hand). It reads the finished
   scans of the images the service runs and alerts on HIGH or CRITICAL.
 
+With ECR's *enhanced* scanning (Amazon Inspector, continuous), ECR sends no ``ECR Image
+Scan`` event; Inspector sends ``Inspector2 Scan`` (the initial scan finished, with counts)
+and one ``Inspector2 Finding`` per vulnerability as it is found, updated or closed, and ECR
+reports the scan's status as ``ACTIVE`` rather than ``COMPLETE``. Both mean "the findings are
+there" (:func:`scan_finished`). An open HIGH or CRITICAL finding (or an initial scan counting
+them) in an image the service runs is alerted **once per image** (keyed by digest: the
+dozens of findings of one image make one alert), and the first Inspector event of the stage
+posts, once per stage, that scanning is enhanced, so the team knows which path is live.
+
 Either way on-call gets one Slack alert per event that links
 ``runbooks/image-vulnerability.md``. Findings in images nobody runs (an old tag, a build that
 never deployed) and LOW/MEDIUM findings are logged, not posted: an alert is something to act
@@ -20,14 +29,25 @@ on. The job changes nothing in production.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.decisions import JobResult, Status
-from chalicelib.events import EcrImageScanEvent, EcsDeploymentStateChangeEvent
-from chalicelib.gateway import AwsCallError, EcsGateway
+from chalicelib.errors import DeferredError, LedgerError
+from chalicelib.events import (
+    INSPECTOR_SOURCE,
+    EcrImageScanEvent,
+    EcsDeploymentStateChangeEvent,
+    InspectorFindingEvent,
+    InspectorScanEvent,
+)
+from chalicelib.gateway import SCAN_FINISHED, AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
+from chalicelib.ledger import call_table, to_item
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import IMAGE_VULNERABILITY, runbook_url
 from chalicelib.slack import build_message
@@ -44,6 +64,37 @@ SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFIN
 class ScanVerdict:
     alert: bool
     reason: str
+
+
+def scan_finished(status: str) -> bool:
+    """Whether a scan with this status has findings to read: ``COMPLETE`` (basic scanning),
+    ``ACTIVE`` (enhanced scanning: complete, and kept up to date) or Inspector's
+    ``INITIAL_SCAN_COMPLETE``.
+
+    Example
+    -------
+    >>> [scan_finished(s) for s in ("COMPLETE", "ACTIVE", "FAILED", "PENDING")]
+    [True, True, False, False]
+    """
+    return status in SCAN_FINISHED or status == "INITIAL_SCAN_COMPLETE"
+
+
+def finding_verdict(severity: str, status: str) -> ScanVerdict:
+    """Whether one Inspector finding is worth an alert, before asking what runs: only an open
+    (``ACTIVE``) finding at HIGH or CRITICAL.
+
+    Example
+    -------
+    >>> finding_verdict("CRITICAL", "ACTIVE").alert
+    True
+    >>> finding_verdict("HIGH", "CLOSED").reason
+    'the finding is CLOSED, not open'
+    """
+    if status != "ACTIVE":
+        return ScanVerdict(False, f"the finding is {status}, not open")
+    if severity not in ALERT_SEVERITIES:
+        return ScanVerdict(False, f"a {severity} finding (only HIGH and CRITICAL alert)")
+    return ScanVerdict(True, f"an open {severity} finding")
 
 
 def serious_findings(counts: Mapping[str, int]) -> dict[str, int]:
@@ -81,9 +132,13 @@ def describe_counts(counts: Mapping[str, int]) -> str:
 
 
 def handle_event(raw: dict[str, Any], kit: Toolkit) -> dict[str, Any]:
-    """Route the function's two event kinds (see the module's docstring)."""
+    """Route the function's event kinds (see the module's docstring)."""
     if raw.get("detail-type") == "ECS Deployment State Change":
         return handle_deployed(EcsDeploymentStateChangeEvent(raw), kit)
+    if raw.get("source") == INSPECTOR_SOURCE:
+        if raw.get("detail-type") == InspectorFindingEvent.DETAIL_TYPE:
+            return handle_inspector(InspectorFindingEvent(raw), kit)
+        return handle_inspector(InspectorScanEvent(raw), kit)
     return handle_scan(EcrImageScanEvent(raw), kit)
 
 
@@ -111,7 +166,7 @@ def handle_scan(event: EcrImageScanEvent, kit: Toolkit) -> dict[str, Any]:
         "tags": event.image_tags,
         "findings": describe_counts(event.severity_counts),
     }
-    if event.scan_status != "COMPLETE":
+    if not scan_finished(event.scan_status):
         reason = f"the scan ended {event.scan_status}: nothing is known about this image"
         logger.warning("image scan did not complete", extra={"reason": reason, **facts})
         return JobResult(JOB, Status.SKIPPED, reason, facts).as_dict()
@@ -147,6 +202,177 @@ def _decide_and_alert(
     count("ImageVulnerabilityAlerts", JOB)
     logger.warning("vulnerable image running", extra=facts)
     return JobResult(JOB, Status.ALERTED, verdict.reason, facts).as_dict()
+
+
+def handle_inspector(
+    event: InspectorFindingEvent | InspectorScanEvent, kit: Toolkit
+) -> dict[str, Any]:
+    """Enhanced scanning: alert once per image on an open HIGH/CRITICAL finding (or an
+    initial scan counting them) in an image the service runs.
+
+    Returns
+    -------
+    dict
+        ``status``: ``alerted``, ``skipped`` (closed, below HIGH, not running),
+        ``duplicate`` (this image was alerted already) or ``ignored`` (malformed, another
+        repository, not an ECR image). ``enhanced_notice`` tells whether this event posted
+        the once-per-stage notice that scanning is enhanced.
+
+    Raises
+    ------
+    AwsCallError
+        The service could not be read (Lambda retries, then the dead-letter queue).
+    """
+    settings = kit.settings
+    problem = event.problem(settings.repository_name)
+    if problem:
+        return ignore_event(JOB, problem)
+    digest = event.image_digest
+    facts: dict[str, Any] = {
+        "digest": digest,
+        "tags": event.image_tags,
+        "source": event.get("detail-type"),
+    }
+    noticed = _announce_enhanced(event, kit)
+    if isinstance(event, InspectorFindingEvent):
+        verdict = finding_verdict(event.severity, event.status)
+        facts.update(finding=event.title, severity=event.severity, finding_status=event.status)
+        counts = {event.severity: 1}
+    else:
+        serious = serious_findings(event.severity_counts)
+        verdict = (
+            ScanVerdict(True, f"{describe_counts(serious)} in the initial scan")
+            if scan_finished(event.scan_status) and serious
+            else ScanVerdict(False, f"scan {event.scan_status}: no HIGH or CRITICAL findings")
+        )
+        facts["findings"] = describe_counts(event.severity_counts)
+        counts = event.severity_counts
+    if not verdict.alert:
+        logger.info("enhanced scan: nothing to alert", extra={"reason": verdict.reason, **facts})
+        skipped = JobResult(JOB, Status.SKIPPED, verdict.reason, facts).as_dict()
+        return {**skipped, "enhanced_notice": True} if noticed else skipped
+    result = run_once(
+        kit,
+        job=JOB,
+        key_prefix="spotops-image-scan-image",
+        key={"digest": digest},
+        work=lambda: _alert_enhanced(event, kit, counts, facts),
+    )
+    # Not in the remembered result: a replay did not post the notice.
+    return {**result, "enhanced_notice": True} if noticed else result
+
+
+def _alert_enhanced(
+    event: InspectorFindingEvent | InspectorScanEvent,
+    kit: Toolkit,
+    counts: Mapping[str, int],
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    settings = kit.settings
+    digest = event.image_digest
+    running = _running_digests(kit)
+    verdict = scan_verdict(counts, digest, running)
+    if not verdict.alert:
+        # Not remembered: a later finding, once the image runs, may still alert.
+        logger.info("enhanced scan: not alerting", extra={"reason": verdict.reason, **facts})
+        raise DeferredError(Status.SKIPPED.value, verdict.reason, **facts)
+    extra: list[tuple[str, str]] = []
+    if isinstance(event, InspectorFindingEvent):
+        image_counts = _image_counts(kit, digest)
+        counts = image_counts if serious_findings(image_counts) else counts
+        extra = [("Finding", f"{event.title or event.finding_arn} ({event.severity})")]
+    tag = next(iter(event.image_tags), "untagged")
+    _post(
+        kit,
+        label=f"{settings.repository_name}:{tag} ({digest[:19]})",
+        digest=digest,
+        counts=counts,
+        facts=[
+            *extra,
+            ("Tags", ", ".join(event.image_tags) or "-"),
+            ("Scanning", "enhanced (Amazon Inspector)"),
+            ("Reported", str(event.get("time"))),
+        ],
+        event_id=str(event.get("id")),
+    )
+    count("ImageVulnerabilityAlerts", JOB)
+    logger.warning("vulnerable image running", extra=facts)
+    return JobResult(JOB, Status.ALERTED, verdict.reason, facts).as_dict()
+
+
+def _image_counts(kit: Toolkit, digest: str) -> dict[str, int]:
+    """The image's counts from ECR (``ACTIVE``: enhanced), for the alert; ``{}`` when ECR
+    has none yet or cannot say (the alert then names the one finding)."""
+    try:
+        return _gateway(kit).scan_counts(kit.settings.repository_name, digest) or {}
+    except AwsCallError as exc:
+        logger.warning("cannot read the image's counts", extra={"error": str(exc)})
+        return {}
+
+
+class ScanNotices:
+    """The image-scan job's one ledger item: ``SCAN#<svc>`` / ``ENHANCED`` (at, event_id),
+    written once, when the first Inspector event of the stage arrives. No ``ttl``: the notice
+    is once per stage, not once per expiry (delete the item to hear it again)."""
+
+    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._clock = clock
+
+    def claim_enhanced(self, service_key: str, event_id: str) -> bool:
+        """True only for the first caller (who then posts): claimed before the post, so a
+        crash between the two loses the notice rather than doubling it.
+
+        Raises
+        ------
+        LedgerError
+            DynamoDB failed for a reason other than the item being there already.
+        """
+        try:
+            call_table(
+                self._ddb,
+                self._table,
+                "put_item",
+                Item=to_item(
+                    {
+                        "pk": f"SCAN#{service_key}",
+                        "sk": "ENHANCED",
+                        "at": int(self._clock()),
+                        "event_id": event_id,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError:
+            return False
+        return True
+
+
+def _announce_enhanced(event: InspectorFindingEvent | InspectorScanEvent, kit: Toolkit) -> bool:
+    """Post, once per stage, that this repository is scanned by Amazon Inspector. A ledger
+    failure is logged and skips the notice: it must not hold back a vulnerability alert."""
+    settings = kit.settings
+    notices = ScanNotices(kit.dynamodb, settings.ledger_table_name)
+    try:
+        if not notices.claim_enhanced(settings.service_key, str(event.get("id"))):
+            return False
+    except LedgerError as exc:
+        logger.warning("cannot record the enhanced-scanning notice", extra={"error": str(exc)})
+        return False
+    message = build_message(
+        f":mag: Image scanning is enhanced: {settings.repository_name}",
+        f"Amazon Inspector scans `{settings.repository_name}` continuously (ECR enhanced "
+        "scanning). Vulnerability alerts for "
+        f"`{settings.service_key}` now come from Inspector's findings, once per image; ECR's "
+        "basic scan-on-push events no longer arrive.",
+        facts=[("First event", str(event.get("detail-type"))), ("At", str(event.get("time")))],
+        runbook=runbook_url(settings.runbook_base_url, IMAGE_VULNERABILITY),
+        footer=f"{settings.app_name}-{settings.stage} · {JOB} · event {event.get('id')}",
+    )
+    kit.notifier.post(message, job=JOB)
+    logger.info("enhanced scanning noticed", extra={"repository": settings.repository_name})
+    return True
 
 
 def handle_deployed(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]:
