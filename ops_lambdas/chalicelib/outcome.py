@@ -137,10 +137,11 @@ def _foreign_failure(kit: Toolkit, event: EcsDeploymentStateChangeEvent) -> dict
         logger.info("deployment event changes nothing", extra={"reason": reason})
         return JobResult(JOB, Status.DUPLICATE, reason, facts).as_dict()
     message = build_message(
-        f":x: A deployment spotops did not start failed: {deployment_id}",
+        f":x: A deployment the redeploy job did not start failed: {deployment_id}",
         f"ECS deployment `{deployment_id}` of `{svc}` failed. The redeploy job did not start "
-        "it: CloudFormation (a stack update), the console, the CLI or another tool did. "
-        "spotops changed nothing in its records; ECS keeps or restores the previous revision "
+        "it: a stack update (`spotops deploy`), the console, the CLI, another tool, or a "
+        "remediation of the alarm function (its follow-up in this channel names the action). "
+        "Our deployment records are unchanged; ECS keeps or restores the previous revision "
         "where the circuit breaker or the deployment alarms roll back.",
         facts=[
             ("Event", event.event_name),

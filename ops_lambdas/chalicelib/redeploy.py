@@ -218,11 +218,10 @@ def _settle(
     if status is DeploymentStatus.SUPERSEDED:
         return  # someone chose to run something else: nothing went wrong
     done = status is DeploymentStatus.COMPLETED
-    title = (
-        f":white_check_mark: Deployed {latest.label}"
-        if done
-        else f":rewind: Rolled back: {latest.label} was NOT deployed"
-    )
+    title = {
+        DeploymentStatus.COMPLETED: f":white_check_mark: Deployed {latest.label}",
+        DeploymentStatus.FAILED: f":x: Deployment failed: {latest.label}",
+    }.get(status, f":rewind: Rolled back: {latest.label} was NOT deployed")
     _report(
         kit,
         title,

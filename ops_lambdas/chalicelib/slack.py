@@ -136,7 +136,7 @@ def webhook_url_problem(url: str) -> str | None:
 
     Example
     -------
-    >>> webhook_url_problem("http://hooks.slack.com/services/T0/B0/x") is not None
+    >>> webhook_url_problem("http://webhooks.example.com/x") is not None
     True
     >>> webhook_url_problem("http://127.0.0.1:8080/services/T0/B0/x") is None
     True

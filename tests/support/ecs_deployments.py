@@ -18,7 +18,7 @@ from tests.support.ops_world import ACCOUNT, REGION
 _IDS = itertools.count(1000)
 
 
-def _backend_service(cluster: str, service: str) -> Any:
+def backend_service(cluster: str, service: str) -> Any:
     from moto.ecs.models import ecs_backends
 
     return ecs_backends[ACCOUNT][REGION].services[f"{cluster}:{service}"]
@@ -28,7 +28,7 @@ def set_primary_deployment(
     cluster: str, service: str, deployment_id: str, task_definition: str
 ) -> None:
     """Make ECS's PRIMARY deployment of the service ``deployment_id`` on ``task_definition``."""
-    moto_service = _backend_service(cluster, service)
+    moto_service = backend_service(cluster, service)
     primary = dict(moto_service.deployments[0])
     primary.update(id=deployment_id, taskDefinition=task_definition, status="PRIMARY")
     moto_service.deployments = [primary]

@@ -227,7 +227,9 @@ def test_a_failed_deployment_we_did_not_start_is_reported_once_and_changes_nothi
     assert started["deployment_id"] != "ecs-svc/cfn-7"
     assert len(slack.bodies) == posts + 1
     report = str(slack.bodies[-1])
-    assert "A deployment spotops did not start failed: ecs-svc/cfn-7" in slack.texts()[-1]
+    assert (
+        "A deployment the redeploy job did not start failed: ecs-svc/cfn-7" in (slack.texts()[-1])
+    )
     assert "ECS deployment circuit breaker: task failed to start." in report
     assert FAILED_RUNBOOK in report
 

@@ -16,7 +16,12 @@ from chalicelib.outcome import handle_deployment_state
 from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
 from tests.functional.ops.test_outcome import state_event
-from tests.support.ecs_deployments import EcsDeployments, LaggingDescribe, set_primary_deployment
+from tests.support.ecs_deployments import (
+    EcsDeployments,
+    LaggingDescribe,
+    backend_service,
+    set_primary_deployment,
+)
 from tests.support.events import load_event
 from tests.support.ops_world import World, make_kit
 from tests.support.slack_stub import SlackStub
@@ -147,3 +152,24 @@ def test_a_lost_rollback_outcome_is_settled_once_the_record_is_past_the_grace_pe
     assert kit.ledger.get_lock(svc) is None
     assert posted(slack, "NOT deployed") == 1
     assert ecs.calls.count("update_service") == 1
+
+
+def test_a_failed_rollout_still_running_its_image_is_settled_failed_and_said_so(
+    world: World, slack: SlackStub
+) -> None:
+    """ECS says our rollout FAILED while the service still runs its image (nothing rolled
+    back): the record is FAILED and the post says "failed", not "NOT deployed"."""
+    ecs = EcsDeployments(None)
+    handle_push(push_event(world, "v1.1.0"), ecs_kit(world, ecs))
+    kit = make_kit(world)
+    primary = backend_service(world.cluster, world.service).deployments[0]
+    primary["rolloutState"] = "FAILED"
+
+    settled = reconcile(scheduled(), make_kit(world))
+
+    assert settled["settled"] == "FAILED", settled
+    record = kit.ledger.get_deployment(kit.settings.service_key)
+    assert record is not None
+    assert record["status"] == "FAILED"
+    assert posted(slack, "Deployment failed: v1.1.0") == 1
+    assert posted(slack, "NOT deployed") == 0

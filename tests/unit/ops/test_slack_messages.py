@@ -296,13 +296,13 @@ def test_the_next_request_timeout_is_cut_to_the_budget_left() -> None:
 @pytest.mark.parametrize(
     ("url", "refused"),
     [
-        ("https://hooks.slack.com/services/T0/B0/x", False),
+        ("https://webhooks.example.com/x", False),
         ("http://127.0.0.1:4567/services/T0/B0/x", False),  # the tests' stub, make demo's
         ("http://localhost:4567/services/T0/B0/x", False),
         ("http://[::1]:4567/services/T0/B0/x", False),
-        ("http://hooks.slack.com/services/T0/B0/x", True),
+        ("http://webhooks.example.com/x", True),
         ("http://10.0.0.5/services/T0/B0/x", True),
-        ("ftp://hooks.slack.com/services/T0/B0/x", True),
+        ("ftp://webhooks.example.com/x", True),
         ("https:///services", True),
     ],
 )
