@@ -118,13 +118,16 @@ def image_scan_alert(event: CloudWatchEvent) -> dict[str, Any]:
 
 @app.lambda_function(name="deployment_hook")
 def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, str]:
-    """ECS lifecycle hook (CANARY/LINEAR): smoke tests on the test listener -> SUCCEEDED or
-    FAILED (rolls back before users see the new revision). Needs no settings or AWS calls."""
+    """ECS lifecycle hook (CANARY/LINEAR): smoke tests on the test listener, and /version
+    compared with the target revision's image (DescribeServiceRevisions) -> SUCCEEDED or
+    FAILED (rolls back before users see the new revision). Needs no settings."""
     from chalicelib import deployment_hook as hook
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return hook.handle_hook(
-        event, remaining_seconds=(lambda: remaining() / 1000) if remaining else None
+        event,
+        remaining_seconds=(lambda: remaining() / 1000) if remaining else None,
+        revisions=hook.default_revisions(),
     )
 
 

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 USER_AGENT = "spotops-deployment-hook"
 
@@ -51,6 +52,8 @@ class ProbeResult:
     passed: bool
     detail: str  # "200", "503", "timed out", "not JSON", ...
     attempts: int
+    # The JSON object a passing JSON probe answered (``/version``: which build answered).
+    document: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class SmokeReport:
             and len(self.results) == len(PROBES)
             and all(r.passed for r in self.results)
         )
+
+    def document(self, path: str) -> Mapping[str, Any] | None:
+        """The JSON object the probe of ``path`` answered when it passed (``None``: none)."""
+        return next((r.document for r in self.results if r.path == path and r.passed), None)
 
     def summary(self) -> str:
         parts = [f"{r.path} {'ok' if r.passed else r.detail}" for r in self.results]
@@ -136,12 +143,15 @@ def run_smoke_tests(
                 results.append(ProbeResult(probe.path, False, detail, tried))
                 return SmokeReport(results, out_of_time=True)
             tried += 1
+            response: Response | None = None
             try:
-                why = judge(probe, fetch(url, headers, min(request_timeout, left)))
+                response = fetch(url, headers, min(request_timeout, left))
+                why = judge(probe, response)
             except OSError as exc:  # URLError and socket timeouts included
                 why = _network_error(exc)
             if why is None:
-                results.append(ProbeResult(probe.path, True, "200", tried))
+                document = _document(probe, response)
+                results.append(ProbeResult(probe.path, True, "200", tried, document))
                 break
             detail = why
             if tried < attempts:
@@ -150,6 +160,14 @@ def run_smoke_tests(
             results.append(ProbeResult(probe.path, False, detail, tried))
             return SmokeReport(results)
     return SmokeReport(results)
+
+
+def _document(probe: Probe, response: Response | None) -> Mapping[str, Any] | None:
+    """The JSON object of a passing JSON probe (``judge`` checked that it is one)."""
+    if probe.json_key is None or response is None:
+        return None
+    document = json.loads(response.body)
+    return document if isinstance(document, dict) else None
 
 
 def _network_error(exc: BaseException) -> str:

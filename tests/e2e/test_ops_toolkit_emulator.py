@@ -213,11 +213,12 @@ def test_each_function_succeeds_holding_only_its_own_policy(stage: Stage, slack:
                 stage.completed_event(reconciled["result"].get("deployment_id", "none")),
                 credentials["image_scan_alert"],
             )
-            hooked = stage.run(
-                "deployment_hook",
-                target.hook_event(load_event("ecsLifecycleHookPostTestTrafficShift")),
-                credentials["deployment_hook"],
+            hook_event = target.hook_event(load_event("ecsLifecycleHookPostTestTrafficShift"))
+            # The target revision is one of this stage's service (the role may read no other).
+            hook_event["executionDetails"]["targetServiceRevisionArn"] = (
+                stage.service_arn.replace(":service/", ":service-revision/") + "/1"
             )
+            hooked = stage.run("deployment_hook", hook_event, credentials["deployment_hook"])
     finally:
         target.close()
 

@@ -375,6 +375,13 @@ def _ecs(call: _Call) -> list[str]:
         # The revision is not known before the call; AWS authorises the family's new revision,
         # which a statement on "task-definition/<family>:*" covers.
         return [call.arn("ecs", f"task-definition/{p['family']}:*")]
+    if action == "DescribeServiceRevisions":
+        # AWS authorises each revision and its service (both resource types are required).
+        revisions = [str(arn) for arn in p.get("serviceRevisionArns", [])]
+        services = [
+            arn.replace(":service-revision/", ":service/").rsplit("/", 1)[0] for arn in revisions
+        ]
+        return revisions + services
     if action in ("DeleteCluster", "UpdateCluster", "PutClusterCapacityProviders"):
         return [call.arn("ecs", f"cluster/{cluster}")]
     if "resourceArn" in p:

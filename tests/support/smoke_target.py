@@ -21,6 +21,8 @@ class SmokeTarget:
     def __init__(self) -> None:
         self.behaviour: dict[str, str] = {}
         self.seen: list[tuple[str, str | None]] = []
+        # What ``/version`` answers: the build facts of the revision behind the test header.
+        self.version: dict[str, Any] = {"git_commit": "abc1234", "version": "1.2.3"}
         self.release = threading.Event()
         self._lock = threading.Lock()
         target = self
@@ -40,7 +42,7 @@ class SmokeTarget:
                     behaviour = "503" if tries == 1 else "ok"
                 status, body, headers = 200, b"<html>ok</html>", {}
                 if self.path == "/version" and behaviour == "ok":
-                    body = json.dumps({"git_commit": "abc1234", "version": "1.2.3"}).encode()
+                    body = json.dumps(target.version).encode()
                 elif behaviour == "not-json":
                     body = b"<html>version</html>"
                 elif behaviour == "redirect":

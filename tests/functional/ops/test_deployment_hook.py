@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 import app
-from chalicelib.deployment_hook import handle_hook
+from chalicelib import deployment_hook
+from chalicelib.deployment_hook import ServiceRevisions, handle_hook
 from tests.support.events import load_event
 from tests.support.ops_world import FakeLambdaContext, LogLines
+from tests.support.service_revisions import FakeServiceRevisions
 from tests.support.smoke_target import HEADER, VALUE, SmokeTarget
 
 
@@ -117,7 +119,16 @@ def test_a_hook_configured_without_a_usable_target_fails_closed(
     assert reason in logged["reason"]
 
 
-def test_the_app_handler_answers_ecs_with_only_the_hook_status(target: SmokeTarget) -> None:
+def test_the_app_handler_answers_ecs_with_only_the_hook_status(
+    target: SmokeTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The handler's own ECS client is replaced: tests talk only to 127.0.0.1.
+    monkeypatch.setattr(
+        deployment_hook,
+        "default_revisions",
+        lambda: ServiceRevisions(FakeServiceRevisions(), "site"),
+    )
+
     answer = app.deployment_hook(event_for(target), FakeLambdaContext())
 
     assert answer == {"hookStatus": "SUCCEEDED"}

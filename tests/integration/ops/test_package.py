@@ -221,7 +221,7 @@ def test_the_outcome_function_cannot_change_the_service(cfn: dict[str, Any]) -> 
     assert not actions & {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "iam:PassRole"}
 
 
-def test_the_deployment_hook_has_no_event_source_and_touches_no_aws_resource(
+def test_the_deployment_hook_has_no_event_source_and_only_reads_its_service_revisions(
     cfn: dict[str, Any],
 ) -> None:
     assert "DeploymentHookEventInvokeConfig" not in cfn["Resources"]
@@ -243,7 +243,16 @@ def test_the_deployment_hook_has_no_event_source_and_touches_no_aws_resource(
         "logs:PutLogEvents",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        "ecs:DescribeServiceRevisions",
     }
+    (revisions,) = [
+        s
+        for s in statements(cfn, "DeploymentHookRole")
+        if s["Action"] == "ecs:DescribeServiceRevisions"
+    ]
+    # Both resource types AWS requires, and only this stage's service and its revisions.
+    assert json.dumps(revisions["Resource"]).count("${ClusterName}/${ServiceName}") == 2
+    assert ":service-revision/${ClusterName}/${ServiceName}/*" in json.dumps(revisions["Resource"])
     assert cfn["Resources"]["DeploymentHook"]["Properties"]["Timeout"] == 90
 
 
