@@ -222,14 +222,24 @@ class EcsGateway:
         return TaskDefinition(raw)
 
     def register_copy(self, task_definition: TaskDefinition, container: str, image: str) -> str:
-        """Register ``task_definition`` again with only ``container``'s image changed."""
+        """Register ``task_definition`` again with only ``container``'s image changed, and
+        its ``IMAGE_DIGEST`` set to the image's digest when it is pinned by one."""
         raw = task_definition.raw
         request = {k: copy.deepcopy(raw[k]) for k in _REGISTER_FIELDS if raw.get(k)}
         if raw.get("tags"):
             request["tags"] = copy.deepcopy(raw["tags"])
+        digest = image.rsplit("@", 1)[1] if "@" in image else None
         for definition in request["containerDefinitions"]:
             if definition.get("name") == container:
                 definition["image"] = image
+                if digest:
+                    # The digest exists only once the image is pushed, so the image cannot
+                    # carry it: the site's /version reports it from here, which is how the
+                    # smoke-test hook tells the revision under test from the old one.
+                    kept = [
+                        e for e in definition.get("environment", []) if e["name"] != "IMAGE_DIGEST"
+                    ]
+                    definition["environment"] = [*kept, {"name": "IMAGE_DIGEST", "value": digest}]
         response = self._call(self._ecs, "register_task_definition", **request)
         return str(response["taskDefinition"]["taskDefinitionArn"])
 

@@ -38,10 +38,16 @@ def test_push_deploys_new_revision_pinned_to_digest(
     assert world.site_image() == f"{world.repository_uri}@{digest}"
     after = world.running_task_definition()
     assert after["revision"] == before["revision"] + 1
-    # Only the site container's image changed.
+    # Only the site container's image changed, and the digest it reports on /version.
     for old, new in zip(before["containerDefinitions"], after["containerDefinitions"], strict=True):
         if old["name"] == SITE_CONTAINER:
-            old = {**old, "image": new["image"]}
+            environment = [e for e in old.get("environment", []) if e["name"] != "IMAGE_DIGEST"]
+            assert {"name": "IMAGE_DIGEST", "value": digest} in new["environment"]
+            old = {
+                **old,
+                "image": new["image"],
+                "environment": [*environment, {"name": "IMAGE_DIGEST", "value": digest}],
+            }
         assert old == new
     for key in ("cpu", "memory", "networkMode", "executionRoleArn", "requiresCompatibilities"):
         assert after[key] == before[key]

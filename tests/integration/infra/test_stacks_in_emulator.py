@@ -235,6 +235,8 @@ def test_cluster_and_service_exist_and_run_nothing_before_the_first_image(client
     assert containers["site"]["stopTimeout"] == 120
     assert containers["site"]["healthCheck"]["command"][:2] == ["CMD", "python"]
     assert list(containers) == ["site"]  # no X-Ray daemon unless XRayDaemon asks for it
+    # No image yet: no digest for /version (an empty value the site reads as "none").
+    assert {"name": "IMAGE_DIGEST", "value": ""} in containers["site"]["environment"]
 
 
 def test_with_the_xray_daemon_the_task_runs_it_beside_the_site(client, network):
@@ -255,6 +257,7 @@ def test_with_the_xray_daemon_the_task_runs_it_beside_the_site(client, network):
     assert {"name": "AWS_XRAY_DAEMON_ADDRESS", "value": "127.0.0.1:2000"} in containers["site"][
         "environment"
     ]
+    assert {"name": "IMAGE_DIGEST", "value": ""} in containers["site"]["environment"]
 
 
 def test_with_an_image_the_service_runs_the_desired_count_of_it(client, network):
@@ -273,6 +276,9 @@ def test_with_an_image_the_service_runs_the_desired_count_of_it(client, network)
     assert service["desiredCount"] == 2
     task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
     assert task["containerDefinitions"][0]["image"] == IMAGE
+    # The digest the image is pinned by, for /version and the smoke-test hook's comparison.
+    environment = task["containerDefinitions"][0]["environment"]
+    assert {"name": "IMAGE_DIGEST", "value": f"sha256:{'a' * 64}"} in environment
 
 
 def test_repository_has_immutable_tags(client, site):

@@ -785,3 +785,21 @@ def test_the_execution_role_pulls_only_this_repository_and_writes_only_this_log_
             {"Fn::GetAtt": ["LogGroup", "Arn"]},
         ]
     }
+
+
+@pytest.mark.parametrize(
+    ("image", "digest"),
+    [
+        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/r@sha256:{'b' * 64}", f"sha256:{'b' * 64}"),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/r:v1.2.3", ""),  # a tag: no digest
+        ("", ""),  # the first deploy, before any image
+    ],
+)
+@pytest.mark.parametrize("daemon", [False, True])
+def test_the_site_reports_the_digest_its_image_is_pinned_by(
+    site, resources, image: str, digest: str, daemon: bool
+):
+    """/version's image_digest is what the smoke-test hook compares with the revision under
+    test; the image cannot carry it, so the task definition does."""
+    environment = _environment(container(resources, "site", daemon=daemon))
+    assert Resolver(site, ImageUri=image).value(environment["IMAGE_DIGEST"]) == digest
