@@ -28,6 +28,7 @@ class Status(StrEnum):
     ALREADY_RUNNING = "already-running"
     OLDER = "older"  # a push older than the image running (delivered late): changes nothing
     TWIN = "twin"  # the same digest pushed under another tag: deployed once, by the other push
+    HELD_BACK = "held-back"  # a twin's or late push of a digest whose deployment failed
     DRY_RUN = "dry-run"
     KILLED = "killed"
     COOLDOWN = "cooldown"
@@ -212,6 +213,7 @@ class PushVerdict(StrEnum):
     NEWER = "newer"  # deploy it
     OLDER = "older"  # older than the image running or the last deployed: changes nothing
     HANDLED = "handled"  # this very push was already handled: a late or repeated delivery
+    SPENT = "spent"  # this push's digest was deployed for it already, and failed or was undone
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,110 @@ def push_order(
             f"(pushed at {_moment(latest.at)})",
         )
     return PushOrder(PushVerdict.NEWER)
+
+
+# ---- twins and late pushes of a digest already deployed ------------------------------------
+
+# How long after a push of a digest another push event of it is still *that* push (a twin tag
+# or a late delivery), not a new one. Twins are one manifest pushed again by the same CI job,
+# seconds apart (the event's ``time`` has whole seconds; ECR's ``imagePushedAt`` is the
+# digest's first push); a person pushes a digest again (a rollback or a retry by push) only
+# after a deployment's outcome, which ECS cannot give within a minute of the push (the circuit
+# breaker waits for tasks to fail, the health checks for their thresholds). A minute leaves a
+# slow CI job room for several tags and stays far below any person's reaction.
+TWIN_WINDOW_SECONDS = 60.0
+
+
+def same_push(
+    event_at: float | None,
+    *,
+    first_pushed_at: float | None,
+    handled_event_at: float | None = None,
+    window: float = TWIN_WINDOW_SECONDS,
+) -> bool:
+    """Whether a push event of a digest belongs to a push of it already made: no more than
+    ``window`` seconds after the digest's first push (ECR's ``imagePushedAt``) or after the
+    push event the job handled for it (its image record's ``event_at``). Such an event is a
+    twin tag or a late delivery; a later one is a new push by someone (a rollback or a retry
+    by push). The reconcile run (``event_at`` ``None``) has no push of its own: what it
+    finds is always the digest's first push.
+
+    Example
+    -------
+    >>> same_push(1060.0, first_pushed_at=1000.0)  # exactly the window: the same push
+    True
+    >>> same_push(1061.0, first_pushed_at=1000.0)  # a second more: a new push
+    False
+    """
+    if event_at is None:
+        return True
+    references = [r for r in (first_pushed_at, handled_event_at) if r is not None]
+    return any(event_at <= reference + window for reference in references)
+
+
+def spent_push(
+    push: PushFacts,
+    digest: str,
+    tag: str | None,
+    *,
+    deployed: DeploymentRecord | None,
+    handled_event_at: float | None,
+    window: float = TWIN_WINDOW_SECONDS,
+) -> PushOrder | None:
+    """A push whose digest the job already deployed *for that same push* (see
+    :func:`same_push`: under this tag or a twin's, from a push event or by the reconcile
+    run), when that deployment is over and the image no longer runs (the caller has checked
+    that the service does not run it): it failed, was rolled back, or was replaced. One
+    push is deployed once, however many tags and deliveries reach it: verdict
+    :attr:`PushVerdict.SPENT`, with the reason to post. ``None``: this rule has nothing to
+    say (:func:`push_order` decides).
+
+    ``deployed`` is the latest deployment record when it is of ``digest``; a deployment
+    still open is left to the lock and ECS's own state (the push is a twin, or waits). The
+    very push that deployed it, delivered again, is :func:`push_order`'s ``HANDLED``.
+
+    Example
+    -------
+    >>> failed = DeploymentRecord("ecs-svc/1", "sha256:ab", "v1.1.0", DeploymentStatus.FAILED,
+    ...                           pushed_at=120.0, updated_at=420.0, event_at=120.0)
+    >>> twin = PushFacts("c0ffee1 (sha256:ab)", 120.0, 121.0)  # the twin, a second later
+    >>> print(spent_push(twin, "sha256:ab", "c0ffee1", deployed=failed,
+    ...                  handled_event_at=120.0).reason)  # doctest: +NORMALIZE_WHITESPACE
+    c0ffee1 (sha256:ab) not deployed: the same image as v1.1.0, whose deployment failed at
+    1970-01-01 00:07:00 UTC
+    """
+    if deployed is None or deployed.digest != digest:
+        return None
+    if deployed.status == DeploymentStatus.IN_PROGRESS:
+        return None
+    if not same_push(
+        push.event_at,
+        first_pushed_at=push.pushed_at,
+        handled_event_at=handled_event_at,
+        window=window,
+    ):
+        return None  # a new push of the digest: a person asks for it again
+    mine = tag or ""
+    redelivered = (
+        push.event_at is not None
+        and handled_event_at is not None
+        and push.event_at <= handled_event_at
+    )
+    if mine == deployed.tag and redelivered:
+        return None  # the very push that deployed it, delivered again
+    at = _moment(deployed.updated_at)
+    what = {
+        DeploymentStatus.COMPLETED: f"deployment completed at {at} and no longer runs",
+        DeploymentStatus.SUPERSEDED: f"deployment was replaced at {at}",
+    }.get(deployed.status, f"deployment failed at {at}")
+    if mine == deployed.tag:  # the reconcile run deployed it under this tag
+        reason = f"{push.label} not deployed: its {what}"
+    else:
+        reason = (
+            f"{push.label} not deployed: the same image as {deployed.tag or 'untagged'}, "
+            f"whose {what}"
+        )
+    return PushOrder(PushVerdict.SPENT, reason)
 
 
 # ---- deployments as the ledger and ECS know them -------------------------------------------
@@ -560,6 +666,8 @@ def reconcile_decision(
     * Never an image the job already handled (deployed, or refused by ECS): after on-call
       rolled a bad image back, by hand or by pushing an older digest, the bad image is
       handled and stays out; pushing again is how to retry.
+    * Never the digest of the latest deployment when the service does not run it (it failed,
+      was rolled back or replaced), whatever tag the run finds it under, image record or not.
     * Never an image pushed before the latest deployment's image: that one is newer.
     * Never an image pushed at or before ``high_water``, the push time of the newest image
       ever deployed (a ledger item without TTL: the deployment and image records above
@@ -606,6 +714,20 @@ def reconcile_decision(
         return ReconcileDecision(
             ReconcileAction.SKIP,
             f"{label} was already handled ({newest_handled}); push it again to retry",
+            settle,
+        )
+    if latest is not None and latest.digest == newest.digest:
+        # The last deployment was of this digest, under whatever tag, and it does not run:
+        # it failed, was rolled back or replaced. Not again, even without its image record.
+        ended = {
+            DeploymentStatus.FAILED: "failed",
+            DeploymentStatus.ROLLED_BACK: "was rolled back",
+            DeploymentStatus.SUPERSEDED: "was replaced",
+        }.get(settle or latest.status, "no longer runs")
+        return ReconcileDecision(
+            ReconcileAction.SKIP,
+            f"{label} is the image of the last deployment, {latest.label}, which {ended}; "
+            "reconcile never deploys it again: push it again under a new tag to retry",
             settle,
         )
     if latest is not None and latest.pushed_at and newest.pushed_at <= latest.pushed_at:

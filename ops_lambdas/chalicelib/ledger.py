@@ -14,9 +14,9 @@ pk                     sk              attributes
 ``DEPLOYMENT#<svc>``   ``LATEST``      deployment_id, digest, tag, task_definition, status,
                                        pushed_at, event_at, reason, updated_at, ttl
 ``HISTORY#<svc>``      ``<iso>#<id>``  action, outcome, detail, ttl
-``IMAGE#<svc>``        ``<digest>``    outcome (deployed, refused, older), tag, detail, at,
-                                       event_at (the push event's time), ttl: what the
-                                       redeploy job did with each image it handled
+``IMAGE#<svc>``        ``<digest>``    outcome (deployed, refused, older, held-back), tag,
+                                       detail, at, event_at (the push event's time), ttl:
+                                       what the redeploy job did with each image it handled
 ``HOLD#<svc>``         ``NEWEST``      at (the push time of the newest image ever deployed),
                                        digest, tag, updated_at; **no ttl**: the hold-back
                                        that outlives every expiring record
@@ -615,7 +615,8 @@ class SafetyLedger:
         detail: str = "",
         event_at: float | None = None,
     ) -> None:
-        """Remember what was done with an image (``deployed``, ``refused``, ``older``), for
+        """Remember what was done with an image (``deployed``, ``refused``, ``older``,
+        ``held-back``: a twin's or late push of a digest whose deployment failed), for
         ``history_ttl_days``: the reconcile run never deploys an image twice on its own, and
         ``event_at`` (the push event's time) tells a later delivery of that push from a new
         push of the same digest."""

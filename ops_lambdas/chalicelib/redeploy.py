@@ -7,7 +7,10 @@ rule in ``decisions.py``:
    a duplicate delivery or Lambda's retry of a *finished* attempt replays its result; a new
    tag on an older digest (a rollback by push) is a new request.
 2. Read: the image (still in ECR?), the service, its task definition. Already running ->
-   done (and a deployment whose ledger record was lost in a crash is adopted).
+   done (and a deployment whose ledger record was lost in a crash is adopted). Then the
+   push's own time: one older than what runs changes nothing, and a twin's or late event
+   of a push whose deployment failed or was undone is held back (``decisions.spent_push``:
+   within ``TWIN_WINDOW_SECONDS`` of that push it is that push; later, a new one).
 3. Plan the new revision (and, on a first deploy, the desired count); kill switch and dry
    run report the plan and stop.
 4. Ledger: cooldown; the service lock, held by ``redeploy:<digest>`` so a retry of the same
@@ -49,6 +52,7 @@ from chalicelib.decisions import (
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
+    spent_push,
     twin_owner,
 )
 from chalicelib.errors import DeferredError, LedgerError
@@ -525,6 +529,15 @@ def _order(
                 event_at,
             )
     latest_record = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    this_push = PushFacts(image.label, pushed.pushed_at, image.event_at)
+    handled_at = _number((handled or {}).get("event_at"))
+    # One push, one deployment: a twin's or late event of a push whose deployment failed
+    # (or was undone) does not deploy that digest again; a new push of it does.
+    spent = spent_push(
+        this_push, image.digest, image.tag, deployed=latest_record, handled_event_at=handled_at
+    )
+    if spent is not None:
+        return spent
     latest = None
     if latest_record is not None and latest_record.digest != image.digest:
         latest = PushFacts(
@@ -536,12 +549,7 @@ def _order(
         if mark is not None and at is not None and mark.get("digest") != image.digest:
             label = f"{mark.get('tag') or 'untagged'} ({short(str(mark.get('digest')))})"
             latest = PushFacts(label, at)
-    return push_order(
-        PushFacts(image.label, pushed.pushed_at, image.event_at),
-        running=running,
-        latest=latest,
-        handled_at=_number((handled or {}).get("event_at")),
-    )
+    return push_order(this_push, running=running, latest=latest, handled_at=handled_at)
 
 
 def _number(value: Any) -> float | None:
@@ -560,6 +568,8 @@ def _not_newer(
     logger.info("push not deployed", extra={"verdict": verdict.value, "reason": reason})
     if verdict is PushVerdict.HANDLED:
         return _result(Status.SKIPPED, reason, **facts)
+    if verdict is PushVerdict.SPENT:
+        return _held_back(kit, image, reason, trigger)
     if kit.ledger.image_record(svc, image.digest) is None:
         kit.ledger.record_image(
             svc, image.digest, "older", tag=image.tag or "", detail=reason, event_at=image.event_at
@@ -575,6 +585,35 @@ def _not_newer(
         trigger,
     )
     return _result(Status.OLDER, reason, **facts)
+
+
+def _held_back(kit: Toolkit, image: Image, reason: str, trigger: str) -> dict[str, Any]:
+    """A twin's or late push (or the reconcile run) of a digest whose deployment, for this
+    same push, failed or was undone changes nothing on ECS: recorded (history; an image
+    record if none is left, so the reconcile run keeps it out) and posted once."""
+    svc = kit.settings.service_key
+    if kit.ledger.image_record(svc, image.digest) is None:
+        kit.ledger.record_image(
+            svc,
+            image.digest,
+            "held-back",
+            tag=image.tag or "",
+            detail=reason,
+            event_at=image.event_at,
+        )
+    kit.ledger.record_history(svc, JOB, "held-back", reason)
+    _notify_once(
+        kit,
+        image,
+        "held-back",
+        f":no_entry_sign: Not deployed again: {image.label}",
+        f"{reason}. A twin tag's or a late push event does not deploy an image again after "
+        "its deployment failed or was undone. To try this image again on purpose, push it "
+        "again under a new tag.",
+        trigger,
+        runbook=DEPLOY_FAILED,
+    )
+    return _result(Status.HELD_BACK, reason, digest=image.digest, tag=image.tag)
 
 
 def _revision_for(

@@ -104,9 +104,7 @@ def run_stream(sim: Simulation, pushes: list[Push], lost: list[int]) -> dict[str
     return digests
 
 
-def check_invariants(
-    sim: Simulation, pushes: list[Push], digests: dict[str, str], *, strict: bool = False
-) -> None:
+def check_invariants(sim: Simulation, pushes: list[Push], digests: dict[str, str]) -> None:
     story = sim.story()
 
     engine = sim.engine
@@ -131,8 +129,6 @@ def check_invariants(
     assert max(hourly_counts(moments).values(), default=0) <= MAX_PER_HOUR, f"budget:\n{story}"
     deployed = [engine.digest_of(a.request["taskDefinition"]) for a in redeploys]
     again = [d for d in set(deployed) if deployed.count(d) > 1]
-    if not strict:
-        again = [d for d in again if not redeployed_after_reconcile_took_the_twin_tag(sim, d)]
     assert again == [], f"an image deployed twice:\n{story}"
 
     # 4. no lock left (an expired one is a leak too: nothing released it)
@@ -157,16 +153,6 @@ def check_invariants(
     assert sim.lost_posts() == [], f"messages lost: {sim.lost_posts()}\n{story}"
 
 
-def redeployed_after_reconcile_took_the_twin_tag(sim: Simulation, digest: str | None) -> bool:
-    """The known case kept as expected failures below (``test_a_late_release_push_...`` and
-    ``test_a_late_twin_...``): a digest whose deployment failed and was rolled back is
-    deployed again by a push of the same digest under its other tag (the twin), delivered
-    late. Tolerated here only so the property keeps looking for other failures; remove when
-    those tests pass."""
-    deployments = [d for d in sim.engine.deployments if d.digest == digest and d.job == "redeploy"]
-    return len(deployments) > 1 and deployments[0].status == "FAILED"
-
-
 @given(push_streams())
 def test_push_streams_keep_the_newest_image_within_the_limits(
     stream: tuple[list[Push], list[int]],
@@ -183,11 +169,11 @@ ON_TIME = (0,)
 OK = Fate(ok=True, rollout=300, delays=ON_TIME)
 
 
-def replay(pushes: list[Push], lost: list[int] | None = None, *, strict: bool = False) -> None:
-    """One stream, checked; ``strict``: without the tolerance for the known twin case."""
+def replay(pushes: list[Push], lost: list[int] | None = None) -> None:
+    """One stream, checked."""
     with stream_world() as sim:
         digests = run_stream(sim, pushes, lost or [])
-        check_invariants(sim, pushes, digests, strict=strict)
+        check_invariants(sim, pushes, digests)
 
 
 def test_two_pushes_on_time_deploy_the_newest() -> None:
@@ -215,15 +201,6 @@ def test_a_late_older_push_changes_nothing() -> None:
 TWIN_FAILS = Fate(ok=False, rollout=60, delays=ON_TIME)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 22 item 6 (twins), not covered by its fix: reconcile deploys a digest under "
-        "its commit tag (event_at unknown, another idempotency key); the release tag's push, "
-        "delivered an hour late, deploys the same digest again after it failed and was "
-        "rolled back"
-    ),
-)
 def test_a_late_release_push_does_not_redeploy_what_reconcile_deployed_as_its_twin() -> None:
     """Found by Hypothesis (shrunk): three pushes a minute apart, every deployment fails;
     v1.2.0 and its twin c0ffee2 are one digest; v1.2.0's event is delivered an hour late.
@@ -234,19 +211,10 @@ def test_a_late_release_push_does_not_redeploy_what_reconcile_deployed_as_its_tw
             Push("v1.0.0", START + 60, TWIN_FAILS, ON_TIME),
             Push("v1.1.0", START + 120, TWIN_FAILS, ON_TIME),
             Push("v1.2.0", START + 180, TWIN_FAILS, (HOUR,), Twin("c0ffee2", 0, ON_TIME)),
-        ],
-        strict=True,
+        ]
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 22 item 6 (twins), not covered by its fix: a twin push delivered late, after "
-        "the release tag's deployment of the same digest failed and was rolled back, "
-        "deploys the failed digest again"
-    ),
-)
 def test_a_late_twin_does_not_redeploy_a_digest_that_failed() -> None:
     """Found by Hypothesis (shrunk): v1.1.0 and its twin c0ffee1 (one second later) are
     one digest; v1.1.0's event is delivered 4 minutes late and deploys it; it fails and ECS
@@ -255,6 +223,5 @@ def test_a_late_twin_does_not_redeploy_a_digest_that_failed() -> None:
         [
             Push("v1.0.0", START + 60, TWIN_FAILS, ON_TIME),
             Push("v1.1.0", START + 120, TWIN_FAILS, (240,), Twin("c0ffee1", 1, (539,))),
-        ],
-        strict=True,
+        ]
     )

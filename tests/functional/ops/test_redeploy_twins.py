@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.events import EcrImageActionEvent
+from chalicelib.events import EcrImageActionEvent, ScheduledEvent
 from chalicelib.ledger import SafetyLedger
 from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push
+from chalicelib.redeploy import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
 from tests.functional.ops.test_outcome import state_event
+from tests.functional.ops.test_redeploy import forget_idempotency
+from tests.functional.ops.test_redeploy_faults import pushed_at
 from tests.support.ecs_deployments import EcsDeployments
 from tests.support.events import load_event
 from tests.support.ops_world import World, make_kit
@@ -138,3 +140,113 @@ def test_the_commit_first_then_the_release_is_the_same_story_the_other_way(
     assert (first["status"], second["status"]) == ("deploying", "twin")
     assert second["twin_of"] == COMMIT
     assert ecs.calls.count("update_service") == 1
+
+
+# ---- a twin's or late push after the deployment of its digest failed -------------------------
+
+
+def failed_and_rolled_back(world: World, deployment_id: str) -> None:
+    """ECS's circuit breaker: the service goes back to the placeholder, the deployment
+    fails, and the outcome event records it."""
+    world.clients.ecs.update_service(
+        cluster=world.cluster, service=world.service, taskDefinition=world.bootstrap_td
+    )
+    failed = state_event("ecsDeploymentStateChangeFailed", deployment_id, "failed-1")
+    assert handle_deployment_state(failed, make_kit(world))["status"] == "failed"
+
+
+def push_of(world: World, digest: str, tag: str, time: str) -> EcrImageActionEvent:
+    event = world.push_event(load_event("ecrImageActionPush"), digest, tag)
+    event["id"] = f"push-{tag}-{time}"
+    event["time"] = time
+    return EcrImageActionEvent(event)
+
+
+def held_back_posts(slack: SlackStub) -> list[str]:
+    return [text for text in slack.texts() if "Not deployed again" in text]
+
+
+def test_a_late_twin_does_not_deploy_again_a_digest_whose_deployment_failed(
+    world: World, slack: SlackStub
+) -> None:
+    digest, release, commit = twin_events(world)
+    pushed_at(world, digest, "2026-12-01T10:00:00Z")  # ECR: the digest's first push
+    ecs = EcsDeployments(None)
+    owner = handle_push(release, ecs_kit(world, ecs))
+    assert owner["status"] == "deploying", owner
+    failed_and_rolled_back(world, owner["deployment_id"])
+
+    late = handle_push(commit, ecs_kit(world, ecs))  # the twin, a second later, delivered now
+
+    assert late["status"] == "held-back", late
+    assert late["reason"].startswith(
+        f"{COMMIT} ({digest[:19]}) not deployed: the same image as {RELEASE}, whose "
+        "deployment failed at "
+    )
+    assert ecs.calls.count("update_service") == 1
+    assert world.site_image().endswith(":bootstrap")
+    svc = make_kit(world).settings.service_key
+    history = [h["outcome"] for h in make_kit(world).ledger.history(svc)]
+    assert history.count("held-back") == 1
+    assert len(held_back_posts(slack)) == 1, slack.texts()
+    assert late["reason"] in held_back_posts(slack)[0]
+
+    # Delivered again after its idempotency record expired: still nothing, no second post.
+    forget_idempotency(world)
+    again = handle_push(commit, ecs_kit(world, ecs))
+    assert again["status"] == "held-back", again
+    assert len(held_back_posts(slack)) == 1
+    # The reconcile run keeps it out too, whatever tag it finds.
+    run = reconcile(ScheduledEvent(load_event("scheduledEvent")), ecs_kit(world, ecs))
+    assert run["status"] == "skipped", run
+    assert ecs.calls.count("update_service") == 1
+
+
+def test_the_failed_digest_pushed_again_under_a_new_tag_after_the_window_is_deployed(
+    world: World, slack: SlackStub
+) -> None:
+    """A person retries on purpose: a new push, past TWIN_WINDOW_SECONDS of the first."""
+    digest, release, _ = twin_events(world)
+    pushed_at(world, digest, "2026-12-01T10:00:00Z")
+    ecs = EcsDeployments(None)
+    owner = handle_push(release, ecs_kit(world, ecs))
+    failed_and_rolled_back(world, owner["deployment_id"])
+    for tag in ("v1.2.4", "v1.2.5"):  # the same manifest under new tags
+        assert world.push_image(tag, seed=RELEASE) == digest
+    pushed_at(world, digest, "2026-12-01T10:00:00Z")  # ECR keeps the first push's time
+
+    # Exactly TWIN_WINDOW_SECONDS after the first push: still that push (a twin), held back...
+    inside = handle_push(
+        push_of(world, digest, "v1.2.4", "2026-12-01T10:01:00Z"), ecs_kit(world, ecs)
+    )
+    assert inside["status"] == "held-back", inside
+    # ...a second past it: a new push, deployed.
+    retry = handle_push(
+        push_of(world, digest, "v1.2.5", "2026-12-01T10:01:01Z"), ecs_kit(world, ecs)
+    )
+
+    assert retry["status"] == "deploying", retry
+    assert ecs.calls.count("update_service") == 2
+    assert world.site_image() == f"{world.repository_uri}@{digest}"
+
+
+def test_a_late_release_push_does_not_deploy_what_reconcile_deployed_as_its_twin(
+    world: World, slack: SlackStub
+) -> None:
+    """The reconcile run deployed the digest as the commit tag (no event time); it failed;
+    the release tag's push, delivered an hour late, is the same push."""
+    digest, release, _ = twin_events(world)
+    pushed_at(world, digest, "2026-12-01T10:00:00Z")
+    ecs = EcsDeployments(None)
+    found = reconcile(ScheduledEvent(load_event("scheduledEvent")), ecs_kit(world, ecs))
+    assert found["status"] == "deploying", found
+    assert found["tag"] == COMMIT  # the first matching tag, sorted
+    failed_and_rolled_back(world, found["deployment_id"])
+
+    late = handle_push(release, ecs_kit(world, ecs))
+
+    assert late["status"] == "held-back", late
+    assert f"the same image as {COMMIT}, whose deployment failed at" in late["reason"]
+    assert ecs.calls.count("update_service") == 1
+    assert world.site_image().endswith(":bootstrap")
+    assert len(held_back_posts(slack)) == 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chalicelib.decisions import (
     COMPLETED_EVENT,
     FAILED_EVENT,
     IN_PROGRESS_EVENT,
+    TWIN_WINDOW_SECONDS,
     DeploymentRecord,
     DeploymentStatus,
     FailureKind,
@@ -28,7 +31,9 @@ from chalicelib.decisions import (
     reconcile_decision,
     redeploy_lock_holder,
     report_foreign_failure,
+    same_push,
     settle_status,
+    spent_push,
     twin_owner,
 )
 
@@ -560,3 +565,222 @@ def test_only_the_failure_of_a_deployment_we_did_not_start_is_reported_as_foreig
         )
         is report
     )
+
+
+# ---- a twin's or late push of a digest whose deployment failed (issue 22, item 6) -------------
+
+PUSHED = T + 120  # ECR's imagePushedAt of the digest: its first push (v1.1.0)
+
+
+def test_the_twin_window_is_a_minute() -> None:
+    """Twins are seconds apart; a person pushes a digest again only after an outcome."""
+    assert TWIN_WINDOW_SECONDS == 60.0
+
+
+@pytest.mark.parametrize(
+    ("event_at", "handled_event_at", "same"),
+    [
+        (PUSHED, None, True),  # the first push itself
+        (PUSHED + 1, None, True),  # its twin, a second later
+        (PUSHED - 1, None, True),  # whole seconds: an event's time may read before ECR's
+        (PUSHED + TWIN_WINDOW_SECONDS, None, True),  # exactly the window: still that push
+        (PUSHED + TWIN_WINDOW_SECONDS + 0.001, None, False),  # just after: a new push
+        (PUSHED + TWIN_WINDOW_SECONDS + 1, None, False),
+        (PUSHED + 600, None, False),  # a rollback or retry by push, ten minutes later
+        # A digest pushed again later (its image record keeps that push's event time): the
+        # twin of that push is that push, by the window around the handled event.
+        (PUSHED + 3600 + 1, PUSHED + 3600, True),
+        (PUSHED + 3600 + TWIN_WINDOW_SECONDS, PUSHED + 3600, True),
+        (PUSHED + 3600 + TWIN_WINDOW_SECONDS + 1, PUSHED + 3600, False),
+        (None, None, True),  # the reconcile run: no push of its own, only the first one
+    ],
+)
+def test_a_push_event_is_the_same_push_within_the_twin_window(
+    event_at: float | None, handled_event_at: float | None, same: bool
+) -> None:
+    assert same_push(event_at, first_pushed_at=PUSHED, handled_event_at=handled_event_at) is same
+
+
+def test_the_window_can_be_narrowed() -> None:
+    assert same_push(PUSHED + 10, first_pushed_at=PUSHED, window=10.0)
+    assert not same_push(PUSHED + 11, first_pushed_at=PUSHED, window=10.0)
+    assert not same_push(PUSHED, first_pushed_at=None)  # nothing known: a push of its own
+
+
+def _deployed(
+    status: DeploymentStatus, tag: str = "v1.1.0", digest: str = DIGEST
+) -> DeploymentRecord:
+    return DeploymentRecord(
+        "ecs-svc/3",
+        digest,
+        tag,
+        status,
+        pushed_at=PUSHED,
+        updated_at=T + 420,  # 2026-11-28 10:07:00 UTC: ECS failed it
+        event_at=PUSHED,
+    )
+
+
+def _push(tag: str, event_at: float | None) -> PushFacts:
+    return PushFacts(f"{tag} ({DIGEST[:19]})", PUSHED, event_at)
+
+
+FAILED_AT = "2026-11-28 10:07:00 UTC"
+
+
+def test_a_late_twin_of_a_failed_deployment_is_held_back() -> None:
+    order = spent_push(
+        _push("c0ffee1", PUSHED + 1),
+        DIGEST,
+        "c0ffee1",
+        deployed=_deployed(DeploymentStatus.FAILED),
+        handled_event_at=PUSHED,
+    )
+    assert order is not None
+    assert order.verdict is PushVerdict.SPENT
+    assert order.reason == (
+        f"c0ffee1 ({DIGEST[:19]}) not deployed: the same image as v1.1.0, whose deployment "
+        f"failed at {FAILED_AT}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "ended"),
+    [
+        (DeploymentStatus.FAILED, f"whose deployment failed at {FAILED_AT}"),
+        (DeploymentStatus.ROLLING_BACK, f"whose deployment failed at {FAILED_AT}"),
+        (DeploymentStatus.ROLLED_BACK, f"whose deployment failed at {FAILED_AT}"),
+        (DeploymentStatus.SUPERSEDED, f"whose deployment was replaced at {FAILED_AT}"),
+        (
+            DeploymentStatus.COMPLETED,
+            f"whose deployment completed at {FAILED_AT} and no longer runs",
+        ),
+    ],
+)
+def test_a_push_deployed_once_is_not_deployed_again_whatever_ended_it(
+    status: DeploymentStatus, ended: str
+) -> None:
+    order = spent_push(
+        _push("c0ffee1", PUSHED + 1),
+        DIGEST,
+        "c0ffee1",
+        deployed=_deployed(status),
+        handled_event_at=PUSHED,
+    )
+    assert order is not None
+    assert order.reason.endswith(ended), order.reason
+
+
+def test_a_release_push_after_reconcile_deployed_its_twin_is_held_back() -> None:
+    """The reconcile run deployed the digest as c0ffee2 (no event time, its image record has
+    none); v1.2.0's event, an hour late, is still the digest's first push."""
+    reconciled = dataclasses.replace(_deployed(DeploymentStatus.FAILED, "c0ffee2"), event_at=0.0)
+    order = spent_push(
+        _push("v1.2.0", PUSHED), DIGEST, "v1.2.0", deployed=reconciled, handled_event_at=None
+    )
+    assert order is not None
+    assert "the same image as c0ffee2, whose deployment failed" in order.reason
+
+
+def test_the_reconcile_run_never_deploys_a_failed_digest_again_under_any_tag() -> None:
+    for tag in ("v1.1.0", "c0ffee1"):
+        order = spent_push(
+            _push(tag, None),
+            DIGEST,
+            tag,
+            deployed=_deployed(DeploymentStatus.ROLLED_BACK),
+            handled_event_at=PUSHED,
+        )
+        assert order is not None
+        assert order.verdict is PushVerdict.SPENT
+    same_tag = spent_push(
+        _push("v1.1.0", None),
+        DIGEST,
+        "v1.1.0",
+        deployed=_deployed(DeploymentStatus.ROLLED_BACK),
+        handled_event_at=PUSHED,
+    )
+    assert same_tag is not None
+    assert (
+        same_tag.reason
+        == f"v1.1.0 ({DIGEST[:19]}) not deployed: its deployment failed at {FAILED_AT}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tag", "event_at", "deployed", "why"),
+    [
+        # A person pushes the failed digest again, past the window: a new push.
+        (
+            "v1.1.1",
+            PUSHED + TWIN_WINDOW_SECONDS + 1,
+            _deployed(DeploymentStatus.FAILED),
+            "a new push, just past the window",
+        ),
+        ("v1.1.1", PUSHED + 600, _deployed(DeploymentStatus.FAILED), "a retry by push"),
+        # The very push that deployed it, delivered again: push_order's HANDLED says so.
+        ("v1.1.0", PUSHED, _deployed(DeploymentStatus.FAILED), "a repeated delivery"),
+        # Still deploying: the lock (twin) or ECS's own state (wait) decides.
+        ("c0ffee1", PUSHED + 1, _deployed(DeploymentStatus.IN_PROGRESS), "still open"),
+        # The last deployment was of another digest: push_order decides.
+        (
+            "c0ffee1",
+            PUSHED + 1,
+            _deployed(DeploymentStatus.FAILED, digest="sha256:" + "cd" * 32),
+            "another image",
+        ),
+        ("c0ffee1", PUSHED + 1, None, "never deployed"),
+    ],
+)
+def test_a_new_push_or_another_image_is_not_held_back(
+    tag: str, event_at: float, deployed: DeploymentRecord | None, why: str
+) -> None:
+    order = spent_push(
+        _push(tag, event_at), DIGEST, tag, deployed=deployed, handled_event_at=PUSHED
+    )
+    assert order is None, why
+
+
+def test_the_twin_window_is_exact_for_a_late_twin() -> None:
+    failed = _deployed(DeploymentStatus.FAILED)
+    at_window = spent_push(
+        _push("c0ffee1", PUSHED + TWIN_WINDOW_SECONDS),
+        DIGEST,
+        "c0ffee1",
+        deployed=failed,
+        handled_event_at=PUSHED,
+    )
+    past = spent_push(
+        _push("c0ffee1", PUSHED + TWIN_WINDOW_SECONDS + 1),
+        DIGEST,
+        "c0ffee1",
+        deployed=failed,
+        handled_event_at=PUSHED,
+    )
+    assert at_window is not None
+    assert past is None
+
+
+@pytest.mark.parametrize(
+    ("status", "ended"),
+    [
+        (DeploymentStatus.FAILED, "which failed"),
+        (DeploymentStatus.ROLLED_BACK, "which was rolled back"),
+        (DeploymentStatus.SUPERSEDED, "which was replaced"),
+    ],
+)
+def test_reconcile_never_deploys_the_digest_of_the_last_deployment_when_it_does_not_run(
+    status: DeploymentStatus, ended: str
+) -> None:
+    """Whatever tag the run finds it under, and with its image record gone."""
+    last = DeploymentRecord("ecs-svc/3", OTHER, "v2", status, pushed_at=200.0)
+    decision = reconcile_decision(
+        newest=ImageFacts(OTHER, "c0ffee2", pushed_at=200.0),
+        running_image=f"{REPO}@{DIGEST}",
+        in_progress=False,
+        latest=last,
+        newest_handled=None,
+    )
+    assert decision.action is ReconcileAction.SKIP
+    assert f"c0ffee2 ({OTHER[:19]}) is the image of the last deployment, v2" in decision.reason
+    assert ended in decision.reason
