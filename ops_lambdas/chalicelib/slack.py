@@ -13,6 +13,8 @@ zip for Block Kit) and its retry handlers, with our own bounds around them:
   not the ``URLError`` the built-in one expects): exponential backoff with jitter, through the
   SDK's ``BackoffRetryIntervalCalculator`` with a jitter in [0.5, 1] of the ceiling rather
   than its additive 0-1 s, which would dwarf a 0.5 s base.
+* every retry also waits for the webhook's pace (below): never sooner than a second after
+  the attempt that failed.
 * any other 4xx (``invalid_payload``, ``channel_not_found``...): no handler, so no retry; it
   will not heal.
 * at most ``max_attempts`` attempts and ``max_total_seconds`` in all, waits included. The SDK
@@ -40,6 +42,17 @@ loopback host (``127.0.0.1``, ``::1``, ``localhost``), where the tests' Slack st
 nothing leaves it. Any other ``http://`` URL is refused before a request is made, and the
 message is dead-lettered with the reason.
 
+Slack takes one message a second per webhook, and a 429's ``Retry-After`` holds for the
+webhook, not for the one message that met it; so posts to one webhook are paced across
+messages, within the process (a warm container lives for many events and posts several
+messages per event): :func:`pacing_wait` is the rule, a :class:`WebhookPacer` per clock keeps
+each webhook's last post and the end of its last ``Retry-After``, and every attempt, a retry
+included, waits for both, through the injected ``sleep``: at least
+:data:`MIN_POST_INTERVAL_SECONDS` after the previous post to that webhook ended, and nothing
+before its ``Retry-After`` has passed. The wait counts in the message's budget: a message that
+cannot be sent within it because of the wait is dead-lettered at once, without a request, with
+the reason. (Containers do not share it: each function paces its own posts.)
+
 A message that still is not delivered goes to the SQS dead-letter queue with the reason, so
 nothing is dropped silently. The webhook URL is a secret: it never appears in a log line, a
 reason or the dead-letter body. The SDK would log it (and the body) at INFO and DEBUG, because
@@ -56,6 +69,7 @@ import json
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -380,6 +394,109 @@ def fit(message: SlackMessage) -> SlackMessage:
     return SlackMessage(text=text, blocks=assembled, full_text=full)
 
 
+MIN_POST_INTERVAL_SECONDS = 1.0  # Slack: one message per second per webhook
+
+
+def pacing_wait(
+    now: float,
+    *,
+    last_post: float | None,
+    retry_after_until: float | None,
+    interval: float = MIN_POST_INTERVAL_SECONDS,
+) -> float:
+    """Seconds to wait before the next post to a webhook (pure): until ``interval`` after
+    its last post, and until its last 429's ``Retry-After`` has passed; 0 when both have.
+
+    Example
+    -------
+    >>> pacing_wait(100.5, last_post=100.0, retry_after_until=None)
+    0.5
+    >>> pacing_wait(101.0, last_post=100.0, retry_after_until=None)
+    0.0
+    >>> pacing_wait(101.0, last_post=100.0, retry_after_until=130.0)
+    29.0
+    """
+    earliest = max(
+        last_post + interval if last_post is not None else -math.inf,
+        retry_after_until if retry_after_until is not None else -math.inf,
+    )
+    return max(0.0, earliest - now)
+
+
+@dataclass
+class _Pace:
+    last_post: float | None = None  # when the last request to the webhook ended
+    retry_after_until: float | None = None  # when its last 429's Retry-After ends
+
+
+class WebhookPacer:
+    """Each webhook's last post and the end of its last ``Retry-After``, on one clock.
+
+    :meth:`for_clock` gives the process's pacer of a clock: every :class:`SlackNotifier` on
+    that clock (the default, and one per severity channel) shares it, so posts to one webhook
+    are paced across messages, notifiers and events. Webhooks are keyed by URL, which never
+    leaves this object.
+    """
+
+    def __init__(self) -> None:
+        self._paces: dict[str, _Pace] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_clock(cls, clock: Callable[[], float]) -> WebhookPacer:
+        """The process's pacer of ``clock`` (times of different clocks do not compare)."""
+        with _PACERS_LOCK:
+            pacer = _PACERS.get(clock)
+            if pacer is None:
+                pacer = _PACERS[clock] = cls()
+            return pacer
+
+    def wait(self, url: str, now: float) -> float:
+        """Seconds to wait, from ``now``, before posting to ``url`` (:func:`pacing_wait`)."""
+        with self._lock:
+            pace = self._paces.get(url, _Pace())
+            return pacing_wait(
+                now, last_post=pace.last_post, retry_after_until=pace.retry_after_until
+            )
+
+    def rate_limited_for(self, url: str, now: float) -> float:
+        """Seconds, from ``now``, until ``url``'s last ``Retry-After`` has passed (0 if it has)."""
+        with self._lock:
+            until = self._paces.get(url, _Pace()).retry_after_until
+        return max(0.0, until - now) if until is not None else 0.0
+
+    def answered(self, url: str, now: float, *, retry_after: float | None = None) -> None:
+        """A request to ``url`` ended at ``now``: answered (``retry_after`` seconds of a 429
+        when it said so), or failed."""
+        with self._lock:
+            pace = self._paces.setdefault(url, _Pace())
+            pace.last_post = now if pace.last_post is None else max(pace.last_post, now)
+            if retry_after is not None:
+                until = now + retry_after
+                if pace.retry_after_until is None or until > pace.retry_after_until:
+                    pace.retry_after_until = until
+
+
+# The process's pacers, one per clock: a warm container keeps them from event to event.
+_PACERS: dict[Callable[[], float], WebhookPacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def _retry_after(headers: Any) -> float | None:
+    """A 429's ``Retry-After`` in seconds; ``None`` when absent or not a number of seconds
+    (headers as urllib gives them, or as slack_sdk's retry handlers do: lists of values)."""
+    for name, values in (headers or {}).items():
+        if name.lower() != "retry-after" or not values:
+            continue
+        value = values[0] if isinstance(values, list | tuple) else values
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    return None
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     """What happened to one message."""
@@ -441,8 +558,11 @@ class _Delivery:
         backoff_base: float,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        pacer: WebhookPacer | None = None,
     ) -> None:
         self.job = job
+        self.url = url
+        self.pacer = pacer if pacer is not None else WebhookPacer()
         self._timeout = timeout
         self._total = total_seconds
         self._sleep = sleep
@@ -472,14 +592,21 @@ class _Delivery:
             retry_handlers=handlers,
         )
 
-    def wait_then_retry(self, state: RetryState, *, delay: float, reason: str) -> None:
-        """Wait ``delay`` and ask the client for another attempt, if the budget allows.
+    def wait_then_retry(
+        self, state: RetryState, *, delay: float, reason: str, retry_after: float | None = None
+    ) -> None:
+        """Wait ``delay``, or longer when the webhook's pace says so, and ask the client for
+        another attempt, if the budget allows. The attempt that failed is the webhook's last
+        post (``retry_after``: the seconds its 429 asked for).
 
         Not setting ``state.next_attempt_requested`` is how a handler makes the client stop:
         it then returns the last answer (HTTP error) or raises the last exception.
         """
         attempt = state.current_attempt + 1
-        if self._clock() + delay >= self.deadline:
+        now = self._clock()
+        self.pacer.answered(self.url, now, retry_after=retry_after)
+        delay = max(delay, self.pacer.wait(self.url, now))
+        if now + delay >= self.deadline:
             self.cut = f"next retry would exceed the {self._total:g}s budget"
             return
         logger.warning(
@@ -494,6 +621,36 @@ class _Delivery:
         self.client.timeout = min(self._timeout, remaining)  # type: ignore[assignment] # a float
         self.attempts = state.increment_current_attempt() + 1
         state.next_attempt_requested = True
+
+    def wait_for_the_webhook(self) -> str | None:
+        """Before the first attempt: wait until the webhook may be posted to again
+        (:func:`pacing_wait`). Returns why the message cannot be sent within its budget,
+        without waiting, or ``None`` once the wait is over."""
+        now = self._clock()
+        wait = self.pacer.wait(self.url, now)
+        if wait <= 0:
+            return None
+        if now + wait >= self.deadline:
+            limited = self.pacer.rate_limited_for(self.url, now)
+            if limited >= wait:
+                return (
+                    f"not sent: Slack rate-limited the webhook (HTTP 429) for {limited:.1f}s "
+                    f"more (Retry-After), past the {self._total:g}s budget"
+                )
+            return (
+                f"not sent: the webhook takes one message a second, the next in {wait:.2f}s, "
+                f"past the {self._total:g}s budget"
+            )
+        logger.info(
+            "slack webhook paced; waiting before posting",
+            extra={"wait_seconds": round(wait, 3), "job": self.job},
+        )
+        self._sleep(wait)
+        remaining = self.deadline - self._clock()
+        if remaining <= 0:  # the sleep overran
+            return f"not sent: time budget of {self._total:g}s spent waiting for the webhook"
+        self.client.timeout = min(self._timeout, remaining)  # type: ignore[assignment] # a float
+        return None
 
 
 class _WithinBudget(RetryHandler):
@@ -521,23 +678,20 @@ class _WithinBudget(RetryHandler):
             reason = _http_reason(
                 response.status_code, (response.data or b"").decode(errors="replace")
             )
-        self._delivery.wait_then_retry(state, delay=self._delay(state, response), reason=reason)
+        retry_after = None
+        if response is not None and response.status_code == 429:
+            retry_after = _retry_after(response.headers)
+        self._delivery.wait_then_retry(
+            state, delay=self._delay(state, response), reason=reason, retry_after=retry_after
+        )
 
 
 class _RateLimitRetry(_WithinBudget, RateLimitErrorRetryHandler):
     """429: wait exactly ``Retry-After`` seconds; the backoff when it is absent or a date."""
 
     def _delay(self, state: RetryState, response: HttpResponse | None) -> float:
-        headers = response.headers if response is not None else {}
-        for name, values in headers.items():
-            if name.lower() == "retry-after" and values:
-                try:
-                    seconds = float(values[0])
-                except ValueError:
-                    break
-                if math.isfinite(seconds):
-                    return max(0.0, seconds)
-        return super()._delay(state, response)
+        seconds = _retry_after(response.headers if response is not None else {})
+        return seconds if seconds is not None else super()._delay(state, response)
 
 
 class _ServerErrorRetry(_WithinBudget, ServerErrorRetryHandler):
@@ -579,6 +733,9 @@ class SlackNotifier:
         retry, and each wait is a random point in [0.5, 1] of the ceiling.
     sleep, clock:
         Injected for tests; every wait goes through ``sleep``.
+    pacer:
+        Paces posts to each webhook (:class:`WebhookPacer`); by default the process's pacer
+        of ``clock``, shared by every notifier on it.
 
     Example
     -------
@@ -601,6 +758,7 @@ class SlackNotifier:
         backoff_base_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        pacer: WebhookPacer | None = None,
     ) -> None:
         self._webhook_url = webhook_url
         self._sqs = sqs
@@ -611,6 +769,7 @@ class SlackNotifier:
         self._backoff_base = backoff_base_seconds
         self._sleep = sleep
         self._clock = clock
+        self._pacer = pacer if pacer is not None else WebhookPacer.for_clock(clock)
 
     def post(self, message: SlackMessage, *, job: str) -> DeliveryResult:
         """Deliver ``message``; never raises. Undeliverable messages go to the DLQ.
@@ -657,12 +816,19 @@ class SlackNotifier:
             backoff_base=self._backoff_base,
             sleep=self._sleep,
             clock=self._clock,
+            pacer=self._pacer,
         )
+        held_back = delivery.wait_for_the_webhook()
+        if held_back is not None:
+            return self._dead_letter(message, job, attempts=0, reason=held_back)
         try:
             response = delivery.client.send_dict(message.payload())
         except Exception as exc:  # every failure is a reason and a dead letter, never a crash
+            self._pacer.answered(url, self._clock())
             reason = _error_reason(exc)
         else:
+            retry_after = _retry_after(response.headers) if response.status_code == 429 else None
+            self._pacer.answered(url, self._clock(), retry_after=retry_after)
             if 200 <= response.status_code < 300:
                 logger.info(
                     "slack message delivered", extra={"attempts": delivery.attempts, "job": job}

@@ -1,7 +1,10 @@
-"""Slack delivery against a real HTTP server on 127.0.0.1: retries, Retry-After, DLQ.
+"""Slack delivery against a real HTTP server on 127.0.0.1: retries, Retry-After, DLQ, and
+the webhook's pace across messages.
 
 The transport is slack_sdk's WebhookClient; every wait goes through the injected ``sleep``
-(a list here), so the tests run fast and assert the waits.
+(a list here), so the tests run fast and assert the waits. Each notifier gets a pacer of its
+own unless the test says otherwise (the process's pacer would carry one test's 429 into the
+next on the same port).
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ import pytest
 
 from chalicelib.controls import Controls
 from chalicelib.errors import ControlsError
-from chalicelib.slack import TRUNCATED, SlackMessage, SlackNotifier, build_message
+from chalicelib.slack import (
+    TRUNCATED,
+    SlackMessage,
+    SlackNotifier,
+    WebhookPacer,
+    build_message,
+)
 from tests.support.ops_world import LogLines, World
 from tests.support.slack_limits import slack_refusal
 from tests.support.slack_stub import SlackStub
@@ -36,6 +45,7 @@ def notifier(world: World, url: str, sleeps: list[float], **kwargs: Any) -> Slac
         "max_attempts": 3,
         "max_total_seconds": 30.0,
         "backoff_base_seconds": 0.01,
+        "pacer": WebhookPacer(),
     }
     options.update(kwargs)
     return SlackNotifier(
@@ -420,3 +430,150 @@ def test_a_plain_http_webhook_on_loopback_is_the_local_receiver_and_is_used(
 
     assert result.delivered
     assert len(slack.bodies) == 1
+
+
+# ---- the webhook's pace across messages: one a second, nothing before a Retry-After ------------
+
+
+class Clock:
+    """Seconds that move only by the notifier's sleeps, or when the test moves them."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def paced(world: World, url: str, clock: Clock, **kwargs: Any) -> SlackNotifier:
+    """A notifier on ``clock``, with the process's pacer of that clock unless one is given."""
+    options: dict[str, Any] = {
+        "timeout": 0.3,
+        "max_attempts": 1,
+        "max_total_seconds": 15.0,
+        "backoff_base_seconds": 0.01,
+    }
+    options.update(kwargs)
+    return SlackNotifier(
+        webhook_url=lambda: url,
+        sqs=world.clients.sqs,
+        dlq_url=world.dlq_url,
+        sleep=clock.sleep,
+        clock=clock,
+        **options,
+    )
+
+
+def test_the_next_message_waits_for_the_rest_of_the_webhooks_second(
+    world: World, slack: SlackStub
+) -> None:
+    clock = Clock()
+    kit = paced(world, slack.url, clock)
+
+    assert kit.post(MESSAGE, job="test").delivered
+    clock.now += 0.25
+    assert kit.post(MESSAGE, job="test").delivered
+
+    assert clock.sleeps == [0.75]
+    assert len(slack.bodies) == 2
+
+
+def test_a_message_exactly_one_second_later_is_sent_at_once(world: World, slack: SlackStub) -> None:
+    clock = Clock()
+    kit = paced(world, slack.url, clock)
+
+    assert kit.post(MESSAGE, job="test").delivered
+    clock.now += 1.0
+    assert kit.post(MESSAGE, job="test").delivered
+
+    assert clock.sleeps == []
+    assert len(slack.bodies) == 2
+
+
+def test_every_notifier_of_the_process_shares_the_webhooks_pace(
+    world: World, slack: SlackStub
+) -> None:
+    # The default notifier and a severity channel's posting to the same webhook.
+    clock = Clock()
+
+    assert paced(world, slack.url, clock).post(MESSAGE, job="remediation").delivered
+    assert paced(world, slack.url, clock).post(MESSAGE, job="remediation").delivered
+
+    assert clock.sleeps == [1.0]
+
+
+def test_after_a_long_429_nothing_is_sent_before_its_retry_after(
+    world: World, slack: SlackStub, logs: LogLines
+) -> None:
+    # The storm's counterexample: a 429 asking for 30 s, past the message's 15 s budget.
+    clock = Clock()
+    kit = paced(world, slack.url, clock, max_attempts=4, pacer=WebhookPacer())
+    slack.script.append(("429", "30"))
+
+    first = kit.post(MESSAGE, job="remediation")
+    clock.now += 2.0
+    second = kit.post(MESSAGE, job="remediation")
+
+    assert first.dead_lettered
+    assert first.reason == "HTTP 429 rate limited; next retry would exceed the 15s budget"
+    assert second.dead_lettered
+    assert second.attempts == 0
+    assert len(slack.bodies) == 1  # the second was never sent
+    assert clock.sleeps == []  # and dead-lettered at once, not after waiting
+    dead = world.dlq_messages()
+    reasons = [letter["reason"] for letter in dead]
+    assert reasons[1] == (
+        "not sent: Slack rate-limited the webhook (HTTP 429) for 28.0s more (Retry-After), "
+        "past the 15s budget"
+    )
+    assert [letter["message"] for letter in dead] == [MESSAGE.payload()] * 2
+    assert "T00000000" not in logs.text + str(reasons)
+
+    clock.now += 28.0  # exactly the Retry-After
+    third = kit.post(MESSAGE, job="remediation")
+
+    assert third.delivered
+    assert clock.sleeps == []
+    assert len(slack.bodies) == 2
+
+
+def test_a_retry_after_within_the_budget_is_waited_by_the_next_message(
+    world: World, slack: SlackStub
+) -> None:
+    # The last attempt met the 429 (no retry left): the next message waits the rest of it.
+    clock = Clock()
+    kit = paced(world, slack.url, clock, max_attempts=1, pacer=WebhookPacer())
+    slack.script.append(("429", "5"))
+
+    first = kit.post(MESSAGE, job="test")
+    clock.now += 1.5
+    second = kit.post(MESSAGE, job="test")
+
+    assert first.dead_lettered
+    assert first.reason == "HTTP 429 rate limited"
+    assert second.delivered
+    assert clock.sleeps == [3.5]
+    assert len(slack.bodies) == 2
+
+
+def test_a_message_with_no_budget_left_for_the_webhooks_second_is_dead_lettered_at_once(
+    world: World, slack: SlackStub
+) -> None:
+    clock = Clock()
+    kit = paced(world, slack.url, clock, max_total_seconds=0.5, pacer=WebhookPacer())
+
+    assert kit.post(MESSAGE, job="test").delivered
+    result = kit.post(MESSAGE, job="test")
+
+    assert result.dead_lettered
+    assert result.attempts == 0
+    assert result.reason == (
+        "not sent: the webhook takes one message a second, the next in 1.00s, past the 0.5s budget"
+    )
+    assert len(slack.bodies) == 1
+    assert clock.sleeps == []
