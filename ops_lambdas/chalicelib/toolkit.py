@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -95,8 +96,16 @@ class Toolkit:
         return self._clients().autoscaling
 
 
-def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
-    """Assemble the production toolkit from settings and lazy clients."""
+def build_toolkit(
+    settings: Settings,
+    clients: AwsClients,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Toolkit:
+    """Assemble the production toolkit from settings and lazy clients. ``sleep`` and
+    ``clock`` are the Slack notifiers' (their waits, budgets and pacing); tests pass a clock
+    that skips the waits."""
     controls = Controls(
         ssm=clients.ssm,
         secretsmanager=clients.secretsmanager,
@@ -118,6 +127,8 @@ def build_toolkit(settings: Settings, clients: AwsClients) -> Toolkit:
             max_attempts=settings.slack_max_attempts,
             max_total_seconds=settings.slack_max_total_seconds,
             backoff_base_seconds=settings.slack_backoff_base_seconds,
+            sleep=sleep,
+            clock=clock,
         )
 
     notifier = notifier_of(controls.webhook_url)

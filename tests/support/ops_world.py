@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,10 +255,31 @@ class FakeLambdaContext:
         return 60_000
 
 
+class SkippedWaits:
+    """A clock that runs with real time plus every wait asked of ``sleep``, which returns at
+    once: the Slack notifier's pacing and backoff cost no real time, and its budgets still
+    count them. One per kit, so each "container" paces its own posts."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += max(0.0, seconds)
+
+    def clock(self) -> float:
+        return time.monotonic() + self.slept
+
+
 def make_kit(world: World, **overrides: str) -> Toolkit:
     """A fresh toolkit for ``world`` (its own clients and caches, like a new container)."""
     settings: Settings = load_settings(settings_env(world, **overrides))
-    kit = build_toolkit(settings, AwsClients(max_attempts=1, session=SESSION))
+    waits = SkippedWaits()
+    kit = build_toolkit(
+        settings,
+        AwsClients(max_attempts=1, session=SESSION),
+        sleep=waits.sleep,
+        clock=waits.clock,
+    )
     return kit.with_context(FakeLambdaContext())
 
 
@@ -328,7 +350,13 @@ class ChaosWorld:
 
     def kit(self, **overrides: str) -> Toolkit:
         settings: Settings = load_settings(self.settings_env(**overrides))
-        kit = build_toolkit(settings, AwsClients(max_attempts=1, session=SESSION))
+        waits = SkippedWaits()
+        kit = build_toolkit(
+            settings,
+            AwsClients(max_attempts=1, session=SESSION),
+            sleep=waits.sleep,
+            clock=waits.clock,
+        )
         return kit.with_context(ChaosLambdaContext())
 
     def service_arn(self) -> str:
