@@ -475,6 +475,12 @@ class Simulation:
             )
         return self._kits[job]
 
+    def use_context(self, job: str, context: Any) -> Toolkit:
+        """Give ``job``'s kit another Lambda context (the chaos function has 900 s, and its
+        time-left check reads them); returns the kit."""
+        self._kits[job] = self.kit(job).with_context(context)
+        return self._kits[job]
+
     # -- the timeline --
 
     def happen(self, at: float, label: str, change: Callable[[], Any]) -> None:
