@@ -120,6 +120,32 @@ class EcrImageActionEvent(_EcrImageEvent):
         return self._image_problem(repository_name)
 
 
+def _counts_problem(counts: Any) -> str | None:
+    if not isinstance(counts, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+    ):
+        return "detail.finding-severity-counts is not an object of counts"
+    return None
+
+
+def _image_tags(detail: Any) -> list[str]:
+    tags = detail.get("image-tags") if isinstance(detail, dict) else None
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _severity_counts(detail: Any) -> dict[str, int]:
+    """Findings per severity (``CRITICAL``, ``HIGH``, ...); absent severities are 0, and
+    Inspector's ``TOTAL`` (a sum, not a severity) is left out."""
+    counts = detail.get("finding-severity-counts") if isinstance(detail, dict) else None
+    if not isinstance(counts, dict):
+        return {}
+    return {
+        str(k).upper(): v
+        for k, v in counts.items()
+        if isinstance(v, int) and str(k).upper() != "TOTAL"
+    }
+
+
 class EcrImageScanEvent(_EcrImageEvent):
     """``ECR Image Scan`` (source ``aws.ecr``): a basic scan of an image finished.
 
@@ -138,27 +164,21 @@ class EcrImageScanEvent(_EcrImageEvent):
 
     @property
     def image_tags(self) -> list[str]:
-        tags = self["detail"].get("image-tags")
-        return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+        return _image_tags(self["detail"])
 
     @property
     def severity_counts(self) -> dict[str, int]:
         """Findings per severity (``CRITICAL``, ``HIGH``, ...); absent severities are 0."""
-        counts = self["detail"].get("finding-severity-counts")
-        if not isinstance(counts, dict):
-            return {}
-        return {str(k).upper(): v for k, v in counts.items() if isinstance(v, int)}
+        return _severity_counts(self["detail"])
 
     def problem(self, repository_name: str) -> str | None:
         """Why this event says nothing about ``repository_name``'s images (``None``: it does)."""
         shape = self._shape_problem()
         if shape:
             return shape
-        counts = self["detail"].get("finding-severity-counts", {})
-        if not isinstance(counts, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
-        ):
-            return "detail.finding-severity-counts is not an object of counts"
+        counts = _counts_problem(self["detail"].get("finding-severity-counts", {}))
+        if counts:
+            return counts
         return self._image_problem(repository_name)
 
 
@@ -177,14 +197,6 @@ def repository_of(arn: str) -> str:
     """
     found = ECR_IMAGE_ARN_RE.match(arn)
     return found.group("name") if found else ""
-
-
-def _counts_problem(counts: Any) -> str | None:
-    if not isinstance(counts, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
-    ):
-        return "detail.finding-severity-counts is not an object of counts"
-    return None
 
 
 class InspectorScanEvent(EventBridgeEvent):
@@ -214,20 +226,12 @@ class InspectorScanEvent(EventBridgeEvent):
 
     @property
     def image_tags(self) -> list[str]:
-        tags = self["detail"].get("image-tags")
-        return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+        return _image_tags(self["detail"])
 
     @property
     def severity_counts(self) -> dict[str, int]:
         """Findings per severity; ``TOTAL`` (a sum, not a severity) left out."""
-        counts = self["detail"].get("finding-severity-counts")
-        if not isinstance(counts, dict):
-            return {}
-        return {
-            str(k).upper(): v
-            for k, v in counts.items()
-            if isinstance(v, int) and str(k).upper() != "TOTAL"
-        }
+        return _severity_counts(self["detail"])
 
     def problem(self, repository_name: str) -> str | None:
         """Why this event says nothing about ``repository_name``'s images (``None``: it does)."""

@@ -30,11 +30,9 @@ on. The job changes nothing in production.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
 
 from chalicelib.decisions import JobResult, Status
 from chalicelib.errors import DeferredError, LedgerError
@@ -47,7 +45,6 @@ from chalicelib.events import (
 )
 from chalicelib.gateway import SCAN_FINISHED, AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
-from chalicelib.ledger import call_table, to_item
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import IMAGE_VULNERABILITY, runbook_url
 from chalicelib.slack import build_message
@@ -310,52 +307,21 @@ def _image_counts(kit: Toolkit, digest: str) -> dict[str, int]:
         return {}
 
 
-class ScanNotices:
-    """The image-scan job's one ledger item: ``SCAN#<svc>`` / ``ENHANCED`` (at, event_id),
-    written once, when the first Inspector event of the stage arrives. No ``ttl``: the notice
-    is once per stage, not once per expiry (delete the item to hear it again)."""
-
-    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
-        self._ddb = dynamodb
-        self._table = table
-        self._clock = clock
-
-    def claim_enhanced(self, service_key: str, event_id: str) -> bool:
-        """True only for the first caller (who then posts): claimed before the post, so a
-        crash between the two loses the notice rather than doubling it.
-
-        Raises
-        ------
-        LedgerError
-            DynamoDB failed for a reason other than the item being there already.
-        """
-        try:
-            call_table(
-                self._ddb,
-                self._table,
-                "put_item",
-                Item=to_item(
-                    {
-                        "pk": f"SCAN#{service_key}",
-                        "sk": "ENHANCED",
-                        "at": int(self._clock()),
-                        "event_id": event_id,
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError:
-            return False
-        return True
-
-
 def _announce_enhanced(event: InspectorFindingEvent | InspectorScanEvent, kit: Toolkit) -> bool:
     """Post, once per stage, that this repository is scanned by Amazon Inspector. A ledger
     failure is logged and skips the notice: it must not hold back a vulnerability alert."""
     settings = kit.settings
-    notices = ScanNotices(kit.dynamodb, settings.ledger_table_name)
     try:
-        if not notices.claim_enhanced(settings.service_key, str(event.get("id"))):
+        # SCAN#<svc> / ENHANCED, without ttl: once per stage, not once per expiry (delete the
+        # item to hear it again).
+        first = kit.ledger.claim_once(
+            f"SCAN#{settings.service_key}",
+            "ENHANCED",
+            expires=False,
+            at=int(time.time()),
+            event_id=str(event.get("id")),
+        )
+        if not first:
             return False
     except LedgerError as exc:
         logger.warning("cannot record the enhanced-scanning notice", extra={"error": str(exc)})

@@ -530,26 +530,33 @@ class SafetyLedger:
             return False
         return True
 
-    def claim_foreign_failure(self, service_key: str, deployment_id: str) -> bool:
-        """Mark a failed deployment we did not start as reported; True only for the first
-        caller (who then posts). Keyed by ECS's deployment id, so a second event about the
-        same failure (or a redelivery outside the idempotency window) posts nothing. Kept
-        ``history_ttl_days``: it only stops a repeated message, it protects nothing."""
+    def claim_once(self, pk: str, sk: str, *, expires: bool, **fields: Any) -> bool:
+        """Mark ``(pk, sk)`` done; True only for the first caller (who then acts, e.g. posts).
+        Claimed before the act, so a crash between the two loses it rather than doubling it.
+        ``expires``: kept ``history_ttl_days`` (a repeated message is all it stops), else
+        never (once per stage for good).
+
+        Raises
+        ------
+        LedgerError
+            DynamoDB failed for a reason other than the item being there already.
+        """
+        item = {"pk": pk, "sk": sk, **fields}
+        if expires:
+            item["ttl"] = self._now() + self._history_ttl
         try:
             self._call(
-                "put_item",
-                Item=to_item(
-                    {
-                        "pk": f"FOREIGN#{service_key}",
-                        "sk": deployment_id,
-                        "ttl": self._now() + self._history_ttl,
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
+                "put_item", Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError:
             return False
         return True
+
+    def claim_foreign_failure(self, service_key: str, deployment_id: str) -> bool:
+        """Mark a failed deployment we did not start as reported; True only for the first
+        caller (who then posts). Keyed by ECS's deployment id, so a second event about the
+        same failure (or a redelivery outside the idempotency window) posts nothing."""
+        return self.claim_once(f"FOREIGN#{service_key}", deployment_id, expires=True)
 
     def claim_announcement(self, service_key: str, deployment_id: str, digest: str) -> bool:
         """Mark the deployment announced; True only for the first caller (who then posts).
