@@ -5,12 +5,9 @@ and what fits still passes. Every test of the suite runs with it (tests/conftest
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from spotops.emulator_limits import installed_everywhere
 from spotops.errors import LimitError
@@ -19,19 +16,6 @@ from tests.support.templates import TEMPLATES
 pytestmark = pytest.mark.emulator
 
 TOPIC = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
-
-
-@pytest.fixture
-def aws(emulator: str) -> Callable[[str], Any]:
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=emulator,
-            region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}),
-        )
-
-    return client
 
 
 def _padded(size: int) -> str:

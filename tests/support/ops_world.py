@@ -16,7 +16,7 @@ import boto3
 
 from chalicelib.aws import AwsClients
 from chalicelib.observability import logger as ops_logger
-from chalicelib.settings import Settings, load_settings
+from chalicelib.settings import load_settings
 from chalicelib.toolkit import Toolkit, build_toolkit
 from spotops.emulator_images import put_image
 from tests.support.alarms import put_alarm
@@ -270,17 +270,21 @@ class SkippedWaits:
         return time.monotonic() + self.slept
 
 
-def make_kit(world: World, **overrides: str) -> Toolkit:
-    """A fresh toolkit for ``world`` (its own clients and caches, like a new container)."""
-    settings: Settings = load_settings(settings_env(world, **overrides))
+def kit_of(env: dict[str, str]) -> Toolkit:
+    """A fresh toolkit for a function's environment (its own clients, caches and Slack
+    pacing, like a new container), whose Slack waits cost no real time."""
     waits = SkippedWaits()
-    kit = build_toolkit(
-        settings,
+    return build_toolkit(
+        load_settings(env),
         AwsClients(max_attempts=1, session=SESSION),
         sleep=waits.sleep,
         clock=waits.clock,
     )
-    return kit.with_context(FakeLambdaContext())
+
+
+def make_kit(world: World, **overrides: str) -> Toolkit:
+    """A fresh toolkit for ``world`` (its own clients and caches, like a new container)."""
+    return kit_of(settings_env(world, **overrides)).with_context(FakeLambdaContext())
 
 
 class LogLines(logging.Handler):
@@ -349,15 +353,7 @@ class ChaosWorld:
         return env
 
     def kit(self, **overrides: str) -> Toolkit:
-        settings: Settings = load_settings(self.settings_env(**overrides))
-        waits = SkippedWaits()
-        kit = build_toolkit(
-            settings,
-            AwsClients(max_attempts=1, session=SESSION),
-            sleep=waits.sleep,
-            clock=waits.clock,
-        )
-        return kit.with_context(ChaosLambdaContext())
+        return kit_of(self.settings_env(**overrides)).with_context(ChaosLambdaContext())
 
     def service_arn(self) -> str:
         described = self.clients.ecs.describe_services(

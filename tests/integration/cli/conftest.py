@@ -6,9 +6,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -59,19 +57,3 @@ def spotops(emulator: str, project: Path) -> Callable[..., Result]:
         )
 
     return run
-
-
-@pytest.fixture
-def aws(emulator: str) -> Callable[[str], Any]:
-    """boto3 clients for the emulator (no retries)."""
-    from botocore.config import Config
-
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=emulator,
-            region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}),
-        )
-
-    return client

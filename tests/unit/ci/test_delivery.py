@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.support.delivery_script import load_delivery_script
 
 REPO = Path(__file__).resolve().parents[3]
 DIGEST = "sha256:" + "a" * 64
@@ -22,19 +21,7 @@ COMMIT = "0123456789abcdef" * 2 + "01234567"
 TASK_DEFINITIONS = "arn:aws:ecs:us-east-1:123456789012:task-definition/spotops-dev-site"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "spotops_ci_delivery", REPO / ".github" / "scripts" / "delivery.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-delivery = _load()
+delivery = load_delivery_script()
 
 
 class Clock:

@@ -10,18 +10,16 @@ allow, the job outlasts both deployments, and the session outlasts the job.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.delivery_script import load_delivery_script
 from tests.support.templates import load
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,19 +42,7 @@ TASKS_START_AND_DRAIN = 10
 TRAFFIC_SHIFTING = {"CANARY", "LINEAR"}
 
 
-def _delivery() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "spotops_ci_delivery_session", REPO / ".github" / "scripts" / "delivery.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-delivery = _delivery()
+delivery = load_delivery_script()
 
 
 def longest_deployment_minutes(parameters: dict[str, Any], hook_minutes: int) -> int:
