@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 
 import httpx
 import pytest
@@ -86,8 +87,25 @@ def _wait_for_access(site: SiteProcess, count: int) -> list[dict]:  # type: igno
     return entries
 
 
+def _settled_access_count(site: SiteProcess) -> int:
+    """The number of access entries once every earlier request's entry is in.
+
+    The site is shared by the module and its log is read by a thread, so an earlier test's entry
+    can land after this test starts counting; a request of our own, waited for, is a barrier.
+    """
+    barrier = f"/barrier/{uuid.uuid4().hex}"
+    assert site.get(barrier).status_code == 404
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        paths = [e["path"] for e in site.access_entries()]
+        if barrier in paths:
+            return paths.index(barrier) + 1
+        time.sleep(0.05)
+    raise AssertionError(f"the barrier request {barrier} was never logged")
+
+
 def test_client_errors_are_logged_at_info_or_warning_never_error(site: SiteProcess) -> None:
-    before = len(site.access_entries())
+    before = _settled_access_count(site)
     with httpx.Client(base_url=site.url, trust_env=False, timeout=10) as client:
         for path in ("/no/such/page", "/static/nope.css"):
             assert client.get(path).status_code == 404
