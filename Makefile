@@ -83,7 +83,7 @@ test: setup lint ## Lint, then run the whole test suite
 
 .PHONY: demo
 demo: $(STAMP) ## The whole system against the local emulator: deploy, push, duplicate, chaos (no AWS account)
-	$(BIN)/python -m spotops.demo
+	$(BIN)/python -m spotops.local.demo
 
 # ---- the site ------------------------------------------------------------------------
 
@@ -114,7 +114,7 @@ loadtest: $(STAMP) ## Locust, headless: URL, USERS (10), DURATION (30s), MAX_ERR
 # ---- the site image --------------------------------------------------------------------
 # IMAGE names it (default spotops-site:<commit>), BASE_IMAGE replaces the Dockerfile's base,
 # IMAGE_ENGINE=docker|buildah skips the choice, IMAGE_FLAGS adds options of
-# `python -m spotops.image_build` (e.g. --ca-bundle=/etc/ssl/certs/ca-certificates.crt).
+# `python -m spotops.image.build` (e.g. --ca-bundle=/etc/ssl/certs/ca-certificates.crt).
 IMAGE ?=
 BASE_IMAGE ?=
 IMAGE_ENGINE ?= auto
@@ -122,7 +122,7 @@ IMAGE_FLAGS ?=
 
 .PHONY: image
 image: $(STAMP) ## Build the site image: Docker if its engine answers, else buildah (vfs, chroot)
-	$(BIN)/python -m spotops.image_build --engine=$(IMAGE_ENGINE) \
+	$(BIN)/python -m spotops.image.build --engine=$(IMAGE_ENGINE) \
 		$(if $(IMAGE),--tag=$(IMAGE)) $(if $(BASE_IMAGE),--base-image=$(BASE_IMAGE)) $(IMAGE_FLAGS)
 
 .PHONY: test-image

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from benchmarks.report import ROOT
-from spotops.ops_package import offline_artifact_bucket, offline_site_outputs, write_package
-from spotops.push import run_command
+from spotops.image.push import run_command
+from spotops.ops.package import offline_artifact_bucket, offline_site_outputs, write_package
 
 STAGE = "bench"
 REGION = "us-east-1"

@@ -1,4 +1,4 @@
-"""``make lint``'s check of AWS's limits (spotops.limits) that needs no account: every
+"""``make lint``'s check of AWS's limits (spotops.stage.limits) that needs no account: every
 template, and the ops toolkit's packaged template and zip, for every profile in ``config/``.
 
 For each profile it measures what ``spotops deploy`` would send: each template's size and how
@@ -6,7 +6,7 @@ it goes (inline up to 51,200 bytes, else by URL), resources / outputs / paramete
 role's inline policies together, managed policies, function environments, alarm
 descriptions, SSM values, task definitions, the package zipped and unzipped; it prints the
 largest of each kind against its limit. It fails on a breach, and on a size over
-:data:`spotops.limits.MARGIN` of its limit: the measure counts references to other resources
+:data:`spotops.stage.limits.MARGIN` of its limit: the measure counts references to other resources
 as written (an ARN's ``!GetAtt`` is shorter than the ARN), so a size that close may already
 be over in AWS.
 
@@ -23,17 +23,17 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from spotops import limits
-from spotops.config import STACKS, load_stage_config
-from spotops.deploy import plan_stacks, stack_parameters, stack_tags
-from spotops.ops_package import (
+from spotops.image.push import run_command
+from spotops.ops.package import (
     offline_artifact_bucket,
     offline_site_outputs,
     template_body,
     write_package,
 )
-from spotops.push import run_command
-from spotops.templates import load_template
+from spotops.stage import limits
+from spotops.stage.config import STACKS, load_stage_config
+from spotops.stage.deploy import plan_stacks, stack_parameters, stack_tags
+from spotops.stage.templates import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"

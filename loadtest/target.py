@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from spotops.deploy import read_record
+from spotops.stage.deploy import read_record
 
 LOCAL_NAMES = {"localhost", "localhost.localdomain"}
 

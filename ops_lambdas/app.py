@@ -70,8 +70,8 @@ class AnyEvent(BaseLambdaEvent):
 @app.on_cw_event(ECR_PUSH_PATTERN, name="redeploy_on_push")
 def redeploy_on_push(event: CloudWatchEvent) -> dict[str, Any]:
     """ECR push -> new task definition revision pinned to the digest -> UpdateService."""
-    from chalicelib import redeploy
     from chalicelib.events import EcrImageActionEvent
+    from chalicelib.redeploy import flow as redeploy
 
     return redeploy.handle_push(EcrImageActionEvent(event.to_dict()), _toolkit(event))
 
@@ -79,8 +79,8 @@ def redeploy_on_push(event: CloudWatchEvent) -> dict[str, Any]:
 @app.on_cw_event(ECS_DEPLOYMENT_PATTERN, name="deployment_outcome")
 def deployment_outcome(event: CloudWatchEvent) -> dict[str, Any]:
     """ECS deployment completed / failed / rolling back -> Slack, and release the lock."""
-    from chalicelib import outcome
     from chalicelib.events import EcsDeploymentStateChangeEvent
+    from chalicelib.redeploy import outcome
 
     wrapped = EcsDeploymentStateChangeEvent(event.to_dict())
     return outcome.handle_deployment_state(wrapped, _toolkit(event))
@@ -89,8 +89,8 @@ def deployment_outcome(event: CloudWatchEvent) -> dict[str, Any]:
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_images")
 def reconcile_images(event: CloudWatchEvent) -> dict[str, Any]:
     """Every 15 minutes: deploy the newest matching image if its push event was lost."""
-    from chalicelib import redeploy
     from chalicelib.events import ScheduledEvent
+    from chalicelib.redeploy import flow as redeploy
 
     return redeploy.reconcile(ScheduledEvent(event.to_dict()), _toolkit(event))
 
@@ -98,7 +98,7 @@ def reconcile_images(event: CloudWatchEvent) -> dict[str, Any]:
 @app.schedule(Rate(patterns.CHAOS_TICK_MINUTES, unit=Rate.MINUTES), name="chaos_tick")
 def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
     """Hourly: for each opted-in service, stop one task if every guard allows; time recovery."""
-    from chalicelib import chaos
+    from chalicelib.chaos import flow as chaos
     from chalicelib.events import ScheduledEvent
 
     return chaos.handle_tick(ScheduledEvent(event.to_dict()), _toolkit(event))
@@ -111,7 +111,7 @@ def image_scan_alert(event: CloudWatchEvent) -> dict[str, Any]:
     ECR enhanced scanning, Amazon Inspector's ``Inspector2 Scan`` / ``Inspector2 Finding`` of
     the repository's images (ops.yaml adds both rules); ``image_scan`` routes by source and
     detail-type."""
-    from chalicelib import image_scan
+    from chalicelib.scan import flow as image_scan
 
     return image_scan.handle_event(event.to_dict(), _toolkit(event))
 
@@ -121,7 +121,7 @@ def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, str]:
     """ECS lifecycle hook (CANARY/LINEAR): smoke tests on the test listener, and /version
     compared with the target revision's image (DescribeServiceRevisions) -> SUCCEEDED or
     FAILED (rolls back before users see the new revision). Needs no settings."""
-    from chalicelib import deployment_hook as hook
+    from chalicelib.hook import flow as hook
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return hook.handle_hook(
@@ -135,7 +135,7 @@ def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, str]:
 def alarm_action(event: AnyEvent) -> dict[str, Any]:
     """Alarm (SNS or EventBridge), Spot interruption, placement failure, capacity check ->
     Slack alert with its runbook, remediation within the ledger's limits, follow-up."""
-    from chalicelib import remediation
+    from chalicelib.alarms import flow as remediation
 
     return remediation.handle_event(event.to_dict(), _toolkit(event))
 

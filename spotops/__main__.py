@@ -1,6 +1,6 @@
 """``python -m spotops``."""
 
-from spotops.cli import main
+from spotops.cli.main import main
 
 if __name__ == "__main__":
     main()

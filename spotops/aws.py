@@ -76,7 +76,7 @@ class AwsSession:
         if settings.is_emulator:
             # moto enforces none of AWS's limits: this layer does, so nothing that AWS would
             # refuse passes on the emulator.
-            from spotops.emulator_limits import install
+            from spotops.local.limits import install
 
             install(self._session.events, settings.endpoint_url)
         self._clients: dict[str, Any] = {}

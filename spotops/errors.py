@@ -77,7 +77,7 @@ class NotDeployedError(SpotopsError):
 
 
 class LimitError(SpotopsError):
-    """What we are about to send is over one of AWS's documented limits (spotops.limits):
+    """What we are about to send is over one of AWS's documented limits (spotops.stage.limits):
     AWS would refuse it, although the local emulator accepts it."""
 
 

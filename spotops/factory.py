@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spotops.aws import AwsSession, AwsSettings
-from spotops.config import STACKS, StackSpec, StageConfig, load_stage_config
-from spotops.cost import PriceTable, load_price_table
-from spotops.images import ImageResolver
-from spotops.logs import LogReader
-from spotops.ops_package import OpsStackBuilder
-from spotops.push import CommandRunner, Pusher, run_command
-from spotops.simulate import Rehearsal
-from spotops.stacks import StackDeployer
-from spotops.status import StatusReader
+from spotops.image.push import CommandRunner, Pusher, run_command
+from spotops.ops.package import OpsStackBuilder
+from spotops.ops.simulate import Rehearsal
+from spotops.reports.cost import PriceTable, load_price_table
+from spotops.reports.logs import LogReader
+from spotops.reports.status import StatusReader
+from spotops.stage.config import STACKS, StackSpec, StageConfig, load_stage_config
+from spotops.stage.images import ImageResolver
+from spotops.stage.stacks import StackDeployer
 
 if TYPE_CHECKING:
-    from spotops.chaos import ChaosPlanner, ChaosReport
+    from spotops.ops.chaos import ChaosPlanner, ChaosReport
 
 
 def find_project_dir(start: Path | None = None) -> Path:
@@ -89,12 +89,12 @@ class CLIFactory:
 
     def chaos_planner(self, session: AwsSession) -> ChaosPlanner:
         """``spotops chaos``: imported here, as it puts ops_lambdas/ on ``sys.path``."""
-        from spotops.chaos import ChaosPlanner
+        from spotops.ops.chaos import ChaosPlanner
 
         return ChaosPlanner(session.client)
 
     def render_chaos(self, report: ChaosReport) -> list[str]:
-        from spotops.chaos import render
+        from spotops.ops.chaos import render
 
         return render(report)
 

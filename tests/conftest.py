@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(_FAKE_AWS_ENV)
     # Every AWS call a test makes goes to moto, which enforces none of AWS's limits; the
     # strict layer refuses what AWS would, so a breach fails a test although moto accepts it.
-    from spotops.emulator_limits import install_everywhere
+    from spotops.local.limits import install_everywhere
 
     install_everywhere()
 

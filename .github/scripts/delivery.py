@@ -98,7 +98,7 @@ class Stage:
 
 def load_stage(project_dir: Path, stage: str) -> Stage:
     """The stage's site stack name, exactly as ``spotops`` names it."""
-    from spotops.config import STACKS, load_stage_config
+    from spotops.stage.config import STACKS, load_stage_config
 
     config = load_stage_config(project_dir, stage)
     site = next(spec for spec in STACKS if spec.part == "site")

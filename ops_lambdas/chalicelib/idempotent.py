@@ -17,9 +17,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
-from chalicelib.decisions import JobResult, Status
 from chalicelib.errors import DeferredError
 from chalicelib.observability import count, logger
+from chalicelib.redeploy.decisions import JobResult, Status
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotentHookFunction

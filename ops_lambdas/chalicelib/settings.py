@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from chalicelib.chaos_guards import (
+from chalicelib.alarms.rules import FlapPolicy, Severity, SpotPolicy
+from chalicelib.chaos.guards import (
     MAX_HOURS,
     ChaosPolicy,
     FreezePeriod,
@@ -22,7 +23,6 @@ from chalicelib.chaos_guards import (
     time_zone,
 )
 from chalicelib.errors import SettingsError
-from chalicelib.remediation_rules import FlapPolicy, Severity, SpotPolicy
 
 DEFAULT_TAG_PATTERN = r"^(v\d+\.\d+\.\d+|[0-9a-f]{7,40})$"
 _TRUE = frozenset({"1", "true", "yes", "on"})

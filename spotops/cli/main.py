@@ -1,5 +1,5 @@
 """The ``spotops`` command line: wiring only. Each command gets its collaborators from the
-factory in ``ctx.obj``, calls them and hands the results to :mod:`spotops.render`.
+factory in ``ctx.obj``, calls them and hands the results to :mod:`spotops.cli.render`.
 
 Data goes to stdout, messages to stderr. Exit codes: 0 done (or nothing to do, or a
 confirmation declined), 1 failure, 2 bad usage or input, 130 interrupted (the stack carries
@@ -20,19 +20,31 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
 
-from spotops import controls, render
-from spotops import cost as cost_model
-from spotops import simulate as simulation
-from spotops.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stack_name
 from spotops.aws import AwsSession
-from spotops.config import (
+from spotops.cli import render
+from spotops.errors import NotDeployedError, SpotopsError, UsageError, translate_aws_error
+from spotops.factory import CLIFactory
+from spotops.image.push import choose_engine, git_tag
+from spotops.local.emulator import clear_network_for_deletion
+from spotops.ops import simulate as simulation
+from spotops.ops import switches as controls
+from spotops.ops.package import (
+    offline_artifact_bucket,
+    offline_site_outputs,
+    ops_function_names,
+    write_package,
+)
+from spotops.reports import cost as cost_model
+from spotops.reports.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
+from spotops.stage.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stack_name
+from spotops.stage.config import (
     DEFAULT_STAGE,
     StageConfig,
     check_stage,
     parse_overrides,
     parse_stage_config,
 )
-from spotops.deploy import (
+from spotops.stage.deploy import (
     IMAGE_PARAMETER,
     StageDeployment,
     plan_stacks,
@@ -40,27 +52,16 @@ from spotops.deploy import (
     record_deploy,
     stack_tags,
 )
-from spotops.emulator import clear_network_for_deletion
-from spotops.errors import NotDeployedError, SpotopsError, UsageError, translate_aws_error
-from spotops.factory import CLIFactory
-from spotops.images import empty_repository as empty_repository_images
-from spotops.images import image_count
-from spotops.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
-from spotops.ops_package import (
-    offline_artifact_bucket,
-    offline_site_outputs,
-    ops_function_names,
-    write_package,
-)
-from spotops.profiles import (
+from spotops.stage.images import empty_repository as empty_repository_images
+from spotops.stage.images import image_count
+from spotops.stage.profiles import (
     PROMPTED,
     load_profiles,
     refuse_overwrite,
     stage_file,
     write_stage_file,
 )
-from spotops.push import choose_engine, git_tag
-from spotops.stacks import StackInfo
+from spotops.stage.stacks import StackInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from spotops import cost as cost_model
-from spotops.deploy import ordered_outputs
-from spotops.images import ImageChoice
-from spotops.stacks import ChangeSetReview, StackEvent
+from spotops.reports import cost as cost_model
+from spotops.stage.deploy import ordered_outputs
+from spotops.stage.images import ImageChoice
+from spotops.stage.stacks import ChangeSetReview, StackEvent
 
 _STATUS_STYLE = (
     ("FAILED", "red"),
@@ -243,7 +243,7 @@ def _percent(value: float | None) -> str:
 
 
 def print_status(report: Any) -> None:
-    """A :class:`spotops.status.StatusReport` on stdout, the site URL last."""
+    """A :class:`spotops.reports.status.StatusReport` on stdout, the site URL last."""
     click.echo(f"Stacks ({report.region})")
     for name, info in report.stacks:
         click.echo(f"  {name:<28} {info.status if info else 'NOT DEPLOYED'}")

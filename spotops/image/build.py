@@ -6,7 +6,7 @@ or a VM without the overlay module) and ``--isolation chroot`` (no user namespac
 and writes Docker-format images so the Dockerfile's ``HEALTHCHECK`` survives (OCI images
 have no health check).
 
-``python -m spotops.image_build`` (what ``make image`` runs) builds ``site/`` and tags it
+``python -m spotops.image.build`` (what ``make image`` runs) builds ``site/`` and tags it
 ``spotops-site:<commit>`` unless told otherwise; ``--help`` lists the options.
 """
 
@@ -93,7 +93,7 @@ def commit_tag(project_dir: Path) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m spotops.image_build",
+        prog="python -m spotops.image.build",
         description="Build the site image with Docker when its engine answers, else buildah.",
     )
     parser.add_argument(
@@ -140,7 +140,7 @@ def main(
     """
     from spotops.errors import PushError
     from spotops.factory import find_project_dir
-    from spotops.push import BuildEngine, choose_engine, run_command
+    from spotops.image.push import BuildEngine, choose_engine, run_command
 
     options = _parser().parse_args(argv)
     project_dir = options.project_dir or find_project_dir()

@@ -17,13 +17,13 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from spotops import image_build
 from spotops.errors import (
     DirtyTreeError,
     ImageTagExistsError,
     PushError,
     is_error,
 )
+from spotops.image import build as image_build
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class BuildEngine:
         return [self.name, "login", "--username", "AWS", "--password-stdin", registry]
 
     def build(self, image: str, context: Path, build_args: dict[str, str]) -> list[str]:
-        # One build for `make image`, `make push` and CI (spotops.image_build).
+        # One build for `make image`, `make push` and CI (spotops.image.build).
         return image_build.build_command(self.name, image, context, build_args)
 
     def push(self, image: str) -> list[str]:

@@ -130,7 +130,7 @@ def deployment_state(
 
 
 def _example(name: str) -> dict[str, Any]:
-    text = (Path(__file__).parent / "data" / "events" / f"{name}.json").read_text()
+    text = (Path(__file__).resolve().parents[1] / "data" / "events" / f"{name}.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 

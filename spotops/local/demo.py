@@ -9,7 +9,7 @@ the effect through the emulator's APIs. Where ECS itself would act (starting tas
 replacing a stopped one) the demo plays its part and says so. It prints a timeline, stops
 everything it started, and exits 0, or 1 naming the step that failed.
 
-Run it: ``make demo`` (``python -m spotops.demo``).
+Run it: ``make demo`` (``python -m spotops.local.demo``).
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from spotops import aws_events
-from spotops.emulator_images import put_image
-from spotops.emulator_limits import install
-from spotops.emulator_site import steady_site
 from spotops.factory import find_project_dir
-from spotops.simulate import Rehearsal, rehearse
-from spotops.slack_receiver import LOOPBACK, SlackReceiver
+from spotops.local import aws_events
+from spotops.local.images import put_image
+from spotops.local.limits import install
+from spotops.local.site import steady_site
+from spotops.local.slack_receiver import LOOPBACK, SlackReceiver
+from spotops.ops.simulate import Rehearsal, rehearse
 
 APP, STAGE, REGION = "spotops", "dev", "us-east-1"
 # Fake credentials for the emulator: it accepts any.

@@ -1,4 +1,4 @@
-"""The strict layer in front of the local emulator: AWS's limits (:mod:`spotops.limits`) on
+"""The strict layer in front of the local emulator: AWS's limits (:mod:`spotops.stage.limits`) on
 every call a botocore client makes, so that moto's leniency cannot hide a breach.
 
 moto accepts an 83 KB inline template or a 5 KB Lambda environment; AWS refuses both. A
@@ -9,7 +9,7 @@ and on every botocore session of a process by :func:`install_everywhere` (the te
 demo, the local Lambda runner).
 
 Checked: CloudFormation's template by body or by URL (size, and what
-:func:`spotops.limits.template_breaches` checks inside it), a role's inline policies together,
+:func:`spotops.stage.limits.template_breaches` checks inside it), a role's inline policies together,
 managed policies, a Lambda function's environment and package, alarm descriptions, SSM
 values, task definitions.
 """
@@ -25,8 +25,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from spotops import limits
 from spotops.errors import ConfigError, is_error
+from spotops.stage import limits
 
 EVENT = "before-parameter-build"
 UNIQUE_ID = "spotops-strict-limits"
@@ -93,7 +93,7 @@ def _stack_template(strict: StrictLimits, params: Mapping[str, Any]) -> list[lim
     else:
         return []
     breaches = limits.template_source_breaches(body, by_url=by_url, subject=name)
-    from spotops.templates import parse_template
+    from spotops.stage.templates import parse_template
 
     try:
         template = parse_template(body, name)

@@ -22,15 +22,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from spotops.errors import NotDeployedError, SpotopsError, UsageError, is_error
 
 # The checkout's ops toolkit (spotops is installed editable from the checkout, see Makefile).
-OPS_LAMBDAS = Path(__file__).resolve().parent.parent / "ops_lambdas"
+OPS_LAMBDAS = Path(__file__).resolve().parents[2] / "ops_lambdas"
 if not (OPS_LAMBDAS / "chalicelib").is_dir():  # pragma: no cover - spotops outside a checkout
     raise SpotopsError(f"spotops chaos needs the checkout's ops_lambdas/; not at {OPS_LAMBDAS}.")
 if str(OPS_LAMBDAS) not in sys.path:
     sys.path.append(str(OPS_LAMBDAS))
 
 from chalicelib.aws import error_code  # noqa: E402
-from chalicelib.chaos_facts import ChaosReader, ChaosReadError, ChaosRecords  # noqa: E402
-from chalicelib.chaos_guards import (  # noqa: E402
+from chalicelib.chaos.facts import ChaosReader, ChaosReadError, ChaosRecords  # noqa: E402
+from chalicelib.chaos.guards import (  # noqa: E402
     TICK_MINUTES,
     Decision,
     KillSwitch,

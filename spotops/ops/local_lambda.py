@@ -31,7 +31,7 @@ zip_dir, handler, event_file, function, function_arn, remaining_ms = sys.argv[1:
 if os.environ.get("AWS_ENDPOINT_URL"):
     # The emulator enforces none of AWS's limits; the strict layer does (before the zip's
     # path comes first, so it is spotops' own module, never something the zip ships).
-    from spotops.emulator_limits import install_everywhere
+    from spotops.local.limits import install_everywhere
     install_everywhere()
 sys.path[:0] = [zip_dir]
 

@@ -8,7 +8,7 @@ Why each step:
   rule patterns from ``REPOSITORY_NAME``, ``CLUSTER_NAME`` and ``SERVICE_NAME`` when Chalice
   imports it, so those come from the site stack's outputs *at package time*, into a stage
   config written in a build copy of the app (never into the checkout).
-* **The code** goes to the app's artifact bucket (:mod:`spotops.artifacts`) under a key
+* **The code** goes to the app's artifact bucket (:mod:`spotops.stage.artifacts`) under a key
   named by its SHA-256, so an unchanged package is an unchanged template and CloudFormation
   leaves the functions alone (what ``aws cloudformation package`` does).
 * **Translating locally** with ``aws-sam-translator`` (instead of the service-side
@@ -34,10 +34,10 @@ from typing import Any
 
 import yaml
 
-from spotops import limits
-from spotops.artifacts import ArtifactStore
 from spotops.errors import NotDeployedError, PackageError
-from spotops.push import CommandRunner
+from spotops.image.push import CommandRunner
+from spotops.stage import limits
+from spotops.stage.artifacts import ArtifactStore
 
 OPS_SOURCE = Path("ops_lambdas")
 MERGE_TEMPLATE = Path("infra") / "cloudformation" / "ops.yaml"

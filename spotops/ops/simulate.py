@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spotops import aws_events
 from spotops.errors import NotDeployedError, UsageError
-from spotops.local_lambda import Invocation, invoke, unpack
+from spotops.local import aws_events
+from spotops.ops.local_lambda import Invocation, invoke, unpack
 
 # Settings of a rehearsal that are the machine's, not the function's.
 _PASSED_THROUGH = (

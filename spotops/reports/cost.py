@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from spotops.errors import ConfigError, UsageError
-from spotops.templates import TemplateLogic, effective_values, template_parameters
+from spotops.stage.templates import TemplateLogic, effective_values, template_parameters
 
 
 @dataclass(frozen=True)

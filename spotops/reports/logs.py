@@ -2,7 +2,7 @@
 
 Log groups: the site's is the site stack's ``LogGroupName`` output (``/ecs/<app>-<stage>/site``
 by default), each ops function's is ``/aws/lambda/<app>-<stage>-<function>``. Events of
-several groups are merged by time. Nothing here prints; :mod:`spotops.render` formats lines.
+several groups are merged by time. Nothing here prints; :mod:`spotops.cli.render` formats lines.
 """
 
 from __future__ import annotations

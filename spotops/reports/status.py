@@ -12,8 +12,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from spotops.errors import is_error
-from spotops.images import describe_service, image_of_service
-from spotops.stacks import StackDeployer, StackInfo
+from spotops.stage.images import describe_service, image_of_service
+from spotops.stage.stacks import StackDeployer, StackInfo
 
 # The ops stack's dead-letter queues, by output name.
 DEAD_LETTER_OUTPUTS = {

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spotops.errors import ParameterError
-from spotops.templates import TemplateLogic, frozen_conditions, frozen_parameters
+from spotops.stage.templates import TemplateLogic, frozen_conditions, frozen_parameters
 
 # Fargate's task sizes: CPU units -> (smallest, largest, step) memory in MiB.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html

@@ -3,7 +3,7 @@
 (:class:`StageDeployment`).
 
 Nothing here prints: progress goes to a :class:`DeployProgress` the command layer supplies,
-as :class:`~spotops.push.Pusher` reports through its ``notify`` callback.
+as :class:`~spotops.image.push.Pusher` reports through its ``notify`` callback.
 """
 
 from __future__ import annotations
@@ -16,25 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from spotops import limits
-from spotops.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
-from spotops.artifacts import (
-    BOOTSTRAP_TEMPLATE,
-    BUCKET_OUTPUT,
-    ArtifactStore,
-    bootstrap_stack_name,
-    deployed_version,
-    template_version,
-)
-from spotops.checks import (
-    changed_frozen_conditions,
-    changed_frozen_parameters,
-    changed_immutable,
-    refuse,
-    stage_problems,
-)
-from spotops.config import StackSpec, StageConfig, reference_parameter
-from spotops.emulator import leftover_exports, reset_advice
 from spotops.errors import (
     ConfigError,
     DeployError,
@@ -42,9 +23,28 @@ from spotops.errors import (
     StackStateError,
     UsageError,
 )
-from spotops.images import ImageChoice, ImageResolver, SiteLocation
-from spotops.stacks import ChangeSetReview, StackDeployer, StackEvent, StackInfo
-from spotops.templates import (
+from spotops.local.emulator import leftover_exports, reset_advice
+from spotops.stage import limits
+from spotops.stage.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
+from spotops.stage.artifacts import (
+    BOOTSTRAP_TEMPLATE,
+    BUCKET_OUTPUT,
+    ArtifactStore,
+    bootstrap_stack_name,
+    deployed_version,
+    template_version,
+)
+from spotops.stage.checks import (
+    changed_frozen_conditions,
+    changed_frozen_parameters,
+    changed_immutable,
+    refuse,
+    stage_problems,
+)
+from spotops.stage.config import StackSpec, StageConfig, reference_parameter
+from spotops.stage.images import ImageChoice, ImageResolver, SiteLocation
+from spotops.stage.stacks import ChangeSetReview, StackDeployer, StackEvent, StackInfo
+from spotops.stage.templates import (
     TemplateLogic,
     TemplateParameter,
     effective_values,
@@ -294,9 +294,9 @@ class StageDeployment:
     Parameters
     ----------
     project_dir, specs:
-        The checkout and the stacks (:data:`spotops.config.STACKS`).
+        The checkout and the stacks (:data:`spotops.stage.config.STACKS`).
     stacks:
-        The CloudFormation side (:class:`~spotops.stacks.StackDeployer`).
+        The CloudFormation side (:class:`~spotops.stage.stacks.StackDeployer`).
     images:
         Finds the image the site runs (never rolls it back).
     ops_builder:
@@ -304,7 +304,7 @@ class StageDeployment:
     iam:
         For the ECS service-linked role, made before the site stack's first creation.
     s3:
-        For the artifact bucket (:mod:`spotops.artifacts`), where templates over the inline
+        For the artifact bucket (:mod:`spotops.stage.artifacts`), where templates over the inline
         limit and the ops package go.
     emulator:
         The local emulator's endpoint, or ``None`` on AWS. The emulator lists resources

@@ -5,7 +5,7 @@ moto accepts a 83 KB inline template, a 5 KB Lambda environment or a 2,000-chara
 description; AWS refuses each. So every limit lives here once, with its source, and is
 checked twice: by ``spotops`` before the call (a :class:`~spotops.errors.LimitError` naming
 the limit, the measured size and the fix, before anything changes), and by the strict layer
-in front of the emulator's clients (:mod:`spotops.emulator_limits`), so that a test or
+in front of the emulator's clients (:mod:`spotops.local.limits`), so that a test or
 ``make demo`` fails on a breach although moto accepts it.
 
 Sizes in a template are measured as CloudFormation will send them: ``Fn::If`` resolved for
@@ -256,7 +256,7 @@ class _Resolver:
     it here: parameters and pseudo parameters resolved, other references as written."""
 
     def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
-        from spotops.templates import TemplateLogic, effective_values, template_parameters
+        from spotops.stage.templates import TemplateLogic, effective_values, template_parameters
 
         self._values = effective_values(template_parameters(template), parameters)
         try:

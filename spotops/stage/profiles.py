@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from spotops.config import config_path
 from spotops.errors import ConfigError, UsageError
+from spotops.stage.config import config_path
 
 # Asked for by `spotops init` on a terminal, in this order, with the profile's value offered.
 PROMPTED = ("DesiredCount", "AlarmEmail")

@@ -17,7 +17,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from spotops import limits
 from spotops.errors import (
     ChangeSetError,
     DeployError,
@@ -25,6 +24,7 @@ from spotops.errors import (
     StackStateError,
     is_error,
 )
+from spotops.stage import limits
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # A change set with nothing to do fails with this status reason; CloudFormation gives it no

@@ -357,7 +357,7 @@ def replacement_inputs(
         if kind not in CREATE_ONLY_PROPERTIES:
             raise ConfigError(
                 f"Cannot tell what replaces {logical_id} ({kind}): add its create-only "
-                "properties to spotops.templates.CREATE_ONLY_PROPERTIES."
+                "properties to spotops.stage.templates.CREATE_ONLY_PROPERTIES."
             )
         if "Condition" in resource:
             conditions.add(str(resource["Condition"]))

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from spotops.emulator_site import steady_site as put_steady_site
+from spotops.local.site import steady_site as put_steady_site
 from tests.support.events import load_event
 from tests.support.iam import enforced_iam, principal_with_policy
 from tests.support.ops_stage import APP, STAGE, Stage, deployed_stage, spotops
@@ -72,7 +72,7 @@ def _without_conditions(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def steady_site(stage: Stage, tasks: int = 2) -> list[str]:
-    """The site as an operator who opted it in would have it (``spotops.emulator_site``)."""
+    """The site as an operator who opted it in would have it (``spotops.local.site``)."""
     return put_steady_site(stage.client("ecs"), stage.client("elbv2"), stage.site, tasks)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from spotops.demo import Demo
-from spotops.slack_receiver import SlackReceiver
+from spotops.local.demo import Demo
+from spotops.local.slack_receiver import SlackReceiver
 
 pytestmark = pytest.mark.emulator
 ROOT = Path(__file__).resolve().parents[2]

@@ -69,7 +69,7 @@ def _bucket(cfn) -> str:
 @pytest.mark.parametrize("stage", ["seed", "prod"])
 def test_every_profile_deploys_within_awss_limits(emulator, tmp_path, stage):
     """The `spotops deploy` subprocess makes every call through the strict layer
-    (spotops.emulator_limits): an inline template over 51,200 bytes, or any other breach,
+    (spotops.local.limits): an inline template over 51,200 bytes, or any other breach,
     would fail it although moto accepts it. (dev: the test above.)"""
     done = _spotops(_project(tmp_path), emulator, "deploy", "--yes", "--stage", stage)
 

@@ -1,4 +1,4 @@
-"""The strict layer (spotops.emulator_limits) in front of the moto server: what AWS refuses
+"""The strict layer (spotops.local.limits) in front of the moto server: what AWS refuses
 and moto accepts is refused before it reaches moto, at exactly one unit over each limit,
 and what fits still passes. Every test of the suite runs with it (tests/conftest.py)."""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from spotops.emulator_limits import installed_everywhere
 from spotops.errors import LimitError
+from spotops.local.limits import installed_everywhere
 from tests.support.templates import TEMPLATES
 
 pytestmark = pytest.mark.emulator

@@ -370,7 +370,7 @@ class EcsEngine:
 
     def _emit(self, kind: str, deployment_id: str, fate: Fate) -> None:
         from chalicelib.events import EcsDeploymentStateChangeEvent
-        from chalicelib.outcome import handle_deployment_state
+        from chalicelib.redeploy.outcome import handle_deployment_state
 
         now = self.sim.clock()
         event = load_event(f"ecsDeploymentStateChange{kind}")

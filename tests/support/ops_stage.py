@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from spotops.emulator_images import put_image
+from spotops.local.images import put_image
 from tests.support.events import load_event
 from tests.support.packaged_handler import invoke
 

@@ -18,7 +18,7 @@ from chalicelib.aws import AwsClients
 from chalicelib.observability import logger as ops_logger
 from chalicelib.settings import load_settings
 from chalicelib.toolkit import Toolkit, build_toolkit
-from spotops.emulator_images import put_image
+from spotops.local.images import put_image
 from tests.support.alarms import put_alarm
 
 ACCOUNT = "123456789012"

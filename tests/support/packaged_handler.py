@@ -1,5 +1,5 @@
 """Invoke one handler of the *unpacked deployment zip*, as Lambda would, in a fresh process:
-the tests' face of :func:`spotops.local_lambda.invoke` (the runner ``spotops demo`` and
+the tests' face of :func:`spotops.ops.local_lambda.invoke` (the runner ``spotops demo`` and
 ``spotops simulate`` use), with the 60 s a test's Lambda context reports left.
 
 The result says where each module the handler needed was imported from, so a test can prove
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spotops.local_lambda import invoke as invoke_locally
+from spotops.ops.local_lambda import invoke as invoke_locally
 
 SHIPPED = ("app", "chalicelib", "slack_sdk")
 PROVIDED = ("boto3", "botocore", "aws_lambda_powertools")

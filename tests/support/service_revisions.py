@@ -1,7 +1,7 @@
 """``ecs:DescribeServiceRevisions`` where moto 5.2.5 has none (tests only).
 
 :class:`FakeServiceRevisions` stands in for the ECS client at the deployment hook's gateway
-seam (:class:`chalicelib.deployment_hook.ServiceRevisions`): it answers the documented
+seam (:class:`chalicelib.hook.flow.ServiceRevisions`): it answers the documented
 response shape (Amazon ECS API Reference, DescribeServiceRevisions: ``serviceRevisions[]``
 with ``containerImages[]`` of ``containerName``, ``image``, ``imageDigest``; ``failures[]``
 with ``arn`` and ``reason``) from the revisions a test registers, or raises the error a test

@@ -316,7 +316,7 @@ def template_source(s3: Any, name: str) -> dict[str, str]:
     strict layer refuses a larger inline body, as AWS does)."""
     import hashlib
 
-    from spotops.limits import TEMPLATE_BODY
+    from spotops.stage.limits import TEMPLATE_BODY
 
     body = (TEMPLATES / f"{name}.yaml").read_text()
     data = body.encode()

@@ -32,7 +32,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.data_classes.common import DictWrapper
 
-from chalicelib.remediation_rules import STATES
+from chalicelib.alarms.rules import STATES
 
 ALARM_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):cloudwatch:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"

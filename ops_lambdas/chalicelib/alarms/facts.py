@@ -40,11 +40,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.alarm_events import AlarmChange
-from chalicelib.decisions import ServiceDeployment
-from chalicelib.gateway import EcsGateway, service_deployments
-from chalicelib.ledger import call_table, from_item, to_item
-from chalicelib.remediation_rules import (
+from chalicelib.alarms.events import AlarmChange
+from chalicelib.alarms.rules import (
     AlarmHistory,
     AlarmNow,
     CapacityShift,
@@ -55,6 +52,9 @@ from chalicelib.remediation_rules import (
     StrategyItem,
     strategy_of,
 )
+from chalicelib.gateway import EcsGateway, service_deployments
+from chalicelib.ledger import call_table, from_item, to_item
+from chalicelib.redeploy.decisions import ServiceDeployment
 
 _DAY = 86400
 

@@ -1,6 +1,6 @@
 """Alarm to action: the flow of the ``alarm_action`` function (the rules are in
-:mod:`chalicelib.remediation_rules`, the reads and records in
-:mod:`chalicelib.remediation_facts`, the messages in :mod:`chalicelib.alarm_messages`).
+:mod:`chalicelib.alarms.rules`, the reads and records in
+:mod:`chalicelib.alarms.facts`, the messages in :mod:`chalicelib.alarms.messages`).
 
 For an alarm state change (SNS from the site's alarm topic, or EventBridge; the same change
 delivered both ways, or twice, is handled once: idempotency on alarm + state + time):
@@ -10,7 +10,7 @@ delivered both ways, or twice, is handled once: idempotency on alarm + state + t
    then posted, so a retry never posts it twice. When the ledger cannot be read the alert
    still goes out, and nothing is remediated.
 2. **Remediate, within limits** (ALARM only): the policy line of the alarm, then every
-   reason not to act (:func:`~chalicelib.remediation_rules.decide`), then the service lock
+   reason not to act (:func:`~chalicelib.alarms.rules.decide`), then the service lock
    shared with redeploy and chaos (holder ``remediation:<trigger>:<event id>``, released on
    every path), the hourly budget (counted once per lock) and the cooldown, then one
    ``UpdateService``. After a lost answer ECS is asked whether it took the change.
@@ -38,9 +38,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
 )
 
-from chalicelib import alarm_messages as messages
 from chalicelib import runbooks
-from chalicelib.alarm_events import (
+from chalicelib.alarms import messages
+from chalicelib.alarms.events import (
     AlarmChange,
     AlarmStateChangeEvent,
     EcsServiceActionEvent,
@@ -51,26 +51,12 @@ from chalicelib.alarm_events import (
     runbook_of,
     sns_messages,
 )
-from chalicelib.chaos_facts import ChaosRecords
-from chalicelib.chaos_guards import KIND_SPOT, KillRecord
-from chalicelib.decisions import (
-    OPEN_STATUSES,
-    DeploymentRecord,
-    DeploymentStatus,
-    FailureKind,
-    deployment_in_progress,
-    is_bootstrap_image,
-)
-from chalicelib.errors import OpsError
-from chalicelib.gateway import AwsCallError
-from chalicelib.idempotent import run_once
-from chalicelib.observability import count, ignore_event, logger
-from chalicelib.remediation_facts import (
+from chalicelib.alarms.facts import (
     RemediationGateway,
     RemediationRecords,
     ServiceSnapshot,
 )
-from chalicelib.remediation_rules import (
+from chalicelib.alarms.rules import (
     ALARM,
     TRIGGER_PLACEMENT_FAILURE,
     TRIGGER_SPOT_INTERRUPTIONS,
@@ -109,6 +95,20 @@ from chalicelib.remediation_rules import (
     rule_for,
     rule_for_alarm,
     unrecorded_check,
+)
+from chalicelib.chaos.facts import ChaosRecords
+from chalicelib.chaos.guards import KIND_SPOT, KillRecord
+from chalicelib.errors import OpsError
+from chalicelib.gateway import AwsCallError
+from chalicelib.idempotent import run_once
+from chalicelib.observability import count, ignore_event, logger
+from chalicelib.redeploy.decisions import (
+    OPEN_STATUSES,
+    DeploymentRecord,
+    DeploymentStatus,
+    FailureKind,
+    deployment_in_progress,
+    is_bootstrap_image,
 )
 from chalicelib.runbooks import runbook_url
 

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from chalicelib.alarm_events import AlarmChange
-from chalicelib.remediation_rules import (
+from chalicelib.alarms.events import AlarmChange
+from chalicelib.alarms.rules import (
     ALARM,
     INSUFFICIENT_DATA,
     OK,
@@ -35,7 +35,7 @@ def console_url(change: AlarmChange) -> str | None:
 
     Example
     -------
-    >>> from chalicelib.alarm_events import AlarmChange
+    >>> from chalicelib.alarms.events import AlarmChange
     >>> console_url(AlarmChange("a b", "ALARM", "OK", "", 0.0, "sns", "1", region="us-east-1"))
     'https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:alarm/a%20b'
     """

@@ -1,9 +1,9 @@
 """The alarm function's decisions: pure functions over frozen facts, each with a typed answer.
 
 Nothing here calls AWS, reads the clock or posts to Slack: the flow
-(:mod:`chalicelib.remediation`) gathers the facts (:mod:`chalicelib.remediation_facts`),
+(:mod:`chalicelib.alarms.flow`) gathers the facts (:mod:`chalicelib.alarms.facts`),
 asks these functions and acts on the answer, so every rule is tested alone
-(``tests/unit/ops/test_remediation_rules.py``). Standard library only (and the runbook
+(``tests/unit/ops/alarms/test_rules.py``). Standard library only (and the runbook
 names of :mod:`chalicelib.runbooks`).
 
 What lives here:

@@ -1,10 +1,10 @@
 """What the chaos guards decide from, read from AWS; and the chaos records in the ledger.
 
-Shared by the scheduled function (:mod:`chalicelib.chaos`) and ``spotops chaos --dry-run``,
+Shared by the scheduled function (:mod:`chalicelib.chaos.flow`) and ``spotops chaos --dry-run``,
 which builds it with its own boto3 clients: so it imports no Powertools and no Slack, only
-botocore and the pure :mod:`chalicelib.chaos_guards`.
+botocore and the pure :mod:`chalicelib.chaos.guards`.
 
-Every read that a guard needs comes back as a :class:`~chalicelib.chaos_guards.Reading`: a
+Every read that a guard needs comes back as a :class:`~chalicelib.chaos.guards.Reading`: a
 failed read (access denied, a target group that is gone, throttling) is a reason, and the
 guard that needed it refuses. Reads without which there is nothing to decide about (the
 service list, its tasks) raise :class:`ChaosReadError`.
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import error_code
-from chalicelib.chaos_guards import (
+from chalicelib.chaos.guards import (
     KIND_CHAOS,
     ChaosFacts,
     ChaosPolicy,
@@ -343,7 +343,7 @@ class ChaosReader:
 
     def targets(self, service: ServiceFacts) -> Reading[tuple[TargetState, ...]]:
         """Health of every target in the service's target groups (the alternate one of a
-        CANARY/LINEAR service included: see :func:`~chalicelib.chaos_guards.target_groups`)."""
+        CANARY/LINEAR service included: see :func:`~chalicelib.chaos.guards.target_groups`)."""
         states: list[TargetState] = []
         for arn in service.target_group_arns:
             try:

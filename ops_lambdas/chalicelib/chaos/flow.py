@@ -3,14 +3,14 @@
 One run (:func:`handle_tick`, every :data:`TICK_MINUTES`) looks at every service of the
 cluster. A service takes part only with the tag ``spotops:chaos=on``. For each one:
 
-1. **Facts** (:class:`~chalicelib.chaos_facts.ChaosReader`): the service with its tasks,
+1. **Facts** (:class:`~chalicelib.chaos.facts.ChaosReader`): the service with its tasks,
    target health (of the alternate target group too, for CANARY/LINEAR), the ledger lock,
    the last kill or Spot interruption, and then the kill switch, the leash and the stage's
    alarms in ALARM, read again for every service, just before its decision: an earlier
    service's recovery watch may have taken up to ``CHAOS_RECOVERY_TIMEOUT_SECONDS``. A Spot
    interruption seen among the stopped tasks is recorded in the ledger as a kill, for the
    minimum-gap rule.
-2. **Decision** (:func:`~chalicelib.chaos_guards.decide`): twelve guards, each a pure
+2. **Decision** (:func:`~chalicelib.chaos.guards.decide`): twelve guards, each a pure
    function; the run's random source is seeded with ``<event id>/<service>`` and the seed is
    logged, so a retried delivery of the same event decides the same way. Every verdict is
    logged. When every guard passes and chaos is not leashed, one more check
@@ -50,8 +50,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import error_code
-from chalicelib.chaos_facts import ChaosReader, ChaosReadError, ChaosRecords
-from chalicelib.chaos_guards import (
+from chalicelib.chaos.facts import ChaosReader, ChaosReadError, ChaosRecords
+from chalicelib.chaos.guards import (
     KIND_CHAOS,
     TICK_MINUTES,
     Decision,

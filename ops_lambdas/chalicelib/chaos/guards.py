@@ -1,8 +1,8 @@
 """The chaos decisions: pure functions over frozen facts, each returning a typed verdict.
 
 Nothing here calls AWS or reads the clock, and the only randomness comes from a seed the
-caller names (:func:`draw`): the flow (:mod:`chalicelib.chaos`) and ``spotops chaos
---dry-run`` gather the facts (:mod:`chalicelib.chaos_facts`), pass the time and the draw in,
+caller names (:func:`draw`): the flow (:mod:`chalicelib.chaos.flow`) and ``spotops chaos
+--dry-run`` gather the facts (:mod:`chalicelib.chaos.facts`), pass the time and the draw in,
 and act on the :class:`Decision`. So every guard can be tested alone, and the command line
 prints the same verdicts the scheduled function acts on. This module imports only the
 standard library.

@@ -43,8 +43,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import error_code
 from chalicelib.errors import OpsError
+from chalicelib.hook.smoke import Fetch, SmokeReport, Target, http_get, run_smoke_tests
 from chalicelib.observability import count, logger
-from chalicelib.smoke import Fetch, SmokeReport, Target, http_get, run_smoke_tests
 
 JOB = "deployment-hook"
 SUCCEEDED = "SUCCEEDED"

@@ -2,7 +2,7 @@
 
 Nothing here calls AWS or reads the clock: the flows (``redeploy.py``, ``outcome.py``) gather
 the facts through the gateway and the ledger, ask these functions, and act on the typed
-answer. That is what makes each rule testable alone (``tests/unit/ops/test_decisions.py``).
+answer. That is what makes each rule testable alone (``tests/unit/ops/redeploy/test_decisions.py``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.decisions import (
+from chalicelib.errors import DeferredError, LedgerError
+from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
+from chalicelib.idempotent import run_once
+from chalicelib.observability import count, ignore_event, logger
+from chalicelib.redeploy.decisions import (
     BOOTSTRAP_TAG,
     DeploymentRecord,
     DeploymentStatus,
@@ -55,10 +59,6 @@ from chalicelib.decisions import (
     spent_push,
     twin_owner,
 )
-from chalicelib.errors import DeferredError, LedgerError
-from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
-from chalicelib.idempotent import run_once
-from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import ACCESS_DENIED, DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 
@@ -114,7 +114,7 @@ def handle_push(event: EcrImageActionEvent, kit: Toolkit) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``status`` (a :class:`~chalicelib.decisions.Status` value) and ``reason``.
+        ``status`` (a :class:`~chalicelib.redeploy.decisions.Status` value) and ``reason``.
 
     Example
     -------
@@ -138,7 +138,7 @@ def handle_push(event: EcrImageActionEvent, kit: Toolkit) -> dict[str, Any]:
 
 def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     """Deploy the newest matching image only when its push event was lost (see
-    :func:`~chalicelib.decisions.reconcile_decision`)."""
+    :func:`~chalicelib.redeploy.decisions.reconcile_decision`)."""
     settings = kit.settings
     svc = settings.service_key
     logger.info("reconcile run", extra={"rule": event.rule_arn})
@@ -510,7 +510,7 @@ def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
 def _order(
     kit: Toolkit, gateway: EcsGateway, image: Image, pushed: ImageFacts, current_image: str
 ) -> PushOrder:
-    """Gather what :func:`~chalicelib.decisions.push_order` compares: this push (its event's
+    """Gather what ``push_order`` compares: this push (its event's
     time, ECR's push time), the image the service runs now (ECR's push time, and the time of
     the push that deployed it, from the ledger) and the last image the job deployed."""
     svc = kit.settings.service_key

@@ -1,13 +1,13 @@
 """Deployment outcome: ``ECS Deployment State Change`` events about *our* deployments.
 
 Only a deployment the redeploy job recorded changes anything (see
-:func:`~chalicelib.decisions.outcome_decision`): its record moves IN_PROGRESS ->
+:func:`~chalicelib.redeploy.decisions.outcome_decision`): its record moves IN_PROGRESS ->
 ROLLING_BACK -> FAILED / ROLLED_BACK, or to COMPLETED when the service really runs its
 digest; the service lock is released only for that deployment id. Events about other
 deployments (a rollback's own deployment, one started by hand or by remediation) and stale
 ones (delivered late or twice) change nothing in our records; the failure of a deployment we
 did not start is still reported to on-call, once per deployment id
-(:func:`~chalicelib.decisions.report_foreign_failure`). The ledger is written before Slack
+(:func:`~chalicelib.redeploy.decisions.report_foreign_failure`). The ledger is written before Slack
 is posted, so a retry after a ledger error never posts twice.
 """
 
@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.decisions import (
+from chalicelib.errors import LedgerError
+from chalicelib.gateway import AwsCallError, EcsGateway
+from chalicelib.idempotent import run_once
+from chalicelib.observability import count, ignore_event, logger
+from chalicelib.redeploy.decisions import (
     DeploymentRecord,
     JobResult,
     OutcomeDecision,
@@ -24,10 +28,6 @@ from chalicelib.decisions import (
     outcome_decision,
     report_foreign_failure,
 )
-from chalicelib.errors import LedgerError
-from chalicelib.gateway import AwsCallError, EcsGateway
-from chalicelib.idempotent import run_once
-from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 

@@ -34,7 +34,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.decisions import JobResult, Status
 from chalicelib.errors import DeferredError, LedgerError
 from chalicelib.events import (
     INSPECTOR_SOURCE,
@@ -46,6 +45,7 @@ from chalicelib.events import (
 from chalicelib.gateway import SCAN_FINISHED, AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
 from chalicelib.observability import count, ignore_event, logger
+from chalicelib.redeploy.decisions import JobResult, Status
 from chalicelib.runbooks import IMAGE_VULNERABILITY, runbook_url
 from chalicelib.slack import build_message
 

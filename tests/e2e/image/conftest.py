@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from spotops.image_build import BUILDAH
+from spotops.image.build import BUILDAH
 
 # The base: Debian 12 with its own Python 3.11, which is what the Dockerfile's default
 # python:3.11-slim-bookworm is built from. The Dockerfile calls `python` and `python -m venv`.

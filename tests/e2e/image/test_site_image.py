@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from spotops.image_build import BUILDAH
+from spotops.image.build import BUILDAH
 from tests.e2e.image.conftest import buildah, ca_bundle_args
 from tests.support.net import LOOPBACK, free_port, wait_for_port
 
@@ -41,7 +41,7 @@ def site_image(local_base: str) -> Iterator[dict[str, Any]]:
         [
             sys.executable,
             "-m",
-            "spotops.image_build",
+            "spotops.image.build",
             "--engine=buildah",
             f"--tag={name}",
             f"--base-image={local_base}",

@@ -15,9 +15,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from chalicelib.alarms.flow import handle_event
 from chalicelib.events import EcrImageActionEvent, ScheduledEvent
-from chalicelib.redeploy import handle_push, reconcile
-from chalicelib.remediation import handle_event
+from chalicelib.redeploy.flow import handle_push, reconcile
 from tests.support.alarms import eventbridge_alarm, placement_failure, sns_alarm, spot_interruption
 from tests.support.delivery import HOUR, SIX_HOURS, START, Fate, Simulation, iso
 from tests.support.events import load_event

@@ -34,7 +34,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from chalicelib.chaos import handle_tick
+from chalicelib.chaos.flow import handle_tick
 from chalicelib.events import ScheduledEvent
 from chalicelib.observability import metrics
 from tests.functional.delivery.streams import (

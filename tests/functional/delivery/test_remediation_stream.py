@@ -30,8 +30,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from chalicelib.alarms.rules import POLICY
 from chalicelib.observability import metrics
-from chalicelib.remediation_rules import POLICY
 from tests.functional.delivery.streams import (
     PREFIX,
     AlarmChange,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.limits_check import main, profile_measures
-from spotops import limits
+from spotops.stage import limits
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from chalicelib.chaos_facts import ChaosRecords
+from chalicelib.alarms.facts import RemediationRecords
+from chalicelib.alarms.flow import handle_event
+from chalicelib.chaos.facts import ChaosRecords
 from chalicelib.ledger import SafetyLedger
 from chalicelib.observability import metrics
-from chalicelib.remediation import handle_event
-from chalicelib.remediation_facts import RemediationRecords
 from chalicelib.toolkit import Toolkit
 from tests.support.alarms import (
     RUNBOOKS,
@@ -430,7 +430,7 @@ def test_a_service_locked_by_the_redeploy_job_is_not_touched(
 def test_redeploy_waits_for_the_lock_a_remediation_holds(
     kit: Toolkit, site: World, clock: Clock
 ) -> None:
-    from chalicelib.redeploy import Image, deploy_image
+    from chalicelib.redeploy.flow import Image, deploy_image
 
     kit.ledger.acquire_lock(
         kit.settings.service_key,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.remediation_facts import RemediationRecords
+from chalicelib.alarms.facts import RemediationRecords
 from chalicelib.toolkit import Toolkit
 from tests.functional.ops.test_alarm_action import (
     ON_DEMAND,

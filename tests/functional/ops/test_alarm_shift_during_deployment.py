@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from moto.ecs.models import ecs_backends
 
+from chalicelib.alarms.facts import RemediationRecords
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent
-from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push
-from chalicelib.remediation_facts import RemediationRecords
+from chalicelib.redeploy.flow import handle_push
+from chalicelib.redeploy.outcome import handle_deployment_state
 from chalicelib.toolkit import Toolkit
 from tests.functional.ops.test_alarm_action import (
     ON_DEMAND,

@@ -12,7 +12,7 @@ import pytest
 from chalice.test import Client
 
 from app import ECR_PUSH_PATTERN, ECS_DEPLOYMENT_PATTERN, app
-from spotops.ops_package import package_environment, stage_config
+from spotops.ops.package import package_environment, stage_config
 from tests.support.events import load_event
 from tests.support.ops_world import ACCOUNT, REGION, World, build_world, settings_env
 from tests.support.slack_stub import SlackStub

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from chalicelib.chaos import handle_tick
-from chalicelib.chaos_facts import ChaosRecords
-from chalicelib.chaos_guards import KIND_CHAOS, KIND_SPOT, KillRecord
+from chalicelib.chaos.facts import ChaosRecords
+from chalicelib.chaos.flow import handle_tick
+from chalicelib.chaos.guards import KIND_CHAOS, KIND_SPOT, KillRecord
 from chalicelib.events import ScheduledEvent
 from chalicelib.observability import metrics
 from chalicelib.toolkit import Toolkit

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import app
-from chalicelib import deployment_hook
-from chalicelib.deployment_hook import ServiceRevisions, handle_hook, run_hook
+from chalicelib.hook import flow as deployment_hook
+from chalicelib.hook.flow import ServiceRevisions, handle_hook, run_hook
 from tests.support.events import load_event
 from tests.support.ops_world import FakeLambdaContext, LogLines
 from tests.support.service_revisions import REVISION_ARN, FakeServiceRevisions

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.controls import Controls
 from chalicelib.events import EcrImageActionEvent, ScheduledEvent
-from chalicelib.redeploy import handle_push, reconcile
+from chalicelib.redeploy.flow import handle_push, reconcile
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.ops_world import World, make_kit

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.decisions import DeploymentRecord
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
 from chalicelib.ledger import SafetyLedger
-from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push, reconcile
+from chalicelib.redeploy.decisions import DeploymentRecord
+from chalicelib.redeploy.flow import handle_push, reconcile
+from chalicelib.redeploy.outcome import handle_deployment_state
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.faults import (

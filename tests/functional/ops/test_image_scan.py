@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib.events import EcrImageScanEvent
-from chalicelib.image_scan import handle_event, handle_scan
+from chalicelib.scan.flow import handle_event, handle_scan
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.ops_world import ACCOUNT, REGION, World

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import app
-from chalicelib.image_scan import handle_event
+from chalicelib.scan.flow import handle_event
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.ops_world import ACCOUNT, REGION, FakeLambdaContext, World, make_kit

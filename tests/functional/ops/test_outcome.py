@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent
-from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push
+from chalicelib.redeploy.flow import handle_push
+from chalicelib.redeploy.outcome import handle_deployment_state
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.ops_world import ACCOUNT, REGION, World, make_kit

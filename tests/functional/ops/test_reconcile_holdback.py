@@ -10,8 +10,8 @@ import datetime as dt
 import pytest
 
 from chalicelib.events import ScheduledEvent
-from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push, reconcile
+from chalicelib.redeploy.flow import handle_push, reconcile
+from chalicelib.redeploy.outcome import handle_deployment_state
 from tests.functional.ops.test_redeploy import (
     completed,
     forget_idempotency,

@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from moto.backends import get_backend
 
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
-from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push, reconcile
+from chalicelib.redeploy.flow import handle_push, reconcile
+from chalicelib.redeploy.outcome import handle_deployment_state
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.ops_world import ACCOUNT, REGION, SITE_CONTAINER, LogLines, World, make_kit

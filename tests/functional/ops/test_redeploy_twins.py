@@ -11,8 +11,8 @@ import pytest
 
 from chalicelib.events import EcrImageActionEvent, ScheduledEvent
 from chalicelib.ledger import SafetyLedger
-from chalicelib.outcome import handle_deployment_state
-from chalicelib.redeploy import handle_push, reconcile
+from chalicelib.redeploy.flow import handle_push, reconcile
+from chalicelib.redeploy.outcome import handle_deployment_state
 from chalicelib.toolkit import Toolkit
 from tests.functional.ops.test_outcome import state_event
 from tests.functional.ops.test_redeploy import forget_idempotency

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from spotops.cli import cli
-from spotops.config import STACKS, StackSpec
+from spotops.cli.main import cli
 from spotops.factory import CLIFactory
+from spotops.stage.config import STACKS, StackSpec
 from tests.support.templates import CLI_FIXTURE_TEMPLATES, TEMPLATES
 
 DEV_CONFIG = {

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from spotops import cli as cli_module
-from spotops.cli import cli
-from spotops.config import STACKS
-from spotops.emulator_images import put_image
+from spotops.cli import main as cli_module
+from spotops.cli.main import cli
 from spotops.factory import CLIFactory
-from spotops.logs import LogReader
+from spotops.local.images import put_image
+from spotops.reports.logs import LogReader
+from spotops.stage.config import STACKS
 from tests.integration.cli.conftest import SiteOnlyFactory
 from tests.support.templates import TEMPLATES
 

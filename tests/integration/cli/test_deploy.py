@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spotops.emulator_images import put_image
+from spotops.local.images import put_image
 
 pytestmark = pytest.mark.emulator
 

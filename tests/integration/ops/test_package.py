@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from infra.iam_lint import lint_template, load_allowlist
-from spotops.ops_package import offline_artifact_bucket, offline_site_outputs, write_package
-from spotops.push import run_command
+from spotops.image.push import run_command
+from spotops.ops.package import offline_artifact_bucket, offline_site_outputs, write_package
 
 ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS = {
@@ -84,7 +84,7 @@ def test_the_zip_carries_our_code_and_slack_sdk_only(built: dict[str, Path]) -> 
         "s3transfer",
     ):
         assert absent not in tops
-    assert "chalicelib/redeploy.py" in names
+    assert "chalicelib/redeploy/flow.py" in names
 
 
 def test_the_rules_match_only_the_stage_packaged(cfn: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.aws import AwsClients
 from chalicelib.events import EcrImageActionEvent
-from chalicelib.redeploy import handle_push
+from chalicelib.redeploy.flow import handle_push
 from chalicelib.settings import load_settings
 from chalicelib.toolkit import build_toolkit
 from tests.support.events import load_event

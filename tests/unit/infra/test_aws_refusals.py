@@ -15,7 +15,7 @@ per kind of refusal, on the templates as they are:
 
 Parameters listed under ``Metadata.spotops.immutable-parameters`` are the exception: spotops
 refuses to change them on a live stack before any change set
-(tests/unit/cli/test_checks.py).
+(tests/unit/spotops/stage/test_checks.py).
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ class TestWhatEcsRewritesIsNeverReplacedUnderIt:
     this: replacing a rule brings back the template's actions (everything to TargetGroup)
     while the tasks may sit in AlternateTargetGroup, and deleting the rules and the
     alternate group (back to ROLLING) does the same. spotops refuses those changes on a live
-    stack (``Metadata.spotops.frozen-conditions``, tests/unit/cli/test_checks.py)."""
+    stack (``Metadata.spotops.frozen-conditions``, tests/unit/spotops/stage/test_checks.py)."""
 
     # A new ContainerPort replaces both target groups, as it replaces TargetGroup with
     # ROLLING: the service moves to the new groups in a new deployment (the documented
@@ -247,7 +247,7 @@ class TestWhatEcsRewritesIsNeverReplacedUnderIt:
 
     @staticmethod
     def frozen_while_shifting(template: dict[str, Any]) -> set[str]:
-        from spotops.templates import TemplateLogic, frozen_conditions
+        from spotops.stage.templates import TemplateLogic, frozen_conditions
 
         logic = TemplateLogic(template, {})
         return {

@@ -1,6 +1,6 @@
 """What a live CANARY or LINEAR site may not change: everything that would replace a target
 group or a listener rule, derived from the template and compared with what its
-``Metadata.spotops`` freezes (the refusals themselves: tests/unit/cli/test_checks.py)."""
+``Metadata.spotops`` freezes (the refusals themselves: tests/unit/spotops/stage/test_checks.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from spotops.errors import ConfigError
-from spotops.templates import (
+from spotops.stage.templates import (
     CREATE_ONLY_PROPERTIES,
     frozen_conditions,
     frozen_parameters,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spotops.cost import PriceTable
+from spotops.reports.cost import PriceTable
 from tests.support.fakes import FakeCloudFormation
 
 

@@ -159,7 +159,7 @@ def test_no_module_matches_aws_error_text():
     text_match = re.compile(r'"[A-Za-z ]+" in (str\(exc\)|message)')
     offenders = [
         path.name
-        for path in Path(spotops.__file__).parent.glob("*.py")
+        for path in Path(spotops.__file__).parent.rglob("*.py")
         if text_match.search(path.read_text())
     ]
     assert offenders == []

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chalicelib.alarm_events import (
+from chalicelib.alarms.events import (
     AlarmNotification,
     AlarmStateChangeEvent,
     EcsServiceActionEvent,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alarm_messages as messages
-from chalicelib.alarm_events import AlarmChange
-from chalicelib.remediation_rules import (
+from chalicelib.alarms import messages
+from chalicelib.alarms.events import AlarmChange
+from chalicelib.alarms.rules import (
     FlapPolicy,
     Notice,
     NoticeDecision,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.alarms.rules import Severity
 from chalicelib.errors import SettingsError
-from chalicelib.remediation_rules import Severity
 from chalicelib.settings import load_remediation_settings, load_settings
 from tests.unit.ops.test_settings import VALID
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib import runbooks
-from chalicelib.remediation_rules import (
+from chalicelib.alarms.rules import (
     ACTION_RUNBOOKS,
     POLICY,
     Action,
@@ -51,7 +51,7 @@ from chalicelib.remediation_rules import (
     unrecorded_check,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 OFF = Switch(False, "kill switch /spotops/dev/kill-switch is off")
 DRY_OFF = Switch(False, "DRY_RUN is false")
 SPOT = (StrategyItem("FARGATE", 0, 0), StrategyItem("FARGATE_SPOT", 1, 0))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.chaos_guards import (
+from chalicelib.chaos.guards import (
     GUARDS,
     KIND_CHAOS,
     KIND_SPOT,
@@ -717,7 +717,7 @@ def test_a_bad_chaos_setting_names_its_variable(variable: str, value: str) -> No
 
 
 def test_enable_chaos_tags_the_site_service_with_the_opt_in_tag_only_when_true() -> None:
-    from chalicelib.chaos_guards import TAG_OPT_IN
+    from chalicelib.chaos.guards import TAG_OPT_IN
     from tests.support.templates import load
 
     site = load("site")

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from chalicelib.decisions import (
+from chalicelib.redeploy.decisions import (
     COMPLETED_EVENT,
     FAILED_EVENT,
     IN_PROGRESS_EVENT,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.events import InspectorFindingEvent, InspectorScanEvent, repository_of
-from chalicelib.image_scan import finding_verdict, scan_finished
+from chalicelib.scan.flow import finding_verdict, scan_finished
 from tests.support.events import load_event
 
 REPOSITORY = "amazon/amazon-ecs-sample"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.image_scan import describe_counts, scan_verdict, serious_findings
+from chalicelib.scan.flow import describe_counts, scan_verdict, serious_findings
 
 RUNNING = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64

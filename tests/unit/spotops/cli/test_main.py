@@ -12,14 +12,14 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-from spotops.cli import cli
-from spotops.config import STACKS, load_stage_config
-from spotops.cost import load_price_table
+from spotops.cli.main import cli
 from spotops.errors import CredentialsError
 from spotops.factory import CLIFactory
-from spotops.images import ImageChoice
-from spotops.push import PushResult
-from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
+from spotops.image.push import PushResult
+from spotops.reports.cost import load_price_table
+from spotops.stage.config import STACKS, load_stage_config
+from spotops.stage.images import ImageChoice
+from spotops.stage.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
 from tests.support.fakes import FakeRunner
 from tests.support.templates import CLI_FIXTURE_TEMPLATES
 from tests.support.templates import TEMPLATES as REAL_TEMPLATES

@@ -1,4 +1,4 @@
-"""spotops/image_build.py: the one build command line `make image` and `spotops push` use."""
+"""spotops/image/build.py: the one build command line `make image` and `spotops push` use."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from spotops import image_build
-from spotops.image_build import build_command, push_command
+from spotops.image import build as image_build
+from spotops.image.build import build_command, push_command
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 SITE = REPO / "site"
 
 
@@ -115,5 +115,5 @@ def test_make_image_runs_this_module() -> None:
         check=True,
     )
     line = " ".join(done.stdout.replace("\\\n", " ").split())
-    assert ".venv/bin/python -m spotops.image_build --engine=buildah --tag=x:1 " in line
+    assert ".venv/bin/python -m spotops.image.build --engine=buildah --tag=x:1 " in line
     assert "--base-image=localhost/b:1" in line

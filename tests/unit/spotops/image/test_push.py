@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from spotops.emulator_images import put_image
 from spotops.errors import DirtyTreeError, ImageTagExistsError, PushError
-from spotops.push import BuildEngine, Pusher, choose_engine, ecr_login, git_tag
+from spotops.image.push import BuildEngine, Pusher, choose_engine, ecr_login, git_tag
+from spotops.local.images import put_image
 from tests.support.fakes import FakeRunner
 
 REPO = "spotops-dev-site"

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from spotops.config import STACKS
-from spotops.deploy import PENDING_OUTPUT, plan_stacks, stack_parameters
 from spotops.errors import LimitError, NotDeployedError, PackageError
-from spotops.ops_package import (
+from spotops.ops.package import (
     OpsStackBuilder,
     build_package,
     offline_site_outputs,
@@ -26,9 +24,11 @@ from spotops.ops_package import (
     translate,
     with_code_location,
 )
+from spotops.stage.config import STACKS
+from spotops.stage.deploy import PENDING_OUTPUT, plan_stacks, stack_parameters
 from tests.support.fakes import FakeRunner
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 SITE = {
     "ClusterName": "c",
     "ServiceName": "s",
@@ -202,7 +202,7 @@ def test_the_ops_stack_is_deployed_last_and_fed_by_the_site():
 
 
 def test_site_outputs_become_the_ops_stacks_parameters_and_win_over_the_config():
-    from spotops.config import load_stage_config
+    from spotops.stage.config import load_stage_config
 
     config = load_stage_config(ROOT, "dev")
     plans = plan_stacks(ROOT, STACKS, config)

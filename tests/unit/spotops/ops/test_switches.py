@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from spotops import controls
-from spotops.cli import cli
+from spotops.cli.main import cli
 from spotops.errors import NotDeployedError, UsageError
+from spotops.ops import switches as controls
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/not-a-real-token"
 SECRET = "spotops/dev/slack-webhook"

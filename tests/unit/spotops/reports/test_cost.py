@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from spotops import render
-from spotops.config import load_stage_config
-from spotops.cost import (
+from spotops.cli import render
+from spotops.errors import ConfigError, UsageError
+from spotops.reports.cost import (
     Inventory,
     Sidecar,
     VcpuPeak,
@@ -23,10 +23,10 @@ from spotops.cost import (
     peak_vcpu,
     task_split,
 )
-from spotops.errors import ConfigError, UsageError
-from spotops.templates import load_template
+from spotops.stage.config import load_stage_config
+from spotops.stage.templates import load_template
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 TEMPLATES = ROOT / "infra" / "cloudformation"
 
 DEV_LIKE = Inventory(

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from spotops.cli.render import log_line
 from spotops.errors import UsageError
-from spotops.logs import LogLine, LogReader, LogSource, choose_sources, parse_since
-from spotops.render import log_line
+from spotops.reports.logs import LogLine, LogReader, LogSource, choose_sources, parse_since
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FUNCTIONS = ("redeploy_on_push", "chaos_tick")

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from spotops.checks import changed_immutable, fargate_memory_choices, stage_problems
-from spotops.config import STACKS, StageConfig
-from spotops.deploy import check_immutable, plan_stacks
 from spotops.errors import ParameterError
-from spotops.stacks import StackInfo
+from spotops.stage.checks import changed_immutable, fargate_memory_choices, stage_problems
+from spotops.stage.config import STACKS, StageConfig
+from spotops.stage.deploy import check_immutable, plan_stacks
+from spotops.stage.stacks import StackInfo
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def _config(**parameters: str) -> StageConfig:
@@ -161,7 +161,7 @@ def test_a_live_traffic_shifting_site_keeps_its_domain_setting():
 
 def test_frozen_conditions_are_read_from_the_template_and_checked():
     from spotops.errors import ConfigError
-    from spotops.templates import FrozenCondition, frozen_conditions
+    from spotops.stage.templates import FrozenCondition, frozen_conditions
 
     rules = frozen_conditions(_site_plan().template)
     assert all(isinstance(rule, FrozenCondition) for rule in rules)
@@ -186,7 +186,7 @@ def test_frozen_conditions_are_read_from_the_template_and_checked():
 
 
 def test_a_frozen_condition_names_every_parameter_that_turns_it():
-    from spotops.checks import changed_frozen_conditions
+    from spotops.stage.checks import changed_frozen_conditions
 
     template = {
         "Parameters": {"Mode": {"Type": "String", "Default": "a"}, "Extra": {"Default": "x"}},
@@ -211,7 +211,7 @@ def test_a_frozen_condition_names_every_parameter_that_turns_it():
 
 
 def _frozen_while_traffic_shifts() -> tuple[str, ...]:
-    from spotops.templates import frozen_parameters
+    from spotops.stage.templates import frozen_parameters
 
     return tuple(
         name
@@ -269,9 +269,9 @@ def test_a_frozen_parameter_kept_at_its_deployed_value_passes():
 
 
 def test_frozen_parameters_are_read_from_the_template_and_checked():
-    from spotops.checks import changed_frozen_parameters
     from spotops.errors import ConfigError
-    from spotops.templates import frozen_parameters
+    from spotops.stage.checks import changed_frozen_parameters
+    from spotops.stage.templates import frozen_parameters
 
     template: dict[str, Any] = {
         "Parameters": {"Mode": {"Default": "a"}, "Port": {"Default": "1"}},

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from spotops.config import STACKS, load_stage_config, parse_overrides
-from spotops.deploy import ordered_outputs, plan_stacks, stack_parameters
 from spotops.errors import ConfigError, ParameterError, UsageError
-from spotops.templates import TemplateParameter, select_parameters
+from spotops.stage.config import STACKS, load_stage_config, parse_overrides
+from spotops.stage.deploy import ordered_outputs, plan_stacks, stack_parameters
+from spotops.stage.templates import TemplateParameter, select_parameters
 from tests.support.templates import CLI_FIXTURE_TEMPLATES
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 # The fixture templates are the network and site stacks; the ops stack is tested on its own.
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
 FIXTURES = CLI_FIXTURE_TEMPLATES

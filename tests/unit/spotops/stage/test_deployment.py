@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from spotops.config import STACKS, StageConfig
-from spotops.deploy import StageDeployment
 from spotops.errors import LimitError, ParameterError, StackStateError
-from spotops.images import ImageChoice
-from spotops.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
+from spotops.stage.config import STACKS, StageConfig
+from spotops.stage.deploy import StageDeployment
+from spotops.stage.images import ImageChoice
+from spotops.stage.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
 from tests.support.templates import TEMPLATES
 
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)

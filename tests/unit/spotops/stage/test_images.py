@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from spotops.errors import UsageError
-from spotops.images import ImageResolver, SiteLocation, is_placeholder
+from spotops.stage.images import ImageResolver, SiteLocation, is_placeholder
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spotops-dev-site"
 SITE = SiteLocation("spotops-dev", "spotops-dev-site", "spotops-dev-site", REPO)

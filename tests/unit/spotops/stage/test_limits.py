@@ -1,4 +1,4 @@
-"""AWS's limits (spotops.limits): each measured as AWS counts it, refused just over the
+"""AWS's limits (spotops.stage.limits): each measured as AWS counts it, refused just over the
 limit and accepted at it, with the limit, the size and the fix in the message."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from spotops import limits
-from spotops.config import load_stage_config
 from spotops.errors import LimitError
-from spotops.templates import load_template
+from spotops.stage import limits
+from spotops.stage.config import load_stage_config
+from spotops.stage.templates import load_template
 from tests.support.templates import TEMPLATES
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def _sized_template(kind: str, properties: dict[str, object]) -> dict[str, object]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spotops.profiles import load_profiles, stage_file
+from spotops.stage.profiles import load_profiles, stage_file
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.mark.parametrize("name", ["dev", "seed", "prod"])

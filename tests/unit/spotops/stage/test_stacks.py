@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from spotops.errors import ChangeSetError, DeployError, ParameterError, StackStateError
-from spotops.stacks import StackDeployer
+from spotops.stage.stacks import StackDeployer
 
 NAME = "spotops-dev-site"
 
@@ -205,7 +205,7 @@ def test_on_the_emulator_a_reviewed_create_runs_as_create_stack(fake_cfn):
 
 
 def test_status_reads_target_health_in_both_groups_of_a_traffic_shifting_service():
-    from spotops.status import StatusReader
+    from spotops.reports.status import StatusReader
 
     class Elbv2:
         def describe_target_health(self, TargetGroupArn: str) -> dict:
