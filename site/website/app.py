@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sanic import Sanic
 
 from website import health, lifecycle, pages, static, testing
+from website.context import SiteApp, SiteContext
 from website.logs import STDOUT, AccessLog, logging_config
 from website.metadata import load_task_info
 from website.pages import RenderedPages
@@ -19,7 +20,7 @@ READY_MESSAGE = "serving"
 logger = logging.getLogger("website")
 
 
-def create_app(settings: Settings | None = None) -> Sanic:
+def create_app(settings: Settings | None = None) -> SiteApp:
     """Build the site.
 
     Parameters
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
 
     Returns
     -------
-    Sanic
+    SiteApp
         The app, ready for ``website.server.serve`` or a test client.
 
     Example
@@ -37,9 +38,20 @@ def create_app(settings: Settings | None = None) -> Sanic:
     >>> app = create_app(Settings(port=8081))
     """
     settings = settings or Settings()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    context = SiteContext(
+        settings=settings,
+        started_at=started_at,
+        drain=lifecycle.DrainState(),
+        # What changes only at start is made once, here, not per request.
+        pages=RenderedPages.render(settings, started_at, None),
+        static_files=static.read_static(),
+        access_log=AccessLog(settings.service_name),
+    )
     # env_prefix=None: Settings is the only reader of the environment (no SANIC_* overrides).
-    app = Sanic(
+    app: SiteApp = Sanic(
         APP_NAME,
+        ctx=context,
         log_config=logging_config(settings.service_name),
         env_prefix=None,
         error_handler=SiteErrorHandler(),
@@ -57,14 +69,6 @@ def create_app(settings: Settings | None = None) -> Sanic:
             "RESPONSE_TIMEOUT": 45,
         }
     )
-    app.ctx.settings = settings
-    app.ctx.started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    app.ctx.task = None
-    app.ctx.drain = lifecycle.DrainState()
-    # What changes only at start is made once, here, not per request.
-    app.ctx.pages = RenderedPages.render(settings, app.ctx.started_at, None)
-    app.ctx.static_files = static.read_static()
-    app.ctx.access_log = AccessLog(settings.service_name)
     STDOUT.flush_at_exit()
 
     app.blueprint(pages.bp)
@@ -77,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     app.before_server_start(lifecycle.attach_shared_flag)
 
     @app.after_server_start
-    async def started(app: Sanic) -> None:
+    async def started(app: SiteApp) -> None:
         if settings.workers == 1:
             lifecycle.install_single_process_handlers(app)
         logger.info(
@@ -93,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
         app.add_task(show_task_facts(app), name="ecs-task-metadata")
 
     @app.after_server_stop
-    async def flush_logs(app: Sanic) -> None:
+    async def flush_logs(app: SiteApp) -> None:
         STDOUT.flush()
 
     if settings.workers > 1:
@@ -101,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Sanic:
     return app
 
 
-async def show_task_facts(app: Sanic) -> None:
+async def show_task_facts(app: SiteApp) -> None:
     """Read the task metadata once, then render the home page again with it."""
     await load_task_info(app)
     if app.ctx.task is not None:

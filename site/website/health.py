@@ -7,9 +7,14 @@ so the ALB marks the target unhealthy even before ECS's deregistration reaches i
 
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from typing import TYPE_CHECKING
+
+from sanic import Blueprint
 
 from website.responses import JSON, SiteResponse, get_and_head
+
+if TYPE_CHECKING:
+    from website.context import SiteRequest
 
 bp = Blueprint("health")
 
@@ -20,12 +25,12 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 @get_and_head(bp, "/healthz", name="healthz")
-async def healthz(request: Request) -> SiteResponse:
+async def healthz(request: SiteRequest) -> SiteResponse:
     return SiteResponse(OK, content_type=JSON)
 
 
 @get_and_head(bp, "/readyz", name="readyz")
-async def readyz(request: Request) -> SiteResponse:
+async def readyz(request: SiteRequest) -> SiteResponse:
     if request.app.ctx.drain.is_draining:
         return SiteResponse(DRAINING, status=503, headers=_NO_STORE, content_type=JSON)
     return SiteResponse(READY, headers=_NO_STORE, content_type=JSON)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from types import FrameType
 
-    from sanic import Sanic
+    from website.context import SiteApp
 
 logger = logging.getLogger("website.lifecycle")
 STOPPING = "stopping: no new connections; in-flight requests may finish"
@@ -65,16 +65,15 @@ class DrainState:
 # ---- one process (the default): everything happens on the event loop ---------------------
 
 
-def install_single_process_handlers(app: Sanic) -> None:
+def install_single_process_handlers(app: SiteApp) -> None:
     """Replace Sanic's SIGTERM/SIGINT handlers with draining ones (after_server_start)."""
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, _on_sigterm, app, loop)
     loop.add_signal_handler(signal.SIGINT, _stop_now, app, "SIGINT")
 
 
-def _on_sigterm(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
-    drain: DrainState = app.ctx.drain
-    if not drain.begin():
+def _on_sigterm(app: SiteApp, loop: asyncio.AbstractEventLoop) -> None:
+    if not app.ctx.drain.begin():
         _stop_now(app, "second SIGTERM")
         return
     seconds = app.ctx.settings.drain_seconds
@@ -82,8 +81,8 @@ def _on_sigterm(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
     loop.call_later(seconds, _stop_now, app, "drain window over")
 
 
-def _stop_now(app: Sanic, reason: str) -> None:
-    if getattr(app.ctx, "stopping", False):
+def _stop_now(app: SiteApp, reason: str) -> None:
+    if app.ctx.stopping:
         return
     app.ctx.stopping = True
     logger.info(
@@ -98,25 +97,25 @@ def _stop_now(app: Sanic, reason: str) -> None:
 # ---- several workers: the main process drains, then asks Sanic's manager to stop ----------
 
 
-def create_shared_flag(app: Sanic) -> None:
+def create_shared_flag(app: SiteApp) -> None:
     """main_process_start: the byte every worker's DrainState reads."""
     app.shared_ctx.draining = RawValue("b", 0)
 
 
-def attach_shared_flag(app: Sanic) -> None:
+def attach_shared_flag(app: SiteApp) -> None:
     """before_server_start: use the main process's flag when there is one."""
     shared = getattr(app.shared_ctx, "draining", None)
     if shared is not None:
         app.ctx.drain.attach(shared)
 
 
-def install_main_process_handler(app: Sanic) -> None:
+def install_main_process_handler(app: SiteApp) -> None:
     """main_process_ready: SIGTERM drains for DRAIN_SECONDS, then stops the workers.
 
     Sanic's manager, when stopped, sends SIGINT to each worker, whose own handler stops it
     gracefully (GRACEFUL_SHUTDOWN_TIMEOUT). SIGINT to the main process stays Sanic's.
     """
-    drain: DrainState = app.ctx.drain
+    drain = app.ctx.drain
     attach_shared_flag(app)
 
     def stop_workers(signum: int, frame: FrameType | None) -> None:

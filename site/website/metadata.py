@@ -14,7 +14,10 @@ import json
 import logging
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from website.context import SiteApp
 
 logger = logging.getLogger("website.metadata")
 
@@ -91,16 +94,15 @@ async def fetch_task_info(base_uri: str, timeout: float) -> TaskInfo:
     return TaskInfo.from_task_metadata(document)
 
 
-async def load_task_info(app: Any) -> None:
+async def load_task_info(app: SiteApp) -> None:
     """Background task: fill ``app.ctx.task`` once; log and carry on if that fails."""
     settings = app.ctx.settings
     if not settings.metadata_uri:
         return
     try:
-        app.ctx.task = await fetch_task_info(
-            settings.metadata_uri, settings.metadata_timeout_seconds
-        )
+        task = await fetch_task_info(settings.metadata_uri, settings.metadata_timeout_seconds)
     except MetadataError as exc:
         logger.warning("ECS task metadata unavailable", extra={"error": str(exc)})
     else:
-        logger.info("ECS task metadata loaded", extra={"task_id": app.ctx.task.task_id})
+        app.ctx.task = task
+        logger.info("ECS task metadata loaded", extra={"task_id": task.task_id})

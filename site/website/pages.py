@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from sanic import Blueprint, Request
+from sanic import Blueprint
 
 from website.responses import HTML, JSON, SiteResponse, get_and_head
 
 if TYPE_CHECKING:
+    from website.context import SiteRequest
     from website.metadata import TaskInfo
     from website.settings import Settings
 
@@ -99,10 +100,10 @@ class RenderedPages:
 
 
 @get_and_head(bp, "/", name="home")
-async def home(request: Request) -> SiteResponse:
+async def home(request: SiteRequest) -> SiteResponse:
     return SiteResponse(request.app.ctx.pages.home, content_type=HTML)
 
 
 @get_and_head(bp, "/version", name="version")
-async def version(request: Request) -> SiteResponse:
+async def version(request: SiteRequest) -> SiteResponse:
     return SiteResponse(request.app.ctx.pages.version, content_type=JSON)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from multidict import istr
 
@@ -50,7 +50,7 @@ def is_https(forwarded_proto: str) -> bool:
     return forwarded_proto.rsplit(",", 1)[-1].strip().lower() == "https"
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: Request[Any, Any]) -> str:
     """The client as the ALB saw it (the last X-Forwarded-For hop), else the peer address."""
     forwarded = request.headers.get(FORWARDED_FOR)
     if forwarded:
@@ -76,7 +76,7 @@ def new_request_id() -> bytes:
     return b"%b%016x" % (_ID_PREFIX, next(_ID_COUNTER))
 
 
-def request_id(request: Request) -> str:
+def request_id(request: Request[Any, Any]) -> str:
     """The client's ``X-Request-ID`` if it sent one (bounded), else a new id."""
     sent = request.headers.get(REQUEST_ID)
     if sent:
@@ -84,7 +84,7 @@ def request_id(request: Request) -> str:
     return new_request_id().decode("ascii")
 
 
-def declares_body_over(request: Request, limit: int) -> bool:
+def declares_body_over(request: Request[Any, Any], limit: int) -> bool:
     """Whether the request's ``Content-Length`` is over ``limit`` (chunked bodies declare
     none; Sanic's REQUEST_MAX_SIZE stops those while reading)."""
     declared = request.headers.get(CONTENT_LENGTH)

@@ -55,7 +55,7 @@ from website.requests import (
 if TYPE_CHECKING:
     from sanic import Blueprint, Request
 
-    from website.logs import AccessLog
+    from website.context import SiteRequest
 
 # The page loads only its own stylesheet and icon; nothing may frame it, no script runs.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -130,12 +130,11 @@ _KNOWN_HEADERS = {
 
 
 def _access_line(
-    request: Request, status: int, rid: bytes, sent_at: float, started: float | None
+    request: SiteRequest, status: int, rid: bytes, sent_at: float, started: float | None
 ) -> str:
     """Render the access line of a response (called at the flush, see ``website.logs``)."""
     headers = request.headers
-    access_log: AccessLog = request.app.ctx.access_log
-    return access_log.line(
+    return request.app.ctx.access_log.line(
         STDOUT.wall_time(sent_at),
         request.method,
         request.path,

@@ -15,11 +15,15 @@ import mimetypes
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sanic import Blueprint, Request
 from sanic.exceptions import NotFound
 
 from website.responses import CSS, SVG, SiteResponse, get_and_head
+
+if TYPE_CHECKING:
+    from website.context import SiteRequest
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _TYPES = {".css": CSS, ".svg": SVG}
@@ -64,7 +68,7 @@ class StaticFile:
             "Cache-Control": "no-cache",
         }
 
-    def not_modified(self, request: Request) -> bool:
+    def not_modified(self, request: Request[Any, Any]) -> bool:
         """Whether the client's copy is current (``If-None-Match`` wins, as RFC 9110 says)."""
         tags = request.headers.get("if-none-match")
         if tags is not None:
@@ -84,8 +88,8 @@ def read_static(folder: Path = STATIC_DIR) -> dict[str, StaticFile]:
 
 
 @get_and_head(bp, "/<name:str>", name="file")
-async def static_file(request: Request, name: str) -> SiteResponse:
-    found: StaticFile | None = request.app.ctx.static_files.get(name)
+async def static_file(request: SiteRequest, name: str) -> SiteResponse:
+    found = request.app.ctx.static_files.get(name)
     if found is None:
         raise StaticNotFound
     if found.not_modified(request):

@@ -9,14 +9,15 @@ import pytest
 from sanic import Sanic
 
 from website import Settings, create_app
+from website.context import SiteApp
 
 
 @pytest.fixture
-def make_app() -> Iterator[Callable[..., Sanic]]:
+def make_app() -> Iterator[Callable[..., SiteApp]]:
     """Build apps from settings overrides; each test may build several."""
     Sanic.test_mode = True  # the factory always names the app the same
 
-    def make(**overrides: Any) -> Sanic:
+    def make(**overrides: Any) -> SiteApp:
         return create_app(Settings(**overrides))
 
     yield make
@@ -24,5 +25,5 @@ def make_app() -> Iterator[Callable[..., Sanic]]:
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Sanic]) -> Sanic:
+def app(make_app: Callable[..., SiteApp]) -> SiteApp:
     return make_app(app_version="1.2.3", git_commit="abc1234", image_tag="abc1234")
