@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from benchmarks.report import ROOT
-from spotops.image.push import run_command
+from spotops.commands import run_command
 from spotops.ops.package import offline_artifact_bucket, offline_site_outputs, write_package
 
 STAGE = "bench"

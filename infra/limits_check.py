@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from spotops.image.push import run_command
+from spotops.commands import run_command
 from spotops.ops.package import (
     offline_artifact_bucket,
     offline_site_outputs,

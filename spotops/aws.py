@@ -1,8 +1,8 @@
 """The one place boto3 clients are made.
 
-Every client honours ``AWS_ENDPOINT_URL`` (the local emulator), ``AWS_REGION`` and
-``AWS_PROFILE``. Against an endpoint on a loopback host botocore's retries are turned off:
-the emulator would otherwise replay calls that crashed it (HTTP 500) several times.
+Every client honours ``AWS_ENDPOINT_URL``, ``AWS_REGION`` and ``AWS_PROFILE``. What the
+place the endpoint names needs beyond that (its retries, a guard on every call) comes from
+the :class:`~spotops.target.Target` the factory chose for it.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from spotops.errors import CredentialsError, RegionError, translate_aws_error
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+from spotops.target import AWS, Target
 
 
 @dataclass(frozen=True)
@@ -48,13 +46,6 @@ class AwsSettings:
             endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         )
 
-    @property
-    def is_emulator(self) -> bool:
-        """True when the endpoint is on this machine (the moto server)."""
-        if not self.endpoint_url:
-            return False
-        return (urlparse(self.endpoint_url).hostname or "") in LOOPBACK_HOSTS
-
 
 class AwsSession:
     """A boto3 session plus the client configuration every spotops call shares.
@@ -65,20 +56,16 @@ class AwsSession:
     >>> session.client("cloudformation").describe_stacks()  # doctest: +SKIP
     """
 
-    def __init__(self, settings: AwsSettings) -> None:
+    def __init__(self, settings: AwsSettings, target: Target = AWS) -> None:
         self.settings = settings
+        self.target = target
         try:
             self._session = boto3.Session(
                 profile_name=settings.profile, region_name=settings.region
             )
         except BotoCoreError as exc:
             raise translate_aws_error(exc) from exc
-        if settings.is_emulator:
-            # moto enforces none of AWS's limits: this layer does, so nothing that AWS would
-            # refuse passes on the emulator.
-            from spotops.local.limits import install
-
-            install(self._session.events, settings.endpoint_url)
+        target.guard_session(self._session.events)
         self._clients: dict[str, Any] = {}
 
     @property
@@ -89,15 +76,9 @@ class AwsSession:
             raise RegionError("No AWS region set. Pass --region or set AWS_REGION.")
         return str(region)
 
-    @property
-    def is_emulator(self) -> bool:
-        return self.settings.is_emulator
-
     def config(self) -> Config:
-        """The botocore configuration: no retries against the local emulator."""
-        if self.is_emulator:
-            return Config(retries={"max_attempts": 1, "mode": "standard"})
-        return Config(retries={"max_attempts": 5, "mode": "standard"})
+        """The botocore configuration, with the target's retries."""
+        return Config(retries={"max_attempts": self.target.retry_attempts, "mode": "standard"})
 
     def check(self) -> None:
         """Fail early, with advice, when credentials are missing or the region is unknown."""

@@ -1,6 +1,9 @@
 """The one factory the commands get their collaborators from (``ctx.obj``).
 
-Tests replace it with ``mock.Mock(spec=CLIFactory)`` or a subclass with fakes.
+It is the composition root: the only module outside :mod:`spotops.local` that imports it,
+to choose the :class:`~spotops.target.Target` an endpoint on this machine needs (the local
+emulator) and inject it into what it builds. Tests replace it with
+``mock.Mock(spec=CLIFactory)`` or a subclass with fakes.
 """
 
 from __future__ import annotations
@@ -11,30 +14,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from spotops.aws import AwsSession, AwsSettings
-from spotops.image.push import CommandRunner, Pusher, run_command
+from spotops.commands import CommandRunner, run_command
+from spotops.image.push import Pusher
+from spotops.local.target import EmulatorTarget, on_loopback
 from spotops.ops.package import OpsStackBuilder
 from spotops.ops.simulate import Rehearsal
+from spotops.project import find_project_dir
 from spotops.reports.cost import PriceTable, load_price_table
 from spotops.reports.logs import LogReader
 from spotops.reports.status import StatusReader
 from spotops.stage.config import STACKS, StackSpec, StageConfig, load_stage_config
 from spotops.stage.images import ImageResolver
 from spotops.stage.stacks import StackDeployer
+from spotops.target import AWS, Target
 
 if TYPE_CHECKING:
     from spotops.ops.chaos import ChaosPlanner, ChaosReport
 
 
-def find_project_dir(start: Path | None = None) -> Path:
-    """The nearest directory (from ``start`` up) holding ``infra/cloudformation``.
+def target_of(settings: AwsSettings) -> Target:
+    """The target an endpoint names: the local emulator on loopback, else AWS."""
+    if settings.endpoint_url and on_loopback(settings.endpoint_url):
+        return EmulatorTarget(settings.endpoint_url)
+    return AWS
 
-    Falls back to the checkout this package lives in.
-    """
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "infra" / "cloudformation").is_dir():
-            return candidate
-    return Path(__file__).resolve().parent.parent
+
+def open_session(settings: AwsSettings) -> AwsSession:
+    """A session with the target its endpoint needs (not yet checked)."""
+    return AwsSession(settings, target_of(settings))
 
 
 class CLIFactory:
@@ -64,15 +71,15 @@ class CLIFactory:
 
     def aws(self, region: str | None) -> AwsSession:
         """A checked session: credentials present, region known."""
-        session = AwsSession(AwsSettings.from_env(region=region, profile=self.profile))
+        session = open_session(AwsSettings.from_env(region=region, profile=self.profile))
         session.check()
         return session
 
     def deployer(self, session: AwsSession) -> StackDeployer:
         return StackDeployer(
             session.client("cloudformation"),
-            poll_seconds=0.2 if session.is_emulator else 3.0,
-            direct_execute=session.is_emulator,
+            poll_seconds=session.target.stack_poll_seconds,
+            direct_execute=session.target.executes_change_sets_directly,
         )
 
     def image_resolver(self, session: AwsSession) -> ImageResolver:
@@ -82,7 +89,7 @@ class CLIFactory:
         return StatusReader(self.deployer(session), session.client)
 
     def log_reader(self, session: AwsSession) -> LogReader:
-        return LogReader(session.client("logs"), poll_seconds=0.5 if session.is_emulator else 2.0)
+        return LogReader(session.client("logs"), poll_seconds=session.target.log_poll_seconds)
 
     def pusher(self, session: AwsSession, notify: Callable[[str], None]) -> Pusher:
         return Pusher(session.client("ecr"), self.runner, notify)
@@ -106,7 +113,7 @@ class CLIFactory:
             ssm=session.client("ssm"),
             runner=self.runner,
             region=session.region,
-            emulator=session.is_emulator,
+            target=session.target,
         )
 
     def rehearsal(self, session: AwsSession, app: str, stage: str, *, dry_run: bool) -> Rehearsal:
@@ -117,4 +124,5 @@ class CLIFactory:
             region=session.region,
             work_dir=self.project_dir / ".spotops" / "simulate" / stage,
             force_dry_run=dry_run,
+            lambda_preludes=session.target.lambda_preludes,
         )

@@ -24,8 +24,8 @@ from spotops.aws import AwsSession
 from spotops.cli import render
 from spotops.errors import NotDeployedError, SpotopsError, UsageError, translate_aws_error
 from spotops.factory import CLIFactory
-from spotops.image.push import choose_engine, git_tag
-from spotops.local.emulator import clear_network_for_deletion
+from spotops.image.build import choose_engine
+from spotops.image.push import git_tag
 from spotops.ops import simulate as simulation
 from spotops.ops import switches as controls
 from spotops.ops.package import (
@@ -36,7 +36,7 @@ from spotops.ops.package import (
 )
 from spotops.reports import cost as cost_model
 from spotops.reports.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
-from spotops.stage.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stack_name
+from spotops.stage.artifacts import BUCKET_OUTPUT, bootstrap_stack_name
 from spotops.stage.config import (
     DEFAULT_STAGE,
     StageConfig,
@@ -52,8 +52,7 @@ from spotops.stage.deploy import (
     record_deploy,
     stack_tags,
 )
-from spotops.stage.images import empty_repository as empty_repository_images
-from spotops.stage.images import image_count
+from spotops.stage.destroy import StageDestruction
 from spotops.stage.profiles import (
     PROMPTED,
     load_profiles,
@@ -149,9 +148,7 @@ def _site(factory: CLIFactory, session: AwsSession, config: StageConfig) -> Stac
 
 def _target(session: AwsSession) -> str:
     """Where calls go, as every question names it."""
-    if session.is_emulator:
-        return f"the local emulator at {session.settings.endpoint_url}"
-    return f"region {session.region}"
+    return session.target.describe(session.region)
 
 
 def _estimate(factory: CLIFactory, config: StageConfig) -> cost_model.Estimate:
@@ -246,7 +243,7 @@ def deploy(
         iam=session.client("iam"),
         s3=session.client("s3"),
         region=session.region,
-        emulator=session.settings.endpoint_url if session.is_emulator else None,
+        target=session.target,
         progress=progress,
     )
     result = deployment.run(config, image=explicit_image, yes=yes)
@@ -334,7 +331,10 @@ def slack_webhook_set(factory: CLIFactory, stage: str, region: str | None) -> No
     session = factory.aws(region)
     name = controls.webhook_secret_name(config.app, stage)
     done = controls.set_webhook(
-        session.client("secretsmanager"), name, url, create_missing=session.is_emulator
+        session.client("secretsmanager"),
+        name,
+        url,
+        create_missing=session.target.creates_missing_secrets,
     )
     click.echo(
         f"Secret {name} {done}. The ops functions use it within 5 minutes (their cache).",
@@ -463,7 +463,7 @@ def simulate(
     function, run here."""
     config = factory.load_config(check_stage(stage))
     session = factory.aws(region)
-    if not session.is_emulator and not dry_run:
+    if not session.target.acts_for_real_in_rehearsals and not dry_run:
         raise UsageError(
             "Against a real account, simulate runs only with --dry-run: it rehearses what the "
             "automation would do and changes nothing."
@@ -541,21 +541,24 @@ def destroy(
 ) -> None:
     """Delete the stage's stacks in reverse order."""
     config = factory.load_config(check_stage(stage))
-    specs = list(reversed(factory.stack_specs()))
     session = factory.aws(region)
-    deployer = factory.deployer(session)
-    found = [(spec, deployer.describe(spec.stack_name(config.app, stage))) for spec in specs]
-    existing = [(spec, info) for spec, info in found if info is not None]
-    if not existing:
-        click.echo(
-            f"Nothing to destroy: stage {stage} has no stacks on {_target(session)}.", err=True
-        )
+    destruction = StageDestruction(
+        factory.stack_specs(),
+        stacks=factory.deployer(session),
+        clients=session.client,
+        region=session.region,
+        target=session.target,
+        progress=render.ConsoleDestroyProgress(),
+    )
+    existing = destruction.find(config)
+    where = _target(session)
+    if not existing.found:
+        click.echo(f"Nothing to destroy: stage {stage} has no stacks on {where}.", err=True)
         return
-    names = [info.name for _, info in existing]
     if not yes:
         try:
             go = click.confirm(
-                f"Delete {', '.join(names)} on {_target(session)}? The site goes offline and its "
+                f"Delete {', '.join(existing.names)} on {where}? The site goes offline and its "
                 "resources are deleted",
                 default=False,
                 err=True,
@@ -565,55 +568,7 @@ def destroy(
         if not go:
             click.echo("Nothing changed: no stack was deleted.", err=True)
             return
-    site = next((info for spec, info in existing if spec.part == "site"), None)
-    network = next((info for spec, info in existing if spec.part == "network"), None)
-    repository = site.outputs.get("RepositoryName") if site else None
-    ecr = session.client("ecr")
-    if repository and empty_repository:
-        deleted = empty_repository_images(ecr, repository)
-        click.echo(f"Deleted {deleted} image(s) from {repository}.", err=True)
-    elif (
-        repository
-        and image_count(ecr, repository)
-        and site
-        and site.parameters.get("RetainData") != "true"
-    ):
-        click.echo(
-            f"Warning: {repository} still holds images; deleting the stack fails if the "
-            "repository is not empty. Use --empty-repository to delete them first.",
-            err=True,
-        )
-    err = render.console(err=True)
-    for name in names:
-        if network is not None and name == network.name and session.is_emulator:
-            vpc = network.outputs.get("VpcId")
-            if vpc:
-                removed = clear_network_for_deletion(session.client("ec2"), vpc)
-                click.echo(
-                    f"Emulator: removed {len(removed)} route table(s), gateway(s) and "
-                    "endpoint(s) moto cannot delete itself.",
-                    err=True,
-                )
-        render.follow_deletion(f"Deleting {name}", deployer.delete(name))
-        err.print(f"[green]{name}: deleted[/green]")
-        click.echo(name)
-    if site is not None and site.parameters.get("RetainData") == "true":
-        click.echo(
-            f"Kept (RetainData): the repository {repository} and the log groups of {stage}.",
-            err=True,
-        )
-    shared = bootstrap_stack_name(config.app)
-    bootstrap = deployer.describe(shared)
-    bucket = bootstrap.outputs.get(BUCKET_OUTPUT) if bootstrap else None
-    if bucket:
-        # Build artifacts only, rebuilt by every deploy; the bucket serves the other stages.
-        store = ArtifactStore(session.client("s3"), bucket, session.region)
-        count = store.delete_stage(config.app, stage)
-        click.echo(
-            f"Deleted {count} template and package version(s) of {stage} from {bucket} "
-            f"(the bucket stays for the app's other stages: stack {shared}).",
-            err=True,
-        )
+    destruction.run(config, existing, empty_repository=empty_repository)
 
 
 # ---- status ----------------------------------------------------------------------------

@@ -178,6 +178,19 @@ class ConsoleProgress:
         self._err.print(f"[green]{stack_name}: done[/green]")
 
 
+class ConsoleDestroyProgress:
+    """A destroy's progress: notes and each stack's deletion events on stderr, the name of
+    each deleted stack on stdout."""
+
+    def note(self, message: str) -> None:
+        click.echo(message, err=True)
+
+    def deleting(self, stack_name: str, events: Iterator[StackEvent]) -> None:
+        follow_deletion(f"Deleting {stack_name}", events)
+        console(err=True).print(f"[green]{stack_name}: deleted[/green]")
+        click.echo(stack_name)
+
+
 def follow_deletion(label: str, events: Iterator[StackEvent]) -> None:
     """Stream a stack's deletion events on stderr."""
     err = console(err=True)

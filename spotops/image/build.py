@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from spotops.commands import CommandRunner, first_line, run_command
+from spotops.errors import PushError
+from spotops.project import find_project_dir
 
 # Global options of every buildah command that touches images, so build and push agree on
 # where images are stored.
@@ -91,6 +97,49 @@ def commit_tag(project_dir: Path) -> str:
     return f"{commit}-dirty" if _git(project_dir, "status", "--porcelain") else commit
 
 
+@dataclass(frozen=True)
+class BuildEngine:
+    """The tool that builds and pushes, and why it was chosen."""
+
+    name: str
+    reason: str
+
+    def login(self, registry: str) -> list[str]:
+        return [self.name, "login", "--username", "AWS", "--password-stdin", registry]
+
+    def build(self, image: str, context: Path, build_args: dict[str, str]) -> list[str]:
+        # One build for `make image`, `make push` and CI.
+        return build_command(self.name, image, context, build_args)
+
+    def push(self, image: str) -> list[str]:
+        return push_command(self.name, image)
+
+
+def choose_engine(
+    runner: CommandRunner, which: Callable[[str], str | None] = shutil.which
+) -> BuildEngine:
+    """Docker when its engine answers ``docker info``, else buildah when installed.
+
+    Raises
+    ------
+    PushError
+        Neither is usable; says how to get one.
+    """
+    if which("docker"):
+        info = runner(["docker", "info"])
+        if info.returncode == 0:
+            return BuildEngine("docker", "the Docker engine answers `docker info`")
+        why_not = f"`docker info` failed ({first_line(info.stderr or info.stdout)})"
+    else:
+        why_not = "docker is not installed"
+    if which("buildah"):
+        return BuildEngine("buildah", f"{why_not}, and buildah is installed (no daemon needed)")
+    raise PushError(
+        f"Cannot build the image: {why_not} and buildah is not installed. Start Docker or "
+        "install buildah, then run `spotops push` again."
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m spotops.image.build",
@@ -138,10 +187,6 @@ def main(
     ``run`` runs the build (its output goes to stderr: stdout carries only the image name);
     ``ask`` runs a query and returns its output (the image size).
     """
-    from spotops.errors import PushError
-    from spotops.factory import find_project_dir
-    from spotops.image.push import BuildEngine, choose_engine, run_command
-
     options = _parser().parse_args(argv)
     project_dir = options.project_dir or find_project_dir()
     context = options.context or project_dir / "site"

@@ -1,120 +1,28 @@
 """Build the site image, tag it with the git commit, push it to ECR, report its digest.
 
-External commands (git, docker, buildah) go through a :class:`CommandRunner`, so tests run
-without an engine or a registry.
+External commands (git, docker, buildah) go through a
+:class:`~spotops.commands.CommandRunner`, so tests run without an engine or a registry.
 """
 
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
+from spotops.commands import CommandResult, CommandRunner, first_line
 from spotops.errors import (
     DirtyTreeError,
     ImageTagExistsError,
     PushError,
     is_error,
 )
-from spotops.image import build as image_build
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    returncode: int
-    stdout: str = ""
-    stderr: str = ""
-
-
-class CommandRunner(Protocol):
-    """Runs one external command; the seam tests replace."""
-
-    def __call__(
-        self,
-        args: Sequence[str],
-        *,
-        input_text: str | None = None,
-        cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> CommandResult: ...
-
-
-def run_command(
-    args: Sequence[str],
-    *,
-    input_text: str | None = None,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-) -> CommandResult:
-    """The real runner: ``subprocess.run`` with captured text output."""
-    try:
-        done = subprocess.run(
-            list(args),
-            input=input_text,
-            cwd=cwd,
-            env=None if env is None else dict(env),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        return CommandResult(127, "", str(exc))
-    return CommandResult(done.returncode, done.stdout, done.stderr)
-
-
-@dataclass(frozen=True)
-class BuildEngine:
-    """The tool that builds and pushes, and why it was chosen."""
-
-    name: str
-    reason: str
-
-    def login(self, registry: str) -> list[str]:
-        return [self.name, "login", "--username", "AWS", "--password-stdin", registry]
-
-    def build(self, image: str, context: Path, build_args: dict[str, str]) -> list[str]:
-        # One build for `make image`, `make push` and CI (spotops.image.build).
-        return image_build.build_command(self.name, image, context, build_args)
-
-    def push(self, image: str) -> list[str]:
-        return image_build.push_command(self.name, image)
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else "no output"
-
-
-def choose_engine(
-    runner: CommandRunner, which: Callable[[str], str | None] = shutil.which
-) -> BuildEngine:
-    """Docker when its engine answers ``docker info``, else buildah when installed.
-
-    Raises
-    ------
-    PushError
-        Neither is usable; says how to get one.
-    """
-    if which("docker"):
-        info = runner(["docker", "info"])
-        if info.returncode == 0:
-            return BuildEngine("docker", "the Docker engine answers `docker info`")
-        why_not = f"`docker info` failed ({_first_line(info.stderr or info.stdout)})"
-    else:
-        why_not = "docker is not installed"
-    if which("buildah"):
-        return BuildEngine("buildah", f"{why_not}, and buildah is installed (no daemon needed)")
-    raise PushError(
-        f"Cannot build the image: {why_not} and buildah is not installed. Start Docker or "
-        "install buildah, then run `spotops push` again."
-    )
+from spotops.image.build import BuildEngine
 
 
 def git_tag(runner: CommandRunner, project_dir: Path, *, allow_dirty: bool) -> str:
@@ -130,7 +38,7 @@ def git_tag(runner: CommandRunner, project_dir: Path, *, allow_dirty: bool) -> s
     head = runner(["git", "rev-parse", "--short=12", "HEAD"], cwd=project_dir)
     if head.returncode != 0:
         raise PushError(
-            f"Cannot read the git commit in {project_dir} ({_first_line(head.stderr)}). "
+            f"Cannot read the git commit in {project_dir} ({first_line(head.stderr)}). "
             "Images are tagged with the commit: run push from a git checkout with a commit."
         )
     commit = head.stdout.strip()
@@ -269,5 +177,5 @@ class Pusher:
         if result.returncode != 0:
             raise PushError(
                 f"Image {step} failed (exit {result.returncode}): "
-                f"{_first_line(result.stderr or result.stdout)}"
+                f"{first_line(result.stderr or result.stdout)}"
             )

@@ -32,13 +32,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from spotops.factory import find_project_dir
-from spotops.local import aws_events
 from spotops.local.images import put_image
 from spotops.local.limits import install
 from spotops.local.site import steady_site
 from spotops.local.slack_receiver import LOOPBACK, SlackReceiver
+from spotops.local.target import EmulatorTarget
+from spotops.ops import aws_events
 from spotops.ops.simulate import Rehearsal, rehearse
+from spotops.project import find_project_dir
 
 APP, STAGE, REGION = "spotops", "dev", "us-east-1"
 # Fake credentials for the emulator: it accepts any.
@@ -97,6 +98,20 @@ def _wait_http(url: str, seconds: float) -> str:
     raise TimeoutError(f"{url} did not answer within {seconds:.0f} s ({last})")
 
 
+@dataclass
+class DemoState:
+    """What one step of the demo learns and a later one uses, declared in one place."""
+
+    # The emulator's URL, once it runs (every client and process of the demo uses it).
+    endpoint: str = ""
+    # The environment of the `spotops` commands the demo runs: fake keys, the endpoint.
+    env: dict[str, str] = field(default_factory=dict)
+    # The site running here (the smoke-test gate probes it).
+    site_url: str = ""
+    # The push event the push flow delivered; the duplicate flow delivers it again.
+    push_event: dict[str, Any] | None = None
+
+
 class Demo:
     """One run of the demo; :meth:`run` returns the exit status."""
 
@@ -111,9 +126,7 @@ class Demo:
         self._before_teardown = before_teardown
         self.print = printer
         self.timeline = Timeline(printer=printer)
-        self.endpoint = ""
-        self.site_url = ""
-        self.env: dict[str, str] = {}
+        self.state = DemoState()
         self._clients: dict[str, Any] = {}
 
     # ---- plumbing ---------------------------------------------------------------------
@@ -122,14 +135,14 @@ class Demo:
         if service not in self._clients:
             client = boto3.client(
                 service,
-                endpoint_url=self.endpoint,
+                endpoint_url=self.state.endpoint,
                 region_name=REGION,
                 aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
                 config=Config(retries={"max_attempts": 1}),
             )
             # The emulator enforces none of AWS's limits; the demo's own calls meet them too.
-            install(client.meta.events, self.endpoint)
+            install(client.meta.events, self.state.endpoint)
             self._clients[service] = client
         return self._clients[service]
 
@@ -139,14 +152,14 @@ class Demo:
             input=stdin,
             capture_output=True,
             text=True,
-            env=self.env,
+            env=self.state.env,
             timeout=600,
             check=False,
         )
 
     def _moto_state(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(  # noqa: S310 - the emulator on loopback
-            f"{self.endpoint}/moto-api/state-manager/{path}",
+            f"{self.state.endpoint}/moto-api/state-manager/{path}",
             data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json"},
@@ -172,9 +185,9 @@ class Demo:
             self.print(f"Port 4566 is taken; the emulator uses {port}.")
         server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
         server.start()
-        self.endpoint = f"http://{LOOPBACK}:{port}"
+        self.state.endpoint = f"http://{LOOPBACK}:{port}"
         # moto keeps its state per process: start empty, whatever ran here before.
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        request = urllib.request.Request(f"{self.state.endpoint}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback
             pass
         # Tasks the demo starts stay RUNNING until stopped (moto drifts them to STOPPED).
@@ -222,17 +235,19 @@ class Demo:
                 stack.enter_context(self._emulator())
                 slack = SlackReceiver(printer=self.print)
                 stack.callback(slack.close)
-                self.env = {
+                self.state.env = {
                     **os.environ,
                     **FAKE_AWS,
-                    "AWS_ENDPOINT_URL": self.endpoint,
+                    "AWS_ENDPOINT_URL": self.state.endpoint,
                     "AWS_REGION": REGION,
                     "AWS_DEFAULT_REGION": REGION,
                     "NO_COLOR": "1",
                 }
-                self.timeline.add("emulator", f"moto on {self.endpoint}; Slack receiver ready")
+                self.timeline.add(
+                    "emulator", f"moto on {self.state.endpoint}; Slack receiver ready"
+                )
                 self.deploy(slack)
-                site_url = self.site_url = stack.enter_context(self._site())
+                site_url = self.state.site_url = stack.enter_context(self._site())
                 version = json.loads(_wait_http(f"{site_url}/version", 5))
                 self.timeline.add("site", f"serves {site_url} (version {version.get('version')})")
                 work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -267,7 +282,8 @@ class Demo:
             region=REGION,
             work_dir=work,
             force_dry_run=False,
-            base_env=self.env,  # the functions' processes talk to the emulator
+            base_env=self.state.env,  # the functions' processes talk to the emulator
+            lambda_preludes=EmulatorTarget(self.state.endpoint).lambda_preludes,
         )
 
     def deploy(self, slack: SlackReceiver) -> None:
@@ -314,7 +330,7 @@ class Demo:
         facts = rehearsal.facts()
         digest = self._push_image("v1.0.0")
         self.timeline.add("push", f"pushed v1.0.0 ({digest[:19]}) to ECR")
-        self.push_event = aws_events.ecr_push(
+        event = self.state.push_event = aws_events.ecr_push(
             account=facts.account,
             region=REGION,
             repository=facts.site["RepositoryName"],
@@ -322,7 +338,7 @@ class Demo:
             tag="v1.0.0",
         )
         before = len(slack.messages)
-        ran = rehearsal.run("redeploy_on_push", self.push_event).result
+        ran = rehearsal.run("redeploy_on_push", event).result
         if ran.get("status") != "deploying":
             raise DemoStepError("push", f"redeploy_on_push answered {ran}")
         image = self._site_image()
@@ -356,8 +372,12 @@ class Demo:
         self.timeline.add("push", "Slack: 'deploying' then 'Deployed' (ECS's completion event)")
 
     def duplicate_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        if self.state.push_event is None:
+            raise DemoStepError(
+                "duplicate", "no push was delivered before (the push flow runs first)"
+            )
         revisions = self._revisions()
-        again = rehearsal.run("redeploy_on_push", self.push_event).result
+        again = rehearsal.run("redeploy_on_push", self.state.push_event).result
         if again.get("status") != "duplicate" or self._revisions() != revisions:
             raise DemoStepError("duplicate", f"a second delivery answered {again}")
         self.timeline.add("duplicate", "the same push delivered again: absorbed, no new revision")
@@ -388,7 +408,7 @@ class Demo:
             silent = f"http://{LOOPBACK}:{probe.getsockname()[1]}"
         answers = [
             rehearse(rehearsal, "smoke-test", [url])[1].result.get("hookStatus")
-            for url in (self.site_url, silent)
+            for url in (self.state.site_url, silent)
         ]
         if answers != ["SUCCEEDED", "FAILED"]:
             raise DemoStepError("gate", f"deployment_hook answered {answers}")
@@ -551,7 +571,7 @@ class Demo:
         """ECS's part after a kill: start a replacement for the stopped task."""
         ecs = boto3.client(
             "ecs",
-            endpoint_url=self.endpoint,
+            endpoint_url=self.state.endpoint,
             region_name=REGION,
             aws_access_key_id="demo",
             aws_secret_access_key="demo",  # noqa: S106 - emulator

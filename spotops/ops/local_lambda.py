@@ -2,10 +2,10 @@
 
 The local emulator stores functions but cannot invoke them (that needs Docker), so
 ``spotops demo`` and ``spotops simulate`` fetch the zip the ops stack deployed, unpack it,
-and call the handler in a fresh Python process whose path starts with the unpacked zip,
-with the function's deployed environment. The runtime's own packages (boto3, and
-Powertools and the X-Ray SDK from the layer) come from this environment, as in Lambda they
-come from the runtime and the layer.
+and call the handler in a fresh Python process (:mod:`spotops.ops.lambda_process`) whose
+path starts with the unpacked zip, with the function's deployed environment. The runtime's
+own packages (boto3, and Powertools and the X-Ray SDK from the layer) come from this
+environment, as in Lambda they come from the runtime and the layer.
 """
 
 from __future__ import annotations
@@ -15,47 +15,12 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spotops.errors import SpotopsError
-
-# Runs inside the fresh process: argv = [zip dir, handler, event file, function name, ARN,
-# milliseconds the context reports left]. Prints the result and where each module it needed
-# came from, so a test can prove the zip ships our code and the runtime provides the rest.
-_RUNNER = """
-import json, os, sys
-zip_dir, handler, event_file, function, function_arn, remaining_ms = sys.argv[1:7]
-if os.environ.get("AWS_ENDPOINT_URL"):
-    # The emulator enforces none of AWS's limits; the strict layer does (before the zip's
-    # path comes first, so it is spotops' own module, never something the zip ships).
-    from spotops.local.limits import install_everywhere
-    install_everywhere()
-sys.path[:0] = [zip_dir]
-
-class Context:
-    function_name = function
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = function_arn
-    aws_request_id = "local-" + handler
-    log_group_name = "/aws/lambda/" + function
-    log_stream_name = "local"
-    def get_remaining_time_in_millis(self):
-        return int(remaining_ms)
-
-import app
-event = json.load(open(event_file))
-result = getattr(app, handler)(event, Context())
-origins = {
-    name: getattr(sys.modules[name], "__file__", None) or ""
-    for name in ("app", "chalicelib", "slack_sdk", "boto3", "botocore", "aws_lambda_powertools")
-    if name in sys.modules
-}
-print("\\n" + json.dumps({"result": result, "origins": origins}, default=str))
-"""
 
 
 class LocalInvokeError(SpotopsError):
@@ -94,8 +59,12 @@ def invoke(
     work_dir: Path,
     timeout: float = 900,
     remaining_ms: int = 900_000,
+    preludes: Sequence[str] = (),
 ) -> Invocation:
     """Call ``handler`` of the unpacked zip on ``event`` with exactly ``env``.
+
+    ``preludes`` are ``module:function`` calls the process makes first (the target's
+    :attr:`~spotops.target.Target.lambda_preludes`).
 
     Raises
     ------
@@ -109,14 +78,15 @@ def invoke(
         [
             sys.executable,
             "-I",
-            "-c",
-            _RUNNER,
+            "-m",
+            "spotops.ops.lambda_process",
             str(zip_dir),
             handler,
             str(event_file),
             function_name,
             function_arn,
             str(remaining_ms),
+            *preludes,
         ],
         env=dict(env),
         capture_output=True,

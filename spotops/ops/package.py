@@ -34,10 +34,11 @@ from typing import Any
 
 import yaml
 
+from spotops.commands import CommandRunner
 from spotops.errors import NotDeployedError, PackageError
-from spotops.image.push import CommandRunner
 from spotops.stage import limits
 from spotops.stage.artifacts import ArtifactStore
+from spotops.target import Target
 
 OPS_SOURCE = Path("ops_lambdas")
 MERGE_TEMPLATE = Path("infra") / "cloudformation" / "ops.yaml"
@@ -399,19 +400,16 @@ class OpsStackBuilder:
     project_dir:
         The checkout.
     s3, lambda_client, ssm:
-        boto3 clients of the target account (the emulator's on loopback). SSM reads the
-        ARN of AWS's Powertools layer for the pinned version from its public parameter.
+        boto3 clients of the target account. SSM reads the ARN of AWS's Powertools layer
+        for the pinned version from its public parameter.
     runner:
         Runs ``chalice package``.
     region:
         The deploy's region.
-    emulator:
-        True against the local emulator, which refuses a function whose layer it does not
-        hold: AWS's public Powertools layer is replaced there by an empty stand-in (nothing
-        runs inside the emulator's Lambda anyway; tests import the handlers from the zip).
+    target:
+        Where the stack goes; a target that does not hold AWS's public Powertools layer
+        names the layer to use instead (:meth:`~spotops.target.Target.powertools_layer`).
     """
-
-    STAND_IN_LAYER = "powertools-stand-in"
 
     def __init__(
         self,
@@ -422,7 +420,7 @@ class OpsStackBuilder:
         ssm: Any,
         runner: CommandRunner,
         region: str,
-        emulator: bool,
+        target: Target,
     ) -> None:
         self._project_dir = project_dir
         self._s3 = s3
@@ -430,7 +428,7 @@ class OpsStackBuilder:
         self._ssm = ssm
         self._runner = runner
         self._region = region
-        self._emulator = emulator
+        self._target = target
 
     def build(
         self,
@@ -472,11 +470,9 @@ class OpsStackBuilder:
         )
         ArtifactStore(self._s3, bucket, self._region).put(key, archive)
         parameters = {}
-        if self._emulator:
-            parameters["PowertoolsLayerArn"] = self._stand_in_layer()
-            note = (
-                "Powertools layer: the emulator's empty stand-in (nothing runs in moto's Lambda)."
-            )
+        own_layer = self._target.powertools_layer(self._lambda)
+        if own_layer is not None:
+            parameters["PowertoolsLayerArn"], note = own_layer
         else:
             arn, note = self._public_layer(pinned_powertools(self._project_dir))
             if arn:
@@ -508,19 +504,6 @@ class OpsStackBuilder:
             )
         return arn, f"Powertools layer: {arn} (aws-lambda-powertools {version}, from {name})."
 
-    def _stand_in_layer(self) -> str:
-        versions = self._lambda.list_layer_versions(LayerName=self.STAND_IN_LAYER)
-        existing = versions.get("LayerVersions") or []
-        if existing:
-            return str(existing[0]["LayerVersionArn"])
-        published = self._lambda.publish_layer_version(
-            LayerName=self.STAND_IN_LAYER,
-            Description="Stands in for AWS's public Powertools layer in the local emulator.",
-            Content={"ZipFile": _empty_zip()},
-            CompatibleRuntimes=["python3.11"],
-        )
-        return str(published["LayerVersionArn"])
-
 
 def package_breaches(archive: bytes, subject: str) -> list[limits.Breach]:
     """The deployment package against Lambda's limits, zipped and unzipped. Powertools and
@@ -532,16 +515,6 @@ def package_breaches(archive: bytes, subject: str) -> list[limits.Breach]:
         limits.LAMBDA_UNZIPPED.breach(unzipped, subject),
     ]
     return [breach for breach in found if breach is not None]
-
-
-def _empty_zip() -> bytes:
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("python/.keep", "")
-    return buffer.getvalue()
 
 
 def write_package(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from spotops.errors import NotDeployedError, UsageError
-from spotops.local import aws_events
+from spotops.ops import aws_events
 from spotops.ops.local_lambda import Invocation, invoke, unpack
 
 # Settings of a rehearsal that are the machine's, not the function's.
@@ -59,6 +59,9 @@ class Rehearsal:
         True for a real account: every action only reports.
     base_env:
         Where the credentials and endpoint come from (default: this process's environment).
+    lambda_preludes:
+        What each function's process calls first (the target's
+        :attr:`~spotops.target.Target.lambda_preludes`).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class Rehearsal:
         work_dir: Path,
         force_dry_run: bool,
         base_env: Mapping[str, str] | None = None,
+        lambda_preludes: Sequence[str] = (),
     ) -> None:
         self._client = clients
         self.app = app
@@ -81,6 +85,7 @@ class Rehearsal:
         self._base_env = dict(os.environ if base_env is None else base_env)
         self._zip_dir: Path | None = None
         self._facts: StageFacts | None = None
+        self._lambda_preludes = tuple(lambda_preludes)
 
     def client(self, service: str) -> Any:
         return self._client(service)
@@ -173,6 +178,7 @@ class Rehearsal:
                 f"{self.function_name(function)}"
             ),
             work_dir=self._work_dir / "events",
+            preludes=self._lambda_preludes,
         )
 
 

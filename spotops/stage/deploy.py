@@ -20,10 +20,8 @@ from spotops.errors import (
     ConfigError,
     DeployError,
     ParameterError,
-    StackStateError,
     UsageError,
 )
-from spotops.local.emulator import leftover_exports, reset_advice
 from spotops.stage import limits
 from spotops.stage.account import MANUAL_COMMAND, ensure_ecs_service_linked_role
 from spotops.stage.artifacts import (
@@ -55,6 +53,7 @@ from spotops.stage.templates import (
     select_parameters,
     template_parameters,
 )
+from spotops.target import AWS, Target
 
 IMAGE_PARAMETER = "ImageUri"
 # Stands for an upstream stack's output while planning, before that stack is deployed.
@@ -306,10 +305,10 @@ class StageDeployment:
     s3:
         For the artifact bucket (:mod:`spotops.stage.artifacts`), where templates over the inline
         limit and the ops package go.
-    emulator:
-        The local emulator's endpoint, or ``None`` on AWS. The emulator lists resources
-        whose conditions are false in a change set (they are left out of the review there),
-        and may hold the exports of a stack it failed to delete.
+    target:
+        Where the stacks go (:mod:`spotops.target`): whether its change sets list resources
+        whose conditions are false (left out of the review there), and its check before a
+        stack is created.
     progress:
         Where progress goes.
     """
@@ -325,7 +324,7 @@ class StageDeployment:
         iam: Any,
         s3: Any,
         region: str,
-        emulator: str | None,
+        target: Target = AWS,
         progress: DeployProgress,
     ) -> None:
         self._project_dir = project_dir
@@ -336,7 +335,7 @@ class StageDeployment:
         self._iam = iam
         self._s3 = s3
         self._region = region
-        self._emulator = emulator
+        self._target = target
         self._progress = progress
 
     def run(self, config: StageConfig, *, image: str | None, yes: bool) -> DeployResult:
@@ -364,13 +363,8 @@ class StageDeployment:
                 choice = self._images.resolve(image, site)
                 image_uri = result.image = choice.uri
                 self._progress.image(choice)
-            emulator_leftovers = (
-                existing is None
-                and self._emulator
-                and leftover_exports(self._stacks.client, plan.name)
-            )
-            if emulator_leftovers and self._emulator:
-                raise StackStateError(reset_advice(self._emulator))
+            if existing is None:
+                self._target.check_new_stack(self._stacks.client, plan.name)
             if plan.spec.part == "site" and existing is None:
                 self._service_linked_role()
             fed = {
@@ -534,9 +528,9 @@ class StageDeployment:
     def _hide_false_conditions(
         self, plan: StackPlan, review: ChangeSetReview, parameters: Mapping[str, str]
     ) -> int:
-        """On the emulator, drop change rows for resources whose conditions are false (moto
-        lists them; AWS does not). Returns how many were dropped."""
-        if not self._emulator or not plan.template:
+        """Where the target lists them, drop change rows for resources whose conditions are
+        false (moto does; AWS does not). Returns how many were dropped."""
+        if not self._target.lists_false_conditions or not plan.template:
             return 0
         declared = set(plan.template.get("Resources") or {})
         try:

@@ -23,7 +23,7 @@ class FakeRunner:
     on_call: Any = None
 
     def __call__(self, args, *, input_text=None, cwd=None, env=None):
-        from spotops.image.push import CommandResult
+        from spotops.commands import CommandResult
 
         self.calls.append(Call(list(args), input_text, cwd))
         if self.on_call:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from spotops.local.target import STRICT_LAMBDA_PRELUDES
 from spotops.ops.local_lambda import invoke as invoke_locally
 
 SHIPPED = ("app", "chalicelib", "slack_sdk")
@@ -41,6 +42,7 @@ def invoke(
         work_dir=tmp_path,
         timeout=120,
         remaining_ms=60_000,
+        preludes=STRICT_LAMBDA_PRELUDES if env.get("AWS_ENDPOINT_URL") else (),
     )
     origins = {name: str(Path(path).resolve()) for name, path in ran.origins.items() if path}
     return {"result": ran.result, "origins": origins, "logs": ran.logs}

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from infra.iam_lint import lint_template, load_allowlist
-from spotops.image.push import run_command
+from spotops.commands import run_command
 from spotops.ops.package import offline_artifact_bucket, offline_site_outputs, write_package
 
 ROOT = Path(__file__).resolve().parents[3]

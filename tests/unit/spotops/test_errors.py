@@ -12,6 +12,8 @@ from spotops.errors import (
     RegionError,
     translate_aws_error,
 )
+from spotops.factory import open_session
+from spotops.local.target import EmulatorTarget
 
 
 def _client_error(code: str, message: str = "boom") -> ClientError:
@@ -70,9 +72,9 @@ def test_other_errors_keep_operation_code_and_message():
     ],
 )
 def test_retries_are_off_only_against_a_loopback_endpoint(endpoint, emulator):
-    session = AwsSession(AwsSettings(region="us-east-1", endpoint_url=endpoint))
+    session = open_session(AwsSettings(region="us-east-1", endpoint_url=endpoint))
 
-    assert session.is_emulator is emulator
+    assert isinstance(session.target, EmulatorTarget) is emulator
     assert (session.config().retries["max_attempts"] == 1) is emulator
 
 

@@ -16,10 +16,12 @@ from spotops.cli.main import cli
 from spotops.errors import CredentialsError
 from spotops.factory import CLIFactory
 from spotops.image.push import PushResult
+from spotops.local.target import EmulatorTarget
 from spotops.reports.cost import load_price_table
 from spotops.stage.config import STACKS, load_stage_config
 from spotops.stage.images import ImageChoice
 from spotops.stage.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
+from spotops.target import AWS
 from tests.support.fakes import FakeRunner
 from tests.support.templates import CLI_FIXTURE_TEMPLATES
 from tests.support.templates import TEMPLATES as REAL_TEMPLATES
@@ -102,7 +104,7 @@ def factory(project: Path) -> mock.Mock:
     fake.load_config.side_effect = lambda stage: load_stage_config(project, stage)
     fake.stack_specs.return_value = SITE_STACKS
     fake.price_table.return_value = load_price_table()
-    fake.aws.return_value = mock.Mock(region="us-east-1", is_emulator=False)
+    fake.aws.return_value = mock.Mock(region="us-east-1", target=AWS)
     fake.image_resolver.return_value.resolve.return_value = ImageChoice(
         "r/site@sha256:run", "running now"
     )
@@ -159,9 +161,7 @@ def test_deploy_asks_before_a_replacement_and_declining_changes_nothing(factory)
 
 def test_prompts_name_the_emulator_when_deploying_to_it(factory):
     factory.aws.return_value = mock.Mock(
-        region="us-east-1",
-        is_emulator=True,
-        settings=mock.Mock(endpoint_url="http://127.0.0.1:4566"),
+        region="us-east-1", target=EmulatorTarget("http://127.0.0.1:4566")
     )
     replace = ResourceChange("Remove", "Dashboard", "AWS::CloudWatch::Dashboard")
     factory.deployer.return_value = FakeDeployer(

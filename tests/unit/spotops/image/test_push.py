@@ -10,7 +10,8 @@ import pytest
 from moto import mock_aws
 
 from spotops.errors import DirtyTreeError, ImageTagExistsError, PushError
-from spotops.image.push import BuildEngine, Pusher, choose_engine, ecr_login, git_tag
+from spotops.image.build import BuildEngine, choose_engine
+from spotops.image.push import Pusher, ecr_login, git_tag
 from spotops.local.images import put_image
 from tests.support.fakes import FakeRunner
 

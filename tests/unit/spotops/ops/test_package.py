@@ -26,6 +26,7 @@ from spotops.ops.package import (
 )
 from spotops.stage.config import STACKS
 from spotops.stage.deploy import PENDING_OUTPUT, plan_stacks, stack_parameters
+from spotops.target import AWS
 from tests.support.fakes import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -248,7 +249,7 @@ def _builder(ssm: FakeSsm, tmp_path: Path) -> OpsStackBuilder:
         ssm=ssm,
         runner=FakeRunner(),
         region="eu-west-1",
-        emulator=False,
+        target=AWS,
     )
 
 

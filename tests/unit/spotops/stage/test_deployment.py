@@ -14,10 +14,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from spotops.errors import LimitError, ParameterError, StackStateError
+from spotops.local.target import EmulatorTarget
 from spotops.stage.config import STACKS, StageConfig
 from spotops.stage.deploy import StageDeployment
 from spotops.stage.images import ImageChoice
 from spotops.stage.stacks import ChangeSetReview, ResourceChange, StackEvent, StackInfo
+from spotops.target import AWS
 from tests.support.templates import TEMPLATES
 
 SITE_STACKS = tuple(spec for spec in STACKS if not spec.packaged)
@@ -180,7 +182,7 @@ def _run(
         iam=iam or FakeIam(),
         s3=s3 or FakeS3(),
         region="us-east-1",
-        emulator=emulator,
+        target=EmulatorTarget(emulator) if emulator else AWS,
         progress=progress,
     ).run(
         StageConfig("dev", {"AppName": "spotops", "StageName": "dev", **parameters}),

@@ -1,8 +1,9 @@
 """Events of the exact shapes AWS sends the ops functions, built for a rehearsal.
 
-The local emulator emits none of these (ECR, ECS and CloudWatch publish nothing to its
-EventBridge), so ``spotops demo`` and ``spotops simulate`` build them here, field for field
-as the AWS documentation shows them (sources are named on each builder).
+A rehearsal (``spotops simulate``, against AWS or the local emulator, and ``spotops demo``)
+sends the deployed functions events nothing emitted (and the emulator emits none of these:
+ECR, ECS and CloudWatch publish nothing to its EventBridge), so they are built here, field
+for field as the AWS documentation shows them (sources are named on each builder).
 """
 
 from __future__ import annotations

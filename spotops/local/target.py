@@ -1,0 +1,109 @@
+"""The local emulator (moto on loopback) as a :class:`~spotops.target.Target`: every step it
+needs that AWS does not, in one object the factory injects where the endpoint is on this
+machine.
+
+- Retries off: botocore would replay a call that crashed moto (HTTP 500) several times.
+- AWS's limits enforced on every call (:mod:`spotops.local.limits`), here and in each local
+  Lambda process, since moto enforces none.
+- Change sets run directly and their reviews leave out resources whose conditions are false
+  (moto executes change sets without outputs or exports, and lists such resources).
+- A deleted stack's exports that moto kept stop a new create, with the fix.
+- The ops functions get an empty stand-in for AWS's public Powertools layer, which moto does
+  not hold (nothing runs inside moto's Lambda; the handlers run from the zip locally).
+- Before the network stack is deleted, what moto cannot delete itself goes first
+  (:mod:`spotops.local.emulator`).
+- The ops stack's secret is created when missing, and ``spotops simulate`` may act for real.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from spotops.errors import StackStateError
+from spotops.local.emulator import clear_network_for_deletion, leftover_exports, reset_advice
+from spotops.local.limits import install
+
+if TYPE_CHECKING:
+    from spotops.stage.stacks import StackInfo
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+STAND_IN_LAYER = "powertools-stand-in"
+# The strict layer in each local Lambda process (before the zip's path comes first, so it
+# is spotops' own module, never something the zip ships).
+STRICT_LAMBDA_PRELUDES = ("spotops.local.limits:install_everywhere",)
+
+
+def on_loopback(endpoint_url: str | None) -> bool:
+    """True when the endpoint is on this machine (the moto server)."""
+    if not endpoint_url:
+        return False
+    return (urlparse(endpoint_url).hostname or "") in LOOPBACK_HOSTS
+
+
+class EmulatorTarget:
+    """The moto server at ``endpoint_url``."""
+
+    retry_attempts = 1
+    stack_poll_seconds = 0.2
+    log_poll_seconds = 0.5
+    executes_change_sets_directly = True
+    lists_false_conditions = True
+    creates_missing_secrets = True
+    acts_for_real_in_rehearsals = True
+    lambda_preludes: Sequence[str] = STRICT_LAMBDA_PRELUDES
+
+    def __init__(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+
+    def describe(self, region: str) -> str:
+        return f"the local emulator at {self.endpoint_url}"
+
+    def guard_session(self, events: Any) -> None:
+        install(events, self.endpoint_url)
+
+    def check_new_stack(self, cfn: Any, stack_name: str) -> None:
+        if leftover_exports(cfn, stack_name):
+            raise StackStateError(reset_advice(self.endpoint_url))
+
+    def powertools_layer(self, lambda_client: Any) -> tuple[str, str] | None:
+        return stand_in_layer(lambda_client), (
+            "Powertools layer: the emulator's empty stand-in (nothing runs in moto's Lambda)."
+        )
+
+    def before_deletion(
+        self, part: str, stack: StackInfo, client: Callable[[str], Any]
+    ) -> str | None:
+        vpc = stack.outputs.get("VpcId") if part == "network" else None
+        if not vpc:
+            return None
+        removed = clear_network_for_deletion(client("ec2"), vpc)
+        return (
+            f"Emulator: removed {len(removed)} route table(s), gateway(s) and "
+            "endpoint(s) moto cannot delete itself."
+        )
+
+
+def stand_in_layer(lambda_client: Any) -> str:
+    """The ARN of the emulator's empty Powertools stand-in, published once."""
+    versions = lambda_client.list_layer_versions(LayerName=STAND_IN_LAYER)
+    existing = versions.get("LayerVersions") or []
+    if existing:
+        return str(existing[0]["LayerVersionArn"])
+    published = lambda_client.publish_layer_version(
+        LayerName=STAND_IN_LAYER,
+        Description="Stands in for AWS's public Powertools layer in the local emulator.",
+        Content={"ZipFile": _empty_zip()},
+        CompatibleRuntimes=["python3.11"],
+    )
+    return str(published["LayerVersionArn"])
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("python/.keep", "")
+    return buffer.getvalue()

@@ -1,0 +1,124 @@
+"""Where a stage's calls go, and the few steps that place needs beyond what AWS does itself.
+
+Every module takes boto3 clients and an endpoint like any AWS client does; what differs
+between AWS and a stand-in for it (the local emulator) sits behind this one object, which
+the factory chooses from the endpoint and hands to whatever needs it. :data:`AWS` does
+nothing extra; the emulator's implementation lives in :mod:`spotops.local`, the only part of
+spotops that knows the emulator exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from spotops.stage.stacks import StackInfo
+
+
+class Target(Protocol):
+    """What a place that answers AWS's APIs needs beyond AWS's own behaviour.
+
+    Attributes
+    ----------
+    retry_attempts:
+        botocore's ``max_attempts`` for every client.
+    stack_poll_seconds, log_poll_seconds:
+        How often a stack's events and a log group are read while followed.
+    executes_change_sets_directly:
+        Run a change set's template as a stack update (the target executes change sets
+        without outputs or exports; see :class:`~spotops.stage.stacks.StackDeployer`).
+    lists_false_conditions:
+        Change sets list resources whose conditions are false; the review leaves them out.
+    creates_missing_secrets:
+        The ops stack's secret may be missing although the stack exists: create it.
+    acts_for_real_in_rehearsals:
+        ``spotops simulate`` may change things without ``--dry-run``.
+    lambda_preludes:
+        ``module:function`` calls made first in each local Lambda process
+        (:mod:`spotops.ops.lambda_process`).
+    """
+
+    @property
+    def retry_attempts(self) -> int: ...
+
+    @property
+    def stack_poll_seconds(self) -> float: ...
+
+    @property
+    def log_poll_seconds(self) -> float: ...
+
+    @property
+    def executes_change_sets_directly(self) -> bool: ...
+
+    @property
+    def lists_false_conditions(self) -> bool: ...
+
+    @property
+    def creates_missing_secrets(self) -> bool: ...
+
+    @property
+    def acts_for_real_in_rehearsals(self) -> bool: ...
+
+    @property
+    def lambda_preludes(self) -> Sequence[str]: ...
+
+    def describe(self, region: str) -> str:
+        """Where calls go, as a question or a message names it (``region us-east-1``)."""
+        ...
+
+    def guard_session(self, events: Any) -> None:
+        """Prepare a new botocore session's event system before any client is made."""
+        ...
+
+    def check_new_stack(self, cfn: Any, stack_name: str) -> None:
+        """Raise a :class:`~spotops.errors.SpotopsError` with the fix when ``stack_name``,
+        which does not exist, cannot be created on this target."""
+        ...
+
+    def powertools_layer(self, lambda_client: Any) -> tuple[str, str] | None:
+        """``(layer ARN, note)`` when the functions must use a layer of this target instead
+        of AWS's public Powertools layer; ``None`` to use AWS's."""
+        ...
+
+    def before_deletion(
+        self, part: str, stack: StackInfo, client: Callable[[str], Any]
+    ) -> str | None:
+        """Put right what would stop the deletion of ``stack`` (the stage's ``part``);
+        return what was done, for the record, or ``None`` when nothing was."""
+        ...
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """AWS itself: CloudFormation, Lambda and the rest do all of it; nothing extra to do."""
+
+    retry_attempts: int = 5
+    stack_poll_seconds: float = 3.0
+    log_poll_seconds: float = 2.0
+    executes_change_sets_directly: bool = False
+    lists_false_conditions: bool = False
+    creates_missing_secrets: bool = False
+    acts_for_real_in_rehearsals: bool = False
+    lambda_preludes: Sequence[str] = ()
+
+    def describe(self, region: str) -> str:
+        return f"region {region}"
+
+    def guard_session(self, events: Any) -> None:
+        return None
+
+    def check_new_stack(self, cfn: Any, stack_name: str) -> None:
+        return None
+
+    def powertools_layer(self, lambda_client: Any) -> tuple[str, str] | None:
+        return None
+
+    def before_deletion(
+        self, part: str, stack: StackInfo, client: Callable[[str], Any]
+    ) -> str | None:
+        return None
+
+
+AWS: Target = AwsTarget()
