@@ -29,6 +29,7 @@ from spotops.image.push import git_tag
 from spotops.ops import simulate as simulation
 from spotops.ops import switches as controls
 from spotops.ops.package import (
+    deployed_package_inputs,
     offline_artifact_bucket,
     offline_site_outputs,
     ops_function_names,
@@ -36,7 +37,6 @@ from spotops.ops.package import (
 )
 from spotops.reports import cost as cost_model
 from spotops.reports.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
-from spotops.stage.artifacts import BUCKET_OUTPUT, bootstrap_stack_name
 from spotops.stage.config import (
     DEFAULT_STAGE,
     StageConfig,
@@ -287,12 +287,12 @@ def package(
     else:
         session = factory.aws(region)
         region = session.region
-        site = _site(factory, session, config)
-        site_outputs = site.outputs if site else {}
-        bootstrap = factory.deployer(session).describe(bootstrap_stack_name(config.app))
-        bucket = (bootstrap.outputs if bootstrap else {}).get(
-            BUCKET_OUTPUT
-        ) or offline_artifact_bucket(config.app, region)
+        site_outputs, bucket = deployed_package_inputs(
+            factory.deployer(session),
+            app=config.app,
+            site_stack=_stack_name(factory, config, "site"),
+            region=region,
+        )
     out_dir = out_dir or factory.project_dir / ".spotops" / "package" / stage
     written = write_package(
         factory.project_dir,

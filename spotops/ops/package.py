@@ -30,15 +30,18 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from spotops.commands import CommandRunner
 from spotops.errors import NotDeployedError, PackageError
 from spotops.stage import limits
-from spotops.stage.artifacts import ArtifactStore
+from spotops.stage.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stack_name
 from spotops.target import Target
+
+if TYPE_CHECKING:
+    from spotops.stage.stacks import StackDeployer
 
 OPS_SOURCE = Path("ops_lambdas")
 MERGE_TEMPLATE = Path("infra") / "cloudformation" / "ops.yaml"
@@ -378,6 +381,17 @@ def offline_artifact_bucket(app: str, region: str) -> str:
     """The artifact bucket as the bootstrap template names it, with the fake account of
     :func:`offline_site_outputs`."""
     return f"{app}-artifacts-123456789012-{region}"
+
+
+def deployed_package_inputs(
+    stacks: StackDeployer, *, app: str, site_stack: str, region: str
+) -> tuple[dict[str, str], str]:
+    """The deployed site's outputs (empty when it is not deployed) and the app's artifact
+    bucket (as the bootstrap template names it when that stack does not exist yet)."""
+    site = stacks.describe(site_stack)
+    bootstrap = stacks.describe(bootstrap_stack_name(app))
+    bucket = (bootstrap.outputs if bootstrap else {}).get(BUCKET_OUTPUT)
+    return (site.outputs if site else {}), bucket or offline_artifact_bucket(app, region)
 
 
 @dataclass(frozen=True)
