@@ -15,8 +15,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import error_code
+from chalicelib.deployments import ImageFacts, ServiceDeployment
 from chalicelib.errors import OpsError
-from chalicelib.redeploy.decisions import FailureKind, ImageFacts, ServiceDeployment, failure_kind
+from chalicelib.failures import FailureKind, failure_kind
 
 # Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts.
 _REGISTER_FIELDS = (

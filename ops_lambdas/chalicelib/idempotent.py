@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from chalicelib.errors import DeferredError
 from chalicelib.observability import count, logger
-from chalicelib.redeploy.decisions import JobResult, Status
+from chalicelib.results import JobResult, Status
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotentHookFunction

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib.redeploy.decisions import JobResult, Status
+from chalicelib.results import JobResult, Status
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer

@@ -52,9 +52,9 @@ from chalicelib.alarms.rules import (
     StrategyItem,
     strategy_of,
 )
+from chalicelib.deployments import ServiceDeployment
 from chalicelib.gateway import EcsGateway, service_deployments
 from chalicelib.ledger import call_table, from_item, to_item
-from chalicelib.redeploy.decisions import ServiceDeployment
 
 _DAY = 86400
 

@@ -98,18 +98,18 @@ from chalicelib.alarms.rules import (
 )
 from chalicelib.chaos.facts import ChaosRecords
 from chalicelib.chaos.guards import KIND_SPOT, KillRecord
-from chalicelib.errors import OpsError
-from chalicelib.gateway import AwsCallError
-from chalicelib.idempotent import run_once
-from chalicelib.observability import count, ignore_event, logger
-from chalicelib.redeploy.decisions import (
+from chalicelib.deployments import (
     OPEN_STATUSES,
     DeploymentRecord,
     DeploymentStatus,
-    FailureKind,
     deployment_in_progress,
     is_bootstrap_image,
 )
+from chalicelib.errors import OpsError
+from chalicelib.failures import FailureKind
+from chalicelib.gateway import AwsCallError
+from chalicelib.idempotent import run_once
+from chalicelib.observability import count, ignore_event, logger
 from chalicelib.runbooks import runbook_url
 
 if TYPE_CHECKING:

@@ -1,64 +1,30 @@
 """The redeploy job's decisions, as plain functions over facts.
 
-Nothing here calls AWS or reads the clock: the flows (``redeploy.py``, ``outcome.py``) gather
-the facts through the gateway and the ledger, ask these functions, and act on the typed
-answer. That is what makes each rule testable alone (``tests/unit/ops/redeploy/test_decisions.py``).
+The facts every job shares (deployments, images, results, failure kinds) live at the top of
+``chalicelib``. Nothing here calls AWS or reads the clock: the flows (``redeploy/flow.py``,
+``redeploy/outcome.py``) gather the facts through the gateway and the ledger, ask these
+functions, and act on the typed answer. That is what makes each rule testable alone
+(``tests/unit/ops/redeploy/test_decisions.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.deployments import (
+    OPEN_STATUSES,
+    DeploymentRecord,
+    DeploymentStatus,
+    ImageFacts,
+    ServiceDeployment,
+    is_bootstrap_image,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-BOOTSTRAP_TAG = "bootstrap"
-
-
-# ---- results ------------------------------------------------------------------------------
-
-
-class Status(StrEnum):
-    """What a job did with an event; the ``status`` of its JSON result."""
-
-    DEPLOYING = "deploying"
-    ALREADY_RUNNING = "already-running"
-    OLDER = "older"  # a push older than the image running (delivered late): changes nothing
-    TWIN = "twin"  # the same digest pushed under another tag: deployed once, by the other push
-    HELD_BACK = "held-back"  # a twin's or late push of a digest whose deployment failed
-    DRY_RUN = "dry-run"
-    KILLED = "killed"
-    COOLDOWN = "cooldown"
-    LOCKED = "locked"
-    BUDGET = "budget"
-    DEFERRED = "deferred"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    IGNORED = "ignored"
-    DUPLICATE = "duplicate"
-    UP_TO_DATE = "up-to-date"
-    IN_PROGRESS = "in-progress"
-    SUCCEEDED = "succeeded"
-    ROLLING_BACK = "rolling-back"
-    ROLLED_BACK = "rolled-back"
-    ALERTED = "alerted"
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """A job's answer: its status, why, and facts for the log (digest, deployment id...)."""
-
-    job: str
-    status: Status
-    reason: str
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The handler's JSON result (Lambda's return value and the idempotency record)."""
-        return {"job": self.job, "status": self.status.value, "reason": self.reason, **self.facts}
 
 
 def redeploy_lock_holder(digest: str) -> str:
@@ -101,71 +67,7 @@ def twin_owner(
     return None
 
 
-# ---- failures -----------------------------------------------------------------------------
-
-
-class FailureKind(StrEnum):
-    """How an AWS failure should be handled."""
-
-    TRANSIENT = "transient"  # throttling, 5xx: may pass; the next delivery or reconcile retries
-    DENIED = "denied"  # a misconfiguration on-call must fix: alert once, with the runbook
-    REFUSED = "refused"  # will fail again (invalid request): record, alert once, wait for a push
-    MISSING = "missing"  # the thing is gone (image deleted, service not found)
-    UNKNOWN = "unknown"  # transport error: the call may have happened; ask AWS before deciding
-
-
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-    }
-)
-SERVER_CODES = frozenset(
-    {"ServerException", "InternalFailure", "InternalError", "ServiceUnavailable", "503", "500"}
-)
-DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"})
-MISSING_CODES = frozenset(
-    {
-        "ImageNotFoundException",
-        "RepositoryNotFoundException",
-        "ScanNotFoundException",
-        "ServiceNotFoundException",
-        "ClusterNotFoundException",
-        "ServiceNotActiveException",
-    }
-)
-
-
-def failure_kind(code: str) -> FailureKind:
-    """Classify an AWS error code; ``""`` (no code: a timeout or broken connection) is
-    :attr:`FailureKind.UNKNOWN`, because the request may have been carried out.
-
-    Example
-    -------
-    >>> failure_kind("ThrottlingException").value, failure_kind("").value
-    ('transient', 'unknown')
-    """
-    if not code:
-        return FailureKind.UNKNOWN
-    if code in THROTTLING_CODES or code in SERVER_CODES:
-        return FailureKind.TRANSIENT
-    if code in DENIED_CODES:
-        return FailureKind.DENIED
-    if code in MISSING_CODES:
-        return FailureKind.MISSING
-    return FailureKind.REFUSED
-
-
 # ---- images and the first deploy ----------------------------------------------------------
-
-
-def is_bootstrap_image(image: str) -> bool:
-    """True for the ``<repository uri>:bootstrap`` placeholder: no image was ever deployed."""
-    return "@" not in image and image.rsplit("/", 1)[-1].endswith(f":{BOOTSTRAP_TAG}")
 
 
 def desired_count_change(
@@ -379,85 +281,6 @@ def spent_push(
     return PushOrder(PushVerdict.SPENT, reason)
 
 
-# ---- deployments as the ledger and ECS know them -------------------------------------------
-
-
-class DeploymentStatus(StrEnum):
-    IN_PROGRESS = "IN_PROGRESS"
-    ROLLING_BACK = "ROLLING_BACK"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    ROLLED_BACK = "ROLLED_BACK"
-    SUPERSEDED = "SUPERSEDED"
-
-
-OPEN_STATUSES = frozenset({DeploymentStatus.IN_PROGRESS, DeploymentStatus.ROLLING_BACK})
-
-
-@dataclass(frozen=True)
-class DeploymentRecord:
-    """The latest deployment the redeploy job started, as the ledger holds it."""
-
-    deployment_id: str
-    digest: str
-    tag: str
-    status: DeploymentStatus
-    task_definition: str = ""
-    pushed_at: float = 0.0
-    previous_task_definition: str = ""
-    updated_at: float = 0.0  # when the record last changed (its COMPLETED time, once done)
-    event_at: float = 0.0  # the time of the push event that started it (0: reconcile's)
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any] | None) -> DeploymentRecord | None:
-        if not item or not item.get("deployment_id"):
-            return None
-        try:
-            status = DeploymentStatus(str(item.get("status", "")))
-        except ValueError:
-            return None
-        return cls(
-            deployment_id=str(item["deployment_id"]),
-            digest=str(item.get("digest", "")),
-            tag=str(item.get("tag", "")),
-            status=status,
-            task_definition=str(item.get("task_definition", "")),
-            pushed_at=float(item.get("pushed_at", 0) or 0),
-            previous_task_definition=str(item.get("previous_task_definition", "")),
-            updated_at=float(item.get("updated_at", 0) or 0),
-            event_at=float(item.get("event_at", 0) or 0),
-        )
-
-    @property
-    def label(self) -> str:
-        return f"{self.tag or 'untagged'} ({self.digest[:19]})"
-
-
-@dataclass(frozen=True)
-class ServiceDeployment:
-    """One entry of ``DescribeServices``' ``deployments``."""
-
-    deployment_id: str
-    status: str  # PRIMARY, ACTIVE, INACTIVE
-    task_definition: str
-    rollout_state: str = ""
-
-
-def primary_deployment_of(deployments: list[ServiceDeployment], task_definition: str) -> str | None:
-    """The id of the PRIMARY deployment when it runs ``task_definition``, else ``None``.
-
-    After a transport error on ``UpdateService`` this tells whether ECS took our update."""
-    for deployment in deployments:
-        if deployment.status == "PRIMARY" and deployment.task_definition == task_definition:
-            return deployment.deployment_id
-    return None
-
-
-def deployment_in_progress(deployments: list[ServiceDeployment]) -> bool:
-    """More than one deployment, or one still rolling out, means ECS is busy."""
-    return len(deployments) > 1 or any(d.rollout_state == "IN_PROGRESS" for d in deployments)
-
-
 # ---- outcome events -----------------------------------------------------------------------
 
 
@@ -562,15 +385,6 @@ def report_foreign_failure(
 
 
 # ---- the reconcile run --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    """One image of the repository: digest, a matching tag, when it was pushed."""
-
-    digest: str
-    tag: str | None
-    pushed_at: float
 
 
 # A record younger than this is never settled from ECS's silence about it: DescribeServices

@@ -34,31 +34,32 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.deployments import (
+    BOOTSTRAP_TAG,
+    DeploymentRecord,
+    DeploymentStatus,
+    ImageFacts,
+    deployment_in_progress,
+    primary_deployment_of,
+)
 from chalicelib.errors import DeferredError, LedgerError
+from chalicelib.failures import FailureKind
 from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
 from chalicelib.idempotent import run_once
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.redeploy.decisions import (
-    BOOTSTRAP_TAG,
-    DeploymentRecord,
-    DeploymentStatus,
-    FailureKind,
-    ImageFacts,
-    JobResult,
     PushFacts,
     PushOrder,
     PushVerdict,
     ReconcileAction,
-    Status,
-    deployment_in_progress,
     desired_count_change,
-    primary_deployment_of,
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
     spent_push,
     twin_owner,
 )
+from chalicelib.results import JobResult, Status
 from chalicelib.runbooks import ACCESS_DENIED, DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 

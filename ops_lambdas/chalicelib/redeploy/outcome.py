@@ -15,19 +15,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.deployments import DeploymentRecord
 from chalicelib.errors import LedgerError
 from chalicelib.gateway import AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.redeploy.decisions import (
-    DeploymentRecord,
-    JobResult,
     OutcomeDecision,
     OutcomeKind,
-    Status,
     outcome_decision,
     report_foreign_failure,
 )
+from chalicelib.results import JobResult, Status
 from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, runbook_url
 from chalicelib.slack import build_message
 

@@ -45,7 +45,7 @@ from chalicelib.events import (
 from chalicelib.gateway import SCAN_FINISHED, AwsCallError, EcsGateway
 from chalicelib.idempotent import run_once
 from chalicelib.observability import count, ignore_event, logger
-from chalicelib.redeploy.decisions import JobResult, Status
+from chalicelib.results import JobResult, Status
 from chalicelib.runbooks import IMAGE_VULNERABILITY, runbook_url
 from chalicelib.slack import build_message
 

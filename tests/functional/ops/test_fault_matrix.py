@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.deployments import DeploymentRecord
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
 from chalicelib.ledger import SafetyLedger
-from chalicelib.redeploy.decisions import DeploymentRecord
 from chalicelib.redeploy.flow import handle_push, reconcile
 from chalicelib.redeploy.outcome import handle_deployment_state
 from chalicelib.toolkit import Toolkit

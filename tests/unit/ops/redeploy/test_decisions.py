@@ -6,27 +6,28 @@ import dataclasses
 
 import pytest
 
+from chalicelib.deployments import (
+    DeploymentRecord,
+    DeploymentStatus,
+    ImageFacts,
+    ServiceDeployment,
+    deployment_in_progress,
+    is_bootstrap_image,
+    primary_deployment_of,
+)
+from chalicelib.failures import FailureKind, failure_kind
 from chalicelib.redeploy.decisions import (
     COMPLETED_EVENT,
     FAILED_EVENT,
     IN_PROGRESS_EVENT,
     TWIN_WINDOW_SECONDS,
-    DeploymentRecord,
-    DeploymentStatus,
-    FailureKind,
-    ImageFacts,
     OutcomeDecision,
     OutcomeKind,
     PushFacts,
     PushVerdict,
     ReconcileAction,
-    ServiceDeployment,
-    deployment_in_progress,
     desired_count_change,
-    failure_kind,
-    is_bootstrap_image,
     outcome_decision,
-    primary_deployment_of,
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
