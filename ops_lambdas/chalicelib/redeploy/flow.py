@@ -326,7 +326,7 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         reason = f"{switch.reason}; would {plan}"
         title = f":octagonal_sign: Redeploy stopped: {image.label}"
         _notify_once(kit, image, "killed", title, reason, trigger, every_push=True)
-        raise DeferredError(Status.KILLED.value, reason, **facts)
+        raise DeferredError(Status.KILL_SWITCH.value, reason, **facts)
     dry_run = kit.controls.dry_run()
     if dry_run.active:
         reason = f"dry run: {dry_run.reason}; would {plan}"

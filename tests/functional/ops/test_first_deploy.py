@@ -142,7 +142,7 @@ def test_kill_switch_reports_the_count_change_and_changes_nothing(
 
     _, result = push(world, make_kit(world, INITIAL_DESIRED_COUNT="2"))
 
-    assert result["status"] == "killed"
+    assert result["status"] == "kill-switch"
     assert "setting its desired count from 0 to 2" in result["reason"]
     assert "setting its desired count from 0 to 2" in slack.texts()[0]
     assert world.desired_count() == 0

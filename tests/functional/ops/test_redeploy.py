@@ -202,7 +202,7 @@ def test_kill_switch_stops_the_redeploy(world: World, slack: SlackStub, value: s
     world.set_kill_switch(value)
     digest, result = push(world, make_kit(world))
 
-    assert result["status"] == "killed"
+    assert result["status"] == "kill-switch"
     assert world.revisions() == 1
     assert "Redeploy stopped" in slack.texts()[0]
 
@@ -215,7 +215,7 @@ def test_missing_kill_switch_parameter_fails_closed(world: World, slack: SlackSt
     world.clients.ssm.delete_parameter(Name=world.kill_switch)
     _, result = push(world, make_kit(world))
 
-    assert result["status"] == "killed"
+    assert result["status"] == "kill-switch"
     assert "failing closed" in result["reason"]
     assert world.revisions() == 1
 
