@@ -4,7 +4,7 @@ Nothing here calls AWS, reads the clock or posts to Slack: the flow
 (:mod:`chalicelib.alarms.flow`) gathers the facts (:mod:`chalicelib.alarms.facts`),
 asks these functions and acts on the answer, so every rule is tested alone
 (``tests/unit/ops/alarms/test_rules.py``). Standard library only (and the runbook
-names of :mod:`chalicelib.runbooks`).
+names of :mod:`chalicelib.runbooks` and the job statuses of :mod:`chalicelib.results`).
 
 What lives here:
 
@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib import runbooks
+from chalicelib.results import Status
 
 # ---- the policy, as data -------------------------------------------------------------------
 
@@ -265,11 +266,54 @@ class Plan:
     original_strategy: tuple[StrategyItem, ...] = ()
 
 
+class Refusal(StrEnum):
+    """Why nothing was done; the follow-up says so exactly (each one a :class:`Status`)."""
+
+    NO_POLICY = "no-policy"
+    FOREIGN = "foreign"
+    SUPPRESSED = "suppressed"
+    KILL_SWITCH = "kill-switch"
+    STALE = "stale"  # older than the last change recorded for the alarm (delivered late)
+    MUTED = "actions-disabled"  # on-call disabled the alarm's actions (ActionsEnabled false)
+    ALARM_OVER = "alarm-over"  # read again before acting: no longer in ALARM
+    NOT_APPLICABLE = "not-applicable"
+    # The return to Spot found the service on its original strategy: put back by hand.
+    ALREADY_RETURNED = "already-returned"
+    DEPLOYMENT = "deployment-in-progress"
+    COOLDOWN = "cooldown"
+    BUDGET = "budget"
+    DRY_RUN = "dry-run"
+    UNREADABLE = "unreadable"
+    LOCKED = "locked"
+
+
+# The job's status for each refusal (its JSON value is the refusal's).
+REFUSAL_STATUS: Mapping[Refusal, Status] = {
+    Refusal.NO_POLICY: Status.NO_POLICY,
+    Refusal.FOREIGN: Status.FOREIGN,
+    Refusal.SUPPRESSED: Status.SUPPRESSED,
+    Refusal.KILL_SWITCH: Status.KILL_SWITCH,
+    Refusal.STALE: Status.STALE,
+    Refusal.MUTED: Status.ACTIONS_DISABLED,
+    Refusal.ALARM_OVER: Status.ALARM_OVER,
+    Refusal.NOT_APPLICABLE: Status.NOT_APPLICABLE,
+    Refusal.ALREADY_RETURNED: Status.ALREADY_RETURNED,
+    Refusal.DEPLOYMENT: Status.DEPLOYMENT_IN_PROGRESS,
+    Refusal.COOLDOWN: Status.COOLDOWN,
+    Refusal.BUDGET: Status.BUDGET,
+    Refusal.DRY_RUN: Status.DRY_RUN,
+    Refusal.UNREADABLE: Status.UNREADABLE,
+    Refusal.LOCKED: Status.LOCKED,
+}
+
+
 @dataclass(frozen=True)
 class NotApplicable:
-    """Why the action cannot do anything useful now (at the maximum, nothing to roll back)."""
+    """Why the action cannot do anything useful now (at the maximum, nothing to roll back);
+    ``refusal`` types the case a caller acts on (the return finding Spot already back)."""
 
     reason: str
+    refusal: Refusal = Refusal.NOT_APPLICABLE
 
 
 PlanAnswer = Plan | NotApplicable
@@ -449,7 +493,8 @@ def plan_capacity_return(service: ServiceState, original: Sequence[StrategyItem]
         return NotApplicable("the shift recorded no strategy to return to")
     if tuple(service.strategy) == tuple(original):
         return NotApplicable(
-            f"{service.name} already runs its original strategy ({describe_strategy(original)})"
+            f"{service.name} already runs its original strategy ({describe_strategy(original)})",
+            Refusal.ALREADY_RETURNED,
         )
     return Plan(
         Action.CAPACITY_RETURN,
@@ -491,25 +536,6 @@ def plan_took(plan: Plan, before: ServiceState, after: ServiceState | None) -> b
 
 
 # ---- may we act ------------------------------------------------------------------------
-
-
-class Refusal(StrEnum):
-    """Why nothing was done; the follow-up says so exactly."""
-
-    NO_POLICY = "no-policy"
-    FOREIGN = "foreign"
-    SUPPRESSED = "suppressed"
-    KILL_SWITCH = "kill-switch"
-    STALE = "stale"  # older than the last change recorded for the alarm (delivered late)
-    MUTED = "actions-disabled"  # on-call disabled the alarm's actions (ActionsEnabled false)
-    ALARM_OVER = "alarm-over"  # read again before acting: no longer in ALARM
-    NOT_APPLICABLE = "not-applicable"
-    DEPLOYMENT = "deployment-in-progress"
-    COOLDOWN = "cooldown"
-    BUDGET = "budget"
-    DRY_RUN = "dry-run"
-    UNREADABLE = "unreadable"
-    LOCKED = "locked"
 
 
 @dataclass(frozen=True)
@@ -632,7 +658,7 @@ def decide(facts: RemediationFacts) -> Decision:
         )
     plan = facts.plan
     if isinstance(plan, NotApplicable):
-        return Decision(False, f"nothing to do: {plan.reason}", Refusal.NOT_APPLICABLE)
+        return Decision(False, f"nothing to do: {plan.reason}", plan.refusal)
     if plan is None:
         return Decision(False, "not acting: no plan could be made", Refusal.UNREADABLE)
     if facts.deployment and not rule.during_deployment:
@@ -886,13 +912,13 @@ class Outcome:
         return cls(False, reason, refusal, summary)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """``acted``, ``failed`` or the refusal (``cooldown``, ``dry-run``...)."""
         if self.failure is not None:
-            return "failed"
+            return Status.FAILED
         if self.acted:
-            return "acted"
-        return self.refusal.value if self.refusal is not None else "refused"
+            return Status.ACTED
+        return REFUSAL_STATUS[self.refusal] if self.refusal is not None else Status.REFUSED
 
     @property
     def escalate(self) -> bool:
@@ -1081,7 +1107,7 @@ class UnrecordedCheck:
     within its limits); ``report``: what on-call is told; ``status``: the check's answer.
     """
 
-    status: str
+    status: Status
     reason: str
     remember: tuple[StrategyItem, ...] | None = None
     adopt: CapacityShift | None = None
@@ -1105,16 +1131,18 @@ def unrecorded_check(
     current = tuple(strategy)
     if uses_spot(current):
         remember = current if tuple(home or ()) != current else None
-        return UnrecordedCheck("not-shifted", "the service is not shifted to on-demand", remember)
+        return UnrecordedCheck(
+            Status.NOT_SHIFTED, "the service is not shifted to on-demand", remember
+        )
     if not looks_shifted(current):
         return UnrecordedCheck(
-            "not-shifted",
+            Status.NOT_SHIFTED,
             f"the service runs its own strategy ({describe_strategy(current)}), not a shift",
         )
     if home and uses_spot(home):
         shift = CapacityShift(now, tuple(home), TRIGGER_FOUND_SHIFTED, now)
         return UnrecordedCheck(
-            "adopted",
+            Status.ADOPTED,
             f"found on on-demand FARGATE ({describe_strategy(current)}) with no shift on "
             f"record: recorded now; its Spot strategy ({describe_strategy(home)}) is put back "
             "after the quiet period, within the return's limits",
@@ -1122,7 +1150,7 @@ def unrecorded_check(
             report="adopted",
         )
     return UnrecordedCheck(
-        "on-demand-unknown",
+        Status.ON_DEMAND_UNKNOWN,
         f"runs on on-demand FARGATE only ({describe_strategy(current)}) the way a shift leaves "
         "it, with no shift on record and no Spot strategy known to return to: if the toolkit "
         "shifted it, put its strategy back by hand (runbook); if on-demand is intended, set it "

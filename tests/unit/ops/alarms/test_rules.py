@@ -12,6 +12,7 @@ from chalicelib import runbooks
 from chalicelib.alarms.rules import (
     ACTION_RUNBOOKS,
     POLICY,
+    REFUSAL_STATUS,
     Action,
     AlarmHistory,
     AlarmNow,
@@ -379,6 +380,30 @@ def test_capacity_return_restores_the_original_strategy() -> None:
     assert plan.update["forceNewDeployment"] is True
     assert isinstance(plan_capacity_return(SERVICE, SPOT), NotApplicable)  # already back
     assert isinstance(plan_capacity_return(shifted, ()), NotApplicable)
+
+
+def test_a_return_that_finds_spot_already_back_is_typed_so_the_check_can_forget_the_shift() -> None:
+    shifted = replace(SERVICE, strategy=(StrategyItem("FARGATE", 1, 0),))
+    already_back = plan_capacity_return(SERVICE, SPOT)
+    assert isinstance(already_back, NotApplicable)
+    assert already_back.refusal is Refusal.ALREADY_RETURNED
+    nothing_recorded = plan_capacity_return(shifted, ())
+    assert isinstance(nothing_recorded, NotApplicable)
+    assert nothing_recorded.refusal is Refusal.NOT_APPLICABLE
+    rule = rule_for("spot-quiet")
+    facts = RemediationFacts(rule=rule, kill_switch=OFF, dry_run=DRY_OFF, plan=already_back)
+    decision = decide(facts)
+    assert decision.refusal is Refusal.ALREADY_RETURNED
+    assert Outcome.of(decision).status == "already-returned"
+
+
+def test_every_refusal_is_a_job_status_with_the_same_json_value() -> None:
+    assert set(REFUSAL_STATUS) == set(Refusal)
+    for refusal, status in REFUSAL_STATUS.items():
+        assert status.value == refusal.value
+    assert Outcome(True, "done").status == "acted"
+    assert Outcome(True, "tried", failure="ECS refused it").status == "failed"
+    assert Outcome(False, "recorded by an older toolkit").status == "refused"
 
 
 @pytest.mark.parametrize(
