@@ -1,12 +1,28 @@
 """What the alarm function reads and records: the AWS calls, through a gateway that gives
 every failure one kind, and its own items in the safety ledger table.
 
-Its own items in the ledger table (``ALARM#<alarm name>``: state and one item per change;
-``SPOT#<svc>``: interruptions; ``CAPACITY#<svc>``: the shift to on-demand and the home
-strategy; ``NOTICE#<svc>``: notices posted at most once per period) are listed with every
-other key in :mod:`chalicelib.ledger.keys`, beside those of
-:class:`~chalicelib.ledger.SafetyLedger` (which also holds its lock, cooldowns and hourly
-budget).
+The ledger items of the alarm function, beside those of :class:`~chalicelib.ledger.SafetyLedger`
+(which also holds its lock, cooldowns and hourly budget):
+
+===========================  =========================  ==========================================
+pk                           sk                         attributes
+===========================  =========================  ==========================================
+``ALARM#<alarm name>``       ``STATE``                  state, since, last_at, entries (times it
+                                                        went into ALARM in the flapping window),
+                                                        last_summary_at, held, ttl
+``ALARM#<alarm name>``       ``EVENT#<state>#<epoch>``  notice (post/summary/hold), entries, held,
+                                                        lasted, stale (why it was older than
+                                                        the state), alert_posted, outcome,
+                                                        follow_up_posted, ttl (one day)
+``SPOT#<svc>``               ``<task id>``              at, task_arn, ttl (one day): interruptions
+``CAPACITY#<svc>``           ``SHIFT``                  shifted_at, original (JSON strategy),
+                                                        trigger, last_trouble_at; no ttl: a
+                                                        shift in force never expires
+``CAPACITY#<svc>``           ``HOME``                   strategy (JSON), at: the last Spot
+                                                        strategy seen on the service; no ttl
+``NOTICE#<svc>``             ``<notice>``               until, ttl: a notice posted at most once
+                                                        per period
+===========================  =========================  ==========================================
 
 Every write that makes a message at-most-once is conditional: the first writer posts.
 """
@@ -38,7 +54,7 @@ from chalicelib.alarms.rules import (
 )
 from chalicelib.deployments import ServiceDeployment
 from chalicelib.gateway import EcsGateway, service_deployments
-from chalicelib.ledger import Key, call_table, from_item, keys, to_item
+from chalicelib.ledger import call_table, from_item, to_item
 
 _DAY = 86400
 
@@ -201,8 +217,8 @@ class RemediationRecords:
     def _call(self, operation: str, **kwargs: Any) -> Any:
         return call_table(self._ddb, self._table, operation, **kwargs)
 
-    def _get(self, key: Key) -> dict[str, Any] | None:
-        found = self._call("get_item", Key=to_item(key.fields()), ConsistentRead=True)
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        found = self._call("get_item", Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
         item = found.get("Item")
         return _plain(item) if item else None
 
@@ -216,7 +232,7 @@ class RemediationRecords:
     # -- alarm state and flapping --
 
     def alarm_history(self, name: str) -> AlarmHistory:
-        item = self._get(keys.alarm_state(name))
+        item = self._get(f"ALARM#{name}", "STATE")
         if not item:
             return AlarmHistory()
         return AlarmHistory(
@@ -232,7 +248,8 @@ class RemediationRecords:
         """Store the history after a change, unless a newer change is already stored."""
         return self._put_if(
             {
-                **keys.alarm_state(name).fields(),
+                "pk": f"ALARM#{name}",
+                "sk": "STATE",
                 "state": history.state,
                 "since": history.since,
                 "last_at": history.last_at,
@@ -247,12 +264,15 @@ class RemediationRecords:
 
     @staticmethod
     def _event_key(change: AlarmChange) -> dict[str, Any]:
-        return to_item(_event(change).fields())
+        return to_item(
+            {"pk": f"ALARM#{change.name}", "sk": f"EVENT#{change.state}#{int(change.at)}"}
+        )
 
     def begin_event(self, change: AlarmChange, decision: NoticeDecision) -> EventRecord:
         """Record the change with its notice decision; a retry (or a twin) gets the first one."""
         values = {
-            **_event(change).fields(),
+            "pk": f"ALARM#{change.name}",
+            "sk": f"EVENT#{change.state}#{int(change.at)}",
             "notice": decision.notice.value,
             "entries": decision.entries_in_window,
             "held": decision.held,
@@ -312,7 +332,8 @@ class RemediationRecords:
         """Count one interruption (the same task twice counts once)."""
         self._put_if(
             {
-                **keys.spot_interruption(service_key, task_arn.rsplit("/", 1)[-1]).fields(),
+                "pk": f"SPOT#{service_key}",
+                "sk": task_arn.rsplit("/", 1)[-1],
                 "at": at,
                 "task_arn": task_arn,
                 "ttl": int(at) + _DAY,
@@ -327,7 +348,7 @@ class RemediationRecords:
             FilterExpression="#at >= :since",
             ExpressionAttributeNames={"#at": "at"},
             ExpressionAttributeValues={
-                ":pk": {"S": keys.spot_partition(service_key)},
+                ":pk": {"S": f"SPOT#{service_key}"},
                 ":since": {"N": str(since)},
             },
             ConsistentRead=True,
@@ -337,7 +358,7 @@ class RemediationRecords:
     # -- the capacity shift --
 
     def shift(self, service_key: str) -> CapacityShift | None:
-        item = self._get(keys.capacity_shift(service_key))
+        item = self._get(f"CAPACITY#{service_key}", "SHIFT")
         if not item:
             return None
         try:
@@ -358,7 +379,8 @@ class RemediationRecords:
         depend on a record that expires; it is deleted when the service returns."""
         return self._put_if(
             {
-                **keys.capacity_shift(service_key).fields(),
+                "pk": f"CAPACITY#{service_key}",
+                "sk": "SHIFT",
                 "shifted_at": shift.shifted_at,
                 "original": json.dumps([i.as_dict() for i in shift.original]),
                 "trigger": shift.trigger,
@@ -373,7 +395,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "update_item",
-                Key=to_item(keys.capacity_shift(service_key).fields()),
+                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
                 UpdateExpression="REMOVE #t",
                 ConditionExpression="attribute_exists(#t)",
                 ExpressionAttributeNames={"#t": "ttl"},
@@ -381,7 +403,7 @@ class RemediationRecords:
 
     def home(self, service_key: str) -> tuple[StrategyItem, ...] | None:
         """The last Spot strategy seen on the service (what a lost shift returns to)."""
-        item = self._get(keys.capacity_home(service_key))
+        item = self._get(f"CAPACITY#{service_key}", "HOME")
         if not item:
             return None
         try:
@@ -395,7 +417,8 @@ class RemediationRecords:
             "put_item",
             Item=to_item(
                 {
-                    **keys.capacity_home(service_key).fields(),
+                    "pk": f"CAPACITY#{service_key}",
+                    "sk": "HOME",
                     "strategy": json.dumps([i.as_dict() for i in strategy]),
                     "at": int(self._clock()),
                 }
@@ -408,7 +431,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "update_item",
-                Key=to_item(keys.capacity_shift(service_key).fields()),
+                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
                 UpdateExpression="SET last_trouble_at = :at",
                 ConditionExpression="attribute_exists(pk) AND last_trouble_at < :at",
                 ExpressionAttributeValues={":at": {"N": str(at)}},
@@ -419,7 +442,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "delete_item",
-                Key=to_item(keys.capacity_shift(service_key).fields()),
+                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
                 ConditionExpression="shifted_at = :at",
                 ExpressionAttributeValues={":at": {"N": str(shifted_at)}},
             )
@@ -431,7 +454,8 @@ class RemediationRecords:
         now = int(self._clock())
         return self._put_if(
             {
-                **keys.notice(service_key, notice).fields(),
+                "pk": f"NOTICE#{service_key}",
+                "sk": notice,
                 "until": now + max(1, seconds),
                 "ttl": now + max(1, seconds) + _DAY,
             },
@@ -439,10 +463,6 @@ class RemediationRecords:
             ExpressionAttributeNames={"#u": "until"},
             ExpressionAttributeValues={":now": {"N": str(now)}},
         )
-
-
-def _event(change: AlarmChange) -> Key:
-    return keys.alarm_event(change.name, change.state, int(change.at))
 
 
 def _float(value: Any) -> float | None:
