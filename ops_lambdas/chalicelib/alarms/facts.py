@@ -1,28 +1,12 @@
 """What the alarm function reads and records: the AWS calls, through a gateway that gives
 every failure one kind, and its own items in the safety ledger table.
 
-The ledger items of the alarm function, beside those of :class:`~chalicelib.ledger.SafetyLedger`
-(which also holds its lock, cooldowns and hourly budget):
-
-===========================  =========================  ==========================================
-pk                           sk                         attributes
-===========================  =========================  ==========================================
-``ALARM#<alarm name>``       ``STATE``                  state, since, last_at, entries (times it
-                                                        went into ALARM in the flapping window),
-                                                        last_summary_at, held, ttl
-``ALARM#<alarm name>``       ``EVENT#<state>#<epoch>``  notice (post/summary/hold), entries, held,
-                                                        lasted, stale (why it was older than
-                                                        the state), alert_posted, outcome,
-                                                        follow_up_posted, ttl (one day)
-``SPOT#<svc>``               ``<task id>``              at, task_arn, ttl (one day): interruptions
-``CAPACITY#<svc>``           ``SHIFT``                  shifted_at, original (JSON strategy),
-                                                        trigger, last_trouble_at; no ttl: a
-                                                        shift in force never expires
-``CAPACITY#<svc>``           ``HOME``                   strategy (JSON), at: the last Spot
-                                                        strategy seen on the service; no ttl
-``NOTICE#<svc>``             ``<notice>``               until, ttl: a notice posted at most once
-                                                        per period
-===========================  =========================  ==========================================
+Its own items in the ledger table (``ALARM#<alarm name>``: state and one item per change;
+``SPOT#<svc>``: interruptions; ``CAPACITY#<svc>``: the shift to on-demand and the home
+strategy; ``NOTICE#<svc>``: notices posted at most once per period) are listed with every
+other key in :mod:`chalicelib.ledger.keys`, beside those of
+:class:`~chalicelib.ledger.SafetyLedger` (which also holds its lock, cooldowns and hourly
+budget).
 
 Every write that makes a message at-most-once is conditional: the first writer posts.
 """
@@ -54,7 +38,7 @@ from chalicelib.alarms.rules import (
 )
 from chalicelib.deployments import ServiceDeployment
 from chalicelib.gateway import EcsGateway, service_deployments
-from chalicelib.ledger import call_table, from_item, to_item
+from chalicelib.ledger import Key, call_table, from_item, keys, to_item
 
 _DAY = 86400
 
@@ -217,8 +201,8 @@ class RemediationRecords:
     def _call(self, operation: str, **kwargs: Any) -> Any:
         return call_table(self._ddb, self._table, operation, **kwargs)
 
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        found = self._call("get_item", Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True)
+    def _get(self, key: Key) -> dict[str, Any] | None:
+        found = self._call("get_item", Key=to_item(key.fields()), ConsistentRead=True)
         item = found.get("Item")
         return _plain(item) if item else None
 
@@ -232,7 +216,7 @@ class RemediationRecords:
     # -- alarm state and flapping --
 
     def alarm_history(self, name: str) -> AlarmHistory:
-        item = self._get(f"ALARM#{name}", "STATE")
+        item = self._get(keys.alarm_state(name))
         if not item:
             return AlarmHistory()
         return AlarmHistory(
@@ -248,8 +232,7 @@ class RemediationRecords:
         """Store the history after a change, unless a newer change is already stored."""
         return self._put_if(
             {
-                "pk": f"ALARM#{name}",
-                "sk": "STATE",
+                **keys.alarm_state(name).fields(),
                 "state": history.state,
                 "since": history.since,
                 "last_at": history.last_at,
@@ -264,15 +247,12 @@ class RemediationRecords:
 
     @staticmethod
     def _event_key(change: AlarmChange) -> dict[str, Any]:
-        return to_item(
-            {"pk": f"ALARM#{change.name}", "sk": f"EVENT#{change.state}#{int(change.at)}"}
-        )
+        return to_item(_event(change).fields())
 
     def begin_event(self, change: AlarmChange, decision: NoticeDecision) -> EventRecord:
         """Record the change with its notice decision; a retry (or a twin) gets the first one."""
         values = {
-            "pk": f"ALARM#{change.name}",
-            "sk": f"EVENT#{change.state}#{int(change.at)}",
+            **_event(change).fields(),
             "notice": decision.notice.value,
             "entries": decision.entries_in_window,
             "held": decision.held,
@@ -332,8 +312,7 @@ class RemediationRecords:
         """Count one interruption (the same task twice counts once)."""
         self._put_if(
             {
-                "pk": f"SPOT#{service_key}",
-                "sk": task_arn.rsplit("/", 1)[-1],
+                **keys.spot_interruption(service_key, task_arn.rsplit("/", 1)[-1]).fields(),
                 "at": at,
                 "task_arn": task_arn,
                 "ttl": int(at) + _DAY,
@@ -348,7 +327,7 @@ class RemediationRecords:
             FilterExpression="#at >= :since",
             ExpressionAttributeNames={"#at": "at"},
             ExpressionAttributeValues={
-                ":pk": {"S": f"SPOT#{service_key}"},
+                ":pk": {"S": keys.spot_partition(service_key)},
                 ":since": {"N": str(since)},
             },
             ConsistentRead=True,
@@ -358,7 +337,7 @@ class RemediationRecords:
     # -- the capacity shift --
 
     def shift(self, service_key: str) -> CapacityShift | None:
-        item = self._get(f"CAPACITY#{service_key}", "SHIFT")
+        item = self._get(keys.capacity_shift(service_key))
         if not item:
             return None
         try:
@@ -379,8 +358,7 @@ class RemediationRecords:
         depend on a record that expires; it is deleted when the service returns."""
         return self._put_if(
             {
-                "pk": f"CAPACITY#{service_key}",
-                "sk": "SHIFT",
+                **keys.capacity_shift(service_key).fields(),
                 "shifted_at": shift.shifted_at,
                 "original": json.dumps([i.as_dict() for i in shift.original]),
                 "trigger": shift.trigger,
@@ -395,7 +373,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "update_item",
-                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                Key=to_item(keys.capacity_shift(service_key).fields()),
                 UpdateExpression="REMOVE #t",
                 ConditionExpression="attribute_exists(#t)",
                 ExpressionAttributeNames={"#t": "ttl"},
@@ -403,7 +381,7 @@ class RemediationRecords:
 
     def home(self, service_key: str) -> tuple[StrategyItem, ...] | None:
         """The last Spot strategy seen on the service (what a lost shift returns to)."""
-        item = self._get(f"CAPACITY#{service_key}", "HOME")
+        item = self._get(keys.capacity_home(service_key))
         if not item:
             return None
         try:
@@ -417,8 +395,7 @@ class RemediationRecords:
             "put_item",
             Item=to_item(
                 {
-                    "pk": f"CAPACITY#{service_key}",
-                    "sk": "HOME",
+                    **keys.capacity_home(service_key).fields(),
                     "strategy": json.dumps([i.as_dict() for i in strategy]),
                     "at": int(self._clock()),
                 }
@@ -431,7 +408,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "update_item",
-                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                Key=to_item(keys.capacity_shift(service_key).fields()),
                 UpdateExpression="SET last_trouble_at = :at",
                 ConditionExpression="attribute_exists(pk) AND last_trouble_at < :at",
                 ExpressionAttributeValues={":at": {"N": str(at)}},
@@ -442,7 +419,7 @@ class RemediationRecords:
         with contextlib.suppress(ClientError):
             self._call(
                 "delete_item",
-                Key=to_item({"pk": f"CAPACITY#{service_key}", "sk": "SHIFT"}),
+                Key=to_item(keys.capacity_shift(service_key).fields()),
                 ConditionExpression="shifted_at = :at",
                 ExpressionAttributeValues={":at": {"N": str(shifted_at)}},
             )
@@ -454,8 +431,7 @@ class RemediationRecords:
         now = int(self._clock())
         return self._put_if(
             {
-                "pk": f"NOTICE#{service_key}",
-                "sk": notice,
+                **keys.notice(service_key, notice).fields(),
                 "until": now + max(1, seconds),
                 "ttl": now + max(1, seconds) + _DAY,
             },
@@ -463,6 +439,10 @@ class RemediationRecords:
             ExpressionAttributeNames={"#u": "until"},
             ExpressionAttributeValues={":now": {"N": str(now)}},
         )
+
+
+def _event(change: AlarmChange) -> Key:
+    return keys.alarm_event(change.name, change.state, int(change.at))
 
 
 def _float(value: Any) -> float | None:

@@ -9,20 +9,10 @@ failed read (access denied, a target group that is gone, throttling) is a reason
 guard that needed it refuses. Reads without which there is nothing to decide about (the
 service list, its tasks) raise :class:`ChaosReadError`.
 
-Chaos records live in the safety ledger table under their own key, beside the items
-:class:`~chalicelib.ledger.SafetyLedger` writes:
-
-===================  =========================  ===============================================
-pk                   sk                         attributes
-===================  =========================  ===============================================
-``CHAOS#<svc>``      ``LAST_KILL``              at (epoch s), kind (``chaos`` / ``spot``),
-                                                task_arn, run_id, ttl: the minimum-gap rule's
-                                                memory; only a newer kill replaces it
-``CHAOS#<svc>``      ``RUN#<iso time>#<run>``   task_arn, killed_at, status (``killing``,
-                                                ``recovering``, ``recovered``,
-                                                ``not-recovered``, ``failed``, ``leashed``),
-                                                recovery_seconds, reason, ttl
-===================  =========================  ===============================================
+Chaos records live in the safety ledger table under their own key (``CHAOS#<svc>``: the last
+kill and one item per experiment; see :mod:`chalicelib.ledger.keys`), read and written
+through :class:`~chalicelib.ledger.LedgerTable`: a ledger failure raises
+:class:`~chalicelib.errors.LedgerError`, like every other ledger failure.
 """
 
 from __future__ import annotations
@@ -48,12 +38,12 @@ from chalicelib.chaos.guards import (
     parse_opt_in,
     service_facts,
 )
-from chalicelib.errors import OpsError
+from chalicelib.errors import LedgerError, OpsError
+from chalicelib.ledger import LedgerTable, keys
 
 if TYPE_CHECKING:
     from chalicelib.ledger import SafetyLedger
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services
 _DESCRIBE_TASKS_BATCH = 100  # DescribeTasks takes at most 100 tasks
 _YEAR = 366 * 86400
@@ -75,7 +65,7 @@ def _epoch(moment: datetime) -> int:
 
 
 class ChaosRecords:
-    """The chaos items of the safety ledger table (see the module docstring).
+    """The chaos items of the safety ledger table (``CHAOS#<svc>``).
 
     Parameters
     ----------
@@ -85,37 +75,27 @@ class ChaosRecords:
         The ledger table (``LEDGER_TABLE_NAME``).
     history_ttl_days:
         How long records are kept.
+
+    Raises
+    ------
+    LedgerError
+        From every method when DynamoDB fails for a reason other than a lost condition.
     """
 
     def __init__(self, dynamodb: Any, table_name: str, history_ttl_days: int = 30) -> None:
-        self._ddb = dynamodb
-        self._table = table_name
+        self._table = LedgerTable(dynamodb, table_name)
         self._ttl = history_ttl_days * 86400
 
-    def _key(self, service_key: str, sort_key: str) -> dict[str, Any]:
-        return {"pk": {"S": f"CHAOS#{service_key}"}, "sk": {"S": sort_key}}
-
     def last_kill(self, service_key: str) -> KillRecord | None:
-        """The newest kill or Spot interruption on record, or ``None``.
-
-        Raises
-        ------
-        ChaosReadError
-            DynamoDB failed.
-        """
-        try:
-            item = self._ddb.get_item(
-                TableName=self._table, Key=self._key(service_key, "LAST_KILL"), ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise ChaosReadError(f"ledger read failed ({_code(exc)})") from exc
+        """The newest kill or Spot interruption on record, or ``None``."""
+        item = self._table.get(keys.chaos_last_kill(service_key))
         if not item:
             return None
         return KillRecord(
-            at=datetime.fromtimestamp(int(item["at"]["N"]), tz=UTC),
-            kind=item.get("kind", {}).get("S", KIND_CHAOS),
-            task_arn=item.get("task_arn", {}).get("S", ""),
-            run_id=item.get("run_id", {}).get("S", ""),
+            at=datetime.fromtimestamp(int(item["at"]), tz=UTC),
+            kind=str(item.get("kind", KIND_CHAOS)),
+            task_arn=str(item.get("task_arn", "")),
+            run_id=str(item.get("run_id", "")),
         )
 
     def record_kill(
@@ -123,88 +103,55 @@ class ChaosRecords:
     ) -> bool:
         """Remember ``record`` unless the one on record is newer, or (``unless_since``) no
         older than that: a twin run that decided at the same time then loses. True when
-        written.
-
-        Raises
-        ------
-        ChaosReadError
-            DynamoDB failed for a reason other than the condition.
-        """
+        written."""
         at = _epoch(record.at)
         limit = _epoch(unless_since) if unless_since is not None else at
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=self._kill_item(service_key, record),
-                ConditionExpression="attribute_not_exists(pk) OR #at < :limit",
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":limit": {"N": str(limit)}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
-                return False
-            raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
-        except BotoCoreError as exc:
-            raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
-        return True
+        return self._table.put(
+            keys.chaos_last_kill(service_key),
+            self._kill_fields(record),
+            "attribute_not_exists(pk) OR #at < :limit",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={":limit": {"N": str(limit)}},
+        )
 
     def forget_kill(self, service_key: str, run_id: str, previous: KillRecord | None) -> None:
         """Undo :meth:`record_kill` of ``run_id`` when its task was not stopped after all:
         put ``previous`` back (or delete), only if the record is still that run's."""
-        key = self._key(service_key, "LAST_KILL")
-        condition = {
-            "ConditionExpression": "run_id = :run",
+        key = keys.chaos_last_kill(service_key)
+        still_this_run = {
             "ExpressionAttributeValues": {":run": {"S": run_id}},
         }
-        try:
-            if previous is None:
-                self._ddb.delete_item(TableName=self._table, Key=key, **condition)
-            else:
-                item = self._kill_item(service_key, previous)
-                self._ddb.put_item(TableName=self._table, Item=item, **condition)
-        except (ClientError, BotoCoreError) as exc:
-            if error_code(exc) != _CONDITION_FAILED:
-                raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
+        if previous is None:
+            self._table.delete(key, "run_id = :run", **still_this_run)
+        else:
+            self._table.put(key, self._kill_fields(previous), "run_id = :run", **still_this_run)
 
-    def _kill_item(self, service_key: str, record: KillRecord) -> dict[str, Any]:
+    def _kill_fields(self, record: KillRecord) -> dict[str, Any]:
         at = _epoch(record.at)
         return {
-            **self._key(service_key, "LAST_KILL"),
-            "at": {"N": str(at)},
-            "kind": {"S": record.kind},
-            "task_arn": {"S": record.task_arn or "-"},
-            "run_id": {"S": record.run_id or "-"},
+            "at": at,
+            "kind": record.kind,
+            "task_arn": record.task_arn or "-",
+            "run_id": record.run_id or "-",
             # Kept as long as the longest minimum gap a tag may set (a year), at least.
-            "ttl": {"N": str(at + max(self._ttl, _YEAR))},
+            "ttl": at + max(self._ttl, _YEAR),
         }
 
     def put_run(
         self, service_key: str, run_id: str, started: datetime, fields: Mapping[str, Any]
     ) -> None:
-        """Write (or overwrite) the record of one experiment.
-
-        Raises
-        ------
-        ChaosReadError
-            DynamoDB failed.
-        """
+        """Write (or overwrite) the record of one experiment: numbers as numbers, every
+        other value as text (at most 1000 characters)."""
         stamp = started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        item: dict[str, Any] = {
-            **self._key(service_key, f"RUN#{stamp}#{run_id}"),
-            "run_id": {"S": run_id},
-            "ttl": {"N": str(_epoch(started) + self._ttl)},
-        }
+        values: dict[str, Any] = {"run_id": run_id, "ttl": _epoch(started) + self._ttl}
         for name, value in fields.items():
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
-                item[name] = {"S": str(value)[:1000]}
+                values[name] = str(value)[:1000]
             else:
-                item[name] = {"N": str(value)}
-        try:
-            self._ddb.put_item(TableName=self._table, Item=item)
-        except (ClientError, BotoCoreError) as exc:
-            raise ChaosReadError(f"ledger write failed ({_code(exc)})") from exc
+                values[name] = value
+        self._table.put(keys.chaos_run(service_key, stamp, run_id), values)
 
 
 # ---- reading the facts --------------------------------------------------------------------
@@ -384,7 +331,8 @@ class ChaosReader:
         return Reading(tuple(sorted(names)))
 
     def lock(self, service_key: str) -> Reading[Mapping[str, Any]]:
-        """The service's live lock (``value`` None: free)."""
+        """The service's live lock as its plain item (``value`` None: free): what
+        :func:`~chalicelib.chaos.guards.guard_lock` reads."""
         try:
             return Reading(self._ledger.get_lock(service_key))
         except OpsError as exc:
@@ -396,7 +344,7 @@ class ChaosReader:
         observed = latest_spot_interruption(service.stopped_tasks)
         try:
             stored = self.records.last_kill(service.key)
-        except ChaosReadError as exc:
+        except LedgerError as exc:
             return Reading.failed(str(exc)), None
         return Reading(latest_kill(stored, observed)), stored
 

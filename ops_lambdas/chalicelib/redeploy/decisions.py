@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.deployments import (
     OPEN_STATUSES,
@@ -22,9 +22,10 @@ from chalicelib.deployments import (
     ServiceDeployment,
     is_bootstrap_image,
 )
+from chalicelib.ledger import Lock
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 
 def redeploy_lock_holder(digest: str) -> str:
@@ -37,7 +38,7 @@ def twin_owner(
     digest: str,
     tag: str | None,
     *,
-    lock: Mapping[str, Any] | None,
+    lock: Lock | None,
     record: DeploymentRecord | None = None,
 ) -> str | None:
     """The tag of the push that owns the deployment of ``digest`` when it is not ``tag``:
@@ -52,15 +53,15 @@ def twin_owner(
 
     Example
     -------
-    >>> lock = {"holder": redeploy_lock_holder("sha256:ab"), "tag": "v1.2.3"}
+    >>> lock = Lock(holder=redeploy_lock_holder("sha256:ab"), tag="v1.2.3")
     >>> twin_owner("sha256:ab", "0123abc", lock=lock)
     'v1.2.3'
     >>> twin_owner("sha256:ab", "v1.2.3", lock=lock) is None  # a retry of the same push
     True
     """
     mine = tag or ""
-    if lock is not None and lock.get("holder") == redeploy_lock_holder(digest):
-        owner = str(lock.get("tag") or "")
+    if lock is not None and lock.holder == redeploy_lock_holder(digest):
+        owner = lock.tag
         return owner if owner != mine else None
     if record is not None and record.digest == digest and record.tag != mine:
         return record.tag

@@ -46,6 +46,7 @@ from chalicelib.errors import DeferredError, LedgerError
 from chalicelib.failures import FailureKind
 from chalicelib.gateway import AwsCallError, EcsGateway, ServiceFacts, TaskDefinition
 from chalicelib.idempotent import run_once
+from chalicelib.ledger import Lock
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.redeploy.decisions import (
     PushFacts,
@@ -148,8 +149,9 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     # The ledger first, then ECS: a push that lands between the two reads then shows in ECS
     # (a deployment in progress, or the new image running) instead of a record ECS seems
     # not to know, which would be settled ROLLED_BACK in the middle of its deployment.
-    latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
-    high_water = _number((kit.ledger.high_water(svc) or {}).get("at"))
+    latest = kit.ledger.read_deployment(svc)
+    mark = kit.ledger.read_high_water(svc)
+    high_water = mark.at if mark is not None else None
     read_at = time.time()
     try:
         images = gateway.tagged_images(settings.repository_name)
@@ -167,13 +169,13 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
     running_pushed_at = next(
         (facts.pushed_at for facts, _ in images if facts.digest == running_digest), None
     )
-    handled = kit.ledger.image_record(svc, newest[0].digest) if newest else None
+    handled = kit.ledger.read_image(svc, newest[0].digest) if newest else None
     decision = reconcile_decision(
         newest=newest[0] if newest else None,
         running_image=running_image if service else None,
         in_progress=deployment_in_progress(service.deployments) if service else False,
         latest=latest,
-        newest_handled=str(handled["outcome"]) if handled else None,
+        newest_handled=handled.outcome if handled is not None else None,
         deployments=service.deployments if service else (),
         record_age=read_at - latest.updated_at if latest is not None else 0.0,
         high_water=high_water,
@@ -357,12 +359,14 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         details={"digest": image.digest, "trigger": trigger},  # the tag is claimed below
     )
     if not lock.acquired:
-        owner = twin_owner(image.digest, image.tag, lock=lock.holder)
+        held = lock.lock
+        owner = twin_owner(image.digest, image.tag, lock=held)
         if owner is not None:  # the lock is this digest's: another tag is deploying it
             return _twin(kit, image, owner, trigger)
         reason = (
-            f"{svc} is locked by {lock.holder.get('action', '?')} "
-            f"({lock.holder.get('holder', '?')}) until {lock.holder.get('expires_at', '?')}"
+            f"{svc} is locked by {held.action} ({held.holder}) until {held.expires_at}"
+            if held is not None
+            else f"{svc} is locked by ? (?) until ?"  # freed between our write and read
         )
         title = f":lock: Redeploy waiting: {image.label}"
         _notify_once(kit, image, "locked", title, reason, trigger)
@@ -374,14 +378,14 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         raise DeferredError(
             Status.LOCKED.value, f"the lock on {svc} expired before the redeploy began", **facts
         )
-    owner = twin_owner(image.digest, image.tag, lock={"holder": holder, "tag": claimed})
+    owner = twin_owner(image.digest, image.tag, lock=Lock(holder=holder, tag=str(claimed)))
     if owner is not None:
         return _twin(kit, image, owner, trigger)
 
     started = False
     registered: str | None = None
     try:
-        if not lock.holder.get("budget_taken"):
+        if not (lock.lock is not None and lock.lock.budget_taken):
             if not kit.ledger.consume_budget(JOB, settings.redeploy_max_per_hour):
                 reason = f"hourly budget of {settings.redeploy_max_per_hour} redeploys is spent"
                 title = f":hourglass: Redeploy postponed: {image.label}"
@@ -448,10 +452,10 @@ def _finish(kit: Toolkit, image: Image, started: Started, trigger: str) -> None:
     settings = kit.settings
     svc = settings.service_key
     holder = redeploy_lock_holder(image.digest)
-    lock = kit.ledger.get_lock(svc)
-    if lock and lock.get("holder") == holder and not lock.get("deployment_id"):
+    lock = kit.ledger.read_lock(svc)
+    if lock is not None and lock.holder == holder and not lock.deployment_id:
         kit.ledger.update_lock(svc, holder, {"deployment_id": started.deployment_id})
-    latest = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    latest = kit.ledger.read_deployment(svc)
     # The same deployment is the same id *and* image (the local emulator reuses ids).
     if (
         latest is None
@@ -515,23 +519,23 @@ def _order(
     time, ECR's push time), the image the service runs now (ECR's push time, and the time of
     the push that deployed it, from the ledger) and the last image the job deployed."""
     svc = kit.settings.service_key
-    handled = kit.ledger.image_record(svc, image.digest)
+    handled = kit.ledger.read_image(svc, image.digest)
     running = None
     running_digest = current_image.rsplit("@", 1)[1] if "@" in current_image else None
     if running_digest is not None:
         in_ecr = gateway.image(image.repository, running_digest)
-        record = kit.ledger.image_record(svc, running_digest)
-        event_at = _number((record or {}).get("event_at"))
+        record = kit.ledger.read_image(svc, running_digest)
+        event_at = record.event_at if record is not None else None
         if in_ecr is not None or event_at is not None:
-            tag = (in_ecr.tag if in_ecr else None) or str((record or {}).get("tag") or "")
+            tag = (in_ecr.tag if in_ecr else None) or (record.tag if record is not None else "")
             running = PushFacts(
                 f"{tag or 'untagged'} ({short(running_digest)})",
                 in_ecr.pushed_at if in_ecr is not None else 0.0,
                 event_at,
             )
-    latest_record = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    latest_record = kit.ledger.read_deployment(svc)
     this_push = PushFacts(image.label, pushed.pushed_at, image.event_at)
-    handled_at = _number((handled or {}).get("event_at"))
+    handled_at = handled.event_at if handled is not None else None
     # One push, one deployment: a twin's or late event of a push whose deployment failed
     # (or was undone) does not deploy that digest again; a new push of it does.
     spent = spent_push(
@@ -545,16 +549,11 @@ def _order(
             latest_record.label, latest_record.pushed_at, latest_record.event_at or None
         )
     elif latest_record is None:  # expired: the hold-back without TTL still knows
-        mark = kit.ledger.high_water(svc)
-        at = _number((mark or {}).get("at"))
-        if mark is not None and at is not None and mark.get("digest") != image.digest:
-            label = f"{mark.get('tag') or 'untagged'} ({short(str(mark.get('digest')))})"
-            latest = PushFacts(label, at)
+        mark = kit.ledger.read_high_water(svc)
+        if mark is not None and mark.at is not None and mark.digest != image.digest:
+            label = f"{mark.tag or 'untagged'} ({short(mark.digest)})"
+            latest = PushFacts(label, mark.at)
     return push_order(this_push, running=running, latest=latest, handled_at=handled_at)
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _not_newer(
@@ -571,7 +570,7 @@ def _not_newer(
         return _result(Status.SKIPPED, reason, **facts)
     if verdict is PushVerdict.SPENT:
         return _held_back(kit, image, reason, trigger)
-    if kit.ledger.image_record(svc, image.digest) is None:
+    if kit.ledger.read_image(svc, image.digest) is None:
         kit.ledger.record_image(
             svc, image.digest, "older", tag=image.tag or "", detail=reason, event_at=image.event_at
         )
@@ -593,7 +592,7 @@ def _held_back(kit: Toolkit, image: Image, reason: str, trigger: str) -> dict[st
     same push, failed or was undone changes nothing on ECS: recorded (history; an image
     record if none is left, so the reconcile run keeps it out) and posted once."""
     svc = kit.settings.service_key
-    if kit.ledger.image_record(svc, image.digest) is None:
+    if kit.ledger.read_image(svc, image.digest) is None:
         kit.ledger.record_image(
             svc,
             image.digest,
@@ -704,22 +703,18 @@ def _resume_if_ours(
     Returns the owner's tag when the image runs because a push of it under another tag
     deployed it (this push is its twin: nothing to resume), else ``None``."""
     svc = kit.settings.service_key
-    lock = kit.ledger.get_lock(svc)
-    latest = kit.ledger.get_deployment(svc)
-    owner = twin_owner(
-        image.digest, image.tag, lock=lock, record=DeploymentRecord.from_item(latest)
-    )
+    lock = kit.ledger.read_lock(svc)
+    latest = kit.ledger.read_deployment(svc)
+    owner = twin_owner(image.digest, image.tag, lock=lock, record=latest)
     if owner is not None:
         return owner
-    ours = bool(lock and lock.get("holder") == redeploy_lock_holder(image.digest))
-    unannounced = bool(
-        latest and latest.get("digest") == image.digest and not latest.get("announced")
-    )
+    ours = lock is not None and lock.holder == redeploy_lock_holder(image.digest)
+    unannounced = latest is not None and latest.digest == image.digest and not latest.announced
     if not (ours or unannounced):
         return None
     deployment_id = str(
-        (lock or {}).get("deployment_id")
-        or (latest or {}).get("deployment_id")
+        (lock.deployment_id if lock is not None else "")
+        or (latest.deployment_id if latest is not None else "")
         or _deployment_of(service, service.task_definition)
     )
     logger.warning("resuming a deployment cut short", extra={"deployment_id": deployment_id})

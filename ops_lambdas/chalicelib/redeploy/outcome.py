@@ -79,8 +79,7 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
     svc = settings.service_key
     deployment_id = event.deployment_id
     logger.append_keys(deployment_id=deployment_id)
-    item = kit.ledger.get_deployment(svc)
-    record = DeploymentRecord.from_item(item)
+    record = kit.ledger.read_deployment(svc)
     running = None
     if event.event_name == "SERVICE_DEPLOYMENT_COMPLETED" and record is not None:
         running = _running_image(kit)
@@ -92,12 +91,11 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
         running_image=running,
     )
     facts = {"deployment_id": deployment_id}
-    superseded = (item or {}).get("superseded_id")
     if report_foreign_failure(
         decision,
         event_name=event.event_name,
         deployment_id=deployment_id,
-        superseded_id=str(superseded) if superseded else None,
+        superseded_id=(record.superseded_id or None) if record is not None else None,
     ):
         return _foreign_failure(kit, event)
     if decision.kind not in _STATUS or record is None:

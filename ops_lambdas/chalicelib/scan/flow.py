@@ -312,12 +312,8 @@ def _announce_enhanced(event: InspectorFindingEvent | InspectorScanEvent, kit: T
     failure is logged and skips the notice: it must not hold back a vulnerability alert."""
     settings = kit.settings
     try:
-        # SCAN#<svc> / ENHANCED, without ttl: once per stage, not once per expiry (delete the
-        # item to hear it again).
-        first = kit.ledger.claim_once(
-            f"SCAN#{settings.service_key}",
-            "ENHANCED",
-            expires=False,
+        first = kit.ledger.claim_enhanced_scanning_notice(
+            settings.service_key,
             at=int(time.time()),
             event_id=str(event.get("id")),
         )

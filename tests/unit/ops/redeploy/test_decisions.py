@@ -16,6 +16,7 @@ from chalicelib.deployments import (
     primary_deployment_of,
 )
 from chalicelib.failures import FailureKind, failure_kind
+from chalicelib.ledger import Lock
 from chalicelib.redeploy.decisions import (
     COMPLETED_EVENT,
     FAILED_EVENT,
@@ -406,7 +407,7 @@ def _record(tag: str, digest: str = DIGEST) -> DeploymentRecord:
 def test_twin_owner_is_the_tag_that_claimed_the_digest(
     tag: str, lock: dict[str, str] | None, record: DeploymentRecord | None, owner: str | None
 ) -> None:
-    assert twin_owner(DIGEST, tag, lock=lock, record=record) == owner
+    assert twin_owner(DIGEST, tag, lock=Lock.from_item(lock), record=record) == owner
 
 
 # ---- settling a record from ECS: only what ECS clearly says (issue 22, item 7) ---------------

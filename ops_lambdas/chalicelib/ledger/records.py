@@ -1,0 +1,214 @@
+"""The ledger's items as typed records: what every reader of the ledger gets back.
+
+Each record is parsed from its item in one place, its ``from_item``, which tolerates what
+older writers left out: a missing attribute takes its empty value, a number stored as
+text is no number (``None`` where the record says so). The item schema is in
+:mod:`chalicelib.ledger.keys`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+# Attributes every item has, or that only DynamoDB reads: never part of a record's details.
+_BOOKKEEPING = frozenset({"pk", "sk", "ttl"})
+
+
+def number_or_none(value: Any) -> float | None:
+    """``value`` as a float when DynamoDB gave a number, else ``None``."""
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _number(value: Any) -> float:
+    return float(value or 0)
+
+
+def _text(value: Any) -> str:
+    return str(value) if value is not None else ""
+
+
+@dataclass(frozen=True)
+class Guest:
+    """Who acts beside a deployment's lock holder (``share_lock``), one at a time."""
+
+    holder: str
+    until: float = 0.0
+    budget_taken: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Any) -> Guest | None:
+        if not isinstance(item, Mapping) or not item.get("holder"):
+            return None
+        return cls(
+            holder=str(item["holder"]),
+            until=_number(item.get("until")),
+            budget_taken=bool(item.get("budget_taken")),
+            details={k: v for k, v in item.items() if k not in {"holder", "until"}},
+        )
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A service's lock (``LOCK#<svc>``): who holds it, for what, until when.
+
+    ``details`` holds every attribute the holder recorded (``digest``, ``trigger``, ...),
+    the typed ones included; the typed fields are those the jobs decide from.
+    """
+
+    holder: str
+    action: str = ""
+    acquired_at: int = 0  # epoch seconds
+    expires_at: int = 0
+    deployment_id: str = ""
+    digest: str = ""
+    tag: str = ""
+    budget_taken: bool = False
+    guest: Guest | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> Lock | None:
+        """The lock of a plain item; ``None`` for no item (a lock without ``holder`` is
+        still a lock: it is held, by nobody named)."""
+        if not item:
+            return None
+        return cls(
+            holder=_text(item.get("holder")),
+            action=_text(item.get("action")),
+            acquired_at=int(item.get("acquired_at") or 0),
+            expires_at=int(item.get("expires_at") or 0),
+            deployment_id=_text(item.get("deployment_id")),
+            digest=_text(item.get("digest")),
+            tag=_text(item.get("tag")),
+            budget_taken=bool(item.get("budget_taken")),
+            guest=Guest.from_item(item.get("guest")),
+            details={
+                k: v
+                for k, v in item.items()
+                if k not in _BOOKKEEPING | {"holder", "action", "guest"}
+            },
+        )
+
+
+class DeploymentStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    ROLLING_BACK = "ROLLING_BACK"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    ROLLED_BACK = "ROLLED_BACK"
+    SUPERSEDED = "SUPERSEDED"
+
+
+OPEN_STATUSES = frozenset({DeploymentStatus.IN_PROGRESS, DeploymentStatus.ROLLING_BACK})
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """The latest deployment the redeploy job started (``DEPLOYMENT#<svc>``)."""
+
+    deployment_id: str
+    digest: str
+    tag: str
+    status: DeploymentStatus
+    task_definition: str = ""
+    pushed_at: float = 0.0
+    previous_task_definition: str = ""
+    updated_at: float = 0.0  # when the record last changed (its COMPLETED time, once done)
+    event_at: float = 0.0  # the time of the push event that started it (0: reconcile's)
+    announced: bool = False  # the "deploying" notice was claimed (claim_announcement)
+    superseded_id: str = ""  # the deployment this one went on from (hand_over_deployment)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> DeploymentRecord | None:
+        """The record of a plain item; ``None`` without a deployment id or with a status
+        outside :class:`DeploymentStatus` (nothing the toolkit wrote)."""
+        if not item or not item.get("deployment_id"):
+            return None
+        try:
+            status = DeploymentStatus(str(item.get("status", "")))
+        except ValueError:
+            return None
+        return cls(
+            deployment_id=str(item["deployment_id"]),
+            digest=str(item.get("digest", "")),
+            tag=str(item.get("tag", "")),
+            status=status,
+            task_definition=str(item.get("task_definition", "")),
+            pushed_at=_number(item.get("pushed_at")),
+            previous_task_definition=str(item.get("previous_task_definition", "")),
+            updated_at=_number(item.get("updated_at")),
+            event_at=_number(item.get("event_at")),
+            announced=bool(item.get("announced")),
+            superseded_id=_text(item.get("superseded_id")),
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.tag or 'untagged'} ({self.digest[:19]})"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What the redeploy job did with one image (``IMAGE#<svc>`` / ``<digest>``)."""
+
+    digest: str
+    outcome: str  # deployed, refused, older, held-back
+    tag: str = ""
+    detail: str = ""
+    at: float = 0.0
+    event_at: float | None = None  # the push event's time; None: not known
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> ImageRecord | None:
+        if not item:
+            return None
+        return cls(
+            digest=_text(item.get("sk")),
+            outcome=_text(item.get("outcome")),
+            tag=_text(item.get("tag")),
+            detail=_text(item.get("detail")),
+            at=_number(item.get("at")),
+            event_at=number_or_none(item.get("event_at")),
+        )
+
+
+@dataclass(frozen=True)
+class HighWater:
+    """The newest image ever deployed to the service (``HOLD#<svc>`` / ``NEWEST``)."""
+
+    at: float | None  # its push time; None: not a number (nothing to hold back by)
+    digest: str = ""
+    tag: str = ""  # "-" when it was pushed untagged
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> HighWater | None:
+        if not item:
+            return None
+        return cls(
+            at=number_or_none(item.get("at")),
+            digest=_text(item.get("digest")),
+            tag=_text(item.get("tag")),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a service's history (``HISTORY#<svc>`` / ``<iso>#<id>``)."""
+
+    at: str  # ISO time to the second
+    action: str
+    outcome: str
+    detail: str = ""
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            at=_text(item.get("sk")).partition("#")[0],
+            action=_text(item.get("action")),
+            outcome=_text(item.get("outcome")),
+            detail=_text(item.get("detail")),
+        )
