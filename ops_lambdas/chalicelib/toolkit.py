@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -19,7 +19,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
 )
 
+from chalicelib.alarms.settings import RemediationSettings, load_remediation_settings
 from chalicelib.aws import AwsClients
+from chalicelib.chaos.settings import ChaosSettings, load_chaos_settings
 from chalicelib.controls import Controls, DryRunState, KillSwitchState
 from chalicelib.ledger import SafetyLedger
 from chalicelib.settings import Settings, load_settings
@@ -39,10 +41,48 @@ class RunControls(Protocol):
 
 
 @dataclass(frozen=True)
+class ToolkitSettings(Settings):
+    """The shared settings with each job's own section, parsed in the job's package: the
+    toolkit is the composition root, the one shared module that may know the jobs.
+
+    Attributes
+    ----------
+    chaos:
+        ``CHAOS_*`` (:mod:`chalicelib.chaos.settings`).
+    remediation:
+        The alarm function's (:mod:`chalicelib.alarms.settings`).
+    """
+
+    chaos: ChaosSettings = field(default_factory=ChaosSettings)
+    remediation: RemediationSettings = field(default_factory=RemediationSettings)
+
+
+def load_toolkit_settings(env: Mapping[str, str]) -> ToolkitSettings:
+    """Read and validate every setting of the ops functions from ``env``.
+
+    Raises
+    ------
+    SettingsError
+        When a variable is missing or bad; the message names the variable.
+
+    Example
+    -------
+    >>> load_toolkit_settings(os.environ).chaos.mtbk_hours  # doctest: +SKIP
+    16.0
+    """
+    shared = load_settings(env)
+    return ToolkitSettings(
+        **{f.name: getattr(shared, f.name) for f in fields(Settings)},
+        chaos=load_chaos_settings(env),
+        remediation=load_remediation_settings(env),
+    )
+
+
+@dataclass(frozen=True)
 class Toolkit:
     """Settings, AWS clients and the shared safety pieces a job needs."""
 
-    settings: Settings
+    settings: ToolkitSettings
     ecs: Any
     ecr: Any
     ledger: SafetyLedger
@@ -97,7 +137,7 @@ class Toolkit:
 
 
 def build_toolkit(
-    settings: Settings,
+    settings: ToolkitSettings,
     clients: AwsClients,
     *,
     sleep: Callable[[float], None] = time.sleep,
@@ -169,7 +209,7 @@ def get_toolkit() -> Toolkit:
     if _toolkit is None:
         with _lock:
             if _toolkit is None:
-                settings = load_settings(os.environ)
+                settings = load_toolkit_settings(os.environ)
                 _toolkit = build_toolkit(settings, AwsClients(settings.aws_max_attempts))
     return _toolkit
 

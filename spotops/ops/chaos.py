@@ -42,10 +42,10 @@ from chalicelib.chaos.guards import (  # noqa: E402
     leash_state,
     pick_victim,
 )
+from chalicelib.chaos.settings import ChaosSettings, load_chaos_settings  # noqa: E402
 from chalicelib.controls import KILL_SWITCH_OFF, dry_run_state  # noqa: E402
 from chalicelib.errors import SettingsError  # noqa: E402
 from chalicelib.ledger import SafetyLedger  # noqa: E402
-from chalicelib.settings import ChaosSettings, load_chaos_settings  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,7 @@ import boto3
 
 from chalicelib.aws import AwsClients
 from chalicelib.observability import logger as ops_logger
-from chalicelib.settings import load_settings
-from chalicelib.toolkit import Toolkit, build_toolkit
+from chalicelib.toolkit import Toolkit, build_toolkit, load_toolkit_settings
 from spotops.local.images import put_image
 from tests.support.alarms import put_alarm
 
@@ -275,7 +274,7 @@ def kit_of(env: dict[str, str]) -> Toolkit:
     pacing, like a new container), whose Slack waits cost no real time."""
     waits = SkippedWaits()
     return build_toolkit(
-        load_settings(env),
+        load_toolkit_settings(env),
         AwsClients(max_attempts=1, session=SESSION),
         sleep=waits.sleep,
         clock=waits.clock,

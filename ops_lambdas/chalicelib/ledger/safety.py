@@ -22,8 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+import chalicelib.ledger.keys as keys  # the module alone: the package imports this one
 from chalicelib.errors import LedgerError
-from chalicelib.ledger import keys
 from chalicelib.ledger.keys import Key
 from chalicelib.ledger.records import (
     DeploymentRecord,

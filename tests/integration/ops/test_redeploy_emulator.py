@@ -13,8 +13,7 @@ import pytest
 from chalicelib.aws import AwsClients
 from chalicelib.events import EcrImageActionEvent
 from chalicelib.redeploy.flow import handle_push
-from chalicelib.settings import load_settings
-from chalicelib.toolkit import build_toolkit
+from chalicelib.toolkit import build_toolkit, load_toolkit_settings
 from tests.support.events import load_event
 from tests.support.ops_world import FakeLambdaContext, build_world, settings_env
 from tests.support.slack_stub import SlackStub
@@ -28,7 +27,7 @@ def test_push_redeploys_through_the_emulator(emulator: str, slack: SlackStub) ->
     assert urlparse(world.clients.ecs.meta.endpoint_url).netloc == urlparse(emulator).netloc
 
     env = settings_env(world)
-    kit = build_toolkit(load_settings(env), AwsClients(max_attempts=1)).with_context(
+    kit = build_toolkit(load_toolkit_settings(env), AwsClients(max_attempts=1)).with_context(
         FakeLambdaContext()
     )
     digest = world.push_image("v1.2.3")

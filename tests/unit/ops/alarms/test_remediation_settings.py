@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.alarms.rules import Severity
+from chalicelib.alarms.settings import load_remediation_settings
 from chalicelib.errors import SettingsError
-from chalicelib.settings import load_remediation_settings, load_settings
+from chalicelib.toolkit import load_toolkit_settings
 from tests.unit.ops.test_settings import VALID
 
 
 def test_defaults_give_one_channel_and_conservative_limits() -> None:
-    settings = load_settings(VALID).remediation
+    settings = load_toolkit_settings(VALID).remediation
     assert settings.max_per_hour == 3
     assert settings.rollback_window_seconds == 1800
     assert settings.scale_out_percent == 50
@@ -50,5 +51,5 @@ def test_a_channel_per_severity_is_a_secret_name_per_severity() -> None:
 )
 def test_a_bad_value_names_its_variable(name: str, value: str, words: str) -> None:
     with pytest.raises(SettingsError, match=name) as caught:
-        load_settings({**VALID, name: value})
+        load_toolkit_settings({**VALID, name: value})
     assert words in str(caught.value)

@@ -658,7 +658,7 @@ def test_over_a_simulated_month_the_minimum_gap_holds_and_kills_stay_near_the_me
 
 
 def test_chaos_settings_are_optional_and_default_to_a_leashed_weekday_window() -> None:
-    from chalicelib.settings import load_chaos_settings
+    from chalicelib.chaos.settings import load_chaos_settings
 
     settings = load_chaos_settings({})
 
@@ -670,7 +670,7 @@ def test_chaos_settings_are_optional_and_default_to_a_leashed_weekday_window() -
 
 
 def test_chaos_settings_are_read_from_their_variables() -> None:
-    from chalicelib.settings import load_chaos_settings
+    from chalicelib.chaos.settings import load_chaos_settings
 
     settings = load_chaos_settings(
         {
@@ -706,8 +706,8 @@ def test_chaos_settings_are_read_from_their_variables() -> None:
     ],
 )
 def test_a_bad_chaos_setting_names_its_variable(variable: str, value: str) -> None:
+    from chalicelib.chaos.settings import load_chaos_settings
     from chalicelib.errors import SettingsError
-    from chalicelib.settings import load_chaos_settings
 
     with pytest.raises(SettingsError, match=variable):
         load_chaos_settings({variable: value})
