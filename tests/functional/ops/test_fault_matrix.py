@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.deployments import DeploymentRecord
 from chalicelib.events import EcrImageActionEvent, EcsDeploymentStateChangeEvent, ScheduledEvent
 from chalicelib.ledger import SafetyLedger
 from chalicelib.redeploy.flow import handle_push, reconcile
@@ -105,7 +104,7 @@ def run_sequence(world: World, faults: Faults) -> list[dict[str, Any] | str]:
     )
     # ECS finishes the deployment it runs and says so.
     kit = make_kit(world)
-    record = DeploymentRecord.from_item(kit.ledger.get_deployment(kit.settings.service_key))
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     if record is not None and world.site_image().endswith(f"@{record.digest}"):
         completed = load_event("ecsDeploymentStateChangeCompleted")
         completed["resources"] = [world.service_desc()["serviceArn"]]
@@ -141,7 +140,7 @@ def test_the_push_path_stays_exactly_once_under_each_fault(
     refused = fault == "denied" and step.startswith(("ecs.", "ecr."))
     assert deployed is not refused, summary
     # No lock left behind.
-    assert kit.ledger.get_lock(svc) is None, summary
+    assert kit.ledger.read_lock(svc) is None, summary
     # Posts: at most one "deploying"; a refusal or a denial posted exactly once, with its
     # runbook; nothing else failing posted.
     assert sum(t.startswith(":rocket:") for t in texts) <= 1, summary
@@ -154,7 +153,7 @@ def test_the_push_path_stays_exactly_once_under_each_fault(
     if deployed and step != SLACK_STEP:
         assert sum(t.startswith(":rocket:") for t in texts) == 1, summary
     # The ledger tells the truth.
-    record = DeploymentRecord.from_item(kit.ledger.get_deployment(svc))
+    record = kit.ledger.read_deployment(svc)
     if deployed:
         assert record is not None, summary
         assert world.site_image().endswith(f"@{record.digest}"), summary
@@ -235,9 +234,9 @@ def test_outcome_events_change_only_our_deployment_once(
         handle_deployment_state(event, make_kit(world))
 
     svc = kit.settings.service_key
-    record = kit.ledger.get_deployment(svc)
+    record = kit.ledger.read_deployment(svc)
     assert record is not None
-    assert record["status"] == final_status
+    assert record.status == final_status
     assert len(slack.bodies) - before == posts, slack.texts()
-    lock = kit.ledger.get_lock(svc)
+    lock = kit.ledger.read_lock(svc)
     assert (lock is None) is (final_status != "IN_PROGRESS")

@@ -49,9 +49,9 @@ def test_expired_lock_of_a_crashed_lambda_can_be_taken_over(
     assert ledger.acquire_lock(SVC, holder="crashed", action="redeploy", ttl_seconds=60).acquired
     clock.now += 61
 
-    assert ledger.get_lock(SVC) is None
+    assert ledger.read_lock(SVC) is None
     assert ledger.acquire_lock(SVC, holder="next", action="chaos", ttl_seconds=60).acquired
-    assert ledger.get_lock(SVC)["holder"] == "next"  # type: ignore[index]
+    assert ledger.read_lock(SVC).holder == "next"  # type: ignore[union-attr]
 
 
 def test_release_only_by_the_holder_or_the_action(ledger: SafetyLedger) -> None:
@@ -60,13 +60,13 @@ def test_release_only_by_the_holder_or_the_action(ledger: SafetyLedger) -> None:
     assert not ledger.release_lock(SVC, holder="b")
     assert not ledger.release_lock(SVC, action="redeploy")
     assert ledger.release_lock(SVC, action="chaos")
-    assert ledger.get_lock(SVC) is None
+    assert ledger.read_lock(SVC) is None
 
 
 def test_update_lock_fails_once_the_lock_is_lost(ledger: SafetyLedger) -> None:
     ledger.acquire_lock(SVC, holder="a", action="redeploy", ttl_seconds=600)
     ledger.update_lock(SVC, "a", {"deployment_id": "ecs-svc/1"})
-    assert ledger.get_lock(SVC)["deployment_id"] == "ecs-svc/1"  # type: ignore[index]
+    assert ledger.read_lock(SVC).deployment_id == "ecs-svc/1"  # type: ignore[union-attr]
 
     ledger.release_lock(SVC, holder="a")
     with pytest.raises(LedgerError):
@@ -93,7 +93,7 @@ def test_history_is_newest_first_with_ttl(ledger: SafetyLedger, clock: Clock, wo
     clock.now += 5
     ledger.record_history(SVC, "redeploy", "completed", "v1")
 
-    assert [h["outcome"] for h in ledger.history(SVC)] == ["completed", "deploying"]
+    assert [h.outcome for h in ledger.read_history(SVC)] == ["completed", "deploying"]
     item = world.clients.dynamodb.scan(TableName=world.ledger_table)["Items"][0]
     assert int(item["ttl"]["N"]) > clock.now
 

@@ -47,8 +47,8 @@ def test_completed_deployment_is_reported_as_success_and_releases_the_lock(
     )
 
     assert result["status"] == "succeeded"
-    assert kit.ledger.get_lock(svc) is None
-    assert kit.ledger.get_deployment(svc)["status"] == "COMPLETED"  # type: ignore[index]
+    assert kit.ledger.read_lock(svc) is None
+    assert kit.ledger.read_deployment(svc).status == "COMPLETED"  # type: ignore[union-attr]
     assert "Deployed v1.2.3" in slack.texts()[-1]
 
 
@@ -64,8 +64,8 @@ def test_failed_deployment_reports_the_reason_and_the_runbook(
 
     assert result["status"] == "failed"
     assert result["lock_released"] is True
-    assert kit.ledger.get_lock(svc) is None
-    assert kit.ledger.get_deployment(svc)["status"] == "FAILED"  # type: ignore[index]
+    assert kit.ledger.read_lock(svc) is None
+    assert kit.ledger.read_deployment(svc).status == "FAILED"  # type: ignore[union-attr]
     report = str(slack.bodies[-1])
     assert "Deployment failed: v1.2.3" in slack.texts()[-1]
     assert "ECS deployment circuit breaker: task failed to start." in report
@@ -97,8 +97,8 @@ def test_a_circuit_breaker_rollback_fails_ours_and_its_own_events_change_nothing
     assert failed["status"] == "failed"
     assert rolling["status"] == done["status"] == "ignored"
     assert "not started by the redeploy job" in done["reason"]
-    assert kit.ledger.get_lock(svc) is None
-    assert kit.ledger.get_deployment(svc)["status"] == "FAILED"  # type: ignore[index]
+    assert kit.ledger.read_lock(svc) is None
+    assert kit.ledger.read_deployment(svc).status == "FAILED"  # type: ignore[union-attr]
     assert [t.split(":", 2)[1] for t in slack.texts()] == ["rocket", "x"]
     assert FAILED_RUNBOOK in str(slack.bodies[-1])
 
@@ -120,8 +120,8 @@ def test_a_rollback_notice_for_our_deployment_then_its_completion_is_rolled_back
     assert done["status"] == "rolled-back"
     assert "NOT deployed" in slack.texts()[-1]
     assert not any("Deployed v1.2.3" in text for text in slack.texts())
-    assert kit.ledger.get_lock(svc) is None
-    assert kit.ledger.get_deployment(svc)["status"] == "ROLLED_BACK"  # type: ignore[index]
+    assert kit.ledger.read_lock(svc) is None
+    assert kit.ledger.read_deployment(svc).status == "ROLLED_BACK"  # type: ignore[union-attr]
 
 
 def test_completion_of_our_deployment_while_service_runs_another_image_is_a_rollback(
@@ -150,7 +150,7 @@ def test_in_progress_event_is_only_logged(world: World, kit: Toolkit, slack: Sla
 
     assert result["status"] == "ignored"
     assert len(slack.bodies) == before
-    assert kit.ledger.get_lock(kit.settings.service_key) is not None
+    assert kit.ledger.read_lock(kit.settings.service_key) is not None
 
 
 def test_duplicate_outcome_event_is_reported_once(
@@ -193,9 +193,9 @@ def test_failure_does_not_release_a_chaos_lock(
 
     handle_deployment_state(state_event("ecsDeploymentStateChangeFailed", "ecs-svc/9"), kit)
 
-    lock = kit.ledger.get_lock(svc)
+    lock = kit.ledger.read_lock(svc)
     assert lock is not None
-    assert lock["action"] == "chaos"
+    assert lock.action == "chaos"
 
 
 # ---- a failed deployment the redeploy job did not start (issue 22, item 11) -------------
@@ -208,8 +208,8 @@ def test_a_failed_deployment_we_did_not_start_is_reported_once_and_changes_nothi
     about it, but on-call hears of it once, with ECS's reason and the runbook."""
     started = deploy(world, kit)
     svc = kit.settings.service_key
-    record_before = kit.ledger.get_deployment(svc)
-    lock_before = kit.ledger.get_lock(svc)
+    record_before = kit.ledger.read_deployment(svc)
+    lock_before = kit.ledger.read_lock(svc)
     posts = len(slack.bodies)
 
     reported = handle_deployment_state(
@@ -222,8 +222,8 @@ def test_a_failed_deployment_we_did_not_start_is_reported_once_and_changes_nothi
     assert reported["status"] == "alerted"
     assert "not started by the redeploy job" in reported["reason"]
     assert again["status"] == "duplicate"
-    assert kit.ledger.get_deployment(svc) == record_before  # ours, untouched
-    assert kit.ledger.get_lock(svc) == lock_before  # still held for our deployment
+    assert kit.ledger.read_deployment(svc) == record_before  # ours, untouched
+    assert kit.ledger.read_lock(svc) == lock_before  # still held for our deployment
     assert started["deployment_id"] != "ecs-svc/cfn-7"
     assert len(slack.bodies) == posts + 1
     report = str(slack.bodies[-1])
@@ -261,6 +261,6 @@ def test_a_foreign_failure_with_no_deployment_of_ours_on_record_is_reported(
     )
 
     assert result["status"] == "alerted"
-    assert kit.ledger.get_deployment(kit.settings.service_key) is None
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert kit.ledger.read_deployment(kit.settings.service_key) is None
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
     assert [t.split(":", 2)[1] for t in slack.texts()] == ["x"]

@@ -76,7 +76,7 @@ def test_reconcile_never_deploys_a_rolled_back_image_after_the_records_expired(
     assert world.revisions() == revisions
     assert world.site_image() == f"{world.repository_uri}@{good}"
     assert sum(":rocket: deploying" in text for text in slack.texts()) == announced
-    assert later.ledger.get_lock(later.settings.service_key) is None
+    assert later.ledger.read_lock(later.settings.service_key) is None
     assert result["status"] == "skipped", result
     assert "not newer than the newest image ever deployed" in result["reason"]
     # What held it back is one small item without TTL.
@@ -92,11 +92,11 @@ def test_the_hold_back_only_moves_forward_and_a_new_image_still_deploys(
     kit = make_kit(world)
     completed(kit, handle_push(old_event, kit))
     svc = kit.settings.service_key
-    mark = kit.ledger.high_water(svc)
+    mark = kit.ledger.read_high_water(svc)
     assert mark is not None
-    assert (mark["digest"], mark["tag"]) == (old, "v1.0.0")
+    assert (mark.digest, mark.tag) == (old, "v1.0.0")
     assert not kit.ledger.raise_high_water(svc, now - 1800, digest="sha256:older", tag="v0")
-    assert kit.ledger.high_water(svc) == mark
+    assert kit.ledger.read_high_water(svc) == mark
 
     expire_everything_with_a_ttl(world)
     new = world.push_image("v1.2.0")  # pushed now: its event was lost

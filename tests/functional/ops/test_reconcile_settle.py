@@ -81,15 +81,15 @@ def test_a_push_landing_between_the_reads_is_not_settled_rolled_back(
     started = pushed[0]
     assert started["status"] == "deploying", started
     svc = kit.settings.service_key
-    record, lock = kit.ledger.get_deployment(svc), kit.ledger.get_lock(svc)
+    record, lock = kit.ledger.read_deployment(svc), kit.ledger.read_lock(svc)
     assert record is not None
     assert lock is not None  # not freed mid-deployment
-    assert (record["deployment_id"], record["status"]) == (started["deployment_id"], "IN_PROGRESS")
-    assert lock["deployment_id"] == started["deployment_id"]
+    assert (record.deployment_id, record.status) == (started["deployment_id"], "IN_PROGRESS")
+    assert lock.deployment_id == started["deployment_id"]
     assert posted(slack, "NOT deployed") == 0, slack.texts()
     assert ecs.calls.count("update_service") == 1  # and reconcile deployed nothing itself
     assert run["status"] != "deploying", run
-    assert "rolled_back" not in [h["outcome"] for h in kit.ledger.history(svc)]
+    assert "rolled_back" not in [h.outcome for h in kit.ledger.read_history(svc)]
 
     # ECS's real outcome is not stale: it completes the record and frees the lock.
     done = handle_deployment_state(
@@ -97,7 +97,7 @@ def test_a_push_landing_between_the_reads_is_not_settled_rolled_back(
         make_kit(world),
     )
     assert done["status"] == "succeeded", done
-    assert kit.ledger.get_lock(svc) is None
+    assert kit.ledger.read_lock(svc) is None
 
 
 def test_describe_services_lagging_the_update_settles_nothing_until_ecs_says(
@@ -114,9 +114,9 @@ def test_describe_services_lagging_the_update_settles_nothing_until_ecs_says(
 
     assert lagging["status"] == "in-progress", lagging  # waits for the open deployment
     assert lagging["settled"] is None
-    record, lock = kit.ledger.get_deployment(svc), kit.ledger.get_lock(svc)
+    record, lock = kit.ledger.read_deployment(svc), kit.ledger.read_lock(svc)
     assert record is not None
-    assert record["status"] == "IN_PROGRESS"
+    assert record.status == "IN_PROGRESS"
     assert lock is not None
     assert posted(slack, "NOT deployed") == 0
     assert ecs.calls.count("update_service") == 1
@@ -124,7 +124,7 @@ def test_describe_services_lagging_the_update_settles_nothing_until_ecs_says(
     # ECS then says our deployment completed (its outcome event was lost): settled, posted.
     settled = reconcile(scheduled(), make_kit(world))
     assert settled["settled"] == "COMPLETED", settled
-    assert kit.ledger.get_lock(svc) is None
+    assert kit.ledger.read_lock(svc) is None
     assert posted(slack, ":white_check_mark: Deployed v1.1.0") == 1
 
 
@@ -140,16 +140,16 @@ def test_a_lost_rollback_outcome_is_settled_once_the_record_is_past_the_grace_pe
 
     young = reconcile(scheduled(), make_kit(world))
     assert young["settled"] is None, young
-    assert kit.ledger.get_lock(svc) is not None
+    assert kit.ledger.read_lock(svc) is not None
 
     age_record(world, kit, 3600)  # an hour: past SETTLE_GRACE_SECONDS (10 minutes)
     old = reconcile(scheduled(), make_kit(world))
 
     assert old["settled"] == "ROLLED_BACK", old
-    record = kit.ledger.get_deployment(svc)
+    record = kit.ledger.read_deployment(svc)
     assert record is not None
-    assert (record["deployment_id"], record["status"]) == (started["deployment_id"], "ROLLED_BACK")
-    assert kit.ledger.get_lock(svc) is None
+    assert (record.deployment_id, record.status) == (started["deployment_id"], "ROLLED_BACK")
+    assert kit.ledger.read_lock(svc) is None
     assert posted(slack, "NOT deployed") == 1
     assert ecs.calls.count("update_service") == 1
 
@@ -168,8 +168,8 @@ def test_a_failed_rollout_still_running_its_image_is_settled_failed_and_said_so(
     settled = reconcile(scheduled(), make_kit(world))
 
     assert settled["settled"] == "FAILED", settled
-    record = kit.ledger.get_deployment(kit.settings.service_key)
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     assert record is not None
-    assert record["status"] == "FAILED"
+    assert record.status == "FAILED"
     assert posted(slack, "Deployment failed: v1.1.0") == 1
     assert posted(slack, "NOT deployed") == 0

@@ -52,17 +52,17 @@ def test_push_deploys_new_revision_pinned_to_digest(
     for key in ("cpu", "memory", "networkMode", "executionRoleArn", "requiresCompatibilities"):
         assert after[key] == before[key]
 
-    record = kit.ledger.get_deployment(kit.settings.service_key)
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     assert record is not None
-    assert record["digest"] == digest
-    assert record["status"] == "IN_PROGRESS"
-    assert record["deployment_id"] == result["deployment_id"]
-    assert record["previous_task_definition"] == world.bootstrap_td  # what a rollback uses
-    lock = kit.ledger.get_lock(kit.settings.service_key)
+    assert record.digest == digest
+    assert record.status == "IN_PROGRESS"
+    assert record.deployment_id == result["deployment_id"]
+    assert record.previous_task_definition == world.bootstrap_td  # what a rollback uses
+    lock = kit.ledger.read_lock(kit.settings.service_key)
     assert lock is not None
-    assert lock["action"] == "redeploy"
-    assert lock["deployment_id"] == result["deployment_id"]
-    assert [h["outcome"] for h in kit.ledger.history(kit.settings.service_key)] == ["deploying"]
+    assert lock.action == "redeploy"
+    assert lock.deployment_id == result["deployment_id"]
+    assert [h.outcome for h in kit.ledger.read_history(kit.settings.service_key)] == ["deploying"]
 
     assert len(slack.bodies) == 1
     assert f"deploying v1.2.3 ({digest[:19]})" in slack.texts()[0]
@@ -179,7 +179,7 @@ def test_already_running_digest_is_skipped(world: World, kit: Toolkit, slack: Sl
 
     assert result["status"] == "already-running"
     assert world.revisions() == 2  # the bootstrap one and ours, no third
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
     assert slack.bodies == []
 
 
@@ -189,7 +189,7 @@ def test_dry_run_reports_and_changes_nothing(world: World, slack: SlackStub) -> 
     assert result["status"] == "dry-run"
     assert world.revisions() == 1
     assert world.site_image().endswith(":bootstrap")
-    assert make_kit(world).ledger.get_lock("default/servicetest") is None
+    assert make_kit(world).ledger.read_lock("default/servicetest") is None
     assert "[dry run] would deploy v1.2.3" in slack.texts()[0]
 
     # Nothing was remembered: once dry run is off, the same image deploys.
@@ -248,7 +248,7 @@ def test_hourly_budget_postpones_further_redeploys(world: World, slack: SlackStu
 
     assert result["status"] == "budget"
     assert world.revisions() == 2
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
 
 
 def _malformed_events() -> list[tuple[str, Any]]:
@@ -294,7 +294,7 @@ def test_malformed_event_is_logged_and_changes_nothing(
 
     assert result["status"] == "ignored", case
     assert world.revisions() == 1
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
     assert slack.bodies == []
     assert '"message":"event ignored"' in logs.text
     assert result["reason"] in logs.text
@@ -377,7 +377,7 @@ def test_ecs_throttling_defers_releases_the_lock_and_does_not_raise(
     assert "throttled" in result["reason"]
     assert throttled.update_calls == 1
     assert world.site_image().endswith(":bootstrap")
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
 
     # Not remembered as done: the next delivery (or reconcile) deploys the image.
     event = world.push_event(load_event("ecrImageActionPush"), digest, "v1.2.3")
@@ -601,12 +601,12 @@ def test_a_late_older_push_changes_nothing_and_reconcile_keeps_the_newest(
     assert world.site_image() == f"{world.repository_uri}@{new}"
     assert world.revisions() == revisions
     assert world.service_desc()["taskDefinition"] == service_before["taskDefinition"]
-    assert kit.ledger.get_lock(svc) is None
+    assert kit.ledger.read_lock(svc) is None
     # Recorded, and reported once.
-    image = kit.ledger.image_record(svc, old)
+    image = kit.ledger.read_image(svc, old)
     assert image is not None
-    assert image["outcome"] == "older"
-    assert [h["outcome"] for h in kit.ledger.history(svc)].count("older") == 1
+    assert image.outcome == "older"
+    assert [h.outcome for h in kit.ledger.read_history(svc)].count("older") == 1
     assert len(slack.bodies) == posts + 1
     assert reason in slack.texts()[-1]
 

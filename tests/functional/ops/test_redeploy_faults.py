@@ -127,9 +127,9 @@ def test_3_reconcile_never_undoes_a_manual_rollback(world: World, slack: SlackSt
 
     assert result["status"] == "skipped", result
     assert world.site_image().endswith(":bootstrap")
-    latest = kit.ledger.get_deployment(kit.settings.service_key)
+    latest = kit.ledger.read_deployment(kit.settings.service_key)
     assert latest is not None
-    assert latest["status"] == "SUPERSEDED"
+    assert latest.status == "SUPERSEDED"
 
 
 def test_4_rolling_back_by_pushing_a_new_tag_on_an_older_digest_deploys_it(
@@ -193,7 +193,7 @@ def test_5_a_request_ecs_refuses_is_posted_once_and_not_retried_until_a_new_push
     assert {run["status"] for run in runs} == {"skipped"}
     assert sum(text.startswith(":x: Redeploy failed") for text in slack.texts()) == 1
     assert world.revisions() == 1
-    assert make_kit(world).ledger.get_lock(make_kit(world).settings.service_key) is None
+    assert make_kit(world).ledger.read_lock(make_kit(world).settings.service_key) is None
 
 
 def test_6_a_lost_update_service_reply_is_reported_as_the_deployment_it_is(

@@ -78,15 +78,15 @@ def test_a_twin_arriving_while_the_first_push_deploys_changes_nothing(
     svc = kit.settings.service_key
     assert kit.ledger.budget_used("redeploy") == 1
     # The lock and the deployment record name the same deployment, and its tag.
-    lock, record = kit.ledger.get_lock(svc), kit.ledger.get_deployment(svc)
+    lock, record = kit.ledger.read_lock(svc), kit.ledger.read_deployment(svc)
     assert lock is not None
     assert record is not None
-    assert lock["deployment_id"] == record["deployment_id"] == owner["deployment_id"]
+    assert lock.deployment_id == record.deployment_id == owner["deployment_id"]
     assert owner["status"] == "deploying", owner
     assert twin[0]["status"] == "twin", twin
     assert twin[0]["twin_of"] == RELEASE
-    assert (lock["tag"], record["tag"]) == (RELEASE, RELEASE)
-    assert [h["outcome"] for h in kit.ledger.history(svc)].count("twin") == 1
+    assert (lock.tag, record.tag) == (RELEASE, RELEASE)
+    assert [h.outcome for h in kit.ledger.read_history(svc)].count("twin") == 1
     # One message names both tags; one announces the deployment.
     assert len(messages_naming(slack, RELEASE, COMMIT)) == 1, slack.texts()
     assert sum(":rocket: deploying" in text for text in slack.texts()) == 1
@@ -96,7 +96,7 @@ def test_a_twin_arriving_while_the_first_push_deploys_changes_nothing(
         state_event("ecsDeploymentStateChangeCompleted", owner["deployment_id"]), make_kit(world)
     )
     assert done["status"] == "succeeded", done
-    assert kit.ledger.get_lock(svc) is None
+    assert kit.ledger.read_lock(svc) is None
     # The twin's event delivered again: nothing more.
     posts = len(slack.bodies)
     assert handle_push(commit, ecs_kit(world, ecs))["status"] == "duplicate"
@@ -119,12 +119,12 @@ def test_a_twin_arriving_after_the_update_is_mentioned_once_and_changes_nothing(
     assert ecs.calls.count("update_service") == 1
     assert world.revisions() == 2
     svc = make_kit(world).settings.service_key
-    lock = make_kit(world).ledger.get_lock(svc)
+    lock = make_kit(world).ledger.read_lock(svc)
     assert lock is not None
-    assert lock["deployment_id"] == owner["deployment_id"]
-    image = make_kit(world).ledger.image_record(svc, digest)
+    assert lock.deployment_id == owner["deployment_id"]
+    image = make_kit(world).ledger.read_image(svc, digest)
     assert image is not None
-    assert image["tag"] == RELEASE  # the owner's record is left as it was
+    assert image.tag == RELEASE  # the owner's record is left as it was
     assert len(messages_naming(slack, RELEASE, COMMIT)) == 1, slack.texts()
 
 
@@ -186,7 +186,7 @@ def test_a_late_twin_does_not_deploy_again_a_digest_whose_deployment_failed(
     assert ecs.calls.count("update_service") == 1
     assert world.site_image().endswith(":bootstrap")
     svc = make_kit(world).settings.service_key
-    history = [h["outcome"] for h in make_kit(world).ledger.history(svc)]
+    history = [h.outcome for h in make_kit(world).ledger.read_history(svc)]
     assert history.count("held-back") == 1
     assert len(held_back_posts(slack)) == 1, slack.texts()
     assert late["reason"] in held_back_posts(slack)[0]
