@@ -277,7 +277,7 @@ def _malformed_events() -> list[tuple[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize(("case", "mutate"), _malformed_events(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("case", "mutate"), _malformed_events())
 def test_malformed_event_is_logged_and_changes_nothing(
     world: World,
     kit: Toolkit,
