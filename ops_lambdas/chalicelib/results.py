@@ -8,10 +8,11 @@ dashboards, the idempotency records and on-call read the same word the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import StrEnum, unique
 from typing import Any
 
 
+@unique  # a value is one word with one meaning: two members may not share it
 class Status(StrEnum):
     """What a job did with an event; the ``status`` of its JSON result."""
 

@@ -190,8 +190,7 @@ def follow_up(report: FollowUp) -> SlackMessage:
         title = f":test_tube: [dry run] {action} for {report.subject}"
         body = escape(outcome.reason) + ". Nothing was changed."
     else:
-        refusal = outcome.refusal.value if outcome.refusal is not None else "refused"
-        title = f":hand: No remediation for {report.subject}: {refusal}"
+        title = f":hand: No remediation for {report.subject}: {outcome.status.value}"
         body = escape(outcome.reason) + "."
     facts = [("Action", action), ("Service", escape(report.service)), ("Limits", report.limits)]
     if outcome.refusal is not None:
