@@ -116,6 +116,16 @@ class Mutant:
     source_line: str
     mutation: str
 
+    @property
+    def text_only(self) -> bool:
+        """The mutation changes only the text inside string literals (a message, a label)."""
+        return self.source_line != self.mutation and _STRING.sub('""', self.source_line) == (
+            _STRING.sub('""', self.mutation)
+        )
+
+
+_STRING = re.compile(r"""(["'])(?:\\.|(?!\1).)*\1""")
+
 
 @dataclass
 class ModuleResult:
@@ -587,9 +597,10 @@ def report_json(report: Report) -> dict[str, Any]:
                 "timeouts": s.result.timeouts,
                 "equivalent": len(s.equivalent),
                 "survived": len(s.survivors),
+                "survived_text_only": sum(m.text_only for m in s.survivors),
                 "score": round(s.score, 1),
                 "seconds": s.result.seconds,
-                "survivors": [asdict(m) for m in s.survivors],
+                "survivors": [{**asdict(m), "text_only": m.text_only} for m in s.survivors],
                 "equivalents": [{**asdict(m), "reason": why} for m, why in s.equivalent],
                 "not_against_mutants": [
                     {"test": test, "reason": why} for test, why in s.not_against_mutants
@@ -602,15 +613,17 @@ def report_json(report: Report) -> dict[str, Any]:
 
 def score_table(report: Report) -> str:
     rows = [
-        "| module | mutants | killed | timeouts | equivalent | survived | score | run |",
-        "|---|---|---|---|---|---|---|---|",
+        "| module | mutants | killed | timeouts | equivalent | survived | of which text | score "
+        "| run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in report.scores:
         r = s.result
         flag = "" if s.score >= report.threshold else " ✗"
         rows.append(
             f"| `{r.source}` | {r.mutants} | {r.killed} | {r.timeouts} | {len(s.equivalent)} "
-            f"| {len(s.survivors)} | {s.score:.1f}%{flag} | "
+            f"| {len(s.survivors)} | {sum(m.text_only for m in s.survivors)} "
+            f"| {s.score:.1f}%{flag} | "
             f"{f'{r.seconds:.0f} s' if s.ran else 'cached'} |"
         )
     return "\n".join(rows)
@@ -622,7 +635,8 @@ def report_markdown(report: Report) -> str:
         "",
         f"Threshold {report.threshold:g}%; this run took {report.seconds:.0f} s. "
         "Score = (killed + timeouts + listed equivalent) / mutants; a survivor counts as "
-        "killed only when `tests/mutation/equivalent.toml` lists its id with a reason.",
+        "killed only when `tests/mutation/equivalent.toml` lists its id with a reason. "
+        "'Of which text': survivors that change only the text of a string (a message).",
         "",
         score_table(report),
     ]
