@@ -48,7 +48,6 @@ from chalicelib.alarms.shared import (
 )
 from chalicelib.deployments import (
     OPEN_STATUSES,
-    DeploymentRecord,
     DeploymentStatus,
     deployment_in_progress,
     is_bootstrap_image,
@@ -191,7 +190,7 @@ def _busy(snapshot: ServiceSnapshot, kit: Toolkit) -> str | None:
     if deployment_in_progress(snapshot.deployments):
         rolling = [d.deployment_id for d in snapshot.deployments if d.status == "PRIMARY"]
         return f"ECS is rolling out {', '.join(rolling) or 'a deployment'}"
-    record = DeploymentRecord.from_item(kit.ledger.get_deployment(kit.settings.service_key))
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     if record is not None and record.status in OPEN_STATUSES:
         return f"the toolkit's deployment of {record.label} is {record.status.value}"
     return None
@@ -215,7 +214,7 @@ def _plan(
             service, gateway.scalable_target(), settings.remediation.scale_out_percent
         )
     if rule.action is Action.ROLLBACK:
-        record = DeploymentRecord.from_item(kit.ledger.get_deployment(settings.service_key))
+        record = kit.ledger.read_deployment(settings.service_key)
         facts = (
             DeploymentFacts(
                 record.deployment_id,
@@ -276,21 +275,24 @@ def _act(
     lock = ledger.acquire_lock(svc, holder=holder, action=JOB, ttl_seconds=ttl, details=details)
     rolling = snapshot.state.primary_deployment
     shared = ""  # the deployment whose lock is shared
-    if not lock.acquired and during and may_share_lock(rule, lock.holder, rolling=rolling):
+    if not lock.acquired and during and may_share_lock(rule, lock.lock, rolling=rolling):
         lock = ledger.share_lock(
             svc, guest=holder, deployment_id=rolling, ttl_seconds=ttl, details=details
         )
         shared = rolling if lock.acquired else ""
     if not lock.acquired:
+        held = lock.lock  # None: freed between our write and our read
+        action, owner = (held.action, held.holder) if held is not None else ("", "")
         reason = (
-            f"{svc} is locked by {lock.holder.get('action', '?')} "
-            f"({lock.holder.get('holder', '?')}): two automations never act on one service at once"
+            f"{svc} is locked by {action or '?'} ({owner or '?'}): "
+            "two automations never act on one service at once"
         )
         return _refused(Outcome.refused(Refusal.LOCKED, reason, plan.summary), subject)
     successor = ""
     try:
-        mine = (lock.holder.get("guest") or {}) if shared else lock.holder
-        if not mine.get("budget_taken"):
+        held = lock.lock
+        mine = (held.guest if shared else held) if held is not None else None
+        if not (mine is not None and mine.budget_taken):
             if not ledger.consume_budget(_budget_key(svc), settings.remediation.max_per_hour):
                 reason = (
                     f"the budget of {settings.remediation.max_per_hour} automated actions per "

@@ -28,10 +28,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import runbooks
 from chalicelib.results import Status
+
+if TYPE_CHECKING:  # the ledger's record type only: nothing of the ledger runs here
+    from chalicelib.ledger.records import Lock
 
 # ---- the policy, as data -------------------------------------------------------------------
 
@@ -699,7 +702,7 @@ def decide(facts: RemediationFacts) -> Decision:
     return Decision(True, plan.summary, None, plan)
 
 
-def may_share_lock(rule: Rule, lock: Mapping[str, Any], *, rolling: str) -> bool:
+def may_share_lock(rule: Rule, lock: Lock | None, *, rolling: str) -> bool:
     """Whether ``rule``'s action may act under the service lock someone else holds.
 
     Only a rule that acts during a deployment (:attr:`Rule.during_deployment`), and only
@@ -713,16 +716,17 @@ def may_share_lock(rule: Rule, lock: Mapping[str, Any], *, rolling: str) -> bool
 
     Example
     -------
+    >>> from chalicelib.ledger import Lock
     >>> rule = rule_for(TRIGGER_PLACEMENT_FAILURE)
-    >>> may_share_lock(rule, {"action": "redeploy", "deployment_id": "ecs-svc/2"},
+    >>> may_share_lock(rule, Lock("redeploy:sha256:ab", "redeploy", deployment_id="ecs-svc/2"),
     ...                rolling="ecs-svc/2")
     True
-    >>> may_share_lock(rule, {"action": "chaos", "holder": "chaos:1"}, rolling="ecs-svc/2")
+    >>> may_share_lock(rule, Lock("chaos:1", "chaos"), rolling="ecs-svc/2")
     False
     """
-    if not rule.during_deployment or not rolling:
+    if not rule.during_deployment or not rolling or lock is None:
         return False
-    return str(lock.get("deployment_id") or "") == rolling
+    return lock.deployment_id == rolling
 
 
 def _duration(seconds: float) -> str:

@@ -39,7 +39,7 @@ from chalicelib.chaos.guards import (
     service_facts,
 )
 from chalicelib.errors import LedgerError, OpsError
-from chalicelib.ledger import LedgerTable, keys
+from chalicelib.ledger import LedgerTable, Lock, keys
 
 if TYPE_CHECKING:
     from chalicelib.ledger import SafetyLedger
@@ -330,11 +330,11 @@ class ChaosReader:
             return Reading.failed(f"alarm states unreadable ({_code(exc)})")
         return Reading(tuple(sorted(names)))
 
-    def lock(self, service_key: str) -> Reading[Mapping[str, Any]]:
-        """The service's live lock as its plain item (``value`` None: free): what
+    def lock(self, service_key: str) -> Reading[Lock]:
+        """The service's live lock (``value`` None: free): what
         :func:`~chalicelib.chaos.guards.guard_lock` reads."""
         try:
-            return Reading(self._ledger.get_lock(service_key))
+            return Reading(self._ledger.read_lock(service_key))
         except OpsError as exc:
             return Reading.failed(f"ledger lock unreadable ({exc})")
 

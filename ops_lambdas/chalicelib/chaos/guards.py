@@ -41,10 +41,13 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.patterns import CHAOS_TICK_MINUTES
+
+if TYPE_CHECKING:  # the ledger's record type only: nothing of the ledger runs here
+    from chalicelib.ledger.records import Lock
 
 T = TypeVar("T")
 
@@ -525,7 +528,7 @@ class ChaosFacts:
     targets: Reading[tuple[TargetState, ...]]
     alarms: Reading[tuple[str, ...]]
     kill_switch: Reading[KillSwitch]
-    lock: Reading[Mapping[str, Any]]  # value None: free
+    lock: Reading[Lock]  # value None: free
     last_kill: Reading[KillRecord]  # value None: never
 
 
@@ -702,17 +705,17 @@ def guard_kill_switch(kill_switch: Reading[KillSwitch]) -> Verdict:
     return Verdict("kill-switch", not state.engaged, state.reason)
 
 
-def guard_lock(lock: Reading[Mapping[str, Any]], service_key: str) -> Verdict:
+def guard_lock(lock: Reading[Lock], service_key: str) -> Verdict:
     if not lock.ok:
         return _unreadable("lock", lock.error)
     held = lock.value
-    if not held:
+    if held is None:
         return Verdict("lock", True, f"no live lock on {service_key}")
     return Verdict(
         "lock",
         False,
-        f"{service_key} is locked by {held.get('action', '?')} ({held.get('holder', '?')}) "
-        f"until {held.get('expires_at', '?')}",
+        f"{service_key} is locked by {held.action or '?'} ({held.holder or '?'}) "
+        f"until {held.expires_at or '?'}",
     )
 
 

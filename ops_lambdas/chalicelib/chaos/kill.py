@@ -88,10 +88,9 @@ class Killer:
             details={"run_id": self.run_id, "task_arn": order.victim.arn},
         )
         if not lock.acquired:
-            reason = (
-                f"{key} was locked by {lock.holder.get('action', '?')} "
-                f"({lock.holder.get('holder', '?')}) before the kill"
-            )
+            held = lock.lock  # None: freed between our write and our read
+            action, owner = (held.action, held.holder) if held is not None else ("", "")
+            reason = f"{key} was locked by {action or '?'} ({owner or '?'}) before the kill"
             logger.info("chaos lost the lock", extra={"ecs_service": key, "reason": reason})
             return result(
                 Status.LOCKED, reason, service=key, seed=order.seed, verdicts=order.verdicts

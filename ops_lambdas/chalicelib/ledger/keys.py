@@ -17,7 +17,8 @@ pk                       sk                           attributes (writer)
 ``BUDGET#<action>``      ``<YYYYmmddHH>``             count (actions started in that UTC hour), ttl
 ``DEPLOYMENT#<svc>``     ``LATEST``                   deployment_id, digest, tag, task_definition,
                                                       status, pushed_at, event_at, reason,
-                                                      announced, superseded_id, updated_at, ttl
+                                                      announced, superseded_id, updated_at,
+                                                      desired_count (a first deploy's), ttl
                                                       (:class:`~.records.DeploymentRecord`)
 ``HISTORY#<svc>``        ``<iso>#<id>``               action, outcome, detail, ttl
                                                       (:class:`~.records.HistoryEntry`)

@@ -22,6 +22,11 @@ def number_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _whole_or_none(value: Any) -> int | None:
+    number = number_or_none(value)
+    return int(number) if number is not None else None
+
+
 def _number(value: Any) -> float:
     return float(value or 0)
 
@@ -121,6 +126,8 @@ class DeploymentRecord:
     event_at: float = 0.0  # the time of the push event that started it (0: reconcile's)
     announced: bool = False  # the "deploying" notice was claimed (claim_announcement)
     superseded_id: str = ""  # the deployment this one went on from (hand_over_deployment)
+    reason: str = ""  # why it ended as it did (set_deployment_status; "-": none given)
+    desired_count: int | None = None  # the count it set (a first deploy); None: left alone
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any] | None) -> DeploymentRecord | None:
@@ -144,6 +151,8 @@ class DeploymentRecord:
             event_at=_number(item.get("event_at")),
             announced=bool(item.get("announced")),
             superseded_id=_text(item.get("superseded_id")),
+            reason=_text(item.get("reason")),
+            desired_count=_whole_or_none(item.get("desired_count")),
         )
 
     @property

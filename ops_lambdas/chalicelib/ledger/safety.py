@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,21 +39,15 @@ from chalicelib.ledger.table import call_table, from_item, to_item, typed_key
 class LockResult:
     """Outcome of :meth:`SafetyLedger.acquire_lock` and :meth:`SafetyLedger.share_lock`.
 
-    ``acquired`` tells whether we hold the lock; ``holder`` is the lock item as it is now
-    (ours when acquired, else the other holder's; ``{}`` when it vanished meanwhile), and
-    :attr:`lock` the same as a record; ``retaken`` is True when the same holder already
-    held it (a retry of the same work), so what the earlier attempt recorded in the lock
-    is still there.
+    ``acquired`` tells whether we hold the lock; ``lock`` is the lock as it is now (ours
+    when acquired, else the other holder's; ``None`` when it vanished between the write and
+    the read); ``retaken`` is True when the same holder already held it (a retry of the same
+    work), so what the earlier attempt recorded in the lock is still there.
     """
 
     acquired: bool
-    holder: Mapping[str, Any] = field(default_factory=dict)
+    lock: Lock | None = None
     retaken: bool = False
-
-    @property
-    def lock(self) -> Lock | None:
-        """The lock as it is now (``None``: it vanished between the write and the read)."""
-        return Lock.from_item(self.holder)
 
 
 class SafetyLedger:
@@ -101,6 +95,12 @@ class SafetyLedger:
     def _call(self, operation: str, **kwargs: Any) -> Any:
         return call_table(self._ddb, self._table, operation, **kwargs)
 
+    def _get(self, key: Key) -> dict[str, Any] | None:
+        """The item in its plain form (consistent read), or ``None``: what the record
+        readers parse."""
+        item = self._call("get_item", Key=typed_key(key), ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
     # ---- locks ---------------------------------------------------------------------------
 
     def acquire_lock(
@@ -144,7 +144,7 @@ class SafetyLedger:
                 },
                 ReturnValues="ALL_NEW",
             )
-            return LockResult(True, from_item(renewed["Attributes"]), retaken=True)
+            return LockResult(True, Lock.from_item(from_item(renewed["Attributes"])), retaken=True)
         except ClientError:
             pass  # not ours, or not live: try to take it afresh
         item = {**key, "acquired_at": now, **fields}
@@ -156,28 +156,15 @@ class SafetyLedger:
                 ExpressionAttributeValues={":now": {"N": str(now)}},
             )
         except ClientError:
-            return LockResult(False, self.get_lock(service_key) or {})
-        return LockResult(True, item)
-
-    def get_lock(self, service_key: str) -> dict[str, Any] | None:
-        """The live lock as its plain item, or ``None`` when no live lock exists; kept for
-        callers not moved to :meth:`read_lock` yet."""
-        response = self._call(
-            "get_item",
-            Key=typed_key(keys.lock(service_key)),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        if not item:
-            return None
-        lock = from_item(item)
-        if int(lock.get("expires_at", 0)) < self._now():
-            return None
-        return lock
+            return LockResult(False, self.read_lock(service_key))
+        return LockResult(True, Lock.from_item(item))
 
     def read_lock(self, service_key: str) -> Lock | None:
         """The live lock, or ``None`` when no live lock exists."""
-        return Lock.from_item(self.get_lock(service_key))
+        item = self._get(keys.lock(service_key))
+        if not item or int(item.get("expires_at", 0)) < self._now():
+            return None
+        return Lock.from_item(item)
 
     def claim_in_lock(self, service_key: str, holder: str, name: str, value: Any) -> Any:
         """Set ``name`` in the live lock ``holder`` holds unless it is set already, in one
@@ -294,7 +281,7 @@ class SafetyLedger:
                 ExpressionAttributeValues={**common, ":g": {"S": guest}, ":until": until},
                 ReturnValues="ALL_NEW",
             )
-            return LockResult(True, from_item(renewed["Attributes"]), retaken=True)
+            return LockResult(True, Lock.from_item(from_item(renewed["Attributes"])), retaken=True)
         except ClientError:
             pass  # no guest, another guest, or no live lock for that deployment
         visit = {"holder": guest, "until": now + ttl_seconds, **(details or {})}
@@ -311,8 +298,8 @@ class SafetyLedger:
                 ReturnValues="ALL_NEW",
             )
         except ClientError:
-            return LockResult(False, self.get_lock(service_key) or {})
-        return LockResult(True, from_item(shared["Attributes"]))
+            return LockResult(False, self.read_lock(service_key))
+        return LockResult(True, Lock.from_item(from_item(shared["Attributes"])))
 
     def update_share(self, service_key: str, guest: str, fields: Mapping[str, Any]) -> None:
         """Add ``fields`` to the guest's part of the lock while ``guest`` still shares it."""
@@ -428,21 +415,10 @@ class SafetyLedger:
             ),
         )
 
-    def get_deployment(self, service_key: str) -> dict[str, Any] | None:
-        """The latest deployment as its plain item, or ``None``; kept for callers not moved
-        to :meth:`read_deployment` yet."""
-        response = self._call(
-            "get_item",
-            Key=typed_key(keys.deployment(service_key)),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
-
     def read_deployment(self, service_key: str) -> DeploymentRecord | None:
         """The latest deployment the redeploy job started, or ``None`` (also for an item
         that is no deployment record: see :meth:`DeploymentRecord.from_item`)."""
-        return DeploymentRecord.from_item(self.get_deployment(service_key))
+        return DeploymentRecord.from_item(self._get(keys.deployment(service_key)))
 
     def set_deployment_status(
         self, service_key: str, deployment_id: str, status: str, reason: str = ""
@@ -566,9 +542,8 @@ class SafetyLedger:
             ),
         )
 
-    def history(self, service_key: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest-first history of the service as plain items; kept for callers not moved to
-        :meth:`read_history` yet."""
+    def read_history(self, service_key: str, limit: int = 50) -> list[HistoryEntry]:
+        """Newest-first history of the service."""
         response = self._call(
             "query",
             KeyConditionExpression="pk = :pk",
@@ -576,11 +551,7 @@ class SafetyLedger:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [from_item(item) for item in response.get("Items", [])]
-
-    def read_history(self, service_key: str, limit: int = 50) -> list[HistoryEntry]:
-        """Newest-first history of the service."""
-        return [HistoryEntry.from_item(item) for item in self.history(service_key, limit)]
+        return [HistoryEntry.from_item(from_item(item)) for item in response.get("Items", [])]
 
     # ---- images the redeploy job handled ---------------------------------------------
 
@@ -614,20 +585,9 @@ class SafetyLedger:
             ),
         )
 
-    def image_record(self, service_key: str, digest: str) -> dict[str, Any] | None:
-        """What was done with the image as its plain item, or ``None`` when it was never
-        handled; kept for callers not moved to :meth:`read_image` yet."""
-        response = self._call(
-            "get_item",
-            Key=typed_key(keys.image(service_key, digest)),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
-
     def read_image(self, service_key: str, digest: str) -> ImageRecord | None:
         """What was done with the image, or ``None`` when it was never handled."""
-        return ImageRecord.from_item(self.image_record(service_key, digest))
+        return ImageRecord.from_item(self._get(keys.image(service_key, digest)))
 
     # ---- the newest image ever deployed: a hold-back that never expires ------------------
 
@@ -655,17 +615,6 @@ class SafetyLedger:
             return False
         return True
 
-    def high_water(self, service_key: str) -> dict[str, Any] | None:
-        """The newest image ever deployed to the service as its plain item (``at``,
-        ``digest``, ``tag``); kept for callers not moved to :meth:`read_high_water` yet."""
-        response = self._call(
-            "get_item",
-            Key=typed_key(keys.high_water(service_key)),
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return from_item(item) if item else None
-
     def read_high_water(self, service_key: str) -> HighWater | None:
         """The newest image ever deployed to the service, or ``None``."""
-        return HighWater.from_item(self.high_water(service_key))
+        return HighWater.from_item(self._get(keys.high_water(service_key)))

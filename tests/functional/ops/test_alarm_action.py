@@ -19,7 +19,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from chalicelib.alarms.facts import RemediationRecords
 from chalicelib.alarms.flow import handle_event
 from chalicelib.chaos.facts import ChaosRecords
-from chalicelib.ledger import SafetyLedger
+from chalicelib.ledger import HistoryEntry, SafetyLedger
 from chalicelib.observability import metrics
 from chalicelib.toolkit import Toolkit
 from tests.support.alarms import (
@@ -120,8 +120,8 @@ def all_text(body: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def history(kit: Toolkit) -> list[dict[str, Any]]:
-    return kit.ledger.history(kit.settings.service_key)
+def history(kit: Toolkit) -> list[HistoryEntry]:
+    return kit.ledger.read_history(kit.settings.service_key)
 
 
 # ---- the alert first, then the action, then the follow-up ----------------------------------
@@ -152,8 +152,8 @@ def test_an_alarm_is_alerted_with_its_runbook_then_remediated_then_followed_up(
     assert f"Runbook: <{RUNBOOKS}/remediation-force-new-deployment.md>" in all_text(follow_up)
     # Recorded, and the lock shared with redeploy and chaos is free again.
     latest = history(kit)[0]
-    assert (latest["action"], latest["outcome"]) == ("remediation", "force-new-deployment")
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert (latest.action, latest.outcome) == ("remediation", "force-new-deployment")
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
     assert kit.ledger.budget_used(f"remediation:{kit.settings.service_key}") == 1
 
 
@@ -220,10 +220,10 @@ def test_5xx_soon_after_the_toolkits_deployment_rolls_back_to_the_previous_revis
 
     assert result["status"] == "acted", result
     assert service(site)["taskDefinition"] == old
-    record = kit.ledger.get_deployment(kit.settings.service_key)
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     assert record is not None
-    assert record["status"] == "ROLLED_BACK"
-    assert "rolled back by remediation of spotops-test-target-5xx" in record["reason"]
+    assert record.status == "ROLLED_BACK"
+    assert "rolled back by remediation of spotops-test-target-5xx" in record.reason
     assert titles(slack)[-1].startswith(":wrench: Remediation: rollback")
     assert "v2.0.0" in all_text(slack.bodies[-1])
 
@@ -249,9 +249,9 @@ def test_a_5xx_that_began_before_the_deployment_completed_is_not_rolled_back(
     assert result["status"] == "not-applicable", result
     assert "the 5xx started 1 min before the last deployment (v2.0.0" in result["reason"]
     assert service(site)["taskDefinition"] == new  # no UpdateService
-    record = kit.ledger.get_deployment(kit.settings.service_key)
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     assert record is not None
-    assert record["status"] == "COMPLETED"
+    assert record.status == "COMPLETED"
     assert kit.ledger.budget_used(f"remediation:{kit.settings.service_key}") == 0
     assert titles(slack)[-1] == ":hand: No remediation for spotops-test-target-5xx: not-applicable"
 
@@ -423,7 +423,7 @@ def test_a_service_locked_by_the_redeploy_job_is_not_touched(
     assert result["status"] == "locked"
     assert "locked by redeploy (redeploy:sha256:ccc" in result["reason"]
     assert service(site)["deployments"][0]["id"] == before
-    assert kit.ledger.get_lock(kit.settings.service_key)["holder"].startswith("redeploy:")
+    assert kit.ledger.read_lock(kit.settings.service_key).holder.startswith("redeploy:")
     assert kit.ledger.budget_used(f"remediation:{kit.settings.service_key}") == 0
 
 
@@ -740,7 +740,7 @@ def test_a_remediation_call_that_fails_is_reported_once_and_not_retried(
     assert site.desired_count() == 2
     assert titles(slack)[-1].startswith(":x: Remediation failed: scale-out")
     assert words in all_text(slack.bodies[-1])
-    assert kit.ledger.get_lock(kit.settings.service_key) is None
+    assert kit.ledger.read_lock(kit.settings.service_key) is None
     # The next delivery of the same change does not try again.
     assert run(faulty, eventbridge_alarm(f"{PREFIX}cpu-high", at=clock()), clock)["status"] == (
         "duplicate"
@@ -784,8 +784,8 @@ def nothing_changed(kit: Toolkit, site: World, deployment_before: str) -> None:
     assert site.desired_count() == 2
     assert kit.ledger.budget_used(f"remediation:{svc}") == 0
     assert kit.ledger.cooldown_remaining(svc, "remediation:unhealthy-hosts") == 0
-    assert [h for h in history(kit) if h["action"] == "remediation"] == []
-    assert kit.ledger.get_lock(svc) is None
+    assert [h for h in history(kit) if h.action == "remediation"] == []
+    assert kit.ledger.read_lock(svc) is None
 
 
 @pytest.mark.parametrize("form", [sns_alarm, eventbridge_alarm])

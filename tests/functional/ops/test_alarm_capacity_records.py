@@ -183,7 +183,7 @@ def test_a_service_found_shifted_without_a_record_is_reported_and_returned_to_sp
     assert strategy(site) == SPOT_STRATEGY
     assert titles(slack)[-1].startswith(":wrench: Remediation: capacity-return")
     assert RemediationRecords(kit.dynamodb, site.ledger_table).shift(svc) is None
-    assert kit.ledger.get_lock(svc) is None
+    assert kit.ledger.read_lock(svc) is None
     assert run(kit, scheduled("check-4"), clock)["status"] == "not-shifted"
 
 

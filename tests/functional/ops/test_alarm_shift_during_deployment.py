@@ -87,9 +87,9 @@ def pushed_and_rolling(world: World, kit: Toolkit) -> str:
     primary = _ecs_service(world).deployments[0]
     assert primary["id"] == deployment
     primary["rolloutState"] = "IN_PROGRESS"  # moto completes nothing on its own
-    lock = kit.ledger.get_lock(kit.settings.service_key)
+    lock = kit.ledger.read_lock(kit.settings.service_key)
     assert lock is not None
-    assert (lock["action"], lock["deployment_id"]) == ("redeploy", deployment)
+    assert (lock.action, lock.deployment_id) == ("redeploy", deployment)
     return deployment
 
 
@@ -123,15 +123,15 @@ def test_a_spot_placement_failure_during_a_deployment_shifts_and_the_deployment_
     assert f"deployment {stalled} goes on as {successor}" in result["reason"]
     # The redeploy job's record follows the deployment; the lock stays the redeploy job's,
     # now held for the new deployment, with no guest left in it.
-    record = kit.ledger.get_deployment(svc)
+    record = kit.ledger.read_deployment(svc)
     assert record is not None
-    assert (record["deployment_id"], record["status"]) == (successor, "IN_PROGRESS")
-    assert record["superseded_id"] == stalled
-    lock = kit.ledger.get_lock(svc)
+    assert (record.deployment_id, record.status) == (successor, "IN_PROGRESS")
+    assert record.superseded_id == stalled
+    lock = kit.ledger.read_lock(svc)
     assert lock is not None
-    assert lock["action"] == "redeploy"
-    assert lock["deployment_id"] == successor
-    assert "guest" not in lock
+    assert lock.action == "redeploy"
+    assert lock.deployment_id == successor
+    assert lock.guest is None
     # Within the limits: the budget counted once, the cooldown started, the way back kept.
     assert budget(kit) == 1
     assert kit.ledger.cooldown_remaining(svc, "remediation:spot-placement-failure") == 1800
@@ -153,10 +153,10 @@ def test_a_spot_placement_failure_during_a_deployment_shifts_and_the_deployment_
     # The new deployment's outcome event settles the redeploy job's record and frees the lock.
     done = handle_deployment_state(outcome("ecsDeploymentStateChangeCompleted", successor), kit)
     assert done["status"] == "succeeded", done
-    assert kit.ledger.get_lock(svc) is None
-    settled = kit.ledger.get_deployment(svc)
+    assert kit.ledger.read_lock(svc) is None
+    settled = kit.ledger.read_deployment(svc)
     assert settled is not None
-    assert settled["status"] == "COMPLETED"
+    assert settled.status == "COMPLETED"
 
 
 def test_during_a_deployment_the_shift_still_honours_dry_run(
@@ -174,9 +174,9 @@ def test_during_a_deployment_the_shift_still_honours_dry_run(
     assert site.service_desc()["capacityProviderStrategy"] == SPOT_STRATEGY
     assert site.service_desc()["deployments"][0]["id"] == stalled
     assert budget(kit) == 0
-    lock = kit.ledger.get_lock(svc)
+    lock = kit.ledger.read_lock(svc)
     assert lock is not None
-    assert (lock["deployment_id"], "guest" in lock) == (stalled, False)
+    assert (lock.deployment_id, lock.guest is not None) == (stalled, False)
     assert titles(slack)[-1].startswith(":test_tube: [dry run] capacity-shift")
 
 
@@ -199,16 +199,16 @@ def test_during_a_deployment_the_shift_stays_within_its_limits(
     assert result["status"] == limit, result
     assert site.service_desc()["capacityProviderStrategy"] == SPOT_STRATEGY
     assert site.service_desc()["deployments"][0]["id"] == stalled
-    lock = kit.ledger.get_lock(svc)
+    lock = kit.ledger.read_lock(svc)
     assert lock is not None
-    assert (lock["action"], lock["deployment_id"], "guest" in lock) == (
+    assert (lock.action, lock.deployment_id, lock.guest is not None) == (
         "redeploy",
         stalled,
         False,
     )
-    record = kit.ledger.get_deployment(svc)
+    record = kit.ledger.read_deployment(svc)
     assert record is not None
-    assert record["deployment_id"] == stalled
+    assert record.deployment_id == stalled
 
 
 def test_a_lock_not_held_for_the_deployment_is_never_shared(
@@ -226,9 +226,9 @@ def test_a_lock_not_held_for_the_deployment_is_never_shared(
     assert result["status"] == "locked", result
     assert "locked by chaos (chaos:run-1)" in result["reason"]
     assert site.service_desc()["capacityProviderStrategy"] == SPOT_STRATEGY
-    lock = kit.ledger.get_lock(svc)
+    lock = kit.ledger.read_lock(svc)
     assert lock is not None
-    assert (lock["holder"], "guest" in lock) == ("chaos:run-1", False)
+    assert (lock.holder, lock.guest is not None) == ("chaos:run-1", False)
 
 
 def test_a_deployment_ecs_runs_on_its_own_takes_the_free_lock_and_releases_it(
@@ -241,8 +241,8 @@ def test_a_deployment_ecs_runs_on_its_own_takes_the_free_lock_and_releases_it(
 
     assert result["status"] == "acted", result
     assert site.service_desc()["capacityProviderStrategy"] == ON_DEMAND
-    assert kit.ledger.get_lock(svc) is None
-    assert kit.ledger.get_deployment(svc) is None  # the toolkit's records are not invented
+    assert kit.ledger.read_lock(svc) is None
+    assert kit.ledger.read_deployment(svc) is None  # the toolkit's records are not invented
 
 
 def test_spot_interruptions_still_wait_for_the_deployment(
@@ -283,18 +283,18 @@ def test_the_lock_of_a_deployment_has_one_guest_at_a_time_and_keeps_its_holder(
     twin = "remediation:spot-placement-failure:p-2"
     refused = ledger.share_lock(svc, guest=twin, deployment_id="ecs-svc/1", ttl_seconds=300)
     assert not refused.acquired
-    assert refused.holder["guest"]["holder"] == first
+    assert refused.lock.guest.holder == first
     # A retry of the same work re-shares it and finds what it recorded.
     again = ledger.share_lock(svc, guest=first, deployment_id="ecs-svc/1", ttl_seconds=300)
     assert again.retaken
-    assert again.holder["guest"]["budget_taken"] is True
+    assert again.lock.guest.budget_taken is True
     # Nobody else takes the lock meanwhile.
     assert not ledger.acquire_lock(svc, holder="chaos:1", action="chaos", ttl_seconds=60).acquired
 
     assert ledger.end_share(svc, guest=first, deployment_id="ecs-svc/2")
-    lock = ledger.get_lock(svc)
+    lock = ledger.read_lock(svc)
     assert lock is not None
-    assert (lock["holder"], lock["deployment_id"], "guest" in lock) == (
+    assert (lock.holder, lock.deployment_id, lock.guest is not None) == (
         "redeploy:sha256:ab",
         "ecs-svc/2",
         False,
@@ -306,4 +306,4 @@ def test_the_lock_of_a_deployment_has_one_guest_at_a_time_and_keeps_its_holder(
     ).acquired
     clock.advance(301)
     assert ledger.share_lock(svc, guest=twin, deployment_id="ecs-svc/2", ttl_seconds=300).acquired
-    assert ledger.get_lock(svc) is not None
+    assert ledger.read_lock(svc) is not None

@@ -150,9 +150,9 @@ def test_all_guards_pass_one_task_is_stopped_and_recovery_is_measured(
     # The ledger: the kill (for the minimum gap), the history, the lock released.
     last = records(chaos, kit).last_kill(chaos.service_key)
     assert last == KillRecord(WEDNESDAY_10AM, KIND_CHAOS, stopped, "chaos-run-1")
-    history = [h["outcome"] for h in kit.ledger.history(chaos.service_key)]
+    history = [h.outcome for h in kit.ledger.read_history(chaos.service_key)]
     assert sorted(history) == ["killed", "recovered"]
-    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert kit.ledger.read_lock(chaos.service_key) is None
     # Every guard's verdict and the seed are logged.
     decision = next(json.loads(line) for line in logs.lines if '"chaos decision"' in line)
     assert decision["seed"] == "chaos-run-1/default/site-chaos"
@@ -177,7 +177,7 @@ def test_recovery_that_exceeds_the_threshold_is_a_failed_experiment(
     assert slack.texts()[-1].startswith(":x: Chaos experiment failed: site-chaos")
     assert metrics.metric_set["ChaosExperimentsFailed"]["Value"] == [1.0]
     assert "ChaosTimeToRecover" not in metrics.metric_set
-    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert kit.ledger.read_lock(chaos.service_key) is None
 
 
 def test_no_kill_without_time_left_to_watch_the_whole_recovery(
@@ -203,7 +203,7 @@ def test_no_kill_without_time_left_to_watch_the_whole_recovery(
     assert time.slept == []
     assert slack.bodies == []  # no "experiment failed"
     assert records(chaos, kit).last_kill(chaos.service_key) is None  # no minimum gap used
-    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert kit.ledger.read_lock(chaos.service_key) is None
     assert "ChaosExperimentsFailed" not in metrics.metric_set
 
 
@@ -280,7 +280,7 @@ def test_the_switches_and_alarms_are_read_again_before_the_next_services_kill(
         assert second["status"] == "no-kill", second
         assert refusals(second) == [switch], second["verdicts"]
     assert records(chaos, kit).last_kill(other.service_key) is None
-    assert kit.ledger.get_lock(other.service_key) is None
+    assert kit.ledger.read_lock(other.service_key) is None
     titles = [t.split(" ", 1)[0] for t in slack.texts()]
     assert titles == [":boom:", ":white_check_mark:"] + ([":dog2:"] if switch == "leash" else [])
 
@@ -368,7 +368,7 @@ def test_leashed_by_default_the_decision_is_posted_and_nothing_is_stopped(
     assert "spotops chaos-leash off --stage test" in text
     # A leashed decision uses up no minimum gap and takes no lock.
     assert records(chaos, kit).last_kill(chaos.service_key) is None
-    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert kit.ledger.read_lock(chaos.service_key) is None
     assert metrics.metric_set["ActionsSuppressed"]["Value"] == [1.0]
 
 
@@ -535,7 +535,7 @@ def test_a_spot_interruption_counts_as_a_kill(
     last = records(chaos, kit).last_kill(chaos.service_key)
     assert last is not None
     assert (last.kind, last.task_arn) == (KIND_SPOT, reclaimed)
-    assert [h["outcome"] for h in kit.ledger.history(chaos.service_key)] == ["spot-interruption"]
+    assert [h.outcome for h in kit.ledger.read_history(chaos.service_key)] == ["spot-interruption"]
 
 
 # ---- bad input and faults: logged, no kill, no crash ---------------------------------------------
@@ -604,7 +604,7 @@ def test_a_task_that_already_stopped_is_not_killed(
     assert "is no longer running (STOPPED/STOPPED)" in service["reason"]
     assert list(chaos.stopped().values()) == ["Scaled in"]
     assert records(chaos, kit).last_kill(chaos.service_key) is None
-    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert kit.ledger.read_lock(chaos.service_key) is None
     assert slack.bodies == []
 
 
@@ -631,7 +631,7 @@ def test_stop_task_denied_is_reported_and_forgotten(
     assert chaos.stopped() == {}
     # No kill happened, so none is remembered for the minimum gap; the lock is free.
     assert records(chaos, kit).last_kill(chaos.service_key) is None
-    assert kit.ledger.get_lock(chaos.service_key) is None
+    assert kit.ledger.read_lock(chaos.service_key) is None
     (text,) = slack.texts()
     assert text.startswith(":x: Chaos kill failed: site-chaos")
     assert metrics.metric_set["ActionsFailed"]["Value"] == [1.0]

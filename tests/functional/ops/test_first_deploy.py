@@ -66,9 +66,9 @@ def test_first_push_sets_the_initial_desired_count_in_the_same_update(
     (update,) = spy.updates  # one call: new revision and count together
     assert update["desiredCount"] == 2
     assert update["taskDefinition"] == result["task_definition"]
-    record = kit.ledger.get_deployment(kit.settings.service_key)
+    record = kit.ledger.read_deployment(kit.settings.service_key)
     assert record is not None
-    assert record["desired_count"] == 2
+    assert record.desired_count == 2
     assert "*Desired count:* 0 → 2 (first deploy)" in str(slack.bodies[0]["blocks"])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import LedgerError
-from chalicelib.ledger import SafetyLedger
+from chalicelib.ledger import LedgerTable, SafetyLedger, keys
 from tests.support.ops_world import World
 
 SVC = "default/servicetest"
@@ -34,8 +34,8 @@ def test_second_holder_cannot_take_a_live_lock(ledger: SafetyLedger) -> None:
     lost = ledger.acquire_lock(SVC, holder="b", action="chaos", ttl_seconds=600)
 
     assert not lost.acquired
-    assert lost.holder["holder"] == "a"
-    assert lost.holder["action"] == "redeploy"
+    assert lost.lock.holder == "a"
+    assert lost.lock.action == "redeploy"
 
 
 def test_holder_may_retake_its_own_lock(ledger: SafetyLedger) -> None:
@@ -101,19 +101,19 @@ def test_history_is_newest_first_with_ttl(ledger: SafetyLedger, clock: Clock, wo
 def test_missing_table_is_a_ledger_error(world: World) -> None:
     ledger = SafetyLedger(world.clients.dynamodb, "no-such-table")
     with pytest.raises(LedgerError):
-        ledger.get_lock(SVC)
+        ledger.read_lock(SVC)
 
 
-def test_numbers_keep_their_value_through_the_ledger(ledger: SafetyLedger) -> None:
+def test_numbers_keep_their_value_through_the_ledger(ledger: SafetyLedger, world: World) -> None:
     # The hand-written conversion truncated floats (pushed_at 1795851502.75 came back whole).
     ledger.put_deployment(SVC, {"deployment_id": "d", "pushed_at": 1795851502.75, "count": 3})
 
-    record = ledger.get_deployment(SVC)
+    item = LedgerTable(world.clients.dynamodb, world.ledger_table).get(keys.deployment(SVC))
 
-    assert record is not None
-    assert record["pushed_at"] == 1795851502.75
-    assert record["count"] == 3
-    assert isinstance(record["count"], int)
+    assert item is not None
+    assert item["pushed_at"] == 1795851502.75
+    assert item["count"] == 3
+    assert isinstance(item["count"], int)
 
 
 def test_a_retry_of_the_same_work_retakes_the_lock_and_keeps_what_it_recorded(
@@ -129,7 +129,7 @@ def test_a_retry_of_the_same_work_retakes_the_lock_and_keeps_what_it_recorded(
     assert not first.retaken
     assert retry.acquired
     assert retry.retaken
-    assert retry.holder["budget_taken"] is True
+    assert retry.lock.budget_taken is True
     assert not other.acquired
 
 

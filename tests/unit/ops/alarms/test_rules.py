@@ -51,6 +51,7 @@ from chalicelib.alarms.rules import (
     stale_change,
     unrecorded_check,
 )
+from chalicelib.ledger import Lock
 
 ROOT = Path(__file__).resolve().parents[4]
 OFF = Switch(False, "kill switch /spotops/dev/kill-switch is off")
@@ -225,13 +226,13 @@ def test_every_other_rule_waits_for_the_deployment(trigger: str) -> None:
 def test_only_the_lock_held_for_the_rolling_deployment_is_shared() -> None:
     shift = rule_for("spot-placement-failure")
     assert shift is not None
-    redeploy = {"holder": "redeploy:sha256:ab", "action": "redeploy", "deployment_id": "ecs-svc/2"}
+    redeploy = Lock(holder="redeploy:sha256:ab", action="redeploy", deployment_id="ecs-svc/2")
     assert may_share_lock(shift, redeploy, rolling="ecs-svc/2")
     assert not may_share_lock(shift, redeploy, rolling="ecs-svc/3")  # held for another one
     assert not may_share_lock(shift, redeploy, rolling="")
-    before_update = {"holder": "redeploy:sha256:ab", "action": "redeploy"}  # no change made yet
+    before_update = Lock(holder="redeploy:sha256:ab", action="redeploy")  # no change made yet
     assert not may_share_lock(shift, before_update, rolling="ecs-svc/2")
-    assert not may_share_lock(shift, {"holder": "chaos:1", "action": "chaos"}, rolling="ecs-svc/2")
+    assert not may_share_lock(shift, Lock(holder="chaos:1", action="chaos"), rolling="ecs-svc/2")
     interruptions = rule_for("spot-interruptions")
     assert interruptions is not None
     assert not may_share_lock(interruptions, redeploy, rolling="ecs-svc/2")

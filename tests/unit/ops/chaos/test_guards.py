@@ -50,6 +50,7 @@ from chalicelib.chaos.guards import (
     target_groups,
     targets_verdict,
 )
+from chalicelib.ledger import Lock
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 UTC
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/spotops-dev-site/abc"
@@ -135,9 +136,7 @@ REFUSE_ALONE: dict[str, Callable[[], tuple[ChaosFacts, float]]] = {
         0.0,
     ),
     "lock": lambda: (
-        facts(
-            lock=Reading({"holder": "redeploy:sha256:ab", "action": "redeploy", "expires_at": 9})
-        ),
+        facts(lock=Reading(Lock(holder="redeploy:sha256:ab", action="redeploy", expires_at=9))),
         0.0,
     ),
     "running": lambda: (facts(service=service(running_count=1)), 0.0),
