@@ -13,7 +13,6 @@ Every write that makes a message at-most-once is conditional: the first writer p
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -21,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from chalicelib.alarms.events import AlarmChange
 from chalicelib.alarms.rules import (
@@ -38,7 +35,7 @@ from chalicelib.alarms.rules import (
 )
 from chalicelib.deployments import ServiceDeployment
 from chalicelib.gateway import EcsGateway, service_deployments
-from chalicelib.ledger import Key, call_table, from_item, keys, to_item
+from chalicelib.ledger import Key, LedgerTable, keys
 
 _DAY = 86400
 
@@ -157,16 +154,6 @@ def _snapshot(raw: Mapping[str, Any]) -> ServiceSnapshot:
 # ---- the ledger items of the alarm function -------------------------------------------------
 
 
-def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The ledger's plain form, with numbers in lists as floats too (flap histories)."""
-    return {
-        key: [float(v) if isinstance(v, Decimal) else v for v in value]
-        if isinstance(value, list)
-        else value
-        for key, value in from_item(item).items()
-    }
-
-
 @dataclass(frozen=True)
 class EventRecord:
     """One state change as first recorded (a retry reads the first decision back)."""
@@ -179,7 +166,8 @@ class EventRecord:
 
 
 class RemediationRecords:
-    """The alarm function's items in the ledger table (see the module docstring).
+    """The alarm function's items in the ledger table (see the module docstring), read and
+    written through :class:`~chalicelib.ledger.LedgerTable`.
 
     Raises :class:`LedgerError` from every method when DynamoDB fails for a reason other
     than a lost condition.
@@ -193,30 +181,14 @@ class RemediationRecords:
         history_ttl_days: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._ddb = dynamodb
-        self._table = table_name
+        self._table = LedgerTable(dynamodb, table_name)
         self._ttl = history_ttl_days * _DAY
         self._clock = clock
-
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        return call_table(self._ddb, self._table, operation, **kwargs)
-
-    def _get(self, key: Key) -> dict[str, Any] | None:
-        found = self._call("get_item", Key=to_item(key.fields()), ConsistentRead=True)
-        item = found.get("Item")
-        return _plain(item) if item else None
-
-    def _put_if(self, values: Mapping[str, Any], condition: str, **extra: Any) -> bool:
-        try:
-            self._call("put_item", Item=to_item(values), ConditionExpression=condition, **extra)
-        except ClientError:
-            return False
-        return True
 
     # -- alarm state and flapping --
 
     def alarm_history(self, name: str) -> AlarmHistory:
-        item = self._get(keys.alarm_state(name))
+        item = self._table.get(keys.alarm_state(name))
         if not item:
             return AlarmHistory()
         return AlarmHistory(
@@ -230,9 +202,9 @@ class RemediationRecords:
 
     def save_history(self, name: str, history: AlarmHistory) -> bool:
         """Store the history after a change, unless a newer change is already stored."""
-        return self._put_if(
+        return self._table.put(
+            keys.alarm_state(name),
             {
-                **keys.alarm_state(name).fields(),
                 "state": history.state,
                 "since": history.since,
                 "last_at": history.last_at,
@@ -245,14 +217,10 @@ class RemediationRecords:
             ExpressionAttributeValues={":at": {"N": str(history.last_at)}},
         )
 
-    @staticmethod
-    def _event_key(change: AlarmChange) -> dict[str, Any]:
-        return to_item(_event(change).fields())
-
     def begin_event(self, change: AlarmChange, decision: NoticeDecision) -> EventRecord:
         """Record the change with its notice decision; a retry (or a twin) gets the first one."""
+        key = _event(change)
         values = {
-            **_event(change).fields(),
             "notice": decision.notice.value,
             "entries": decision.entries_in_window,
             "held": decision.held,
@@ -260,11 +228,9 @@ class RemediationRecords:
             "stale": decision.stale,
             "ttl": int(self._clock()) + _DAY,
         }
-        if self._put_if(values, "attribute_not_exists(pk)"):
+        if self._table.put(key, values, "attribute_not_exists(pk)"):
             return EventRecord(decision, created=True)
-        item = _plain(
-            self._call("get_item", Key=self._event_key(change), ConsistentRead=True)["Item"]
-        )
+        item = self._table.get(key) or {}
         stored = NoticeDecision(
             Notice(str(item.get("notice", "post"))),
             int(item.get("entries", 0) or 0),
@@ -284,25 +250,19 @@ class RemediationRecords:
     def claim(self, change: AlarmChange, flag: str) -> bool:
         """Set ``flag`` (``alert_posted``, ``follow_up_posted``) on the change's record; True
         only for the first caller, who then posts: a crash loses a message, never doubles it."""
-        try:
-            self._call(
-                "update_item",
-                Key=self._event_key(change),
-                UpdateExpression="SET #f = :t",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#f)",
-                ExpressionAttributeNames={"#f": flag},
-                ExpressionAttributeValues={":t": {"BOOL": True}},
-            )
-        except ClientError:
-            return False
-        return True
+        return self._table.update(
+            _event(change),
+            "SET #f = :t",
+            "attribute_exists(pk) AND attribute_not_exists(#f)",
+            ExpressionAttributeNames={"#f": flag},
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+        )
 
     def set_outcome(self, change: AlarmChange, outcome: Mapping[str, Any]) -> None:
         """What remediation did for the change (a retry reports it instead of acting again)."""
-        self._call(
-            "update_item",
-            Key=self._event_key(change),
-            UpdateExpression="SET outcome = :o",
+        self._table.update(
+            _event(change),
+            "SET outcome = :o",
             ExpressionAttributeValues={":o": {"S": json.dumps(dict(outcome))[:4000]}},
         )
 
@@ -310,18 +270,14 @@ class RemediationRecords:
 
     def add_interruption(self, service_key: str, task_arn: str, at: float) -> None:
         """Count one interruption (the same task twice counts once)."""
-        self._put_if(
-            {
-                **keys.spot_interruption(service_key, task_arn.rsplit("/", 1)[-1]).fields(),
-                "at": at,
-                "task_arn": task_arn,
-                "ttl": int(at) + _DAY,
-            },
+        self._table.put(
+            keys.spot_interruption(service_key, task_arn.rsplit("/", 1)[-1]),
+            {"at": at, "task_arn": task_arn, "ttl": int(at) + _DAY},
             "attribute_not_exists(pk)",
         )
 
     def interruptions_since(self, service_key: str, since: float) -> int:
-        response = self._call(
+        response = self._table.call(
             "query",
             KeyConditionExpression="pk = :pk",
             FilterExpression="#at >= :since",
@@ -337,7 +293,7 @@ class RemediationRecords:
     # -- the capacity shift --
 
     def shift(self, service_key: str) -> CapacityShift | None:
-        item = self._get(keys.capacity_shift(service_key))
+        item = self._table.get(keys.capacity_shift(service_key))
         if not item:
             return None
         try:
@@ -356,9 +312,9 @@ class RemediationRecords:
         False when one is already recorded. No ``ttl``: the record of a shift in force is
         what brings the service back to Spot, and nothing that protects production may
         depend on a record that expires; it is deleted when the service returns."""
-        return self._put_if(
+        return self._table.put(
+            keys.capacity_shift(service_key),
             {
-                **keys.capacity_shift(service_key).fields(),
                 "shifted_at": shift.shifted_at,
                 "original": json.dumps([i.as_dict() for i in shift.original]),
                 "trigger": shift.trigger,
@@ -370,18 +326,16 @@ class RemediationRecords:
     def keep_shift(self, service_key: str) -> None:
         """Take the ``ttl`` off a shift recorded with one (before issue 22 a shift expired
         after 30 days, stranding the service on on-demand)."""
-        with contextlib.suppress(ClientError):
-            self._call(
-                "update_item",
-                Key=to_item(keys.capacity_shift(service_key).fields()),
-                UpdateExpression="REMOVE #t",
-                ConditionExpression="attribute_exists(#t)",
-                ExpressionAttributeNames={"#t": "ttl"},
-            )
+        self._table.update(
+            keys.capacity_shift(service_key),
+            "REMOVE #t",
+            "attribute_exists(#t)",  # recorded without one: nothing to do
+            ExpressionAttributeNames={"#t": "ttl"},
+        )
 
     def home(self, service_key: str) -> tuple[StrategyItem, ...] | None:
         """The last Spot strategy seen on the service (what a lost shift returns to)."""
-        item = self._get(keys.capacity_home(service_key))
+        item = self._table.get(keys.capacity_home(service_key))
         if not item:
             return None
         try:
@@ -391,50 +345,40 @@ class RemediationRecords:
 
     def remember_home(self, service_key: str, strategy: tuple[StrategyItem, ...]) -> None:
         """Keep the service's Spot strategy (never expires; replaced when it changes)."""
-        self._call(
-            "put_item",
-            Item=to_item(
-                {
-                    **keys.capacity_home(service_key).fields(),
-                    "strategy": json.dumps([i.as_dict() for i in strategy]),
-                    "at": int(self._clock()),
-                }
-            ),
+        self._table.put(
+            keys.capacity_home(service_key),
+            {
+                "strategy": json.dumps([i.as_dict() for i in strategy]),
+                "at": int(self._clock()),
+            },
         )
 
     def touch_shift(self, service_key: str, at: float) -> None:
         """Spot trouble again while shifted: the quiet period starts over."""
         # Not shifted any more, or a later trouble already recorded: nothing to do.
-        with contextlib.suppress(ClientError):
-            self._call(
-                "update_item",
-                Key=to_item(keys.capacity_shift(service_key).fields()),
-                UpdateExpression="SET last_trouble_at = :at",
-                ConditionExpression="attribute_exists(pk) AND last_trouble_at < :at",
-                ExpressionAttributeValues={":at": {"N": str(at)}},
-            )
+        self._table.update(
+            keys.capacity_shift(service_key),
+            "SET last_trouble_at = :at",
+            "attribute_exists(pk) AND last_trouble_at < :at",
+            ExpressionAttributeValues={":at": {"N": str(at)}},
+        )
 
     def delete_shift(self, service_key: str, shifted_at: float) -> None:
         """Forget the shift (back on Spot), unless a newer shift replaced it."""
-        with contextlib.suppress(ClientError):
-            self._call(
-                "delete_item",
-                Key=to_item(keys.capacity_shift(service_key).fields()),
-                ConditionExpression="shifted_at = :at",
-                ExpressionAttributeValues={":at": {"N": str(shifted_at)}},
-            )
+        self._table.delete(
+            keys.capacity_shift(service_key),
+            "shifted_at = :at",
+            ExpressionAttributeValues={":at": {"N": str(shifted_at)}},
+        )
 
     # -- notices posted at most once per period --
 
     def notice_once(self, service_key: str, notice: str, seconds: int) -> bool:
         """True for the first caller in ``seconds`` (who then posts)."""
         now = int(self._clock())
-        return self._put_if(
-            {
-                **keys.notice(service_key, notice).fields(),
-                "until": now + max(1, seconds),
-                "ttl": now + max(1, seconds) + _DAY,
-            },
+        return self._table.put(
+            keys.notice(service_key, notice),
+            {"until": now + max(1, seconds), "ttl": now + max(1, seconds) + _DAY},
             "attribute_not_exists(pk) OR #u < :now",
             ExpressionAttributeNames={"#u": "until"},
             ExpressionAttributeValues={":now": {"N": str(now)}},

@@ -19,7 +19,7 @@ from chalicelib.ledger.records import (
     Lock,
 )
 from chalicelib.ledger.safety import LockResult, SafetyLedger
-from chalicelib.ledger.table import LedgerTable, call_table, from_item, to_item
+from chalicelib.ledger.table import LedgerTable
 
 __all__ = [
     "OPEN_STATUSES",
@@ -34,7 +34,4 @@ __all__ = [
     "Lock",
     "LockResult",
     "SafetyLedger",
-    "call_table",
-    "from_item",
-    "to_item",
 ]

@@ -99,6 +99,17 @@ class LedgerTable:
             return False
         return True
 
+    def update(self, key: Key, expression: str, condition: str | None = None, **extra: Any) -> bool:
+        """Update the item ``key`` with ``expression``; False when ``condition`` did not
+        hold."""
+        if condition is not None:
+            extra["ConditionExpression"] = condition
+        try:
+            self.call("update_item", Key=typed_key(key), UpdateExpression=expression, **extra)
+        except ClientError:
+            return False
+        return True
+
     def delete(self, key: Key, condition: str, **extra: Any) -> bool:
         """Delete the item if ``condition`` holds; False when it did not."""
         try:

@@ -139,3 +139,18 @@ def test_an_outcome_frees_the_lock_only_for_its_deployment(ledger: SafetyLedger)
 
     assert not ledger.release_lock(SVC, deployment_id="ecs-svc/2")
     assert ledger.release_lock(SVC, deployment_id="ecs-svc/1")
+
+
+def test_a_table_update_answers_whether_its_condition_held(world: World) -> None:
+    table = LedgerTable(world.clients.dynamodb, world.ledger_table)
+    key = keys.capacity_shift(SVC)
+    assert table.put(key, {"last_trouble_at": 10})
+
+    later = {":at": {"N": "20"}}
+    assert table.update(
+        key, "SET last_trouble_at = :at", "last_trouble_at < :at", ExpressionAttributeValues=later
+    )
+    assert not table.update(
+        key, "SET last_trouble_at = :at", "last_trouble_at < :at", ExpressionAttributeValues=later
+    )
+    assert table.get(key) == {**key.fields(), "last_trouble_at": 20}

@@ -67,6 +67,17 @@ def test_a_deployment_record_reads_what_the_flows_decide_from() -> None:
     assert record.label == "v1.2.3 (sha256:abababababab)"
 
 
+def test_a_deployment_record_keeps_its_reason_and_the_count_a_first_deploy_set() -> None:
+    base = {"deployment_id": "ecs-svc/1", "status": "ROLLED_BACK"}
+    first = DeploymentRecord.from_item({**base, "reason": "rolled back", "desired_count": 2})
+    later = DeploymentRecord.from_item({**base, "desired_count": "two"})
+
+    assert first is not None
+    assert later is not None
+    assert (first.reason, first.desired_count) == ("rolled back", 2)
+    assert (later.reason, later.desired_count) == ("", None)  # text is no count
+
+
 def test_a_lock_keeps_its_details_and_its_guest() -> None:
     lock = Lock.from_item(
         {
