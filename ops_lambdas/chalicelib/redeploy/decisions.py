@@ -298,12 +298,14 @@ class OutcomeKind(StrEnum):
 
 @dataclass(frozen=True)
 class OutcomeDecision:
-    """What an ``ECS Deployment State Change`` means for our records."""
+    """What an ``ECS Deployment State Change`` means for our records: the status to set
+    (``None``: the record stays as it is) and whether the lock is freed. ``redeploy/outcome.py``
+    records and posts every kind that sets a status; the others post nothing, but for a
+    foreign failure (:func:`report_foreign_failure`)."""
 
     kind: OutcomeKind
     record_status: DeploymentStatus | None = None
     release_lock: bool = False
-    post: bool = False
 
 
 COMPLETED_EVENT = "SERVICE_DEPLOYMENT_COMPLETED"
@@ -340,26 +342,20 @@ def outcome_decision(
     status = record.status
     if event_name == IN_PROGRESS_EVENT:
         if is_rollback and status == DeploymentStatus.IN_PROGRESS:
-            return OutcomeDecision(
-                OutcomeKind.ROLLING_BACK, DeploymentStatus.ROLLING_BACK, post=True
-            )
+            return OutcomeDecision(OutcomeKind.ROLLING_BACK, DeploymentStatus.ROLLING_BACK)
         return OutcomeDecision(OutcomeKind.PROGRESS if not is_rollback else OutcomeKind.STALE)
     if status not in OPEN_STATUSES:
         return OutcomeDecision(OutcomeKind.STALE)
     if event_name == FAILED_EVENT:
-        return OutcomeDecision(
-            OutcomeKind.FAILED, DeploymentStatus.FAILED, release_lock=True, post=True
-        )
+        return OutcomeDecision(OutcomeKind.FAILED, DeploymentStatus.FAILED, release_lock=True)
     rolled_back = status == DeploymentStatus.ROLLING_BACK or (
         running_image is not None and not running_image.endswith(f"@{record.digest}")
     )
     if rolled_back:
         return OutcomeDecision(
-            OutcomeKind.ROLLED_BACK, DeploymentStatus.ROLLED_BACK, release_lock=True, post=True
+            OutcomeKind.ROLLED_BACK, DeploymentStatus.ROLLED_BACK, release_lock=True
         )
-    return OutcomeDecision(
-        OutcomeKind.SUCCEEDED, DeploymentStatus.COMPLETED, release_lock=True, post=True
-    )
+    return OutcomeDecision(OutcomeKind.SUCCEEDED, DeploymentStatus.COMPLETED, release_lock=True)
 
 
 def report_foreign_failure(

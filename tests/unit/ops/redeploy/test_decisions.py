@@ -1,8 +1,14 @@
-"""The redeploy job's pure decisions: when the first deployment also sets the desired count."""
+"""The redeploy job's pure decisions: the first deploy's count, the order of pushes, twins and
+spent pushes, what a deployment event means, settling a record from ECS, and the reconcile
+run. Each decision is asserted by its verdict (the action the flow takes); the reasons on-call
+reads in Slack are pinned word for word once per function, in its "reason" table."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,6 +27,7 @@ from chalicelib.redeploy.decisions import (
     COMPLETED_EVENT,
     FAILED_EVENT,
     IN_PROGRESS_EVENT,
+    SETTLE_GRACE_SECONDS,
     TWIN_WINDOW_SECONDS,
     OutcomeDecision,
     OutcomeKind,
@@ -220,11 +227,7 @@ def test_events_about_other_deployments_or_unknown_names_change_nothing() -> Non
     assert unknown.kind is OutcomeKind.UNKNOWN
     assert nothing.kind is OutcomeKind.FOREIGN
     for decision in (foreign, unknown, nothing):
-        assert (decision.record_status, decision.release_lock, decision.post) == (
-            None,
-            False,
-            False,
-        )
+        assert (decision.record_status, decision.release_lock) == (None, False)
 
 
 NEWEST = ImageFacts(OTHER, "v2", pushed_at=200.0)
@@ -786,3 +789,571 @@ def test_reconcile_never_deploys_the_digest_of_the_last_deployment_when_it_does_
     assert decision.action is ReconcileAction.SKIP
     assert f"c0ffee2 ({OTHER[:19]}) is the image of the last deployment, v2" in decision.reason
     assert ended in decision.reason
+
+
+# ---- boundaries, the reasons on-call reads, and the policy constants (issue 28) -------------
+
+
+@pytest.fixture
+def not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A machine whose local time is not UTC (5 hours behind, no tz database needed): the
+    times in a reason are UTC wherever the job runs."""
+    monkeypatch.setenv("TZ", "EST5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_policy_constants_are_reviewed_decisions() -> None:
+    """A changed default is a reviewed change. The settle grace: a record younger than ten
+    minutes is never settled from ECS's silence about it (DescribeServices lags; a push may
+    land between the reconcile run's reads). The event names are ECS's own: a typo would make
+    every outcome event UNKNOWN."""
+    assert SETTLE_GRACE_SECONDS == 600
+    assert TWIN_WINDOW_SECONDS == 60.0
+    assert (COMPLETED_EVENT, FAILED_EVENT, IN_PROGRESS_EVENT) == (
+        "SERVICE_DEPLOYMENT_COMPLETED",
+        "SERVICE_DEPLOYMENT_FAILED",
+        "SERVICE_DEPLOYMENT_IN_PROGRESS",
+    )
+
+
+@pytest.mark.parametrize(
+    ("initial", "expected"),
+    [
+        pytest.param(1, 1, id="one-task-is-lifted"),
+        pytest.param(2, 2, id="two-tasks-are-lifted"),
+        pytest.param(0, None, id="zero-is-unset"),
+        pytest.param(-1, None, id="negative-is-unset"),
+    ],
+)
+def test_the_first_deploy_lifts_any_positive_initial_count(
+    initial: int, expected: int | None
+) -> None:
+    assert desired_count_change(0, f"{URI}:bootstrap", initial) == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "lock", "record"),
+    [
+        pytest.param(None, {"holder": redeploy_lock_holder(DIGEST)}, None, id="lock"),
+        pytest.param(None, None, _record(""), id="record"),
+    ],
+)
+def test_an_untagged_push_is_the_work_of_an_untagged_claim(
+    tag: str | None, lock: dict[str, str] | None, record: DeploymentRecord | None
+) -> None:
+    """An untagged push and a lock or record naming no tag are the same push: no twin."""
+    assert twin_owner(DIGEST, tag, lock=Lock.from_item(lock), record=record) is None
+
+
+def _at(label: str, at: float, event_at: float | None = None) -> PushFacts:
+    return PushFacts(label, at, at if event_at is None else event_at)
+
+
+@pytest.mark.parametrize(
+    ("push", "running", "latest", "handled_at", "verdict"),
+    [
+        # The last image deployed: a push of the same second is not older (no order).
+        pytest.param(_at("p", T), None, _at("l", T), None, PushVerdict.NEWER, id="latest-same"),
+        pytest.param(_at("p", T - 1), None, _at("l", T), None, PushVerdict.OLDER, id="latest-1"),
+        pytest.param(_at("p", T + 1), None, _at("l", T), None, PushVerdict.NEWER, id="latest+1"),
+        # The image running: the same.
+        pytest.param(_at("p", T), _at("r", T), None, None, PushVerdict.NEWER, id="running-same"),
+        pytest.param(_at("p", T - 1), _at("r", T), None, None, PushVerdict.OLDER, id="running-1"),
+        # The handled push: an event at its time is that push again; a second later is not.
+        pytest.param(_at("p", T), None, None, T, PushVerdict.HANDLED, id="handled-same"),
+        pytest.param(_at("p", T - 1), None, None, T, PushVerdict.HANDLED, id="handled-before"),
+        pytest.param(_at("p", T + 1), None, None, T, PushVerdict.NEWER, id="handled+1"),
+    ],
+)
+def test_a_push_is_older_only_when_pushed_strictly_before(
+    push: PushFacts,
+    running: PushFacts | None,
+    latest: PushFacts | None,
+    handled_at: float | None,
+    verdict: PushVerdict,
+) -> None:
+    assert push_order(push, running=running, latest=latest, handled_at=handled_at).verdict is (
+        verdict
+    )
+
+
+@pytest.mark.usefixtures("not_utc")
+@pytest.mark.parametrize(
+    ("running", "latest", "handled_at", "verdict", "reason"),
+    [
+        pytest.param(
+            None,
+            None,
+            T + 300,
+            PushVerdict.HANDLED,
+            "v1.1.0 (sha256:bbbb): this push (2026-11-28 10:05:00 UTC) was already handled; "
+            "a late or repeated delivery changes nothing",
+            id="handled",
+        ),
+        pytest.param(
+            _at("v1.2.0 (sha256:cccc)", T + 600),
+            None,
+            None,
+            PushVerdict.OLDER,
+            "v1.1.0 (sha256:bbbb) not deployed: older than the image running, "
+            "v1.2.0 (sha256:cccc) pushed at 2026-11-28 10:10:00 UTC",
+            id="older-than-running",
+        ),
+        pytest.param(
+            None,
+            _at("v1.2.0 (sha256:cccc)", T + 600),
+            None,
+            PushVerdict.OLDER,
+            "v1.1.0 (sha256:bbbb) not deployed: older than v1.2.0 (sha256:cccc), the last "
+            "image deployed (pushed at 2026-11-28 10:10:00 UTC)",
+            id="older-than-latest",
+        ),
+        pytest.param(None, None, None, PushVerdict.NEWER, "", id="newer"),
+    ],
+)
+def test_push_order_the_reason_on_call_reads(
+    running: PushFacts | None,
+    latest: PushFacts | None,
+    handled_at: float | None,
+    verdict: PushVerdict,
+    reason: str,
+) -> None:
+    order = push_order(B, running=running, latest=latest, handled_at=handled_at)
+    assert (order.verdict, order.reason) == (verdict, reason)
+
+
+def test_a_twin_of_a_push_made_again_later_is_spent_by_the_handled_push() -> None:
+    """The digest was pushed again an hour after its first push (its image record keeps that
+    push's event time), deployed and failed: that push's twin, a second later, is spent,
+    though it is long past the digest's first push."""
+    again = PUSHED + 3600
+    failed = dataclasses.replace(_deployed(DeploymentStatus.FAILED), event_at=again)
+    twin = spent_push(
+        _push("c0ffee1", again + 1), DIGEST, "c0ffee1", deployed=failed, handled_event_at=again
+    )
+    assert twin is not None
+    assert twin.verdict is PushVerdict.SPENT
+
+
+def test_spent_push_uses_the_window_it_is_given() -> None:
+    failed = _deployed(DeploymentStatus.FAILED)
+
+    def spent(event_at: float) -> bool:
+        order = spent_push(
+            _push("c0ffee1", event_at),
+            DIGEST,
+            "c0ffee1",
+            deployed=failed,
+            handled_event_at=PUSHED,
+            window=10.0,
+        )
+        return order is not None and order.verdict is PushVerdict.SPENT
+
+    assert spent(PUSHED + 10)
+    assert not spent(PUSHED + 11)
+    assert not spent(PUSHED + 30)  # inside the default minute, outside this window
+
+
+def test_the_untagged_push_that_deployed_an_untagged_image_delivered_again_is_handled() -> None:
+    """Left to push_order's HANDLED, as for a tagged push: no tag on either side is one tag."""
+    untagged = _deployed(DeploymentStatus.FAILED, tag="")
+    order = spent_push(
+        PushFacts(f"untagged ({DIGEST[:19]})", PUSHED, PUSHED),
+        DIGEST,
+        None,
+        deployed=untagged,
+        handled_event_at=PUSHED,
+    )
+    assert order is None
+
+
+@pytest.mark.usefixtures("not_utc")
+@pytest.mark.parametrize(
+    ("tag", "deployed_tag", "status", "reason"),
+    [
+        pytest.param(
+            "c0ffee1",
+            "v1.1.0",
+            DeploymentStatus.FAILED,
+            "c0ffee1 (sha256:aaaaaaaaaaaa) not deployed: the same image as v1.1.0, whose "
+            "deployment failed at 2026-11-28 10:07:00 UTC",
+            id="twin-failed",
+        ),
+        pytest.param(
+            "c0ffee1",
+            "v1.1.0",
+            DeploymentStatus.SUPERSEDED,
+            "c0ffee1 (sha256:aaaaaaaaaaaa) not deployed: the same image as v1.1.0, whose "
+            "deployment was replaced at 2026-11-28 10:07:00 UTC",
+            id="twin-superseded",
+        ),
+        pytest.param(
+            "c0ffee1",
+            "v1.1.0",
+            DeploymentStatus.COMPLETED,
+            "c0ffee1 (sha256:aaaaaaaaaaaa) not deployed: the same image as v1.1.0, whose "
+            "deployment completed at 2026-11-28 10:07:00 UTC and no longer runs",
+            id="twin-completed",
+        ),
+        pytest.param(
+            "c0ffee1",
+            "",
+            DeploymentStatus.FAILED,
+            "c0ffee1 (sha256:aaaaaaaaaaaa) not deployed: the same image as untagged, whose "
+            "deployment failed at 2026-11-28 10:07:00 UTC",
+            id="twin-of-untagged",
+        ),
+        pytest.param(
+            "v1.1.0",
+            "v1.1.0",
+            DeploymentStatus.ROLLED_BACK,
+            "v1.1.0 (sha256:aaaaaaaaaaaa) not deployed: its deployment failed at "
+            "2026-11-28 10:07:00 UTC",
+            id="reconcile-same-tag",
+        ),
+        pytest.param(
+            None,
+            "",
+            DeploymentStatus.FAILED,
+            "untagged (sha256:aaaaaaaaaaaa) not deployed: its deployment failed at "
+            "2026-11-28 10:07:00 UTC",
+            id="reconcile-untagged",
+        ),
+    ],
+)
+def test_spent_push_the_reason_on_call_reads(
+    tag: str | None, deployed_tag: str, status: DeploymentStatus, reason: str
+) -> None:
+    """From the reconcile run (no event of its own), so only the tags tell twin from self."""
+    order = spent_push(
+        _push(tag or "untagged", None),
+        DIGEST,
+        tag,
+        deployed=_deployed(status, tag=deployed_tag),
+        handled_event_at=PUSHED,
+    )
+    assert order is not None
+    assert (order.verdict, order.reason) == (PushVerdict.SPENT, reason)
+
+
+@pytest.mark.parametrize(
+    ("event", "rollback", "status", "kind", "new_status", "release"),
+    [
+        pytest.param(
+            IN_PROGRESS_EVENT,
+            True,
+            DeploymentStatus.ROLLING_BACK,
+            OutcomeKind.STALE,
+            None,
+            False,
+            id="rollback-notice-again",
+        ),
+        pytest.param(
+            FAILED_EVENT,
+            False,
+            DeploymentStatus.ROLLING_BACK,
+            OutcomeKind.FAILED,
+            DeploymentStatus.FAILED,
+            True,
+            id="failed-while-rolling-back",
+        ),
+        pytest.param(
+            COMPLETED_EVENT,
+            False,
+            DeploymentStatus.ROLLED_BACK,
+            OutcomeKind.STALE,
+            None,
+            False,
+            id="completed-after-rolled-back",
+        ),
+    ],
+)
+def test_what_an_event_about_our_deployment_means_in_its_other_states(
+    event: str,
+    rollback: bool,
+    status: DeploymentStatus,
+    kind: OutcomeKind,
+    new_status: DeploymentStatus | None,
+    release: bool,
+) -> None:
+    decision = outcome_decision(
+        event_name=event,
+        deployment_id="ecs-svc/1",
+        is_rollback=rollback,
+        record=record(status),
+        running_image=f"{REPO}@{DIGEST}",
+    )
+    assert (decision.kind, decision.record_status, decision.release_lock) == (
+        kind,
+        new_status,
+        release,
+    )
+
+
+GRACE = SETTLE_GRACE_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("running", "deployments", "age", "settled"),
+    [
+        # ECS says ours failed: FAILED while its digest still runs, ROLLED_BACK once not.
+        pytest.param(
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "ACTIVE", "td:2", "FAILED")],
+            5.0,
+            DeploymentStatus.FAILED,
+            id="failed-still-runs",
+        ),
+        pytest.param(
+            OLD,
+            [ServiceDeployment("ecs-svc/1", "ACTIVE", "td:2", "FAILED")],
+            5.0,
+            DeploymentStatus.ROLLED_BACK,
+            id="failed-rolled-back",
+        ),
+        # Listed with no rollout state: finished once the record is as old as the grace.
+        pytest.param(
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "")],
+            GRACE,
+            DeploymentStatus.COMPLETED,
+            id="no-rollout-state-at-grace",
+        ),
+        pytest.param(
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "")],
+            GRACE - 1,
+            None,
+            id="no-rollout-state-a-second-before",
+        ),
+        pytest.param(
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "PRIMARY", "td:2", "IN_PROGRESS")],
+            3600.0,
+            None,
+            id="rollout-in-progress-however-old",
+        ),
+        pytest.param(
+            OURS,
+            [ServiceDeployment("ecs-svc/1", "ACTIVE", "td:2", "COMPLETED")],
+            3600.0,
+            None,
+            id="completed-but-not-primary",
+        ),
+        # Not listed: settled from the running digest once as old as the grace.
+        pytest.param(OURS, [], GRACE, DeploymentStatus.COMPLETED, id="unlisted-at-grace"),
+        pytest.param(OLD, [], GRACE, DeploymentStatus.ROLLED_BACK, id="unlisted-gone-at-grace"),
+        pytest.param(OURS, [], GRACE - 1, None, id="unlisted-a-second-before"),
+    ],
+)
+def test_an_open_record_is_settled_at_exactly_the_grace(
+    running: str, deployments: list[ServiceDeployment], age: float, settled: DeploymentStatus | None
+) -> None:
+    decided = settle_status(
+        record(DeploymentStatus.IN_PROGRESS),
+        running_digest=running,
+        in_progress=False,
+        deployments=deployments,
+        record_age=age,
+    )
+    assert decided == settled
+
+
+def test_the_settle_grace_can_be_given() -> None:
+    def settled(age: float) -> DeploymentStatus | None:
+        return settle_status(
+            record(DeploymentStatus.IN_PROGRESS),
+            running_digest=OURS,
+            in_progress=False,
+            deployments=[],
+            record_age=age,
+            grace_seconds=60.0,
+        )
+
+    assert settled(59.0) is None
+    assert settled(60.0) is DeploymentStatus.COMPLETED
+
+
+V2 = f"v2 ({OTHER[:19]})"  # NEWEST's label
+V1 = f"v1 ({DIGEST[:19]})"  # the latest record's label
+AWAY = f"{REPO}@{OLD}"  # the service runs neither: our COMPLETED deployment was replaced
+NEWEST_AGAIN = DeploymentRecord(
+    "ecs-svc/1", OTHER, "v2", DeploymentStatus.COMPLETED, pushed_at=200.0
+)
+
+
+@pytest.mark.usefixtures("not_utc")
+@pytest.mark.parametrize(
+    ("kwargs", "action", "settle", "reason"),
+    [
+        pytest.param(
+            {"newest": None},
+            ReconcileAction.NOTHING,
+            DeploymentStatus.SUPERSEDED,
+            "no image in the repository matches TAG_PATTERN",
+            id="nothing",
+        ),
+        pytest.param(
+            {"running_image": f"{REPO}@{OTHER}"},
+            ReconcileAction.UP_TO_DATE,
+            DeploymentStatus.SUPERSEDED,
+            f"service already runs {V2}",
+            id="up-to-date",
+        ),
+        pytest.param(
+            {"running_image": f"{REPO}@{OTHER}", "newest": ImageFacts(OTHER, None, 200.0)},
+            ReconcileAction.UP_TO_DATE,
+            DeploymentStatus.SUPERSEDED,
+            f"service already runs untagged ({OTHER[:19]})",
+            id="up-to-date-untagged",
+        ),
+        # ECS deploys: nothing is settled meanwhile, however clear the ledger's lag looks.
+        pytest.param(
+            {"in_progress": True},
+            ReconcileAction.WAIT,
+            None,
+            "a deployment is in progress; reconcile waits",
+            id="wait",
+        ),
+        pytest.param(
+            {"newest_handled": "deployed"},
+            ReconcileAction.SKIP,
+            DeploymentStatus.SUPERSEDED,
+            f"{V2} was already handled (deployed); push it again to retry",
+            id="handled",
+        ),
+        pytest.param(
+            {"latest": NEWEST_AGAIN, "running_image": f"{REPO}@{DIGEST}"},
+            ReconcileAction.SKIP,
+            DeploymentStatus.SUPERSEDED,
+            f"{V2} is the image of the last deployment, {V2}, which was replaced; reconcile "
+            "never deploys it again: push it again under a new tag to retry",
+            id="last-deployment-replaced",
+        ),
+        # The running image unreadable: nothing settled, and a completed deployment of the
+        # newest digest that is not known to run "no longer runs".
+        pytest.param(
+            {"latest": NEWEST_AGAIN, "running_image": None},
+            ReconcileAction.SKIP,
+            None,
+            f"{V2} is the image of the last deployment, {V2}, which no longer runs; reconcile "
+            "never deploys it again: push it again under a new tag to retry",
+            id="last-deployment-no-longer-runs",
+        ),
+        pytest.param(
+            {"newest": ImageFacts(OTHER, "v0", 50.0)},
+            ReconcileAction.SKIP,
+            DeploymentStatus.SUPERSEDED,
+            f"v0 ({OTHER[:19]}) is older than the last deployed image {V1}",
+            id="older-than-last",
+        ),
+        pytest.param(
+            {"high_water": 250.0},
+            ReconcileAction.SKIP,
+            DeploymentStatus.SUPERSEDED,
+            f"{V2} is not newer than the newest image ever deployed (pushed at "
+            "1970-01-01 00:04:10 UTC): it was deployed, rolled back or superseded; push it "
+            "again to deploy it",
+            id="high-water",
+        ),
+        pytest.param(
+            {"running_pushed_at": 300.0},
+            ReconcileAction.SKIP,
+            DeploymentStatus.SUPERSEDED,
+            f"{V2} is older than the image running (pushed at 1970-01-01 00:05:00 UTC)",
+            id="older-than-running",
+        ),
+        pytest.param(
+            {},
+            ReconcileAction.DEPLOY,
+            DeploymentStatus.SUPERSEDED,
+            f"{V2} was pushed but never deployed",
+            id="deploy",
+        ),
+    ],
+)
+def test_reconcile_the_reason_on_call_reads(
+    kwargs: dict[str, Any],
+    action: ReconcileAction,
+    settle: DeploymentStatus | None,
+    reason: str,
+) -> None:
+    """Our COMPLETED deployment of v1 was replaced (the service runs neither image), so every
+    answer also carries the settle the run writes, whatever it decides about the newest."""
+    facts: dict[str, Any] = {
+        "newest": NEWEST,
+        "running_image": AWAY,
+        "in_progress": False,
+        "latest": record(DeploymentStatus.COMPLETED),
+        "newest_handled": None,
+        **kwargs,
+    }
+    decision = reconcile_decision(**facts)
+    assert (decision.action, decision.settle, decision.reason) == (action, settle, reason)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "action"),
+    [
+        # The latest deployment's image: pushed at the same time is not newer.
+        pytest.param({"newest": ImageFacts(OTHER, "v2", 100.0)}, ReconcileAction.SKIP, id="last"),
+        pytest.param(
+            {"newest": ImageFacts(OTHER, "v2", 101.0)}, ReconcileAction.DEPLOY, id="last+1"
+        ),
+        # A record without its push time (0: unknown) holds nothing back by it; the high
+        # water still does.
+        pytest.param(
+            {"latest": dataclasses.replace(record(DeploymentStatus.COMPLETED), pushed_at=0.0)},
+            ReconcileAction.DEPLOY,
+            id="last-unknown",
+        ),
+        pytest.param(
+            {
+                "latest": dataclasses.replace(record(DeploymentStatus.COMPLETED), pushed_at=0.0),
+                "high_water": 200.0,
+            },
+            ReconcileAction.SKIP,
+            id="last-unknown-high-water",
+        ),
+        # The high water: at it is not newer; a second after it is.
+        pytest.param({"high_water": 200.0}, ReconcileAction.SKIP, id="high-water"),
+        pytest.param({"high_water": 199.0}, ReconcileAction.DEPLOY, id="high-water+1"),
+        # The image running: pushed at the same time is not older.
+        pytest.param({"running_pushed_at": 200.0}, ReconcileAction.DEPLOY, id="running"),
+        pytest.param({"running_pushed_at": 201.0}, ReconcileAction.SKIP, id="running-1"),
+        # The digest running is what follows the last "@".
+        pytest.param(
+            {"running_image": f"{REPO}@mirror@{OTHER}"}, ReconcileAction.UP_TO_DATE, id="digest"
+        ),
+    ],
+)
+def test_reconcile_boundaries_at_exactly_each_push_time(
+    kwargs: dict[str, Any], action: ReconcileAction
+) -> None:
+    facts: dict[str, Any] = {
+        "newest": NEWEST,
+        "running_image": f"{REPO}@{DIGEST}",
+        "in_progress": False,
+        "latest": record(DeploymentStatus.COMPLETED),
+        "newest_handled": None,
+        **kwargs,
+    }
+    decision = reconcile_decision(**facts)
+    assert decision.action is action, decision.reason
+
+
+def test_reconcile_settles_nothing_without_the_running_image() -> None:
+    """Unread (None), the service's image says nothing: the open record is left open and the
+    run waits, with nothing to settle (not an empty settle)."""
+    decision = reconcile_decision(
+        newest=NEWEST,
+        running_image=None,
+        in_progress=False,
+        latest=record(DeploymentStatus.IN_PROGRESS),
+        newest_handled=None,
+        record_age=3600.0,
+    )
+    assert (decision.action, decision.settle) == (ReconcileAction.WAIT, None)
