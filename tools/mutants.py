@@ -69,6 +69,7 @@ DECISION_MODULES: tuple[DecisionModule, ...] = (
             "tests/unit/ops/alarms/test_rules.py",
             "tests/unit/ops/alarms/test_remediation_settings.py",
             "tests/unit/ops/alarms/test_events.py",
+            "tests/unit/ops/alarms/test_rule_reasons.py",
         ),
     ),
     DecisionModule(
