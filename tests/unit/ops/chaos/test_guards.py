@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -25,16 +26,29 @@ from chalicelib.chaos.guards import (
     FreezePeriod,
     KillRecord,
     KillSwitch,
+    Leash,
     OptIn,
     Reading,
     ServiceFacts,
     TargetState,
     TaskFacts,
+    Verdict,
     Window,
     decide,
     draw,
     format_days,
+    guard_alarms,
+    guard_deployment,
+    guard_freeze,
+    guard_headroom,
+    guard_kill_switch,
+    guard_lock,
+    guard_min_gap,
+    guard_opt_in,
+    guard_probability,
+    guard_running,
     guard_time_left,
+    guard_window,
     kill_probability,
     latest_kill,
     latest_spot_interruption,
@@ -49,6 +63,8 @@ from chalicelib.chaos.guards import (
     service_facts,
     target_groups,
     targets_verdict,
+    task_facts,
+    time_zone,
 )
 from chalicelib.ledger import Lock
 
@@ -729,3 +745,1103 @@ def test_enable_chaos_tags_the_site_service_with_the_opt_in_tag_only_when_true()
     assert when_true == {"Key": TAG_OPT_IN, "Value": "on"}
     assert when_false == {"Ref": "AWS::NoValue"}
     assert parse_opt_in({when_true["Key"]: when_true["Value"]}, POLICY).enabled
+
+
+# ==== what each guard answers: the verdict first, then the reason on-call reads ==============
+#
+# The tests below assert the verdict (``passed is True/False``, ``decision.kill``) at each
+# boundary and for each input a guard can be handed, then pin each guard's reasons word for
+# word once, in one table per function, with the whole Verdict.
+
+
+def test_a_service_without_the_opt_in_tag_is_refused() -> None:
+    opt_in = parse_opt_in({}, POLICY)
+
+    decision = decide(facts(opt_in=opt_in), POLICY, 0.0)
+
+    assert opt_in.enabled is False
+    assert decision.verdict("opt-in").passed is False
+    assert decision.kill is False
+    assert [v.guard for v in decision.refusals] == ["opt-in"]
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        pytest.param({}, OptIn(False, 16.0, 4.0), id="no-tag"),
+        pytest.param(
+            {"spotops:chaos-mtbk-hours": "8", "spotops:chaos-min-gap-hours": "2"},
+            OptIn(False, 8.0, 2.0),
+            id="no-tag-keeps-its-limits",
+        ),
+        pytest.param(
+            {"spotops:chaos": " Off ", "spotops:chaos-min-gap-hours": "2"},
+            OptIn(False, 16.0, 2.0, tag_value="off"),
+            id="off",
+        ),
+        pytest.param(
+            {"spotops:chaos": "Sometimes", "spotops:chaos-min-gap-hours": "2"},
+            OptIn(
+                False,
+                16.0,
+                2.0,
+                problem="tag spotops:chaos='Sometimes' is neither on nor off",
+                tag_value="Sometimes",
+            ),
+            id="neither-on-nor-off",
+        ),
+        pytest.param(
+            {"spotops:chaos": "on", "spotops:chaos-min-gap-hours": "0"},
+            OptIn(True, 16.0, 0.0, tag_value="on"),
+            id="on-without-a-gap",
+        ),
+        pytest.param(
+            {"spotops:chaos": "on", "spotops:chaos-mtbk-hours": "0"},
+            OptIn(
+                False,
+                16.0,
+                4.0,
+                problem="tag spotops:chaos-mtbk-hours='0' must be more than 0 and at most a year",
+                tag_value="on",
+            ),
+            id="on-with-a-bad-mean",
+        ),
+    ],
+)
+def test_the_opt_in_tags_parse_to_whether_and_how_often(
+    tags: dict[str, str], expected: OptIn
+) -> None:
+    assert parse_opt_in(tags, POLICY) == expected
+
+
+@pytest.mark.parametrize("value", ["on", "true", "yes", "1", "enabled", " ON "])
+def test_each_on_word_opts_in(value: str) -> None:
+    opt_in = parse_opt_in({"spotops:chaos": value}, POLICY)
+
+    assert (opt_in.enabled, opt_in.problem) == (True, None)
+    assert guard_opt_in(opt_in).passed is True
+
+
+@pytest.mark.parametrize("value", ["off", "false", "no", "0", "disabled"])
+def test_each_off_word_opts_out_without_a_problem(value: str) -> None:
+    opt_in = parse_opt_in({"spotops:chaos": value}, POLICY)
+
+    assert (opt_in.enabled, opt_in.problem, opt_in.tag_value) == (False, None, value)
+    assert guard_opt_in(opt_in).passed is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        pytest.param("spotops:chaos-mtbk-hours", "1", True, id="mean-1h"),
+        pytest.param("spotops:chaos-mtbk-hours", "0.5", True, id="mean-half-an-hour"),
+        pytest.param("spotops:chaos-mtbk-hours", "0", False, id="mean-0"),
+        pytest.param("spotops:chaos-mtbk-hours", "8784", True, id="mean-a-leap-year"),
+        pytest.param("spotops:chaos-mtbk-hours", "8784.01", False, id="mean-past-a-year"),
+        pytest.param("spotops:chaos-mtbk-hours", "inf", False, id="mean-infinite"),
+        pytest.param("spotops:chaos-min-gap-hours", "0", True, id="gap-0"),
+        pytest.param("spotops:chaos-min-gap-hours", "-0.01", False, id="gap-negative"),
+        pytest.param("spotops:chaos-min-gap-hours", "8784", True, id="gap-a-leap-year"),
+        pytest.param("spotops:chaos-min-gap-hours", "8784.01", False, id="gap-past-a-year"),
+    ],
+)
+def test_the_hours_tags_accept_up_to_a_year_and_the_mean_more_than_0(
+    key: str, value: str, accepted: bool
+) -> None:
+    opt_in = parse_opt_in({"spotops:chaos": "on", key: value}, POLICY)
+
+    assert opt_in.enabled is accepted
+    assert guard_opt_in(opt_in).passed is accepted
+    taken = opt_in.mtbk_hours if key == "spotops:chaos-mtbk-hours" else opt_in.min_gap_hours
+    default = POLICY.mtbk_hours if key == "spotops:chaos-mtbk-hours" else POLICY.min_gap_hours
+    assert taken == (float(value) if accepted else default)
+
+
+def test_the_chaos_constants_are_reviewed_changes() -> None:
+    """Tags, codes, words and limits the guards decide by: changing one is a reviewed change."""
+    from chalicelib.chaos import guards
+
+    assert (guards.TAG_OPT_IN, guards.TAG_MTBK_HOURS, guards.TAG_MIN_GAP_HOURS) == (
+        "spotops:chaos",
+        "spotops:chaos-mtbk-hours",
+        "spotops:chaos-min-gap-hours",
+    )
+    assert (guards.SPOT_STOP_CODE, guards.KIND_CHAOS, guards.KIND_SPOT) == (
+        "SpotInterruption",
+        "chaos",
+        "spot",
+    )
+    assert guards.WEEKDAYS == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    assert {"on", "true", "yes", "1", "enabled"} == guards._ON
+    assert {"off", "false", "no", "0", "disabled"} == guards._OFF
+    assert {"off", "false", "0", "no", "unleashed"} == guards.LEASH_OFF
+    assert guards._ECHO_LIMIT == 40
+    assert guards.MAX_HOURS == 24 * 366
+    assert guards.TICK_MINUTES == 60
+    # the stage's defaults: weekdays 09:00-17:00 UTC, a kill every 16 window hours on
+    # average, never two within 4 hours, hourly runs
+    assert ChaosPolicy() == ChaosPolicy(
+        Window(frozenset({0, 1, 2, 3, 4}), 9, 17, "UTC"), (), 16.0, 4.0, 60
+    )
+
+
+# ---- boundaries: at the limit, and one unit either side ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ago", "passes"),
+    [
+        pytest.param(timedelta(hours=4), True, id="exactly-4h"),
+        pytest.param(timedelta(hours=4) - timedelta(seconds=1), False, id="a-second-short"),
+        pytest.param(timedelta(hours=4) + timedelta(seconds=1), True, id="a-second-past"),
+        pytest.param(timedelta(0), False, id="just-now"),
+    ],
+)
+def test_the_minimum_gap_is_at_least_4_hours(ago: timedelta, passes: bool) -> None:
+    last = Reading(KillRecord(NOW - ago, KIND_CHAOS))
+
+    decision = decide(facts(last_kill=last), POLICY, 0.0)
+
+    assert decision.verdict("min-gap").passed is passes
+    assert decision.kill is passes
+
+
+def test_a_minimum_gap_of_0_allows_a_kill_right_after_the_last() -> None:
+    last = Reading(KillRecord(NOW, KIND_SPOT))
+
+    assert guard_min_gap(NOW, last, 0.0).passed is True
+
+
+@pytest.mark.parametrize(
+    ("draw_value", "passes"),
+    [
+        pytest.param(0.25, False, id="draw-equal-to-p"),
+        pytest.param(0.2499, True, id="draw-just-below"),
+        pytest.param(0.0, True, id="draw-0"),
+        pytest.param(0.2501, False, id="draw-just-above"),
+    ],
+)
+def test_the_draw_kills_only_below_the_probability(draw_value: float, passes: bool) -> None:
+    assert guard_probability(draw_value, 0.25, 16.0).passed is passes
+
+
+def test_decide_derives_the_probability_from_the_services_mean_and_keeps_the_draw() -> None:
+    opt_in = parse_opt_in({"spotops:chaos": "on", "spotops:chaos-mtbk-hours": "2"}, POLICY)
+    p = kill_probability(60, 2.0)
+
+    decision = decide(facts(opt_in=opt_in), POLICY, 0.3)
+
+    assert (decision.probability, decision.draw) == (p, 0.3)
+    assert decision.verdict("probability").passed is (p > 0.3)
+    assert decision.verdict("lock").reason == "no live lock on spotops-dev/spotops-dev-site"
+
+
+@pytest.mark.parametrize(
+    ("moment", "inside"),
+    [
+        pytest.param(datetime(2026, 12, 4, 16, 59, 59, tzinfo=UTC), True, id="fri-16:59:59"),
+        pytest.param(datetime(2026, 12, 4, 17, 0, tzinfo=UTC), False, id="fri-17:00"),
+        pytest.param(datetime(2026, 12, 7, 9, 0, tzinfo=UTC), True, id="mon-09:00"),
+        pytest.param(datetime(2026, 12, 7, 8, 59, 59, tzinfo=UTC), False, id="mon-08:59:59"),
+        pytest.param(datetime(2026, 12, 5, 12, 0, tzinfo=UTC), False, id="sat-noon"),
+        pytest.param(datetime(2026, 12, 7, 9, 0), True, id="naive-is-utc"),
+        pytest.param(
+            datetime(2026, 12, 7, 9, 30, tzinfo=timezone(timedelta(hours=2))),
+            False,
+            id="mon-09:30+02-is-07:30-utc",
+        ),
+    ],
+)
+def test_the_window_boundaries(moment: datetime, inside: bool) -> None:
+    assert guard_window(moment, POLICY.window).passed is inside
+
+
+@pytest.mark.parametrize(
+    ("today", "frozen"),
+    [
+        pytest.param(date(2026, 12, 23), False, id="the-day-before"),
+        pytest.param(date(2026, 12, 24), True, id="the-first-day"),
+        pytest.param(date(2026, 12, 26), True, id="the-last-day"),
+        pytest.param(date(2026, 12, 27), False, id="the-day-after"),
+    ],
+)
+def test_freeze_dates_are_inclusive(today: date, frozen: bool) -> None:
+    now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=10)
+
+    assert guard_freeze(now, POLICY.window, POLICY.freeze).passed is not frozen
+
+
+def test_an_empty_window_9_9_is_refused() -> None:
+    for empty in ("9-9", "0-0", "24-24"):
+        with pytest.raises(ValueError, match="0 <= start < end <= 24"):
+            parse_hours(empty)
+    assert parse_hours("9-10") == (9, 10)
+    assert parse_hours(" 23-24 ") == (23, 24)
+
+
+def test_a_single_task_service_is_steady_but_never_killed() -> None:
+    one = service(desired=1, running_count=1, running_tasks=(task(1),))
+
+    decision = decide(facts(service=one, targets=healthy("10.0.1.10")), POLICY, 0.0)
+
+    assert decision.verdict("running") == Verdict(
+        "running", True, "desired 1, running 1 (ECS), 1 task(s) RUNNING"
+    )
+    assert decision.verdict("targets").passed is True
+    assert decision.verdict("headroom").passed is False
+    assert decision.kill is False
+    assert [v.guard for v in decision.refusals] == ["headroom"]
+
+
+@pytest.mark.parametrize(
+    ("desired", "running_count", "tasks", "steady"),
+    [
+        pytest.param(2, 2, 2, True, id="steady"),
+        pytest.param(1, 1, 1, True, id="one-task"),
+        pytest.param(0, 0, 0, False, id="scaled-to-zero"),
+        pytest.param(2, 2, 1, False, id="ecs-counts-a-task-that-is-stopping"),
+        pytest.param(2, 3, 3, False, id="more-running-than-desired"),
+    ],
+)
+def test_running_means_ecs_count_tasks_and_desired_agree_above_zero(
+    desired: int, running_count: int, tasks: int, steady: bool
+) -> None:
+    svc = service(
+        desired=desired,
+        running_count=running_count,
+        running_tasks=tuple(task(n) for n in range(tasks)),
+    )
+
+    assert guard_running(svc).passed is steady
+
+
+@pytest.mark.parametrize(
+    ("deployments", "settled"),
+    [
+        pytest.param((("PRIMARY", "COMPLETED"),), True, id="primary-completed"),
+        pytest.param((("PRIMARY", ""),), True, id="primary-without-rollout-state"),
+        pytest.param((("PRIMARY", "IN_PROGRESS"),), False, id="primary-alone-in-progress"),
+        pytest.param((("PRIMARY", "FAILED"),), False, id="primary-failed"),
+        pytest.param((("ACTIVE", "COMPLETED"),), False, id="active-alone"),
+        pytest.param((), False, id="none"),
+        pytest.param(
+            (("PRIMARY", "COMPLETED"), ("ACTIVE", "COMPLETED")), False, id="two-deployments"
+        ),
+    ],
+)
+def test_only_one_settled_primary_deployment_allows_a_kill(
+    deployments: tuple[tuple[str, str], ...], settled: bool
+) -> None:
+    svc = service(
+        deployments=tuple(
+            Deployment(f"ecs-svc/{n}", status, state)
+            for n, (status, state) in enumerate(deployments)
+        )
+    )
+
+    decision = decide(facts(service=svc), POLICY, 0.0)
+
+    assert decision.verdict("deployment").passed is settled
+    assert decision.kill is settled
+
+
+def test_a_draining_target_refuses_a_kill_but_not_a_recovery() -> None:
+    targets = Reading(
+        (
+            TargetState(TG, "10.0.1.10", "healthy"),
+            TargetState(TG, "10.0.2.20", "healthy"),
+            TargetState(TG, "10.0.3.30", "draining"),
+        )
+    )
+
+    decision = decide(facts(targets=targets), POLICY, 0.0)
+
+    assert decision.verdict("targets").passed is False
+    assert decision.kill is False
+    assert targets_verdict(service(), targets).passed is False
+    assert targets_verdict(service(), targets, ignore_draining=True).passed is True
+    assert recovered(service(), targets).passed is True
+
+
+@pytest.mark.parametrize(
+    ("desired", "healthy_targets", "passes"),
+    [
+        pytest.param(1, 1, True, id="one-of-one"),
+        pytest.param(2, 2, True, id="two-of-two"),
+        pytest.param(2, 1, False, id="one-of-two"),
+        pytest.param(0, 0, False, id="none-at-all"),
+        pytest.param(2, 3, True, id="more-than-desired"),
+    ],
+)
+def test_targets_need_as_many_healthy_as_desired_and_at_least_one(
+    desired: int, healthy_targets: int, passes: bool
+) -> None:
+    ids = [f"10.0.{n}.10" for n in range(healthy_targets)]
+
+    assert targets_verdict(service(desired=desired), healthy(*ids)).passed is passes
+
+
+NEITHER: Reading[Any] = Reading(None, None)  # read, yet with neither a value nor an error
+
+
+@pytest.mark.parametrize("guard", ["kill-switch", "targets", "alarms"])
+def test_a_reading_with_neither_a_value_nor_an_error_refuses(guard: str) -> None:
+    field_of = {"kill-switch": "kill_switch", "targets": "targets", "alarms": "alarms"}
+
+    decision = decide(facts(**{field_of[guard]: NEITHER}), POLICY, 0.0)
+
+    assert decision.verdict(guard) == Verdict(
+        guard, False, "cannot evaluate (not read); not killing"
+    )
+    assert [v.guard for v in decision.refusals] == [guard]
+
+
+def test_a_naive_time_is_read_as_utc() -> None:
+    naive_now = datetime(2026, 12, 2, 10, 0)  # naive: the point of the test
+    last = Reading(KillRecord(NOW - timedelta(hours=4), KIND_CHAOS))
+    naive_last = Reading(KillRecord(datetime(2026, 12, 2, 6, 0), KIND_CHAOS))
+
+    assert guard_min_gap(naive_now, last, 4.0).passed is True
+    assert guard_min_gap(NOW, naive_last, 4.0).passed is True
+    assert guard_min_gap(NOW + timedelta(seconds=-1), naive_last, 4.0).passed is False
+
+
+@pytest.mark.parametrize(
+    ("desired", "percent", "needed"),
+    [
+        pytest.param(2, 50, 1, id="half-of-2"),
+        pytest.param(2, 100, 2, id="all-of-2"),
+        pytest.param(3, 75, 3, id="rounds-up"),
+        pytest.param(4, 75, 3, id="exact"),
+        pytest.param(1, 0, 1, id="never-0"),
+        pytest.param(0, 100, 1, id="never-0-of-0"),
+        pytest.param(200, 100, 200, id="all-of-200"),
+    ],
+)
+def test_needed_tasks_is_minimum_healthy_percent_of_desired_rounded_up(
+    desired: int, percent: int, needed: int
+) -> None:
+    assert needed_tasks(desired, percent) == needed
+
+
+def test_pick_victim_picks_one_of_the_running_tasks() -> None:
+    tasks = (task(3), task(1), task(2))
+
+    victim = pick_victim(tasks, draw("evt-1/spotops-dev/spotops-dev-site")[1])
+
+    assert victim in tasks
+
+
+def test_latest_spot_interruption_is_the_newest_whatever_the_order() -> None:
+    def spot(n: int, hours_ago: int) -> TaskFacts:
+        return task(
+            n,
+            last_status="STOPPED",
+            desired_status="STOPPED",
+            stop_code="SpotInterruption",
+            stopped_at=NOW - timedelta(hours=hours_ago),
+        )
+
+    found = latest_spot_interruption((spot(1, 3), spot(2, 1), spot(3, 2)))
+
+    assert found == KillRecord(NOW - timedelta(hours=1), KIND_SPOT, task(2).arn)
+    assert latest_spot_interruption((task(4, stopped_at=NOW),)) is None  # not Spot
+    assert latest_kill(None, None) is None
+    assert latest_kill() is None
+
+
+@pytest.mark.parametrize(
+    ("name", "is_utc"),
+    [
+        pytest.param("UTC", True, id="UTC"),
+        pytest.param(" utc ", True, id="lower-case"),
+        pytest.param("z", True, id="Z"),
+        pytest.param("Etc/UTC", True, id="Etc/UTC"),
+        pytest.param("Europe/London", False, id="a-zone"),
+    ],
+)
+def test_utc_needs_no_time_zone_database(name: str, is_utc: bool) -> None:
+    assert (time_zone(name) is UTC) is is_utc
+
+
+def test_an_unknown_time_zone_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^unknown time zone 'Mars/Olympus_Mons'$"):
+        time_zone("Mars/Olympus_Mons")
+
+
+def test_empty_items_in_a_list_are_skipped_not_the_end_of_it() -> None:
+    assert parse_days("mon,,wed") == frozenset({0, 2})
+    assert parse_freeze("2026-12-24,,2026-12-31") == (
+        FreezePeriod(date(2026, 12, 24), date(2026, 12, 24)),
+        FreezePeriod(date(2026, 12, 31), date(2026, 12, 31)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("", "no days given (e.g. mon-fri)", id="empty"),
+        pytest.param(
+            "Monday", "'monday' is not a day or range of days (mon, tue, ... sun)", id="a-name"
+        ),
+        pytest.param(
+            "mon-funday",
+            "'mon-funday' is not a day or range of days (mon, tue, ... sun)",
+            id="a-bad-end",
+        ),
+        pytest.param(
+            "fri-mon", "'fri-mon' runs backwards; write it as e.g. fri-sun or sat,sun", id="back"
+        ),
+    ],
+)
+def test_a_bad_day_list_says_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_days(text)
+
+
+# ---- the ECS responses, parsed field by field ---------------------------------------------
+
+
+def test_task_facts_read_every_field_of_describe_tasks() -> None:
+    raw = {
+        "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/spotops-dev/abc",
+        "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED",
+        "capacityProviderName": "FARGATE_SPOT",
+        "launchType": "FARGATE",
+        "availabilityZone": "us-east-1b",
+        "stopCode": "SpotInterruption",
+        "stoppedReason": "Your Spot Task was interrupted.",
+        "stoppedAt": datetime(2026, 12, 2, 9, 0),  # naive: read as UTC
+    }
+
+    parsed = task_facts(raw)
+
+    assert parsed == TaskFacts(
+        arn="arn:aws:ecs:us-east-1:123456789012:task/spotops-dev/abc",
+        last_status="STOPPED",
+        desired_status="STOPPED",
+        capacity_provider="FARGATE_SPOT",
+        availability_zone="us-east-1b",
+        stop_code="SpotInterruption",
+        stopped_reason="Your Spot Task was interrupted.",
+        stopped_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC),
+    )
+    assert parsed.stopped_at is not None
+    assert parsed.stopped_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param({}, TaskFacts("", "", ""), id="nothing"),
+        pytest.param(
+            {"launchType": "FARGATE"}, TaskFacts("", "", "", capacity_provider="FARGATE"), id="lt"
+        ),
+        pytest.param(
+            {"stoppedAt": "2026-12-02T09:00:00Z"}, TaskFacts("", "", ""), id="at-not-a-datetime"
+        ),
+        pytest.param(
+            {"stoppedAt": datetime(2026, 12, 2, 11, 0, tzinfo=timezone(timedelta(hours=2)))},
+            TaskFacts("", "", "", stopped_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC)),
+            id="at-with-its-zone",
+        ),
+    ],
+)
+def test_task_facts_default_what_describe_tasks_leaves_out(
+    raw: dict[str, Any], expected: TaskFacts
+) -> None:
+    parsed = task_facts(raw)
+
+    assert parsed == expected
+    assert parsed.stopped_at is None or parsed.stopped_at.utcoffset() == timedelta(hours=2)
+
+
+def test_service_facts_read_every_field_of_describe_services() -> None:
+    raw = {
+        "serviceName": "spotops-dev-site",
+        "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/spotops-dev/spotops-dev-site",
+        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/spotops-dev",
+        "status": "ACTIVE",
+        "desiredCount": 3,
+        "runningCount": 2,
+        "pendingCount": 1,
+        "deploymentConfiguration": {"minimumHealthyPercent": 50},
+        "deployments": [
+            {"id": "ecs-svc/2", "status": "PRIMARY", "rolloutState": "IN_PROGRESS"},
+            {"id": "ecs-svc/1", "status": "ACTIVE"},
+        ],
+        "loadBalancers": [{"targetGroupArn": TG}],
+        "tags": [{"key": "spotops:chaos", "value": "on"}, {"key": "team"}],
+    }
+    tasks = [{"taskArn": "arn:t/1", "lastStatus": "RUNNING", "desiredStatus": "RUNNING"}]
+
+    assert service_facts(raw, tasks) == ServiceFacts(
+        cluster="spotops-dev",
+        name="spotops-dev-site",
+        arn="arn:aws:ecs:us-east-1:123456789012:service/spotops-dev/spotops-dev-site",
+        status="ACTIVE",
+        desired=3,
+        running_count=2,
+        pending_count=1,
+        deployments=(
+            Deployment("ecs-svc/2", "PRIMARY", "IN_PROGRESS"),
+            Deployment("ecs-svc/1", "ACTIVE", ""),
+        ),
+        minimum_healthy_percent=50,
+        target_group_arns=(TG,),
+        tags={"spotops:chaos": "on", "team": ""},
+        running_tasks=(TaskFacts("arn:t/1", "RUNNING", "RUNNING"),),  # no group: counted
+    )
+
+
+def test_service_facts_default_what_describe_services_leaves_out() -> None:
+    parsed = service_facts({"deployments": [{}], "tags": [{}]})
+
+    assert parsed == ServiceFacts(
+        cluster="",
+        name="",
+        arn="",
+        status="",
+        desired=0,
+        running_count=0,
+        pending_count=0,
+        deployments=(Deployment("", "", ""),),
+        minimum_healthy_percent=None,
+        target_group_arns=(),
+        tags={"": ""},
+    )
+    assert guard_running(parsed).passed is False  # no counts read: nothing to kill
+
+
+# ---- the reasons on-call reads: each function's sentences, word for word, with the verdict ----
+
+
+@pytest.mark.parametrize(
+    ("opt_in", "expected"),
+    [
+        pytest.param(
+            OptIn(False, 16.0, 4.0, problem="tag x='y' is wrong", tag_value="on"),
+            Verdict("opt-in", False, "tag x='y' is wrong; not killing"),
+            id="problem",
+        ),
+        pytest.param(
+            OptIn(False, 16.0, 4.0),
+            Verdict("opt-in", False, "no spotops:chaos tag (not opted in)"),
+            id="no-tag",
+        ),
+        pytest.param(
+            OptIn(False, 16.0, 4.0, tag_value="off"),
+            Verdict("opt-in", False, "spotops:chaos=off (opted out)"),
+            id="off",
+        ),
+        pytest.param(
+            OptIn(True, 8.0, 0.5, tag_value="on"),
+            Verdict("opt-in", True, "spotops:chaos=on; mean 8 h between kills, minimum gap 0.5 h"),
+            id="on",
+        ),
+    ],
+)
+def test_the_opt_in_reason_on_call_reads(opt_in: OptIn, expected: Verdict) -> None:
+    assert guard_opt_in(opt_in) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "window", "expected"),
+    [
+        pytest.param(
+            NOW,
+            POLICY.window,
+            Verdict("window", True, "wed 10:00 UTC is inside mon-fri 09:00-17:00 UTC"),
+            id="inside",
+        ),
+        pytest.param(
+            datetime(2026, 12, 5, 8, 5, tzinfo=UTC),
+            Window(frozenset({0, 2, 3, 4}), 9, 17, "UTC"),
+            Verdict("window", False, "sat 08:05 UTC is outside mon,wed-fri 09:00-17:00 UTC"),
+            id="outside",
+        ),
+        pytest.param(
+            NOW,
+            replace(POLICY.window, time_zone="Mars/Olympus_Mons"),
+            Verdict(
+                "window",
+                False,
+                "cannot evaluate (unknown time zone 'Mars/Olympus_Mons'); not killing",
+            ),
+            id="unknown-zone",
+        ),
+    ],
+)
+def test_the_window_reason_on_call_reads(now: datetime, window: Window, expected: Verdict) -> None:
+    assert guard_window(now, window) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "window", "freeze", "expected"),
+    [
+        pytest.param(
+            datetime(2026, 12, 25, 10, tzinfo=UTC),
+            POLICY.window,
+            POLICY.freeze,
+            Verdict("freeze", False, "2026-12-25 is frozen (2026-12-24..2026-12-26)"),
+            id="frozen",
+        ),
+        pytest.param(
+            NOW,
+            POLICY.window,
+            (),
+            Verdict("freeze", True, "2026-12-02 is not a freeze date (listed: none)"),
+            id="none-listed",
+        ),
+        pytest.param(
+            NOW,
+            POLICY.window,
+            parse_freeze("2026-12-24..2026-12-26,2027-01-01"),
+            Verdict(
+                "freeze",
+                True,
+                "2026-12-02 is not a freeze date (listed: 2026-12-24..2026-12-26, 2027-01-01)",
+            ),
+            id="two-listed",
+        ),
+        pytest.param(
+            NOW,
+            replace(POLICY.window, time_zone="Mars/Olympus_Mons"),
+            (),
+            Verdict(
+                "freeze",
+                False,
+                "cannot evaluate (unknown time zone 'Mars/Olympus_Mons'); not killing",
+            ),
+            id="unknown-zone",
+        ),
+    ],
+)
+def test_the_freeze_reason_on_call_reads(
+    now: datetime, window: Window, freeze: tuple[FreezePeriod, ...], expected: Verdict
+) -> None:
+    assert guard_freeze(now, window, freeze) == expected
+
+
+TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/spotops-dev/abc"
+
+
+@pytest.mark.parametrize(
+    ("last_kill", "expected"),
+    [
+        pytest.param(
+            Reading.failed("ledger read failed (500)"),
+            Verdict("min-gap", False, "cannot evaluate (ledger read failed (500)); not killing"),
+            id="unreadable",
+        ),
+        pytest.param(
+            Reading(None),
+            Verdict("min-gap", True, "no kill or Spot interruption on record"),
+            id="never",
+        ),
+        pytest.param(
+            Reading(KillRecord(NOW - timedelta(minutes=90), KIND_CHAOS, TASK_ARN)),
+            Verdict(
+                "min-gap",
+                False,
+                "last chaos kill of task abc at 2026-12-02 08:30:00Z, 1.5 h ago; minimum gap 4 h",
+            ),
+            id="too-soon",
+        ),
+        pytest.param(
+            Reading(KillRecord(NOW - timedelta(hours=200), KIND_SPOT, TASK_ARN)),
+            Verdict(
+                "min-gap",
+                True,
+                "last Spot interruption of task abc at 2026-11-24 02:00:00Z, 200.0 h ago (>= 4 h)",
+            ),
+            id="long-ago",
+        ),
+    ],
+)
+def test_the_min_gap_reason_on_call_reads(
+    last_kill: Reading[KillRecord], expected: Verdict
+) -> None:
+    assert guard_min_gap(NOW, last_kill, 4.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("record", "described"),
+    [
+        pytest.param(
+            KillRecord(datetime(2026, 12, 2, 9, 5, 7, tzinfo=UTC), KIND_SPOT, TASK_ARN),
+            "Spot interruption of task abc at 2026-12-02 09:05:07Z",
+            id="spot",
+        ),
+        pytest.param(
+            KillRecord(datetime(2026, 12, 2, 9, 5, 7, tzinfo=UTC), KIND_CHAOS, "t-1"),
+            "chaos kill of task t-1 at 2026-12-02 09:05:07Z",
+            id="chaos-short-arn",
+        ),
+        pytest.param(
+            KillRecord(datetime(2026, 12, 2, 9, 5, 7, tzinfo=UTC), KIND_CHAOS),
+            "chaos kill at 2026-12-02 09:05:07Z",
+            id="no-task",
+        ),
+    ],
+)
+def test_a_kill_record_describes_itself(record: KillRecord, described: str) -> None:
+    assert record.describe() == described
+
+
+def test_the_probability_reason_on_call_reads() -> None:
+    assert guard_probability(0.05, 0.25, 16.0) == Verdict(
+        "probability", True, "drew 0.0500 < p=0.2500 (mean 16 window hours between kills)"
+    )
+    assert guard_probability(0.25, 0.25, 2.5) == Verdict(
+        "probability", False, "drew 0.2500 >= p=0.2500 (mean 2.5 window hours between kills)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kill_switch", "expected"),
+    [
+        pytest.param(
+            Reading(KillSwitch(False, "kill switch /spotops/dev/kill-switch is off")),
+            Verdict("kill-switch", True, "kill switch /spotops/dev/kill-switch is off"),
+            id="off",
+        ),
+        pytest.param(
+            Reading(KillSwitch(True, "kill switch /spotops/dev/kill-switch is 'on'")),
+            Verdict("kill-switch", False, "kill switch /spotops/dev/kill-switch is 'on'"),
+            id="engaged",
+        ),
+        pytest.param(
+            Reading.failed("no kill switch parameter"),
+            Verdict(
+                "kill-switch", False, "cannot evaluate (no kill switch parameter); not killing"
+            ),
+            id="unreadable",
+        ),
+    ],
+)
+def test_the_kill_switch_reason_on_call_reads(
+    kill_switch: Reading[KillSwitch], expected: Verdict
+) -> None:
+    assert guard_kill_switch(kill_switch) == expected
+
+
+@pytest.mark.parametrize(
+    ("lock", "expected"),
+    [
+        pytest.param(
+            Reading.failed("ledger lock unreadable (LedgerError)"),
+            Verdict(
+                "lock", False, "cannot evaluate (ledger lock unreadable (LedgerError)); not killing"
+            ),
+            id="unreadable",
+        ),
+        pytest.param(
+            Reading(None), Verdict("lock", True, "no live lock on spotops-dev/site"), id="free"
+        ),
+        pytest.param(
+            Reading(Lock(holder="redeploy:sha256:ab", action="redeploy", expires_at=1790000000)),
+            Verdict(
+                "lock",
+                False,
+                "spotops-dev/site is locked by redeploy (redeploy:sha256:ab) until 1790000000",
+            ),
+            id="held",
+        ),
+        pytest.param(
+            Reading(Lock(holder="")),
+            Verdict("lock", False, "spotops-dev/site is locked by ? (?) until ?"),
+            id="held-by-nobody-named",
+        ),
+    ],
+)
+def test_the_lock_reason_on_call_reads(lock: Reading[Lock], expected: Verdict) -> None:
+    assert guard_lock(lock, "spotops-dev/site") == expected
+
+
+@pytest.mark.parametrize(
+    ("svc", "expected"),
+    [
+        pytest.param(
+            service(),
+            Verdict("running", True, "desired 2, running 2 (ECS), 2 task(s) RUNNING"),
+            id="steady",
+        ),
+        pytest.param(
+            service(desired=0, running_count=0, running_tasks=()),
+            Verdict(
+                "running", False, "desired 0, running 0 (ECS), 0 task(s) RUNNING; nothing to kill"
+            ),
+            id="scaled-to-zero",
+        ),
+        pytest.param(
+            service(running_count=1, running_tasks=(task(1),)),
+            Verdict("running", False, "desired 2, running 1 (ECS), 1 task(s) RUNNING"),
+            id="short",
+        ),
+    ],
+)
+def test_the_running_reason_on_call_reads(svc: ServiceFacts, expected: Verdict) -> None:
+    assert guard_running(svc) == expected
+
+
+@pytest.mark.parametrize(
+    ("deployments", "expected"),
+    [
+        pytest.param((), Verdict("deployment", False, "0 deployments (-)"), id="none"),
+        pytest.param(
+            (
+                Deployment("ecs-svc/2", "PRIMARY", "IN_PROGRESS"),
+                Deployment("ecs-svc/1", "ACTIVE", "COMPLETED"),
+            ),
+            Verdict("deployment", False, "2 deployments (PRIMARY, ACTIVE)"),
+            id="two",
+        ),
+        pytest.param(
+            (Deployment("ecs-svc/1", "PRIMARY", "COMPLETED"),),
+            Verdict("deployment", True, "one deployment ecs-svc/1: PRIMARY COMPLETED"),
+            id="settled",
+        ),
+        pytest.param(
+            (Deployment("ecs-svc/1", "PRIMARY", ""),),
+            Verdict("deployment", True, "one deployment ecs-svc/1: PRIMARY (no rollout state)"),
+            id="no-rollout-state",
+        ),
+    ],
+)
+def test_the_deployment_reason_on_call_reads(
+    deployments: tuple[Deployment, ...], expected: Verdict
+) -> None:
+    assert guard_deployment(service(deployments=deployments)) == expected
+
+
+SIX_UNHEALTHY = Reading(tuple(TargetState(TG, f"10.0.{n}.10", "unhealthy") for n in range(6)))
+
+
+@pytest.mark.parametrize(
+    ("svc", "targets", "expected"),
+    [
+        pytest.param(
+            service(target_group_arns=()),
+            healthy("10.0.1.10"),
+            Verdict(
+                "targets",
+                False,
+                "the service has no load balancer, so health and recovery cannot be measured",
+            ),
+            id="no-load-balancer",
+        ),
+        pytest.param(
+            service(),
+            Reading.failed("target health unreadable (AccessDenied)"),
+            Verdict(
+                "targets",
+                False,
+                "cannot evaluate (target health unreadable (AccessDenied)); not killing",
+            ),
+            id="unreadable",
+        ),
+        pytest.param(
+            service(),
+            SIX_UNHEALTHY,
+            Verdict(
+                "targets",
+                False,
+                "6 target(s) not healthy: 10.0.0.10 unhealthy, 10.0.1.10 unhealthy, "
+                "10.0.2.10 unhealthy, 10.0.3.10 unhealthy, 10.0.4.10 unhealthy",
+            ),
+            id="six-unhealthy-five-listed",
+        ),
+        pytest.param(
+            service(),
+            healthy("10.0.1.10"),
+            Verdict("targets", False, "1 healthy target(s), fewer than desired 2"),
+            id="fewer-than-desired",
+        ),
+        pytest.param(
+            service(),
+            healthy("10.0.1.10", "10.0.2.20"),
+            Verdict("targets", True, "all 2 target(s) healthy"),
+            id="healthy",
+        ),
+    ],
+)
+def test_the_targets_reason_on_call_reads(
+    svc: ServiceFacts, targets: Reading[tuple[TargetState, ...]], expected: Verdict
+) -> None:
+    assert targets_verdict(svc, targets) == expected
+
+
+@pytest.mark.parametrize(
+    ("alarms", "expected"),
+    [
+        pytest.param(
+            Reading.failed("alarm states unreadable (Throttling)"),
+            Verdict(
+                "alarms",
+                False,
+                "cannot evaluate (alarm states unreadable (Throttling)); not killing",
+            ),
+            id="unreadable",
+        ),
+        pytest.param(
+            Reading(tuple(f"a{n}" for n in range(6))),
+            Verdict("alarms", False, "in ALARM: a0, a1, a2, a3, a4"),
+            id="six-in-alarm-five-listed",
+        ),
+        pytest.param(
+            Reading(()), Verdict("alarms", True, "no alarm of the stage in ALARM"), id="ok"
+        ),
+    ],
+)
+def test_the_alarms_reason_on_call_reads(
+    alarms: Reading[tuple[str, ...]], expected: Verdict
+) -> None:
+    assert guard_alarms(alarms) == expected
+
+
+@pytest.mark.parametrize(
+    ("svc", "expected"),
+    [
+        pytest.param(
+            service(minimum_healthy_percent=None),
+            Verdict(
+                "headroom",
+                False,
+                "cannot evaluate (the service reports no minimumHealthyPercent); not killing",
+            ),
+            id="no-percent",
+        ),
+        pytest.param(
+            service(),
+            Verdict(
+                "headroom",
+                True,
+                "2 running; minimumHealthyPercent 50 of desired 2 needs 1; a kill leaves 1",
+            ),
+            id="room",
+        ),
+        pytest.param(
+            service(minimum_healthy_percent=100),
+            Verdict(
+                "headroom",
+                False,
+                "2 running; minimumHealthyPercent 100 of desired 2 needs 2; a kill leaves 1",
+            ),
+            id="no-room",
+        ),
+    ],
+)
+def test_the_headroom_reason_on_call_reads(svc: ServiceFacts, expected: Verdict) -> None:
+    assert guard_headroom(svc) == expected
+
+
+@pytest.mark.parametrize(
+    ("svc", "targets", "expected"),
+    [
+        pytest.param(
+            service(),
+            healthy("10.0.1.10", "10.0.2.20"),
+            Verdict(
+                "recovered",
+                True,
+                "desired 2, running 2 (ECS), 2 task(s) RUNNING; all 2 target(s) healthy",
+            ),
+            id="recovered",
+        ),
+        pytest.param(
+            service(running_count=1, running_tasks=(task(1),)),
+            healthy("10.0.1.10"),
+            Verdict("recovered", False, "desired 2, running 1 (ECS), 1 task(s) RUNNING"),
+            id="both-fail-running-is-said",
+        ),
+        pytest.param(
+            service(running_count=1, running_tasks=(task(1),)),
+            healthy("10.0.1.10", "10.0.2.20"),
+            Verdict("recovered", False, "desired 2, running 1 (ECS), 1 task(s) RUNNING"),
+            id="running-fails",
+        ),
+        pytest.param(
+            service(),
+            healthy("10.0.1.10"),
+            Verdict("recovered", False, "1 healthy target(s), fewer than desired 2"),
+            id="targets-fail",
+        ),
+    ],
+)
+def test_the_recovered_reason_on_call_reads(
+    svc: ServiceFacts, targets: Reading[tuple[TargetState, ...]], expected: Verdict
+) -> None:
+    assert recovered(svc, targets) == expected
+
+
+def test_the_lines_and_summary_on_call_reads() -> None:
+    refusing = decide(
+        facts(alarms=Reading(("spotops-dev-target-5xx",)), lock=Reading.failed("ledger down")),
+        POLICY,
+        0.0,
+    )
+
+    assert Verdict("window", True, "inside").line() == "PASS window: inside"
+    assert Verdict("lock", False, "held").line() == "FAIL lock: held"
+    assert refusing.summary() == (
+        "lock: cannot evaluate (ledger down); not killing; alarms: in ALARM: spotops-dev-target-5xx"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        pytest.param(
+            {"dry_run": True, "dry_run_reason": "DRY_RUN is true", "value": "off"},
+            Leash(True, "dry run: DRY_RUN is true"),
+            id="dry-run",
+        ),
+        pytest.param(
+            {"parameter": ""},
+            Leash(True, "no CHAOS_LEASH_PARAMETER is set, so chaos stays leashed"),
+            id="no-parameter",
+        ),
+        pytest.param(
+            {"failure": "does not exist"},
+            Leash(True, "chaos leash /spotops/dev/chaos-leash does not exist; staying leashed"),
+            id="failure",
+        ),
+        pytest.param(
+            {"value": " OFF "},
+            Leash(False, "chaos leash /spotops/dev/chaos-leash is 'off' and dry run is off"),
+            id="off",
+        ),
+        pytest.param(
+            {},
+            Leash(True, "chaos leash /spotops/dev/chaos-leash is '' (only 'off' unleashes)"),
+            id="no-value",
+        ),
+        pytest.param(
+            {"value": "x" * 50},
+            Leash(
+                True, f"chaos leash /spotops/dev/chaos-leash is '{'x' * 40}' (only 'off' unleashes)"
+            ),
+            id="long-value-cut",
+        ),
+    ],
+)
+def test_the_leash_reason_on_call_reads(kwargs: dict[str, Any], expected: Leash) -> None:
+    arguments: dict[str, Any] = {
+        "dry_run": False,
+        "dry_run_reason": "",
+        "parameter": "/spotops/dev/chaos-leash",
+        **kwargs,
+    }
+
+    assert leash_state(**arguments) == expected
+
+
+@pytest.mark.parametrize("value", ["off", "false", "0", "no", "unleashed"])
+def test_each_leash_off_word_unleashes(value: str) -> None:
+    leash = leash_state(
+        dry_run=False, dry_run_reason="", parameter="/spotops/dev/chaos-leash", value=value
+    )
+
+    assert leash.active is False
