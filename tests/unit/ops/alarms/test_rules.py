@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from chalicelib.alarms.rules import (
     CapacityShift,
     DeploymentFacts,
     FlapPolicy,
+    InterruptionsDecision,
     NotApplicable,
     Notice,
     NoticeDecision,
@@ -33,6 +36,7 @@ from chalicelib.alarms.rules import (
     StrategyItem,
     Switch,
     decide,
+    duration,
     follow_up_posted,
     interruptions_decision,
     may_share_lock,
@@ -49,7 +53,10 @@ from chalicelib.alarms.rules import (
     rule_for,
     rule_for_alarm,
     stale_change,
+    strategy_of,
     unrecorded_check,
+    uses_spot,
+    when,
 )
 from chalicelib.ledger import Lock
 
@@ -76,16 +83,44 @@ def facts(**changes: object) -> RemediationFacts:
 # ---- the policy table --------------------------------------------------------------------
 
 
+# The shipped policy, line by line: (action, cooldown s, severity, acts during a deployment).
+# A changed action, cooldown or severity is a reviewed change of what the toolkit does on its
+# own: change it here, in the README's policy table and in the runbooks together.
+SHIPPED_POLICY = {
+    "unhealthy-hosts": (Action.FORCE_NEW_DEPLOYMENT, 1800, Severity.CRITICAL, False),
+    "cpu-high": (Action.SCALE_OUT, 900, Severity.WARNING, False),
+    "memory-high": (Action.SCALE_OUT, 900, Severity.WARNING, False),
+    "target-5xx": (Action.ROLLBACK, 3600, Severity.CRITICAL, False),
+    "alb-5xx": (Action.NOTIFY, 0, Severity.CRITICAL, False),
+    "running-tasks-below-desired": (Action.NOTIFY, 0, Severity.CRITICAL, False),
+    "target-response-time-p99": (Action.NOTIFY, 0, Severity.WARNING, False),
+    "ephemeral-storage-high": (Action.NOTIFY, 0, Severity.WARNING, False),
+    "network-anomaly": (Action.NOTIFY, 0, Severity.WARNING, False),
+    "slack-dead-letters": (Action.NOTIFY, 0, Severity.WARNING, False),
+    "event-dead-letters": (Action.NOTIFY, 0, Severity.WARNING, False),
+    "spot-placement-failure": (Action.CAPACITY_SHIFT, 1800, Severity.CRITICAL, True),
+    "spot-interruptions": (Action.CAPACITY_SHIFT, 1800, Severity.WARNING, False),
+    "spot-quiet": (Action.CAPACITY_RETURN, 0, Severity.INFO, False),
+}
+
+
 def test_the_policy_maps_each_alarm_to_one_action_with_its_limits() -> None:
-    table = {rule.trigger: (rule.action, rule.cooldown_seconds, rule.severity) for rule in POLICY}
-    assert table["unhealthy-hosts"] == (Action.FORCE_NEW_DEPLOYMENT, 1800, Severity.CRITICAL)
-    assert table["cpu-high"] == (Action.SCALE_OUT, 900, Severity.WARNING)
-    assert table["memory-high"] == (Action.SCALE_OUT, 900, Severity.WARNING)
-    assert table["target-5xx"] == (Action.ROLLBACK, 3600, Severity.CRITICAL)
-    assert table["spot-placement-failure"][0] is Action.CAPACITY_SHIFT
-    assert table["spot-interruptions"][0] is Action.CAPACITY_SHIFT
-    assert table["spot-quiet"][0] is Action.CAPACITY_RETURN
+    table = {
+        rule.trigger: (rule.action, rule.cooldown_seconds, rule.severity, rule.during_deployment)
+        for rule in POLICY
+    }
+    assert table == SHIPPED_POLICY
     assert len(table) == len(POLICY)  # one line per trigger
+    # Only the placement failure's shift acts during a deployment (issue 22, item 8).
+    assert [r.trigger for r in POLICY if r.during_deployment] == ["spot-placement-failure"]
+
+
+def test_the_flap_spot_and_budget_defaults_are_pinned() -> None:
+    # The defaults the settings fall back to (ALARM_FLAP_*, SPOT_*, CAPACITY_RETURN_AFTER_SECONDS,
+    # REMEDIATION_MAX_PER_HOUR): a changed default is a reviewed change.
+    assert FlapPolicy() == FlapPolicy(window_seconds=3600, threshold=3, summary_seconds=900)
+    assert SpotPolicy() == SpotPolicy(threshold=3, window_seconds=1800, return_after_seconds=3600)
+    assert RemediationFacts(rule=None, kill_switch=OFF, dry_run=DRY_OFF).budget_max == 3
 
 
 def test_every_alarm_of_the_site_and_ops_stacks_has_a_policy_line() -> None:
@@ -150,7 +185,7 @@ def test_every_reason_not_to_act_is_named(
     changes: dict[str, object], refusal: Refusal, words: str
 ) -> None:
     decision = decide(facts(**changes))
-    assert not decision.act
+    assert decision.act is False
     assert decision.refusal is refusal
     assert words in decision.reason
 
@@ -614,3 +649,421 @@ def test_a_service_with_no_shift_on_record() -> None:
     chosen = (StrategyItem("FARGATE", 1, 1), StrategyItem("FARGATE_SPOT", 0, 0))
     assert unrecorded_check(chosen, SPOT, now=10.0).status == "not-shifted"
     assert unrecorded_check((), SPOT, now=10.0).status == "not-shifted"
+
+
+# ---- issue 28: the verdicts, boundaries and parsers no test pinned -------------------------
+
+
+def test_an_acting_rule_with_no_plan_is_refused_not_acted_on() -> None:
+    # The flow stopped gathering before a plan was made: "act" here would act on nothing.
+    decision = decide(facts(plan=None))
+    assert (decision.act, decision.refusal, decision.plan) == (False, Refusal.UNREADABLE, None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        pytest.param({"deployment": "ECS is rolling out x"}, Refusal.DEPLOYMENT, id="deployment"),
+        pytest.param({"cooldown_remaining": 60}, Refusal.COOLDOWN, id="cooldown"),
+        pytest.param({"budget_used": 3}, Refusal.BUDGET, id="budget"),
+        pytest.param({"dry_run": Switch(True, "DRY_RUN is true")}, Refusal.DRY_RUN, id="dry-run"),
+    ],
+)
+def test_a_refusal_after_the_plan_was_made_keeps_the_plan_for_the_follow_up(
+    changes: dict[str, object], refusal: Refusal
+) -> None:
+    decision = decide(facts(**changes))
+    assert (decision.act, decision.refusal, decision.plan) == (False, refusal, FORCE)
+    assert Outcome.of(decision).summary == FORCE.summary
+
+
+@pytest.mark.parametrize(
+    ("remaining", "act"),
+    [
+        pytest.param(0, True, id="cooled-down"),
+        pytest.param(1, False, id="one-second-left"),
+        pytest.param(1800, False, id="a-whole-cooldown-left"),
+    ],
+)
+def test_a_cooldown_of_one_second_still_refuses(remaining: int, act: bool) -> None:
+    decision = decide(facts(cooldown_remaining=remaining))
+    assert decision.act is act
+    assert decision.refusal is (None if act else Refusal.COOLDOWN)
+
+
+@pytest.mark.parametrize(
+    ("used", "act"),
+    [
+        pytest.param(0, True, id="none-used"),
+        pytest.param(2, True, id="one-left"),
+        pytest.param(3, False, id="spent"),
+        pytest.param(4, False, id="overspent"),
+    ],
+)
+def test_the_hourly_budget_allows_up_to_its_maximum(used: int, act: bool) -> None:
+    decision = decide(facts(budget_used=used, budget_max=3))
+    assert decision.act is act
+    assert decision.escalate is not act
+
+
+def test_no_lock_is_nothing_to_share() -> None:
+    shift = rule_for("spot-placement-failure")
+    assert shift is not None
+    assert may_share_lock(shift, None, rolling="ecs-svc/2") is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "item"),
+    [
+        pytest.param(
+            {"capacityProvider": "FARGATE", "weight": 1, "base": 2},
+            StrategyItem("FARGATE", 1, 2),
+            id="every-field",
+        ),
+        pytest.param(
+            {"capacityProvider": "FARGATE_SPOT"}, StrategyItem("FARGATE_SPOT", 0, 0), id="defaults"
+        ),
+        pytest.param(
+            {"capacityProvider": "FARGATE", "weight": None, "base": None},
+            StrategyItem("FARGATE", 0, 0),
+            id="nulls",
+        ),
+        pytest.param({}, StrategyItem("", 0, 0), id="no-provider"),
+    ],
+)
+def test_a_strategy_item_is_parsed_with_its_weight_and_base(
+    raw: dict[str, object], item: StrategyItem
+) -> None:
+    assert StrategyItem.parse(raw) == item
+    assert strategy_of([raw]) == (item,)
+    assert strategy_of(None) == ()
+
+
+@pytest.mark.parametrize(
+    ("spot", "shifts"),
+    [
+        pytest.param(StrategyItem("FARGATE_SPOT", 0, 0), False, id="spot-weight-0-base-0"),
+        pytest.param(StrategyItem("FARGATE_SPOT", 1, 0), True, id="spot-weight-1"),
+        pytest.param(StrategyItem("FARGATE_SPOT", 0, 1), True, id="spot-base-1"),
+    ],
+)
+def test_spot_listed_with_weight_0_and_base_0_places_nothing_so_it_is_not_shifted(
+    spot: StrategyItem, shifts: bool
+) -> None:
+    # SpotWeight 0 keeps FARGATE_SPOT in the strategy yet places no task on it: shifting such
+    # a service would replace its tasks for nothing.
+    service = replace(SERVICE, strategy=(StrategyItem("FARGATE", 1, 0), spot))
+    assert uses_spot(service.strategy) is shifts
+    assert isinstance(plan_capacity_shift(service), Plan) is shifts
+
+
+@pytest.mark.parametrize(
+    ("strategy", "shifted"),
+    [
+        pytest.param(SPOT, {"capacityProvider": "FARGATE", "weight": 1, "base": 0}, id="base-0"),
+        pytest.param(
+            (StrategyItem("FARGATE", 0, 2), StrategyItem("FARGATE_SPOT", 1, 0)),
+            {"capacityProvider": "FARGATE", "weight": 1, "base": 2},
+            id="fargate-base-2-kept",
+        ),
+        pytest.param(
+            (StrategyItem("FARGATE", 0, 0), StrategyItem("FARGATE_SPOT", 1, 3)),
+            {"capacityProvider": "FARGATE", "weight": 1, "base": 0},
+            id="spot-base-not-carried",
+        ),
+        pytest.param(
+            (StrategyItem("FARGATE_SPOT", 1, 0),),
+            {"capacityProvider": "FARGATE", "weight": 1, "base": 0},
+            id="spot-only",
+        ),
+    ],
+)
+def test_the_shift_keeps_the_on_demand_base_the_service_had(
+    strategy: tuple[StrategyItem, ...], shifted: dict[str, object]
+) -> None:
+    plan = plan_capacity_shift(replace(SERVICE, strategy=strategy))
+    assert isinstance(plan, Plan)
+    assert plan.action is Action.CAPACITY_SHIFT
+    assert plan.update == {"capacityProviderStrategy": [shifted], "forceNewDeployment": True}
+    assert plan.original_strategy == strategy
+
+
+def test_the_return_plans_the_original_strategy_and_remembers_it() -> None:
+    shifted = replace(SERVICE, strategy=(StrategyItem("FARGATE", 1, 0),))
+    plan = plan_capacity_return(shifted, list(SPOT))
+    assert isinstance(plan, Plan)
+    assert plan.action is Action.CAPACITY_RETURN
+    assert plan.original_strategy == SPOT
+
+
+@pytest.mark.parametrize(
+    ("desired", "applies"),
+    [pytest.param(0, False, id="no-tasks"), pytest.param(1, True, id="a-single-task")],
+)
+def test_force_new_deployment_replaces_even_a_single_task(desired: int, applies: bool) -> None:
+    plan = plan_force_new_deployment(replace(SERVICE, desired_count=desired))
+    assert isinstance(plan, Plan) is applies
+    if isinstance(plan, Plan):
+        assert plan.action is Action.FORCE_NEW_DEPLOYMENT
+        assert plan.update == {"forceNewDeployment": True}
+
+
+@pytest.mark.parametrize(
+    ("desired", "maximum", "percent", "expected"),
+    [
+        pytest.param(3, 10, 67, 6, id="ceil-of-2.01-is-3"),
+        pytest.param(1, 10, 101, 3, id="ceil-of-1.01-is-2"),
+        pytest.param(3, 3, 50, None, id="at-the-maximum"),
+        pytest.param(2, 3, 50, 3, id="one-below-the-maximum"),
+    ],
+)
+def test_scale_out_rounds_the_share_up(
+    desired: int, maximum: int, percent: int, expected: int | None
+) -> None:
+    plan = plan_scale_out(
+        replace(SERVICE, desired_count=desired), ScalableTarget(1, maximum), percent
+    )
+    if expected is None:
+        assert isinstance(plan, NotApplicable)
+        return
+    assert isinstance(plan, Plan)
+    assert plan.action is Action.SCALE_OUT
+    assert plan.update == {"desiredCount": expected}
+
+
+@pytest.mark.parametrize(
+    ("task_definition", "revision"),
+    [
+        pytest.param("arn:aws:ecs:us-east-1:1:task-definition/site:8", "site:8", id="arn"),
+        pytest.param("td:8", "td:8", id="no-slash"),
+        pytest.param("a/b/site:8", "site:8", id="last-slash"),
+    ],
+)
+def test_the_rollback_names_the_revision_after_the_last_slash(
+    task_definition: str, revision: str
+) -> None:
+    service = replace(SERVICE, task_definition=task_definition)
+    record = replace(deployment(), task_definition=task_definition, previous_task_definition="x")
+    plan = plan_rollback(
+        service, record, alarm_at=1600, window_seconds=1800, previous_is_placeholder=False
+    )
+    assert isinstance(plan, Plan)
+    assert plan.summary.startswith(f"roll site back from {revision} (")
+
+
+@pytest.mark.parametrize(
+    ("arns", "on_spot"),
+    [
+        pytest.param(["FARGATE_SPOT"], True, id="bare-spot-name"),
+        pytest.param(["a/b/FARGATE_SPOT"], True, id="last-slash"),
+        pytest.param(["", "arn:x:capacity-provider/FARGATE"], False, id="empty-arn-skipped"),
+    ],
+)
+def test_the_provider_is_named_by_what_follows_the_last_slash(
+    arns: list[str], on_spot: bool
+) -> None:
+    verdict = placement_verdict(arns, SPOT)
+    assert verdict.on_spot is on_spot
+
+
+def test_a_plan_that_changes_nothing_was_not_taken() -> None:
+    nothing = Plan(Action.NOTIFY, "", {})
+    assert plan_took(nothing, SERVICE, SERVICE) is False
+    assert plan_took(nothing, SERVICE, replace(SERVICE, primary_deployment="ecs-svc/2")) is False
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        pytest.param(-5, "0 s", id="negative"),
+        pytest.param(0, "0 s", id="zero"),
+        pytest.param(1, "1 s", id="one-second"),
+        pytest.param(59, "59 s", id="under-a-minute"),
+        pytest.param(60, "1 min", id="a-minute"),
+        pytest.param(3599, "59 min", id="under-an-hour"),
+        pytest.param(3600, "1 h", id="an-hour"),
+        pytest.param(3660, "1 h 1 min", id="an-hour-and-a-minute"),
+        pytest.param(7500, "2 h 5 min", id="hours-and-minutes"),
+    ],
+)
+def test_durations_read_in_the_largest_units(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_moments_are_utc_whatever_the_machines_zone() -> None:
+    assert when(0.0) == "1970-01-01 00:00:00 UTC"
+    assert when(AT_0205) == "2026-11-28 02:05:00 UTC"
+
+
+# ---- issue 28: flapping, each count and boundary ------------------------------------------
+
+
+def test_a_stale_change_is_posted_with_no_count_of_its_own() -> None:
+    history = AlarmHistory("OK", 600.0, 600.0, entries=(100.0, 200.0), held=2)
+    decision = notice_decision(history, state="ALARM", at=300.0, policy=POLICY_FLAP)
+    late = stale_change(history, state="ALARM", at=300.0)
+    assert late is not None
+    assert late.startswith("this ALARM of ")
+    assert decision == NoticeDecision(Notice.POST, 2, 0, None, late)
+
+
+@pytest.mark.parametrize(
+    ("at", "notice", "count"),
+    [
+        pytest.param(3600.0, Notice.POST, 2, id="first-entry-exactly-a-window-old-is-out"),
+        pytest.param(3599.0, Notice.SUMMARY, 3, id="one-second-inside-the-window"),
+    ],
+)
+def test_the_flapping_window_excludes_an_entry_exactly_a_window_old(
+    at: float, notice: Notice, count: int
+) -> None:
+    history = AlarmHistory("OK", 200.0, 200.0, entries=(0.0, 100.0))
+    decision = notice_decision(history, state="ALARM", at=at, policy=POLICY_FLAP)
+    assert (decision.notice, decision.entries_in_window) == (notice, count)
+    after = next_history(history, state="ALARM", at=at, decision=decision, policy=POLICY_FLAP)
+    assert len(after.entries) == count
+
+
+@pytest.mark.parametrize(
+    ("history", "state", "at", "lasted"),
+    [
+        pytest.param(AlarmHistory("ALARM", 1000.0, 1000.0), "OK", 1600.0, 600.0, id="ok-after"),
+        pytest.param(AlarmHistory("ALARM", 1000.0, 1000.0), "OK", 1000.0, 0.0, id="same-second"),
+        pytest.param(AlarmHistory("ALARM", 1000.0, 1000.0), "ALARM", 1600.0, None, id="still"),
+        pytest.param(AlarmHistory("OK", 1000.0, 1000.0), "OK", 1600.0, None, id="never-alarm"),
+        pytest.param(AlarmHistory("ALARM", None, 1000.0), "OK", 1600.0, None, id="since-unknown"),
+    ],
+)
+def test_a_change_out_of_alarm_reports_how_long_it_lasted(
+    history: AlarmHistory, state: str, at: float, lasted: float | None
+) -> None:
+    assert notice_decision(history, state=state, at=at, policy=POLICY_FLAP).lasted == lasted
+
+
+FLAPPING = AlarmHistory("ALARM", 250.0, 250.0, entries=(100.0, 200.0, 250.0), held=4)
+
+
+@pytest.mark.parametrize(
+    ("last_summary_at", "notice"),
+    [
+        pytest.param(None, Notice.SUMMARY, id="never-summarised"),
+        pytest.param(300.0 - 900, Notice.SUMMARY, id="exactly-summary-seconds-ago"),
+        pytest.param(300.0 - 899, Notice.HOLD, id="one-second-short"),
+        pytest.param(250.0, Notice.HOLD, id="just-summarised"),
+    ],
+)
+def test_a_flapping_alarm_is_summarised_at_most_every_summary_period(
+    last_summary_at: float | None, notice: Notice
+) -> None:
+    history = replace(FLAPPING, last_summary_at=last_summary_at)
+    decision = notice_decision(history, state="OK", at=300.0, policy=POLICY_FLAP)
+    assert decision == NoticeDecision(notice, 3, 4, 50.0)
+
+
+def test_a_posted_change_reports_its_count_and_what_was_held() -> None:
+    history = AlarmHistory("OK", 100.0, 100.0, entries=(50.0,), held=2)
+    decision = notice_decision(history, state="ALARM", at=200.0, policy=POLICY_FLAP)
+    assert decision == NoticeDecision(Notice.POST, 2, 2, None)
+
+
+IN_ORDER = AlarmHistory("OK", 100.0, 100.0)
+
+
+@pytest.mark.parametrize(
+    ("decision", "at"),
+    [
+        pytest.param(NoticeDecision(Notice.POST, 0, 0, None, "late"), 200.0, id="decision-late"),
+        pytest.param(NoticeDecision(Notice.POST, 0, 0), 50.0, id="change-older-than-history"),
+    ],
+)
+def test_either_sign_of_a_late_change_leaves_the_history_as_it_was(
+    decision: NoticeDecision, at: float
+) -> None:
+    after = next_history(IN_ORDER, state="ALARM", at=at, decision=decision, policy=POLICY_FLAP)
+    assert after == IN_ORDER
+
+
+@pytest.mark.parametrize(
+    ("history", "state", "since"),
+    [
+        pytest.param(AlarmHistory("OK", 100.0, 150.0), "OK", 100.0, id="same-state-keeps-since"),
+        pytest.param(AlarmHistory("OK", 100.0, 150.0), "ALARM", 200.0, id="new-state-starts-now"),
+        pytest.param(AlarmHistory("OK", None, 150.0), "OK", 200.0, id="unknown-since-is-now"),
+    ],
+)
+def test_the_state_began_when_it_last_changed(
+    history: AlarmHistory, state: str, since: float
+) -> None:
+    decision = NoticeDecision(Notice.POST, 0, 0)
+    after = next_history(history, state=state, at=200.0, decision=decision, policy=POLICY_FLAP)
+    assert (after.state, after.since, after.last_at) == (state, since, 200.0)
+
+
+# ---- issue 28: the outcome recorded in the ledger --------------------------------------------
+
+
+def test_an_outcome_is_the_decision_with_its_plan_summary() -> None:
+    assert Outcome.of(decide(facts())) == Outcome(True, FORCE.summary, None, FORCE.summary)
+    refused = decide(facts(rule=None))
+    assert Outcome.of(refused) == Outcome(False, refused.reason, Refusal.NO_POLICY, "")
+    assert Outcome.refused(Refusal.LOCKED, "held") == Outcome(False, "held", Refusal.LOCKED, "")
+    assert Outcome.refused(Refusal.LOCKED, "held", "would scale") == Outcome(
+        False, "held", Refusal.LOCKED, "would scale"
+    )
+
+
+def test_an_outcome_is_stored_under_its_field_names() -> None:
+    assert Outcome(True, "did it", None, "did it", "throttled").as_dict() == {
+        "acted": True,
+        "reason": "did it",
+        "refusal": None,
+        "summary": "did it",
+        "failure": "throttled",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "outcome"),
+    [
+        pytest.param({}, Outcome(False, "", None, "", None), id="empty"),
+        pytest.param(
+            {"acted": True, "reason": "r", "refusal": None, "summary": None, "failure": "denied"},
+            Outcome(True, "r", None, "", "denied"),
+            id="failed",
+        ),
+        pytest.param(
+            {"acted": False, "reason": "r", "refusal": "renamed-since"},
+            Outcome(False, "r", None, "", None),
+            id="unknown-refusal",
+        ),
+    ],
+)
+def test_an_outcome_is_read_back_whatever_an_older_toolkit_wrote(
+    raw: dict[str, object], outcome: Outcome
+) -> None:
+    assert Outcome.from_dict(raw) == outcome
+
+
+@pytest.mark.parametrize(
+    ("count", "shifted", "answer"),
+    [
+        pytest.param(2, False, InterruptionsDecision(2, True, False), id="below"),
+        pytest.param(3, False, InterruptionsDecision(3, True, True), id="at-the-threshold"),
+        pytest.param(4, False, InterruptionsDecision(4, False, True), id="past-it"),
+        pytest.param(3, True, InterruptionsDecision(3, False, False), id="already-shifted"),
+    ],
+)
+def test_an_interruption_is_counted_posted_and_shifts_at_the_threshold(
+    count: int, shifted: bool, answer: InterruptionsDecision
+) -> None:
+    assert interruptions_decision(count, shifted=shifted, policy=SpotPolicy()) == answer
