@@ -9,10 +9,21 @@ Lambda's time budget.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
 
 SERVICES = (
     "ecs",
@@ -75,39 +86,39 @@ class AwsClients:
             return self._clients[service]
 
     @property
-    def ecs(self) -> Any:
+    def ecs(self) -> ECSClient:
         return self.client("ecs")
 
     @property
-    def ecr(self) -> Any:
+    def ecr(self) -> ECRClient:
         return self.client("ecr")
 
     @property
-    def dynamodb(self) -> Any:
+    def dynamodb(self) -> DynamoDBClient:
         return self.client("dynamodb")
 
     @property
-    def ssm(self) -> Any:
+    def ssm(self) -> SSMClient:
         return self.client("ssm")
 
     @property
-    def secretsmanager(self) -> Any:
+    def secretsmanager(self) -> SecretsManagerClient:
         return self.client("secretsmanager")
 
     @property
-    def sqs(self) -> Any:
+    def sqs(self) -> SQSClient:
         return self.client("sqs")
 
     @property
-    def elbv2(self) -> Any:
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
         return self.client("elbv2")
 
     @property
-    def cloudwatch(self) -> Any:
+    def cloudwatch(self) -> CloudWatchClient:
         return self.client("cloudwatch")
 
     @property
-    def autoscaling(self) -> Any:
+    def autoscaling(self) -> ApplicationAutoScalingClient:
         """Application Auto Scaling (the service's scalable target)."""
         return self.client("application-autoscaling")
 

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 from chalicelib.aws import error_code
 from chalicelib.errors import ControlsError
 from chalicelib.runbooks import SLACK_WEBHOOK_MISSING
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
 
 KILL_SWITCH_OFF = frozenset({"off", "false", "0", "disabled"})
 DRY_RUN_ON = frozenset({"true", "on", "1", "yes"})
@@ -126,8 +130,8 @@ class Controls:
     def __init__(
         self,
         *,
-        ssm: Any,
-        secretsmanager: Any,
+        ssm: SSMClient,
+        secretsmanager: SecretsManagerClient,
         kill_switch_parameter: str,
         kill_switch_cache_seconds: int,
         dry_run: bool,

@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -18,6 +18,10 @@ from chalicelib.aws import error_code
 from chalicelib.deployments import ImageFacts, ServiceDeployment
 from chalicelib.errors import OpsError
 from chalicelib.failures import FailureKind, failure_kind
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
 
 # Fields of DescribeTaskDefinition's output that RegisterTaskDefinition accepts.
 _REGISTER_FIELDS = (
@@ -106,13 +110,23 @@ class EcsGateway:
         The service the jobs manage.
     """
 
-    def __init__(self, ecs: Any, ecr: Any, *, cluster: str, service: str) -> None:
+    def __init__(
+        self, ecs: ECSClient, ecr: ECRClient | None, *, cluster: str, service: str
+    ) -> None:
         self._ecs = ecs
         self._ecr = ecr
         self._cluster = cluster
         self._service = service
 
-    def _call(self, client: Any, operation: str, **kwargs: Any) -> Any:
+    @property
+    def _ecr_client(self) -> ECRClient:
+        # RemediationGateway is made without ECR (it reads no images); calling an ECR method
+        # on it is a programming error (it raised AttributeError on None before).
+        if self._ecr is None:
+            raise TypeError("this gateway was made without an ECR client")
+        return self._ecr
+
+    def _call(self, client: ECSClient | ECRClient, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
@@ -124,7 +138,7 @@ class EcsGateway:
         """The image, or ``None`` when it (or the repository) no longer exists."""
         try:
             response = self._call(
-                self._ecr,
+                self._ecr_client,
                 "describe_images",
                 repositoryName=repository,
                 imageIds=[{"imageDigest": digest}],
@@ -140,7 +154,7 @@ class EcsGateway:
         """The digest ``repository:tag`` points at, or ``None`` when the tag is gone."""
         try:
             response = self._call(
-                self._ecr,
+                self._ecr_client,
                 "describe_images",
                 repositoryName=repository,
                 imageIds=[{"imageTag": tag}],
@@ -158,7 +172,7 @@ class EcsGateway:
         enhanced); ``None`` while it has none (never scanned, in progress, failed)."""
         try:
             response = self._call(
-                self._ecr,
+                self._ecr_client,
                 "describe_image_scan_findings",
                 repositoryName=repository,
                 imageId={"imageDigest": digest},
@@ -174,14 +188,16 @@ class EcsGateway:
         return {str(k).upper(): int(v) for k, v in counts.items() if isinstance(v, int)}
 
     def repository_uri(self, repository: str) -> str:
-        response = self._call(self._ecr, "describe_repositories", repositoryNames=[repository])
+        response = self._call(
+            self._ecr_client, "describe_repositories", repositoryNames=[repository]
+        )
         return str(response["repositories"][0]["repositoryUri"])
 
     def tagged_images(self, repository: str) -> list[tuple[ImageFacts, list[str]]]:
         """Every tagged image with its tags."""
         found = []
         try:
-            pages = self._ecr.get_paginator("describe_images").paginate(
+            pages = self._ecr_client.get_paginator("describe_images").paginate(
                 repositoryName=repository, filter={"tagStatus": "TAGGED"}
             )
             for page in pages:

@@ -73,7 +73,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
@@ -103,6 +103,9 @@ from slack_sdk.webhook import WebhookClient
 from chalicelib.errors import ControlsError
 from chalicelib.observability import count, logger
 from chalicelib.runbooks import SLACK_WEBHOOK_MISSING
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
@@ -750,7 +753,7 @@ class SlackNotifier:
         self,
         *,
         webhook_url: Callable[[], str],
-        sqs: Any,
+        sqs: SQSClient,
         dlq_url: str,
         timeout: float = 3.0,
         max_attempts: int = 4,

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -26,6 +26,10 @@ from chalicelib.controls import Controls, DryRunState, KillSwitchState
 from chalicelib.ledger import SafetyLedger
 from chalicelib.settings import Settings, load_settings
 from chalicelib.slack import DeliveryResult, SlackMessage, SlackNotifier
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
 
 
 class Notifier(Protocol):
@@ -83,8 +87,8 @@ class Toolkit:
     """Settings, AWS clients and the shared safety pieces a job needs."""
 
     settings: ToolkitSettings
-    ecs: Any
-    ecr: Any
+    ecs: ECSClient
+    ecr: ECRClient
     ledger: SafetyLedger
     notifier: Notifier
     controls: RunControls

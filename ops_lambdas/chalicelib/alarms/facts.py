@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.alarms.events import AlarmChange
 from chalicelib.alarms.rules import (
@@ -36,6 +36,12 @@ from chalicelib.alarms.rules import (
 from chalicelib.deployments import ServiceDeployment
 from chalicelib.gateway import EcsGateway, service_deployments
 from chalicelib.ledger import Key, LedgerTable, keys
+
+if TYPE_CHECKING:
+    from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
 
 _DAY = 86400
 
@@ -63,7 +69,13 @@ class RemediationGateway(EcsGateway):
     """
 
     def __init__(
-        self, ecs: Any, *, autoscaling: Any, cloudwatch: Any, cluster: str, service: str
+        self,
+        ecs: ECSClient,
+        *,
+        autoscaling: ApplicationAutoScalingClient,
+        cloudwatch: CloudWatchClient,
+        cluster: str,
+        service: str,
     ) -> None:
         super().__init__(ecs, None, cluster=cluster, service=service)
         self._autoscaling = autoscaling
@@ -175,7 +187,7 @@ class RemediationRecords:
 
     def __init__(
         self,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         table_name: str,
         *,
         history_ttl_days: int = 30,

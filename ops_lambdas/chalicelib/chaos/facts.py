@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -42,6 +42,11 @@ from chalicelib.errors import LedgerError, OpsError
 from chalicelib.ledger import LedgerTable, Lock, keys
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+
     from chalicelib.ledger import SafetyLedger
 
 _DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services
@@ -82,7 +87,9 @@ class ChaosRecords:
         From every method when DynamoDB fails for a reason other than a lost condition.
     """
 
-    def __init__(self, dynamodb: Any, table_name: str, history_ttl_days: int = 30) -> None:
+    def __init__(
+        self, dynamodb: DynamoDBClient, table_name: str, history_ttl_days: int = 30
+    ) -> None:
         self._table = LedgerTable(dynamodb, table_name)
         self._ttl = history_ttl_days * 86400
 
@@ -177,9 +184,9 @@ class ChaosReader:
     def __init__(
         self,
         *,
-        ecs: Any,
-        elbv2: Any,
-        cloudwatch: Any,
+        ecs: ECSClient,
+        elbv2: ElasticLoadBalancingv2Client,
+        cloudwatch: CloudWatchClient,
         ledger: SafetyLedger,
         records: ChaosRecords,
         cluster: str,
@@ -248,7 +255,9 @@ class ChaosReader:
         ChaosReadError
             ECS refused or failed.
         """
-        statuses = ("RUNNING", "STOPPED") if stopped else ("RUNNING",)
+        statuses: tuple[Literal["RUNNING", "STOPPED"], ...] = (
+            ("RUNNING", "STOPPED") if stopped else ("RUNNING",)
+        )
         try:
             arns: list[str] = []
             for status in statuses:

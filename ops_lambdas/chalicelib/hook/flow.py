@@ -37,7 +37,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,6 +45,9 @@ from chalicelib.aws import error_code
 from chalicelib.errors import OpsError
 from chalicelib.hook.smoke import Fetch, SmokeReport, Target, http_get, run_smoke_tests
 from chalicelib.observability import count, logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
 
 JOB = "deployment-hook"
 SUCCEEDED = "SUCCEEDED"
@@ -87,7 +90,7 @@ class ServiceRevisions:
         The site container (``CONTAINER_NAME``).
     """
 
-    def __init__(self, ecs: Any, container: str) -> None:
+    def __init__(self, ecs: ECSClient, container: str) -> None:
         self._ecs = ecs
         self._container = container
 

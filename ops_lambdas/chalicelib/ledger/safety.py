@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -33,6 +33,9 @@ from chalicelib.ledger.records import (
     Lock,
 )
 from chalicelib.ledger.table import call_table, from_item, to_item, typed_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class SafetyLedger:
 
     def __init__(
         self,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         table_name: str,
         history_ttl_days: int = 30,
         clock: Callable[[], float] = time.time,

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import LedgerError
 from chalicelib.ledger.keys import Key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -48,7 +51,7 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _plain(_DESERIALIZER.deserialize(typed)) for key, typed in item.items()}
 
 
-def call_table(dynamodb: Any, table: str, operation: str, **kwargs: Any) -> Any:
+def call_table(dynamodb: DynamoDBClient, table: str, operation: str, **kwargs: Any) -> Any:
     """``dynamodb.<operation>`` on the ledger ``table``. A lost condition raises the
     ``ClientError`` (the caller's answer: "no"); every other failure raises
     :class:`LedgerError`."""
@@ -74,7 +77,7 @@ class LedgerTable:
         The ledger table (``LEDGER_TABLE_NAME``).
     """
 
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
         self._ddb = dynamodb
         self._table = table_name
 
