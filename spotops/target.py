@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
     from spotops.stage.stacks import StackInfo
 
 
@@ -77,7 +79,7 @@ class Target(Protocol):
         which does not exist, cannot be created on this target."""
         ...
 
-    def powertools_layer(self, lambda_client: Any) -> tuple[str, str] | None:
+    def powertools_layer(self, lambda_client: LambdaClient) -> tuple[str, str] | None:
         """``(layer ARN, note)`` when the functions must use a layer of this target instead
         of AWS's public Powertools layer; ``None`` to use AWS's."""
         ...
@@ -112,7 +114,7 @@ class AwsTarget:
     def check_new_stack(self, cfn: Any, stack_name: str) -> None:
         return None
 
-    def powertools_layer(self, lambda_client: Any) -> tuple[str, str] | None:
+    def powertools_layer(self, lambda_client: LambdaClient) -> tuple[str, str] | None:
         return None
 
     def before_deletion(

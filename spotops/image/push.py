@@ -10,7 +10,7 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
@@ -23,6 +23,9 @@ from spotops.errors import (
     is_error,
 )
 from spotops.image.build import BuildEngine
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
 
 
 def git_tag(runner: CommandRunner, project_dir: Path, *, allow_dirty: bool) -> str:
@@ -61,7 +64,7 @@ class RegistryLogin:
     password: str
 
 
-def ecr_login(ecr: Any) -> RegistryLogin:
+def ecr_login(ecr: ECRClient) -> RegistryLogin:
     """Decode an ECR authorization token (base64 of ``AWS:<password>``)."""
     data = ecr.get_authorization_token()["authorizationData"][0]
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
@@ -96,7 +99,7 @@ class Pusher:
     """
 
     def __init__(
-        self, ecr: Any, runner: CommandRunner, notify: Callable[[str], None] = lambda _: None
+        self, ecr: ECRClient, runner: CommandRunner, notify: Callable[[str], None] = lambda _: None
     ) -> None:
         self._ecr = ecr
         self._run = runner

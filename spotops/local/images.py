@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
 
 
 def image_manifest(seed: str) -> str:
@@ -36,7 +39,7 @@ def image_manifest(seed: str) -> str:
     )
 
 
-def put_image(ecr: Any, repository: str, tag: str | None, seed: str | None = None) -> str:
+def put_image(ecr: ECRClient, repository: str, tag: str | None, seed: str | None = None) -> str:
     """Push an image (tagged, or untagged when ``tag`` is None); return its digest."""
     kwargs: dict[str, Any] = {
         "repositoryName": repository,

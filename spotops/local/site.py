@@ -10,15 +10,22 @@ would show; this puts it there.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-CHAOS_TAGS = [
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ecs.type_defs import TagTypeDef
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+
+CHAOS_TAGS: list[TagTypeDef] = [
     {"key": "spotops:chaos", "value": "on"},
     {"key": "spotops:chaos-mtbk-hours", "value": "0.001"},  # the dice always agree
 ]
 
 
-def steady_site(ecs: Any, elbv2: Any, site: Mapping[str, str], tasks: int = 2) -> list[str]:
+def steady_site(
+    ecs: ECSClient, elbv2: ElasticLoadBalancingv2Client, site: Mapping[str, str], tasks: int = 2
+) -> list[str]:
     """``tasks`` tasks RUNNING behind the site's load balancer, room for one kill
     (minimumHealthyPercent 50), the service opted in to chaos; the task ARNs, sorted.
 

@@ -28,6 +28,8 @@ from spotops.local.emulator import clear_network_for_deletion, leftover_exports,
 from spotops.local.limits import install
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
     from spotops.stage.stacks import StackInfo
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -69,7 +71,7 @@ class EmulatorTarget:
         if leftover_exports(cfn, stack_name):
             raise StackStateError(reset_advice(self.endpoint_url))
 
-    def powertools_layer(self, lambda_client: Any) -> tuple[str, str] | None:
+    def powertools_layer(self, lambda_client: LambdaClient) -> tuple[str, str] | None:
         return stand_in_layer(lambda_client), (
             "Powertools layer: the emulator's empty stand-in (nothing runs in moto's Lambda)."
         )
@@ -87,7 +89,7 @@ class EmulatorTarget:
         )
 
 
-def stand_in_layer(lambda_client: Any) -> str:
+def stand_in_layer(lambda_client: LambdaClient) -> str:
     """The ARN of the emulator's empty Powertools stand-in, published once."""
     versions = lambda_client.list_layer_versions(LayerName=STAND_IN_LAYER)
     existing = versions.get("LayerVersions") or []

@@ -41,6 +41,9 @@ from spotops.stage.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stac
 from spotops.target import Target
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_ssm import SSMClient
+
     from spotops.stage.stacks import StackDeployer
 
 OPS_SOURCE = Path("ops_lambdas")
@@ -430,8 +433,8 @@ class OpsStackBuilder:
         project_dir: Path,
         *,
         s3: Any,
-        lambda_client: Any,
-        ssm: Any,
+        lambda_client: LambdaClient,
+        ssm: SSMClient,
         runner: CommandRunner,
         region: str,
         target: Target,

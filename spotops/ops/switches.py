@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
 from spotops.errors import NotDeployedError, UsageError, is_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ssm import SSMClient
 
 # What each switch may be set to, and the value that stops automation / means dry run.
 SWITCH_VALUES = {
@@ -68,7 +72,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def set_webhook(secretsmanager: Any, name: str, url: str, *, create_missing: bool) -> str:
+def set_webhook(
+    secretsmanager: SecretsManagerClient, name: str, url: str, *, create_missing: bool
+) -> str:
     """Store ``url`` in the secret as ``{"url": ...}``; return ``updated`` or ``created``.
 
     ``create_missing`` is for the local emulator, which does not create the secret the ops
@@ -96,7 +102,7 @@ def set_webhook(secretsmanager: Any, name: str, url: str, *, create_missing: boo
     return "created"
 
 
-def read_switch(ssm: Any, name: str) -> str | None:
+def read_switch(ssm: SSMClient, name: str) -> str | None:
     """The switch's value, or ``None`` when the parameter does not exist."""
     try:
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
@@ -106,7 +112,7 @@ def read_switch(ssm: Any, name: str) -> str | None:
         raise
 
 
-def set_switch(ssm: Any, name: str, switch: str, value: str) -> None:
+def set_switch(ssm: SSMClient, name: str, switch: str, value: str) -> None:
     """Set a switch the ops stack created to one of its two values.
 
     Raises

@@ -12,11 +12,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from spotops.errors import UsageError, is_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
 
 SITE_SOURCE = "site"
 ALL_OPS = "ops"
@@ -125,7 +128,7 @@ class LogReader:
 
     def __init__(
         self,
-        logs: Any,
+        logs: CloudWatchLogsClient,
         *,
         sleep: Callable[[float], None] = time.sleep,
         poll_seconds: float = 2.0,

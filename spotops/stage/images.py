@@ -16,12 +16,18 @@ Order of preference:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from spotops.errors import UsageError, is_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecr.type_defs import ImageDetailTypeDef, ImageIdentifierTypeDef
+    from mypy_boto3_ecs import ECSClient
 
 SITE_CONTAINER = "site"
 # The site template points the task definition at ``<repository>:bootstrap`` while
@@ -29,6 +35,8 @@ SITE_CONTAINER = "site"
 BOOTSTRAP_TAG = "bootstrap"
 # Tag names that conventionally move from image to image; never deployed by name.
 MUTABLE_TAGS = frozenset({"latest", BOOTSTRAP_TAG, "main", "master", "stable", "edge"})
+# A container definition: ECS's typed one, or a template's plain dict.
+_Container = TypeVar("_Container", bound=Mapping[str, Any])
 
 
 def is_placeholder(image: str) -> bool:
@@ -63,7 +71,7 @@ class SiteLocation:
         )
 
 
-def site_container(containers: list[dict[str, Any]], port: int | None = None) -> dict[str, Any]:
+def site_container(containers: Sequence[_Container], port: int | None = None) -> _Container:
     """The site's container: named ``site``, else the one serving ``port``, else the first."""
     for container in containers:
         if container.get("name") == SITE_CONTAINER:
@@ -77,7 +85,7 @@ def site_container(containers: list[dict[str, Any]], port: int | None = None) ->
     return (essential or containers)[0]
 
 
-def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any] | None:
+def describe_service(ecs: ECSClient, cluster: str, service: str) -> dict[str, Any] | None:
     """The service as ECS describes it, or ``None`` when it or its cluster does not exist."""
     try:
         described = ecs.describe_services(cluster=cluster, services=[service])
@@ -89,7 +97,7 @@ def describe_service(ecs: Any, cluster: str, service: str) -> dict[str, Any] | N
     return dict(services[0]) if services else None
 
 
-def image_of_service(ecs: Any, service: dict[str, Any]) -> str | None:
+def image_of_service(ecs: ECSClient, service: dict[str, Any]) -> str | None:
     """The site container image of a described service's current task definition.
 
     The one place spotops answers "which image does the service run": a deploy passes it back
@@ -114,7 +122,7 @@ def image_of_service(ecs: Any, service: dict[str, Any]) -> str | None:
 class ImageResolver:
     """Find the image a service runs, or the newest one in a repository."""
 
-    def __init__(self, ecs: Any, ecr: Any) -> None:
+    def __init__(self, ecs: ECSClient, ecr: ECRClient) -> None:
         self._ecs = ecs
         self._ecr = ecr
 
@@ -125,7 +133,7 @@ class ImageResolver:
 
     def newest_image(self, repository_name: str, repository_uri: str) -> str | None:
         """``<uri>@<digest>`` of the most recently pushed image, or ``None``."""
-        images: list[dict[str, Any]] = []
+        images: list[ImageDetailTypeDef] = []
         kwargs: dict[str, Any] = {"repositoryName": repository_name}
         try:
             while True:
@@ -165,6 +173,7 @@ class ImageResolver:
                 f"--image {image} is not in this stage's repository {repository}: the site's "
                 "task execution role pulls only from there. Push it with `spotops push`."
             )
+        image_id: ImageIdentifierTypeDef
         if reference.startswith("@"):
             image_id = {"imageDigest": reference[1:]}
         else:
@@ -207,13 +216,13 @@ class ImageResolver:
         return ImageChoice("", "no image yet: the service starts with 0 tasks")
 
 
-def image_count(ecr: Any, repository_name: str) -> int:
+def image_count(ecr: ECRClient, repository_name: str) -> int:
     """How many images the repository holds (0 when it does not exist)."""
     return len(_image_ids(ecr, repository_name))
 
 
-def _image_ids(ecr: Any, repository_name: str) -> list[dict[str, str]]:
-    ids: list[dict[str, str]] = []
+def _image_ids(ecr: ECRClient, repository_name: str) -> list[ImageIdentifierTypeDef]:
+    ids: list[ImageIdentifierTypeDef] = []
     kwargs: dict[str, Any] = {"repositoryName": repository_name}
     try:
         while True:
@@ -230,7 +239,7 @@ def _image_ids(ecr: Any, repository_name: str) -> list[dict[str, str]]:
     return list(unique.values())
 
 
-def empty_repository(ecr: Any, repository_name: str) -> int:
+def empty_repository(ecr: ECRClient, repository_name: str) -> int:
     """Delete every image of the repository; return how many were deleted."""
     ids = _image_ids(ecr, repository_name)
     for start in range(0, len(ids), 100):
