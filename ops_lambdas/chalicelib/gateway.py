@@ -20,6 +20,7 @@ from chalicelib.errors import OpsError
 from chalicelib.failures import FailureKind, failure_kind
 
 if TYPE_CHECKING:
+    from botocore.client import BaseClient
     from mypy_boto3_ecr import ECRClient
     from mypy_boto3_ecs import ECSClient
 
@@ -126,7 +127,7 @@ class EcsGateway:
             raise TypeError("this gateway was made without an ECR client")
         return self._ecr
 
-    def _call(self, client: ECSClient | ECRClient, operation: str, **kwargs: Any) -> Any:
+    def _call(self, client: BaseClient, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
@@ -318,7 +319,7 @@ def _service_facts(raw: dict[str, Any]) -> ServiceFacts:
     )
 
 
-def _image_facts(detail: dict[str, Any], digest: str) -> ImageFacts:
+def _image_facts(detail: Mapping[str, Any], digest: str) -> ImageFacts:
     pushed = detail.get("imagePushedAt")
     tags = detail.get("imageTags") or []
     return ImageFacts(
