@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import boto3
 from botocore.config import Config
@@ -17,6 +17,51 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from spotops.errors import CredentialsError, RegionError, translate_aws_error
 from spotops.target import AWS, Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+
+class ClientFactory(Protocol):
+    """Makes a boto3 client by service name (:meth:`AwsSession.client`), typed for the
+    services spotops calls; any other name gives an untyped client."""
+
+    @overload
+    def __call__(
+        self, service: Literal["application-autoscaling"], /
+    ) -> ApplicationAutoScalingClient: ...
+    @overload
+    def __call__(self, service: Literal["cloudwatch"], /) -> CloudWatchClient: ...
+    @overload
+    def __call__(self, service: Literal["dynamodb"], /) -> DynamoDBClient: ...
+    @overload
+    def __call__(self, service: Literal["ecr"], /) -> ECRClient: ...
+    @overload
+    def __call__(self, service: Literal["ecs"], /) -> ECSClient: ...
+    @overload
+    def __call__(self, service: Literal["elbv2"], /) -> ElasticLoadBalancingv2Client: ...
+    @overload
+    def __call__(self, service: Literal["lambda"], /) -> LambdaClient: ...
+    @overload
+    def __call__(self, service: Literal["logs"], /) -> CloudWatchLogsClient: ...
+    @overload
+    def __call__(self, service: Literal["secretsmanager"], /) -> SecretsManagerClient: ...
+    @overload
+    def __call__(self, service: Literal["sqs"], /) -> SQSClient: ...
+    @overload
+    def __call__(self, service: Literal["ssm"], /) -> SSMClient: ...
+    @overload
+    def __call__(self, service: str, /) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -105,6 +150,32 @@ class AwsSession:
                     "(e.g. us-east-1) or fix AWS_REGION."
                 )
 
+    @overload
+    def client(
+        self, service: Literal["application-autoscaling"]
+    ) -> ApplicationAutoScalingClient: ...
+    @overload
+    def client(self, service: Literal["cloudwatch"]) -> CloudWatchClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["ecr"]) -> ECRClient: ...
+    @overload
+    def client(self, service: Literal["ecs"]) -> ECSClient: ...
+    @overload
+    def client(self, service: Literal["elbv2"]) -> ElasticLoadBalancingv2Client: ...
+    @overload
+    def client(self, service: Literal["lambda"]) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["logs"]) -> CloudWatchLogsClient: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["ssm"]) -> SSMClient: ...
+    @overload
+    def client(self, service: str) -> Any: ...
     def client(self, service: str) -> Any:
         """A cached boto3 client for ``service`` with the shared endpoint and retry settings."""
         if service not in self._clients:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -46,6 +46,9 @@ from chalicelib.chaos.settings import ChaosSettings, load_chaos_settings  # noqa
 from chalicelib.controls import KILL_SWITCH_OFF, dry_run_state  # noqa: E402
 from chalicelib.errors import SettingsError  # noqa: E402
 from chalicelib.ledger import SafetyLedger  # noqa: E402
+
+if TYPE_CHECKING:
+    from spotops.aws import ClientFactory
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class ChaosPlanner:
         Makes a boto3 client by service name (the session's).
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: ClientFactory) -> None:
         self._client = client
 
     def _environment(self, function: str) -> dict[str, str]:

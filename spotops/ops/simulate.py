@@ -15,11 +15,14 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spotops.errors import NotDeployedError, UsageError
 from spotops.ops import aws_events
 from spotops.ops.local_lambda import Invocation, invoke, unpack
+
+if TYPE_CHECKING:
+    from spotops.aws import ClientFactory
 
 # Settings of a rehearsal that are the machine's, not the function's.
 _PASSED_THROUGH = (
@@ -66,7 +69,7 @@ class Rehearsal:
 
     def __init__(
         self,
-        clients: Any,
+        clients: ClientFactory,
         *,
         app: str,
         stage: str,

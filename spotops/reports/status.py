@@ -5,15 +5,21 @@ toolkit (each function's last error, the dead-letter queues' depth)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from spotops.errors import is_error
 from spotops.stage.images import describe_service, image_of_service
 from spotops.stage.stacks import StackDeployer, StackInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs.type_defs import FilteredLogEventTypeDef
+
+    from spotops.aws import ClientFactory
 
 # The ops stack's dead-letter queues, by output name.
 DEAD_LETTER_OUTPUTS = {
@@ -120,7 +126,7 @@ class StatusReader:
     """
 
     def __init__(
-        self, deployer: StackDeployer, clients: Any, *, now: datetime | None = None
+        self, deployer: StackDeployer, clients: ClientFactory, *, now: datetime | None = None
     ) -> None:
         self._stacks = deployer
         self._client = clients
@@ -301,7 +307,7 @@ class StatusReader:
 
     def _last_error(self, function: str) -> FunctionStatus:
         since = self._time() - ERROR_LOOKBACK
-        last: dict[str, Any] | None = None
+        last: FilteredLogEventTypeDef | None = None
         logs = self._client("logs")
         for pattern in ERROR_PATTERNS:
             kwargs: dict[str, Any] = {
@@ -332,7 +338,7 @@ class StatusReader:
         )
 
 
-def _task_address(task: dict[str, Any]) -> str:
+def _task_address(task: Mapping[str, Any]) -> str:
     """The private IP of the task's network interface: the load balancer's target id."""
     for attachment in task.get("attachments", []):
         for detail in attachment.get("details", []):
