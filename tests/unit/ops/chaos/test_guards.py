@@ -806,6 +806,17 @@ def test_a_service_without_the_opt_in_tag_is_refused() -> None:
             ),
             id="on-with-a-bad-mean",
         ),
+        pytest.param(
+            {"spotops:chaos": "on", "spotops:chaos-min-gap-hours": "-1"},
+            OptIn(
+                False,
+                16.0,
+                4.0,
+                problem="tag spotops:chaos-min-gap-hours='-1' must be 0 or more and at most a year",
+                tag_value="on",
+            ),
+            id="on-with-a-bad-gap",
+        ),
     ],
 )
 def test_the_opt_in_tags_parse_to_whether_and_how_often(
@@ -977,6 +988,21 @@ def test_an_empty_window_9_9_is_refused() -> None:
             parse_hours(empty)
     assert parse_hours("9-10") == (9, 10)
     assert parse_hours(" 23-24 ") == (23, 24)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("-0-5", id="a-signed-start"),
+        pytest.param("9--5", id="a-signed-end"),
+        pytest.param("9-17-18", id="three-numbers"),
+        pytest.param("9:00-17:00", id="clock-times"),
+        pytest.param("-1-5", id="a-negative-start"),
+    ],
+)
+def test_hours_are_two_whole_hours_with_one_dash(text: str) -> None:
+    with pytest.raises(ValueError, match="is not <start>-<end> hours"):
+        parse_hours(text)
 
 
 def test_a_single_task_service_is_steady_but_never_killed() -> None:
