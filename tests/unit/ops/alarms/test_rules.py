@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -482,7 +482,7 @@ def test_after_a_lost_answer_the_service_says_whether_ecs_took_it(
 POLICY_FLAP = FlapPolicy(window_seconds=3600, threshold=3, summary_seconds=900)
 
 
-def replay(changes: list[tuple[str, float]]) -> list[NoticeDecision]:
+def replay(changes: Sequence[tuple[str, float]]) -> list[NoticeDecision]:
     history, decisions = AlarmHistory(), []
     for state, at in changes:
         decision = notice_decision(history, state=state, at=at, policy=POLICY_FLAP)
