@@ -40,6 +40,9 @@ class Target(Protocol):
     lambda_preludes:
         ``module:function`` calls made first in each local Lambda process
         (:mod:`spotops.ops.lambda_process`).
+    proves_account:
+        What this target answers is the account's own answer. False for a stand-in: the
+        rows of ``doctor`` and ``verify`` it answers say ``emulator``, never a silent pass.
     """
 
     @property
@@ -65,6 +68,9 @@ class Target(Protocol):
 
     @property
     def lambda_preludes(self) -> Sequence[str]: ...
+
+    @property
+    def proves_account(self) -> bool: ...
 
     def describe(self, region: str) -> str:
         """Where calls go, as a question or a message names it (``region us-east-1``)."""
@@ -104,6 +110,7 @@ class AwsTarget:
     creates_missing_secrets: bool = False
     acts_for_real_in_rehearsals: bool = False
     lambda_preludes: Sequence[str] = ()
+    proves_account: bool = True
 
     def describe(self, region: str) -> str:
         return f"region {region}"

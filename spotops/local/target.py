@@ -57,6 +57,7 @@ class EmulatorTarget:
     creates_missing_secrets = True
     acts_for_real_in_rehearsals = True
     lambda_preludes: Sequence[str] = STRICT_LAMBDA_PRELUDES
+    proves_account = False
 
     def __init__(self, endpoint_url: str) -> None:
         self.endpoint_url = endpoint_url
