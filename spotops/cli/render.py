@@ -7,6 +7,7 @@ modules that do the work hand it data (or, for a deploy, call a :class:`ConsoleP
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from spotops.proof.rows import ProofReport
 from spotops.reports import cost as cost_model
 from spotops.stage.deploy import ordered_outputs
 from spotops.stage.images import ImageChoice
@@ -318,3 +320,47 @@ def print_status(report: Any) -> None:
             click.echo(f"  dead letters ({label}): {shown}")
     if report.site_url:
         click.echo(f"SiteUrl  {report.site_url}")
+
+
+# ---- doctor and verify -----------------------------------------------------------------
+
+_PROOF_STYLE = {
+    "ok": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "emulator": "cyan",
+    "skip": "dim",
+}
+
+
+def print_proof(report: ProofReport) -> None:
+    """One row per check or flow on stdout; the verdict, and the first failure's runbook, last.
+
+    The advice column is the reason the table exists: a failing row says what to do.
+    """
+    out = console(err=False)
+    table = Table(title=f"spotops {report.command}: stage {report.stage}, {report.target}")
+    table.add_column("check" if report.command == "doctor" else "flow")
+    table.add_column("state")
+    table.add_column("seen")
+    table.add_column("what to do")
+    table.add_column("s", justify="right")
+    for row in report.rows:
+        style = _PROOF_STYLE.get(row.state.value, "")
+        advice = row.advice + (f" ({row.runbook})" if row.runbook else "")
+        table.add_row(
+            escape(row.name),
+            f"[{style}]{row.state.value}[/{style}]" if style else row.state.value,
+            escape(row.detail),
+            escape(advice),
+            f"{row.seconds:.1f}",
+        )
+    out.print(table)
+    counts = Counter(row.state.value for row in report.rows)
+    tally = ", ".join(f"{counts[state]} {state}" for state in _PROOF_STYLE if counts[state])
+    first = report.first_failure
+    if first is None:
+        out.print(f"{report.command}: nothing fails ({tally or 'no rows'}).")
+    else:
+        where = f"; runbook {first.runbook}" if first.runbook else ""
+        out.print(f"{report.command}: {first.name} fails ({tally}){where}.")
