@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -58,6 +59,16 @@ def _toolkit(event: BaseLambdaEvent) -> Toolkit:
     return get_toolkit().with_context(event.context)
 
 
+def _run(
+    event: BaseLambdaEvent, job: str, work: Callable[[Toolkit], dict[str, Any]]
+) -> dict[str, Any]:
+    """``work`` on the container's toolkit; on a verification event (``spotopsVerification``),
+    on one that forces dry run and changes nothing (:mod:`chalicelib.verification`)."""
+    from chalicelib.verification import run_job
+
+    return run_job(job, event.to_dict(), lambda: _toolkit(event), work)
+
+
 class AnyEvent(BaseLambdaEvent):
     """The raw event, whatever its shape. Chalice's ``SNSEvent`` reads ``Records[0]`` before
     the handler runs (an empty list raises ``IndexError``) and ``alarm_action`` also gets
@@ -73,7 +84,8 @@ def redeploy_on_push(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.events import EcrImageActionEvent
     from chalicelib.redeploy import flow as redeploy
 
-    return redeploy.handle_push(EcrImageActionEvent(event.to_dict()), _toolkit(event))
+    wrapped = EcrImageActionEvent(event.to_dict())
+    return _run(event, redeploy.JOB, lambda kit: redeploy.handle_push(wrapped, kit))
 
 
 @app.on_cw_event(ECS_DEPLOYMENT_PATTERN, name="deployment_outcome")
@@ -83,7 +95,7 @@ def deployment_outcome(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.redeploy import outcome
 
     wrapped = EcsDeploymentStateChangeEvent(event.to_dict())
-    return outcome.handle_deployment_state(wrapped, _toolkit(event))
+    return _run(event, outcome.JOB, lambda kit: outcome.handle_deployment_state(wrapped, kit))
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_images")
@@ -92,7 +104,8 @@ def reconcile_images(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.events import ScheduledEvent
     from chalicelib.redeploy import flow as redeploy
 
-    return redeploy.reconcile(ScheduledEvent(event.to_dict()), _toolkit(event))
+    wrapped = ScheduledEvent(event.to_dict())
+    return _run(event, redeploy.JOB, lambda kit: redeploy.reconcile(wrapped, kit))
 
 
 @app.schedule(Rate(patterns.CHAOS_TICK_MINUTES, unit=Rate.MINUTES), name="chaos_tick")
@@ -101,7 +114,8 @@ def chaos_tick(event: CloudWatchEvent) -> dict[str, Any]:
     from chalicelib.chaos import flow as chaos
     from chalicelib.events import ScheduledEvent
 
-    return chaos.handle_tick(ScheduledEvent(event.to_dict()), _toolkit(event))
+    wrapped = ScheduledEvent(event.to_dict())
+    return _run(event, chaos.JOB, lambda kit: chaos.handle_tick(wrapped, kit))
 
 
 @app.on_cw_event(ECR_SCAN_PATTERN, name="image_scan_alert")
@@ -113,21 +127,25 @@ def image_scan_alert(event: CloudWatchEvent) -> dict[str, Any]:
     detail-type."""
     from chalicelib.scan import flow as image_scan
 
-    return image_scan.handle_event(event.to_dict(), _toolkit(event))
+    return _run(event, image_scan.JOB, lambda kit: image_scan.handle_event(event.to_dict(), kit))
 
 
 @app.lambda_function(name="deployment_hook")
-def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, str]:
+def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """ECS lifecycle hook (CANARY/LINEAR): smoke tests on the test listener, and /version
     compared with the target revision's image (DescribeServiceRevisions) -> SUCCEEDED or
     FAILED (rolls back before users see the new revision). Needs no settings."""
     from chalicelib.hook import flow as hook
+    from chalicelib.verification import run_hook
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return hook.handle_hook(
+    return run_hook(
         event,
-        remaining_seconds=(lambda: remaining() / 1000) if remaining else None,
-        revisions=hook.default_revisions(),
+        lambda: hook.handle_hook(
+            event,
+            remaining_seconds=(lambda: remaining() / 1000) if remaining else None,
+            revisions=hook.default_revisions(),
+        ),
     )
 
 
@@ -137,7 +155,7 @@ def alarm_action(event: AnyEvent) -> dict[str, Any]:
     Slack alert with its runbook, remediation within the ledger's limits, follow-up."""
     from chalicelib.alarms import flow as remediation
 
-    return remediation.handle_event(event.to_dict(), _toolkit(event))
+    return _run(event, remediation.JOB, lambda kit: remediation.handle_event(event.to_dict(), kit))
 
 
 # Registered as an SNS handler (Chalice writes the topic subscription), called with any event.

@@ -92,6 +92,16 @@ class SafetyLedger:
         self._history_ttl = history_ttl_days * 86400
         self._clock = clock
 
+    @property
+    def client(self) -> DynamoDBClient:
+        """The DynamoDB client the ledger calls."""
+        return self._ddb
+
+    def on_client(self, dynamodb: DynamoDBClient) -> SafetyLedger:
+        """The same ledger (table, history TTL, clock) through another client: a
+        verification run's, which writes nothing (:mod:`chalicelib.verification`)."""
+        return SafetyLedger(dynamodb, self._table, self._history_ttl // 86400, self._clock)
+
     def _now(self) -> int:
         return int(self._clock())
 
