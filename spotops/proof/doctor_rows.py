@@ -445,7 +445,8 @@ def webhook_row(
             name,
             State.FAIL,
             f"secret {secret} could not be read: {error}",
-            advice=f"Deploy the ops stack (it creates the secret), then {set_it}.",
+            advice=f"Store the incoming-webhook URL: {set_it}. The ops stack creates the "
+            "secret: if the stack is missing too, deploy it first.",
             runbook=RUNBOOK_WEBHOOK,
         )
     if not url_set:
