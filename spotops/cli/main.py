@@ -35,6 +35,8 @@ from spotops.ops.package import (
     ops_function_names,
     write_package,
 )
+from spotops.proof.doctor import run_doctor
+from spotops.proof.rows import ProofReport
 from spotops.reports import cost as cost_model
 from spotops.reports.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
 from spotops.stage.config import (
@@ -604,6 +606,37 @@ def status(factory: CLIFactory, stage: str, region: str | None) -> None:
             f"`spotops deploy --stage {stage}`."
         )
     render.print_status(report)
+
+
+# ---- doctor and verify -------------------------------------------------------------------
+
+
+def _prove(report: ProofReport, as_json: bool) -> None:
+    """Print the rows and leave with the report's exit code (1 when a row fails)."""
+    if as_json:
+        click.echo(report.to_json())
+    else:
+        render.print_proof(report)
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--send-test", is_flag=True, help="Post one test message through the stage's Slack webhook."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_obj
+@guarded
+def doctor(
+    factory: CLIFactory, stage: str, region: str | None, send_test: bool, as_json: bool
+) -> None:
+    """Read-only checks of the account and the stage, most useful before the first deploy.
+
+    Exit 0 when nothing blocks a deploy (warnings allowed), 1 when a row fails.
+    """
+    _prove(run_doctor(factory, stage=stage, region=region, send_test=send_test), as_json)
 
 
 # ---- logs ------------------------------------------------------------------------------
