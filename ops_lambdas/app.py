@@ -136,16 +136,18 @@ def deployment_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     compared with the target revision's image (DescribeServiceRevisions) -> SUCCEEDED or
     FAILED (rolls back before users see the new revision). Needs no settings."""
     from chalicelib.hook import flow as hook
-    from chalicelib.verification import run_hook
+    from chalicelib.verification import hook_plan, run_hook
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return run_hook(
         event,
-        lambda: hook.handle_hook(
+        job=hook.JOB,
+        decide=lambda: hook.handle_hook(
             event,
             remaining_seconds=(lambda: remaining() / 1000) if remaining else None,
             revisions=hook.default_revisions(),
         ),
+        plan=lambda: hook_plan(*hook.parse_target(event), hook.target_revision_arn(event)),
     )
 
 

@@ -26,7 +26,7 @@ is malformed (:func:`verification_id` raises :class:`MalformedVerificationError`
 logged with what was wrong and acted on by nothing; the job never sees it.
 
 The deployment hook answers a marked event without running its smoke tests or calling ECS
-(:func:`answer_hook_verification`): ``hookStatus`` ``IN_PROGRESS``, the one answer that
+(:func:`run_hook`): ``hookStatus`` ``IN_PROGRESS``, the one answer that
 decides nothing (were ECS ever to read it, ECS would invoke the hook again, with its own
 payload, which never carries the marker), with what the hook would test.
 """
@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -73,6 +73,7 @@ SUPPRESSED_DYNAMODB_WRITES = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 )
 HOOK_VERIFICATION_STATUS = "IN_PROGRESS"
+HOOK_FAILED = "FAILED"  # ECS's word; the hook answers it to anything malformed
 
 
 class MalformedVerificationError(OpsError):
@@ -349,44 +350,59 @@ def _log_answer(verification: str, answer: Mapping[str, Any]) -> None:
     )
 
 
-def answer_hook_verification(event: Mapping[str, Any], verification: str) -> dict[str, Any]:
-    """The deployment hook's answer to a marked event: what it would test, tested not.
+class HookTarget(Protocol):
+    """What the hook tests (:class:`chalicelib.hook.smoke.Target`)."""
 
-    No smoke test runs and ECS is not called. ``hookStatus`` is ``IN_PROGRESS`` (decides
-    nothing, see the module docstring); ``would`` says what the hook would check, or why it
-    would answer ``FAILED`` (the event names no test target).
+    base_url: str
+    headers: Mapping[str, str]
+
+
+def hook_plan(target: HookTarget | None, problem: str, revision_arn: str | None) -> str:
+    """What the deployment hook would do for an event (pure): the parsed target (or why
+    there is none) and the target revision's ARN, as the hook's own parsers give them.
+
+    Example
+    -------
+    >>> hook_plan(None, "hookDetails is missing", None)
+    'answer FAILED: cannot test: hookDetails is missing'
     """
-    from chalicelib.hook.flow import FAILED, parse_target, target_revision_arn
-
-    target, problem = parse_target(event)
     if target is None:
-        would = f"answer {FAILED}: cannot test: {problem}"
-    else:
-        headers = ", ".join(target.headers)
-        arn = target_revision_arn(event)
-        would = f"run the smoke tests on {target.base_url} with header {headers}" + (
-            f" and compare /version with the image of {arn}" if arn else ""
-        )
+        return f"answer {HOOK_FAILED}: cannot test: {problem}"
+    headers = ", ".join(target.headers)
+    compare = f" and compare /version with the image of {revision_arn}" if revision_arn else ""
+    return f"run the smoke tests on {target.base_url} with header {headers}{compare}"
+
+
+def run_hook(
+    event: Any,
+    *,
+    job: str,
+    decide: Callable[[], dict[str, str]],
+    plan: Callable[[], str],
+) -> dict[str, Any]:
+    """The deployment hook's entry. An ECS event: ``decide()`` (smoke tests, ECS).
+
+    A marked event: no smoke test runs and ECS is not called; ``hookStatus`` is
+    ``IN_PROGRESS`` (decides nothing, see the module docstring) and ``would`` is ``plan()``.
+    A bad marker: ``FAILED``, the hook's answer to any malformed event (never ``SUCCEEDED``).
+
+    Example
+    -------
+    >>> run_hook({MARKER_KEY: "v-1"}, job="hook", decide=dict, plan=lambda: "x")["would"]
+    'x'
+    """
+    try:
+        verification = verification_id(event)
+    except MalformedVerificationError as exc:
+        ignore_event(job, f"malformed verification event: {exc}")
+        return {"hookStatus": HOOK_FAILED}
+    if verification is None:
+        return dict(decide())
     answer = {
         "hookStatus": HOOK_VERIFICATION_STATUS,
         "verification": verification,
         "dry_run": True,
-        "would": would,
+        "would": plan(),
     }
     _log_answer(verification, answer)
     return answer
-
-
-def run_hook(event: Any, hook: Callable[[], dict[str, str]]) -> dict[str, Any] | dict[str, str]:
-    """The deployment hook's entry: ``hook()`` for an ECS event; the verification answer for
-    a marked one; ``FAILED`` (the hook's answer to any malformed event) for a bad marker."""
-    try:
-        verification = verification_id(event)
-    except MalformedVerificationError as exc:
-        from chalicelib.hook.flow import FAILED, JOB
-
-        ignore_event(JOB, f"malformed verification event: {exc}")
-        return {"hookStatus": FAILED}
-    if verification is None:
-        return hook()
-    return answer_hook_verification(event, verification)
