@@ -353,8 +353,11 @@ def _log_answer(verification: str, answer: Mapping[str, Any]) -> None:
 class HookTarget(Protocol):
     """What the hook tests (:class:`chalicelib.hook.smoke.Target`)."""
 
-    base_url: str
-    headers: Mapping[str, str]
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 def hook_plan(target: HookTarget | None, problem: str, revision_arn: str | None) -> str:
