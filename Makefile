@@ -162,6 +162,14 @@ push: $(STAMP) ## Build the site image, tag it with the git commit, push it to E
 destroy: $(STAMP) ## Delete the stacks of STAGE in reverse order (asks first)
 	$(BIN)/spotops destroy --stage $(STAGE)
 
+.PHONY: doctor
+doctor: $(STAMP) ## Read-only checks of the account and STAGE before a deploy (quotas, stacks, layer, webhook)
+	$(BIN)/spotops doctor --stage $(STAGE)
+
+.PHONY: verify
+verify: $(STAMP) ## After a deploy, prove every flow of STAGE on the account, changing nothing users see
+	$(BIN)/spotops verify --stage $(STAGE)
+
 .PHONY: status
 status: $(STAMP) ## Stacks, tasks (Spot or on-demand, target health), CPU, memory, alarms, ops toolkit of STAGE
 	$(BIN)/spotops status --stage $(STAGE)

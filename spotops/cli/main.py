@@ -37,6 +37,7 @@ from spotops.ops.package import (
 )
 from spotops.proof.doctor import run_doctor
 from spotops.proof.rows import ProofReport
+from spotops.proof.verify import run_verify
 from spotops.reports import cost as cost_model
 from spotops.reports.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
 from spotops.stage.config import (
@@ -637,6 +638,33 @@ def doctor(
     Exit 0 when nothing blocks a deploy (warnings allowed), 1 when a row fails.
     """
     _prove(run_doctor(factory, stage=stage, region=region, send_test=send_test), as_json)
+
+
+@cli.command()
+@stage_options
+@click.option("--no-slack", is_flag=True, help="Do not post the verification message to Slack.")
+@click.option(
+    "--site-url",
+    default=None,
+    help="Where the site answers, when not through the stage's load balancer (the demo's site).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_obj
+@guarded
+def verify(
+    factory: CLIFactory,
+    stage: str,
+    region: str | None,
+    no_slack: bool,
+    site_url: str | None,
+    as_json: bool,
+) -> None:
+    """After a deploy, prove each flow of the toolkit on the account, changing nothing users see.
+
+    Exit 0 when every flow works, 1 naming the first that does not and its runbook.
+    """
+    report = run_verify(factory, stage=stage, region=region, slack=not no_slack, site_url=site_url)
+    _prove(report, as_json)
 
 
 # ---- logs ------------------------------------------------------------------------------

@@ -347,7 +347,9 @@ def print_proof(report: ProofReport) -> None:
     table.add_column("s", justify="right")
     for row in report.rows:
         style = _PROOF_STYLE.get(row.state.value, "")
-        advice = row.advice + (f" ({row.runbook})" if row.runbook else "")
+        advice = " ".join(
+            part for part in (row.advice, f"({row.runbook})" if row.runbook else "") if part
+        )
         table.add_row(
             escape(row.name),
             f"[{style}]{row.state.value}[/{style}]" if style else row.state.value,

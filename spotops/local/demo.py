@@ -246,10 +246,12 @@ class Demo:
                 self.timeline.add(
                     "emulator", f"moto on {self.state.endpoint}; Slack receiver ready"
                 )
+                self.prove("doctor")
                 self.deploy(slack)
                 site_url = self.state.site_url = stack.enter_context(self._site())
                 version = json.loads(_wait_http(f"{site_url}/version", 5))
                 self.timeline.add("site", f"serves {site_url} (version {version.get('version')})")
+                self.prove("verify", "--site-url", site_url)
                 work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 rehearsal = self.rehearsal(work)
                 flows = (
@@ -285,6 +287,16 @@ class Demo:
             base_env=self.state.env,  # the functions' processes talk to the emulator
             lambda_preludes=EmulatorTarget(self.state.endpoint).lambda_preludes,
         )
+
+    def prove(self, command: str, *args: str) -> None:
+        """``spotops doctor`` (before the deploy) or ``verify`` (after it), as a user runs them:
+        the table is printed, and a failing row stops the demo like a failed step."""
+        done = self.spotops(command, "--stage", STAGE, *args)
+        self.print(done.stdout.rstrip())
+        verdict = (done.stdout.strip().splitlines() or [""])[-1]
+        if done.returncode != 0:
+            raise DemoStepError(command, verdict or done.stderr.strip())
+        self.timeline.add(command, verdict)
 
     def deploy(self, slack: SlackReceiver) -> None:
         done = self.spotops("deploy", "--yes", "--stage", STAGE)

@@ -43,10 +43,13 @@ def test_the_demo_runs_every_flow_and_leaves_their_effects_in_the_emulator() -> 
         "spotops-dev-site",
     ]
     assert "@sha256:" in seen["image"]
-    assert seen["revisions"] == 2  # the bootstrap revision and one pinned to the digest
+    # The bootstrap revision and one pinned to the digest: verify, which ran its functions on
+    # marked events before the push, registered none.
+    assert seen["revisions"] == 2
     (killed,) = seen["stopped"]
     assert killed["stoppedReason"].startswith("spotops chaos run")
     texts = seen["texts"]
+    assert any(t.startswith(":white_check_mark: spotops verify: spotops dev") for t in texts)
     assert sum(t.startswith(":rocket: deploying v1.0.0") for t in texts) == 1  # pushed twice
     assert any(t.startswith(":white_check_mark: Deployed v1.0.0") for t in texts)
     assert any("recovered in" in t for t in texts)

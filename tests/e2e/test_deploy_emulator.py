@@ -116,3 +116,58 @@ def test_destroy_leaves_the_emulator_ready_for_the_next_deploy(emulator, tmp_pat
     )
     again = _spotops(project, emulator, "deploy", "--yes")
     assert again.returncode == 0, again.stderr
+
+
+def _rows(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    import json
+
+    return {row["name"]: row["state"] for row in json.loads(done.stdout)["rows"]}
+
+
+def test_doctor_before_and_verify_after_a_fresh_deploy_pass_as_a_user_runs_them(
+    emulator, tmp_path, slack
+):
+    """The commands of "Your first deploy on AWS" in order, through the command line: doctor
+    passes before anything exists, deploy, the webhook set, verify passes and its message
+    reaches the webhook; then a broken account (a rule switched off) fails verify with exit 1
+    and names the flow."""
+    project = _project(tmp_path)
+
+    before = _spotops(project, emulator, "doctor", "--json")
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert "fail" not in _rows(before).values()
+    assert _rows(before)["slack webhook"] == "skip"  # no ops stack yet
+
+    assert _spotops(project, emulator, "deploy", "--yes").returncode == 0
+    hook = subprocess.run(
+        [sys.executable, "-m", "spotops", "--project-dir", str(project), "slack-webhook", "set"],
+        input=slack.url + "\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWS_ENDPOINT_URL": emulator, "NO_COLOR": "1"},
+        timeout=60,
+        check=False,
+    )
+    assert hook.returncode == 0, hook.stderr
+
+    after = _spotops(project, emulator, "doctor", "--json")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert _rows(after)["slack webhook"] != "fail"
+
+    verified = _spotops(project, emulator, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    rows = _rows(verified)
+    assert rows["event-rules"] == "ok"
+    assert rows["functions"] == "emulator"  # run from the deployed zip: moto runs no Lambda
+    assert any("spotops verify" in text for text in slack.texts())
+
+    events = boto3.client("events", endpoint_url=emulator, region_name="us-east-1")
+    rule = next(
+        r["Name"]
+        for r in events.list_rules()["Rules"]
+        if r["Name"].startswith("spotops-dev") and r.get("ScheduleExpression")
+    )
+    events.disable_rule(Name=rule)
+    broken = _spotops(project, emulator, "verify", "--no-slack")
+    assert broken.returncode == 1
+    assert broken.stdout.strip().splitlines()[-1].startswith("verify: event-rules fails")
