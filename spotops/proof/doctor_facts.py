@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from datetime import datetime
+from importlib import resources
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,8 +26,6 @@ from spotops.stage.stacks import StackEvent
 AWS_ERRORS = (ClientError, BotoCoreError)
 # Long enough for a page across the world, short enough that a dead host costs one row.
 HTTP_TIMEOUT_SECONDS = 5.0
-POWERTOOLS_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python311-x86_64"
 
 
 def describe(exc: Exception) -> str:
@@ -167,10 +166,13 @@ def _last_operation_failures(cfn: Any, stack_name: str) -> list[StackEvent]:
 
 
 def public_layer_arn(partition: str, region: str, version: str) -> str:
-    """AWS's public Powertools layer at ``version`` (ops.yaml builds the same ARN)."""
-    return (
-        f"arn:{partition}:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER}:{version}"
+    """AWS's public Powertools layer at ``version``, from the one table that names it
+    (``spotops/data/powertools_layers.json``; ops.yaml builds the same ARN)."""
+    table = json.loads(
+        resources.files("spotops").joinpath("data/powertools_layers.json").read_text()
     )
+    unversioned = str(table["layer_arn"]).replace("<region>", region)
+    return f"arn:{partition}:{unversioned.removeprefix('arn:aws:')}:{version}"
 
 
 def published_layer_arn(ssm: Any, parameter: str) -> str | None:
