@@ -8,6 +8,7 @@ Each problem names the parameter, the value and the values that would do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,45 @@ FARGATE_MEMORY: dict[int, tuple[int, int, int]] = {
     8192: (16384, 61440, 4096),
     16384: (32768, 122880, 8192),
 }
+
+
+# Counts of tasks and CPU/memory units: CloudFormation's Number type takes 1.5, and ECS then
+# refuses it mid-creation (or the file and --param would be rounded differently), so a
+# fraction is refused up front wherever it comes from.
+WHOLE_NUMBERS = (
+    "DesiredCount",
+    "MinTasks",
+    "MaxTasks",
+    "OnDemandBase",
+    "OnDemandWeight",
+    "SpotWeight",
+    "TaskCpu",
+    "TaskMemory",
+)
+
+
+def fractional_counts(values: Mapping[str, str]) -> list[str]:
+    """One sentence per count in ``values`` that is a number but not a whole one.
+
+    Example
+    -------
+    >>> fractional_counts({"DesiredCount": "1.5", "MinTasks": "2"})
+    ["DesiredCount '1.5' is not a whole number: it counts tasks or units (e.g. 1 or 2)"]
+    """
+    problems = []
+    for name in WHOLE_NUMBERS:
+        raw = values.get(name, "").strip()
+        try:
+            number = float(raw)
+        except ValueError:
+            continue  # not a number at all: the template's own type check names it
+        if not number.is_integer() or not re.fullmatch(r"-?\d+", raw):
+            low = int(number // 1)
+            fix = f"write {low}" if number.is_integer() else f"e.g. {low} or {low + 1}"
+            problems.append(
+                f"{name} {raw!r} is not a whole number: it counts tasks or units ({fix})"
+            )
+    return problems
 
 
 def fargate_memory_choices(cpu: int) -> list[int]:
@@ -70,7 +110,7 @@ def stage_problems(values: Mapping[str, str]) -> list[str]:
     list[str]
         One sentence per problem, naming the valid values; empty when all is well.
     """
-    problems = []
+    problems = fractional_counts(values)
     cpu, memory = _as_int(values, "TaskCpu"), _as_int(values, "TaskMemory")
     if cpu is not None and memory is not None:
         choices = fargate_memory_choices(cpu)

@@ -3,17 +3,24 @@
 ``config/<stage>.json`` holds ``parameters`` (template parameters, one flat namespace: each
 stack receives the keys its template declares) and ``estimate`` (usage assumptions for the
 cost estimate, e.g. availability zones or log volume). ``--param Key=Value`` overrides a
-parameter for one run.
+parameter for one run. The file's shape is checked against ``spotops/data/config.schema.json``
+wherever it is read, so a misspelled key is refused instead of silently deploying the
+templates' defaults.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from spotops.errors import ConfigError, UsageError
 
@@ -116,35 +123,136 @@ def load_stage_config(project_dir: Path, stage: str) -> StageConfig:
     Raises
     ------
     ConfigError
-        When the file is missing, is not JSON, or sets ``StageName`` to another stage.
+        When the file is missing, is not UTF-8 JSON, breaks the schema, or sets
+        ``StageName`` to another stage.
     """
     check_stage(stage)
     path = config_path(project_dir, stage)
+    where = _shown(path, project_dir)
     if not path.is_file():
         known = sorted(p.stem for p in (project_dir / "config").glob("*.json"))
         raise ConfigError(
-            f"No configuration for stage {stage!r}: {path} does not exist. "
-            f"Known stages: {', '.join(known) or 'none'}. Copy config/dev.json to start one."
+            f"No configuration for stage {stage!r}: {where} does not exist. "
+            f"Known stages: {', '.join(known) or 'none'}. Create it with `spotops init {stage}` "
+            "(from a profile: dev, seed or prod)."
         )
     try:
-        raw = json.loads(path.read_text())
+        # utf-8-sig: a byte-order mark some editors write is not an error.
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{where} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}): save it as UTF-8."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {where}: {exc.strerror or exc}.") from exc
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    return parse_stage_config(raw, stage, path)
+        raise ConfigError(f"{where} is not valid JSON: {exc}.") from exc
+    return parse_stage_config(raw, stage, path, shown=where)
 
 
-def parse_stage_config(raw: Any, stage: str, path: Path | None = None) -> StageConfig:
+def _shown(path: Path, project_dir: Path) -> str:
+    """``config/dev.json`` rather than an absolute path, when the file is in the checkout."""
+    try:
+        return str(path.relative_to(project_dir))
+    except ValueError:
+        return str(path)
+
+
+@cache
+def _schema_validator() -> Any:
+    schema = json.loads(resources.files("spotops").joinpath("data/config.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def schema_problems(raw: Any, where: str) -> list[str]:
+    """Every way ``raw`` (a stage file's parsed JSON) breaks ``config.schema.json``, one
+    sentence each; an unknown key names the nearest valid one.
+
+    Example
+    -------
+    >>> schema_problems({"params": {}}, "config/dev.json")
+    ["unknown key 'params' in config/dev.json: did you mean 'parameters'?"]
+    """
+    validator = _schema_validator()
+    errors = sorted(validator.iter_errors(raw), key=lambda e: [str(p) for p in e.absolute_path])
+    return [problem for error in errors for problem in _describe(error, where)]
+
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+# The schema's type names as a stage file's author knows them.
+_SCHEMA_TYPES = {
+    "object": "an object",
+    "array": "a list",
+    "string": "a string",
+    "number": "a number",
+    "boolean": "true or false",
+    "integer": "a whole number",
+}
+
+
+def _describe(error: Any, where: str) -> list[str]:
+    location = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        valid = sorted(error.schema.get("properties", {}))
+        inside = f" under '{location}'" if location else ""
+        unexpected = sorted(set(error.instance) - set(valid))
+        return [
+            f"unknown key {key!r}{inside} in {where}: "
+            + (
+                f"did you mean {close[0]!r}?"
+                if (close := difflib.get_close_matches(key, valid, n=1))
+                else f"the valid keys are {', '.join(valid)}."
+            )
+            for key in unexpected
+        ]
+    if error.validator == "type":
+        expected = error.validator_value
+        wanted = [expected] if isinstance(expected, str) else list(expected)
+        found = _JSON_TYPES.get(type(error.instance), type(error.instance).__name__)
+        choices = [_SCHEMA_TYPES.get(w, w) for w in wanted]
+        either = " or ".join(
+            [", ".join(choices[:-1]), choices[-1]] if len(choices) > 2 else choices
+        )
+        subject = f"'{location}' in {where}" if location else where
+        return [f"{subject} must be {either}, not {found} ({json.dumps(error.instance)[:40]})"]
+    if error.validator == "pattern" and location == "parameters":
+        return [
+            f"{error.instance!r} under 'parameters' in {where} is not a parameter name "
+            "(letters and digits, starting with a letter)"
+        ]
+    subject = f"'{location}' in {where}" if location else where
+    return [f"{subject}: {error.message}"]
+
+
+def parse_stage_config(
+    raw: Any, stage: str, path: Path | None = None, *, shown: str | None = None
+) -> StageConfig:
     """A stage file's content (parsed JSON) as a :class:`StageConfig`.
 
     Raises
     ------
     ConfigError
-        Not an object with a ``parameters`` object, ``StageName`` set to another stage, or an
-        ``estimate`` that is not numbers.
+        The content breaks ``config.schema.json`` (an unknown key, a wrong type), or sets
+        ``StageName`` to another stage.
     """
-    where = str(path) if path else f"config/{stage}.json"
-    if not isinstance(raw, dict) or not isinstance(raw.get("parameters", {}), dict):
-        raise ConfigError(f"{where}: expected an object with a 'parameters' object.")
+    where = shown or (str(path) if path else f"config/{stage}.json")
+    problems = schema_problems(raw, where)
+    if problems:
+        listed = "; ".join(problems)
+        raise ConfigError(
+            listed + ("" if listed.endswith(("?", ".")) else ".") + " Nothing was changed."
+        )
     parameters = {str(k): _as_parameter_value(v) for k, v in raw.get("parameters", {}).items()}
     if parameters.get("StageName", stage) != stage:
         raise ConfigError(
@@ -153,13 +261,7 @@ def parse_stage_config(raw: Any, stage: str, path: Path | None = None) -> StageC
         )
     parameters.setdefault("AppName", APP_NAME)
     parameters["StageName"] = stage
-    estimate_raw = raw.get("estimate", {})
-    if not isinstance(estimate_raw, dict):
-        raise ConfigError(f"{where}: 'estimate' must be an object of numbers.")
-    try:
-        estimate = {str(k): float(v) for k, v in estimate_raw.items()}
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: every 'estimate' value must be a number ({exc}).") from exc
+    estimate = {str(k): float(v) for k, v in raw.get("estimate", {}).items()}
     return StageConfig(
         stage=stage,
         parameters=parameters,

@@ -8,6 +8,7 @@ as :class:`~spotops.image.push.Pusher` reports through its ``notify`` callback.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -106,8 +107,14 @@ def plan_stacks(
     declared_anywhere = {name for plan in plans for name in plan.declared}
     unknown = sorted(set(config.parameters) - declared_anywhere)
     if unknown:
+        guesses = [
+            f"{name} -> {close[0]}"
+            for name in unknown
+            if (close := difflib.get_close_matches(name, declared_anywhere, n=1))
+        ]
+        nearest = f" Did you mean: {', '.join(guesses)}?" if guesses else ""
         raise UsageError(
-            f"No template declares {', '.join(unknown)}. Known parameters: "
+            f"No template declares {', '.join(unknown)}.{nearest} Known parameters: "
             f"{', '.join(sorted(declared_anywhere))}."
         )
     for plan in plans:
@@ -326,6 +333,7 @@ class StageDeployment:
         region: str,
         target: Target = AWS,
         progress: DeployProgress,
+        parameter_defaults: Mapping[str, str] | None = None,
     ) -> None:
         self._project_dir = project_dir
         self._specs = specs
@@ -337,6 +345,9 @@ class StageDeployment:
         self._region = region
         self._target = target
         self._progress = progress
+        # Defaults found at deploy time (RunbookBaseUrl from the git remote): below the stage's
+        # own values, above the templates' defaults.
+        self._parameter_defaults = dict(parameter_defaults or {})
 
     def run(self, config: StageConfig, *, image: str | None, yes: bool) -> DeployResult:
         """Deploy ``config``'s stacks; ``image`` is ``--image`` (``None``: the running one).
@@ -370,7 +381,7 @@ class StageDeployment:
             fed = {
                 k: v for part in plan.spec.fed_by for k, v in result.outputs[names[part]].items()
             }
-            values = dict(config.parameters)
+            values = {**self._parameter_defaults, **config.parameters}
             if plan.spec.packaged:
                 plan, extra = self._package(plan, config, fed, store.bucket)
                 # A value the stage sets itself (--param PowertoolsLayerArn=...) wins.

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from spotops.errors import ConfigError, ParameterError, UsageError
-from spotops.stage.config import STACKS, load_stage_config, parse_overrides
+from spotops.stage.checks import fractional_counts
+from spotops.stage.config import STACKS, load_stage_config, parse_overrides, schema_problems
 from spotops.stage.deploy import ordered_outputs, plan_stacks, stack_parameters
+from spotops.stage.profiles import load_profiles
 from spotops.stage.templates import TemplateParameter, select_parameters
 from tests.support.templates import CLI_FIXTURE_TEMPLATES
 
@@ -150,3 +154,156 @@ def test_shipped_stage_files_fit_the_real_templates(stage):
         f"spotops-{stage}-site",
         f"spotops-{stage}-ops",
     ]
+
+
+# ---- the stage file's schema (issue 25, item 4) ------------------------------------------
+
+
+def _write(project: Path, content: bytes | str) -> None:
+    data = content.encode() if isinstance(content, str) else content
+    (project / "config" / "dev.json").write_bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("content", "facts"),
+    [
+        (
+            {"params": {"DesiredCount": 1}},
+            ["unknown key 'params' in config/dev.json: did you mean 'parameters'?"],
+        ),
+        ({"estimat": {}}, ["unknown key 'estimat'", "did you mean 'estimate'?"]),
+        ({"zones": 2}, ["unknown key 'zones'", "valid keys are description, estimate, parameters"]),
+        ({"parameters": ["DesiredCount"]}, ["'parameters' in config/dev.json must be an object"]),
+        (
+            {"parameters": {"DesiredCount": {"value": 1}}},
+            ["'parameters.DesiredCount' in config/dev.json must be", "not an object"],
+        ),
+        (
+            {"estimate": {"alb_lcu": "two"}},
+            ["'estimate.alb_lcu' in config/dev.json must be a number, not a string"],
+        ),
+        ({"description": 3}, ["'description' in config/dev.json must be a string"]),
+        ([], ["config/dev.json must be an object, not a list"]),
+        ({"parameters": {"Desired Count": 1}}, ["'Desired Count' under 'parameters'"]),
+    ],
+)
+def test_error_if_the_stage_file_breaks_the_schema(tmp_path, content, facts):
+    project = _project(tmp_path, {})
+    _write(project, json.dumps(content))
+
+    with pytest.raises(ConfigError) as caught:
+        load_stage_config(project, "dev")
+
+    assert caught.value.exit_code == 2
+    for fact in facts:
+        assert fact in str(caught.value)
+    assert str(caught.value).endswith("Nothing was changed.")
+
+
+def test_every_schema_problem_is_named_at_once(tmp_path):
+    project = _project(tmp_path, {})
+    _write(project, json.dumps({"params": {}, "estimate": {"alb_lcu": "x"}}))
+
+    with pytest.raises(ConfigError) as caught:
+        load_stage_config(project, "dev")
+
+    assert "unknown key 'params'" in str(caught.value)
+    assert "'estimate.alb_lcu'" in str(caught.value)
+
+
+def test_error_if_the_stage_file_is_not_utf8_names_the_file_and_byte(tmp_path):
+    project = _project(tmp_path, {})
+    _write(project, b'{"description": "caf\xe9"}')
+
+    with pytest.raises(ConfigError) as caught:
+        load_stage_config(project, "dev")
+
+    assert caught.value.exit_code == 2
+    assert "config/dev.json is not UTF-8 text (byte 0xe9 at offset 20)" in str(caught.value)
+
+
+def test_error_if_the_stage_file_is_not_json_names_the_file_and_line(tmp_path):
+    project = _project(tmp_path, {})
+    _write(project, '{\n  "parameters": {"DesiredCount": 1,}\n}')
+
+    with pytest.raises(ConfigError) as caught:
+        load_stage_config(project, "dev")
+
+    assert caught.value.exit_code == 2
+    assert "config/dev.json is not valid JSON" in str(caught.value)
+    assert "line 2" in str(caught.value)
+
+
+def test_a_byte_order_mark_is_not_an_error(tmp_path):
+    project = _project(tmp_path, {})
+    _write(project, b"\xef\xbb\xbf" + json.dumps({"parameters": {"DesiredCount": 2}}).encode())
+
+    assert load_stage_config(project, "dev").parameters["DesiredCount"] == "2"
+
+
+def test_the_missing_stage_error_says_how_to_create_it(tmp_path):
+    project = _project(tmp_path, {})
+
+    with pytest.raises(ConfigError) as caught:
+        load_stage_config(project, "qa")
+
+    assert "config/qa.json does not exist" in str(caught.value)
+    assert "`spotops init qa`" in str(caught.value)
+    assert "Copy" not in str(caught.value)
+
+
+def test_a_misspelled_parameter_names_the_nearest_one(tmp_path):
+    project = _project(tmp_path, {"DesiredCont": 2})
+
+    with pytest.raises(UsageError, match="Did you mean: DesiredCont -> DesiredCount"):
+        plan_stacks(project, SITE_STACKS, load_stage_config(project, "dev"))
+
+
+@pytest.mark.parametrize("stage", ["dev", "seed", "prod"])
+def test_shipped_stage_files_and_profiles_fit_the_schema(stage):
+    assert schema_problems(json.loads((ROOT / "config" / f"{stage}.json").read_text()), "x") == []
+    assert schema_problems(load_profiles()[stage], "x") == []
+
+
+# ---- counts are whole numbers, from the file and from --param alike ------------------------
+
+
+@pytest.mark.parametrize("source", ["file", "param"])
+def test_error_if_a_count_is_a_fraction_from_the_file_or_from_param(tmp_path, source):
+    project = _project(tmp_path, {"DesiredCount": 1.5} if source == "file" else {})
+    config = load_stage_config(project, "dev")
+    if source == "param":
+        config = config.with_overrides(parse_overrides(["DesiredCount=1.5"]))
+
+    with pytest.raises(ParameterError) as caught:
+        plan_stacks(project, SITE_STACKS, config)
+
+    assert caught.value.exit_code == 2
+    assert "DesiredCount '1.5' is not a whole number" in str(caught.value)
+    assert "e.g. 1 or 2" in str(caught.value)
+
+
+def test_whole_counts_pass_and_fractions_are_refused_by_name():
+    assert fractional_counts({"DesiredCount": "2", "MinTasks": "0", "CanaryPercent": "0.5"}) == []
+    assert [p.split()[0] for p in fractional_counts({"MaxTasks": "2.0", "SpotWeight": "0.5"})] == [
+        "MaxTasks",
+        "SpotWeight",
+    ]
+
+
+def test_cost_on_a_misspelled_key_exits_2_naming_it_without_a_traceback(tmp_path):
+    project = _project(tmp_path, {})
+    _write(project, json.dumps({"params": {"DesiredCount": 1}}))
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "spotops", "--project-dir", str(project), "cost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert finished.returncode == 2
+    assert "did you mean 'parameters'?" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert finished.stdout == ""  # no estimate of the templates' defaults
