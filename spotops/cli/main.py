@@ -63,6 +63,8 @@ from spotops.stage.profiles import (
     stage_file,
     write_stage_file,
 )
+from spotops.stage.runbook_url import PARAMETER as RUNBOOK_PARAMETER
+from spotops.stage.runbook_url import read_git_origin, runbook_default
 from spotops.stage.stacks import StackInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -237,6 +239,11 @@ def deploy(
     err = render.console(err=True)
     err.print(f"Deploying stage [bold]{stage}[/bold] to {escape(_target(session))}.")
     err.print(render.cost_table(estimate, f"Estimated monthly cost of {stage} (spotops cost)"))
+    defaults = {}
+    if RUNBOOK_PARAMETER not in config.parameters:  # the stage's own value (or --param) wins
+        runbooks = runbook_default(read_git_origin(factory.runner, factory.project_dir), stage)
+        click.echo(runbooks.note, err=True)
+        defaults = {RUNBOOK_PARAMETER: runbooks.url} if runbooks.url else {}
     deployment = StageDeployment(
         factory.project_dir,
         factory.stack_specs(),
@@ -248,6 +255,7 @@ def deploy(
         region=session.region,
         target=session.target,
         progress=progress,
+        parameter_defaults=defaults,
     )
     result = deployment.run(config, image=explicit_image, yes=yes)
     if result.declined:
@@ -385,6 +393,188 @@ _switch_command(
     "Show or set the chaos leash: `on` (as deployed) reports the kills chaos would make, "
     "`off` lets it stop tasks. A dry run leashes it too.",
 )
+
+
+# ---- dead letters ----------------------------------------------------------------------
+
+
+def _dead_letter_queues(
+    factory: CLIFactory, stage: str, region: str | None, queue: str | None
+) -> tuple[StageConfig, AwsSession, dict[str, str], Any]:
+    """The stage, its session, ``{queue: url}`` and the SQS edge, or a clear error."""
+    from spotops.ops import dead_letters
+
+    config = factory.load_config(check_stage(stage))
+    session = factory.aws(region)
+    ops = factory.deployer(session).describe(_stack_name(factory, config, "ops"))
+    if ops is None:
+        raise NotDeployedError(
+            f"Stage {stage} has no ops stack on {_target(session)}: deploy it with "
+            f"`spotops deploy --stage {stage}`."
+        )
+    urls = dead_letters.queue_urls(ops.outputs, queue, stage)
+    return config, session, urls, dead_letters.DeadLetterQueues(session.client("sqs"))
+
+
+_QUEUE_OPTION = click.option(
+    "--queue",
+    type=click.Choice(["slack", "events"], case_sensitive=False),
+    default=None,
+    help="Only this queue (default: both).",
+)
+
+
+@cli.group("dead-letters")
+def dead_letters_group() -> None:
+    """What the ops toolkit could not deliver or handle: list, replay, purge
+    (runbooks/ops-dead-letters.md)."""
+
+
+@dead_letters_group.command("list")
+@stage_options
+@_QUEUE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print each message's raw fields as JSON.")
+@click.pass_obj
+@guarded
+def dead_letters_list(
+    factory: CLIFactory, stage: str, region: str | None, queue: str | None, as_json: bool
+) -> None:
+    """Count, age, kind and a one-line summary of each waiting message; nothing is removed."""
+    _, _, urls, queues = _dead_letter_queues(factory, stage, region, queue and queue.lower())
+    now = datetime.now(UTC)
+    for name, url in urls.items():
+        letters = queues.read(name, url)
+        queues.release(url, letters)
+        if as_json:
+            for letter in letters:
+                click.echo(json.dumps(_letter_json(letter), default=str))
+            continue
+        click.echo(f"{name}: {len(letters)} waiting")
+        for letter in letters:
+            click.echo(f"  {letter.age(now):>6}  {letter.kind:<8} {letter.summary}")
+
+
+def _letter_json(letter: Any) -> dict[str, Any]:
+    return {
+        "queue": letter.queue,
+        "message_id": letter.message_id,
+        "kind": letter.kind,
+        "function": letter.function,
+        "sent_at": letter.sent_at,
+        "summary": letter.summary,
+        "payload": letter.payload,
+    }
+
+
+@dead_letters_group.command("replay")
+@stage_options
+@_QUEUE_OPTION
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+@guarded
+def dead_letters_replay(
+    factory: CLIFactory, stage: str, region: str | None, queue: str | None, yes: bool
+) -> None:
+    """Re-post Slack messages and re-invoke the functions of events the runbook's rules allow;
+    delete each message only once its replay was delivered."""
+    from spotops.ops import dead_letters
+    from spotops.proof.verify_facts import read_webhook_url
+
+    config, session, urls, queues = _dead_letter_queues(
+        factory, stage, region, queue and queue.lower()
+    )
+    if not yes:
+        try:
+            go = click.confirm(
+                f"Replay what the rules allow from {', '.join(urls)} of stage {stage} on "
+                f"{_target(session)}?",
+                default=False,
+                err=True,
+            )
+        except click.Abort:
+            go = False
+        if not go:
+            click.echo("Nothing changed: no message was replayed or deleted.", err=True)
+            return
+    site = _site(factory, session, config)
+    site_outputs = site.outputs if site else {}
+    webhook: list[str] = []
+
+    def facts(letter: dead_letters.DeadLetter) -> dead_letters.ServiceFacts | None:
+        if not site_outputs.get("ServiceName"):
+            return None
+        detail = letter.payload.get("detail") or {}
+        return dead_letters.read_service_facts(
+            session.client("ecs"),
+            session.client("ecr"),
+            session.client("lambda"),
+            cluster=site_outputs.get("ClusterName", ""),
+            service=site_outputs["ServiceName"],
+            repository=str(detail.get("repository-name") or site_outputs.get("RepositoryName", "")),
+            function=letter.function,
+        )
+
+    def deliver(letter: dead_letters.DeadLetter) -> dead_letters.Delivery:
+        if letter.kind == dead_letters.SLACK:
+            if not webhook:
+                secret = controls.webhook_secret_name(config.app, stage)
+                webhook.append(read_webhook_url(session.client("secretsmanager"), secret))
+            return dead_letters.post_to_slack(webhook[0], letter.payload)
+        return dead_letters.invoke_async(session.client("lambda"), letter.function, letter.payload)
+
+    failed = 0
+    for name, url in urls.items():
+        letters = queues.read(name, url, hide_seconds=600)
+        outcomes = dead_letters.replay(queues, url, letters, facts=facts, deliver=deliver)
+        click.echo(f"{name}: {len(outcomes)} read")
+        for outcome in outcomes:
+            if outcome.delivery is None:
+                verdict = f"kept: {outcome.decision.reason}"
+            elif outcome.deleted:
+                verdict = f"replayed and deleted: {outcome.delivery.detail}"
+            else:
+                failed += 1
+                verdict = f"replay FAILED, kept: {outcome.delivery.detail}"
+            click.echo(f"  {outcome.letter.kind:<8} {outcome.letter.summary[:80]}")
+            click.echo(f"           {verdict}")
+    if failed:
+        raise SpotopsError(f"{failed} replay(s) failed; those messages are still in the queue.")
+
+
+@dead_letters_group.command("purge")
+@stage_options
+@click.option(
+    "--queue",
+    type=click.Choice(["slack", "events"], case_sensitive=False),
+    required=True,
+    help="The queue to empty.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+@guarded
+def dead_letters_purge(
+    factory: CLIFactory, stage: str, region: str | None, queue: str, yes: bool
+) -> None:
+    """Delete every message of one queue, read or not. Final: keep a copy first with
+    `spotops dead-letters list --queue QUEUE --json > copy.json`."""
+    _, session, urls, queues = _dead_letter_queues(factory, stage, region, queue.lower())
+    (url,) = urls.values()
+    waiting = queues.count(url)
+    if not yes:
+        try:
+            go = click.confirm(
+                f"Delete all {waiting} message(s) of the {queue.lower()} dead-letter queue of "
+                f"stage {stage} on {_target(session)}? This cannot be undone",
+                default=False,
+                err=True,
+            )
+        except click.Abort:
+            go = False
+        if not go:
+            click.echo("Nothing changed: no message was deleted.", err=True)
+            return
+    queues.purge(url)
+    click.echo(f"Purged the {queue.lower()} dead-letter queue ({waiting} message(s)).", err=True)
 
 
 # ---- chaos -----------------------------------------------------------------------------
@@ -788,6 +978,18 @@ def init(
                 offered = profile.get("parameters", {}).get(name, "")
                 answer = click.prompt(name, default=str(offered), show_default=True, err=True)
                 overrides[name] = answer.strip()
+    if RUNBOOK_PARAMETER not in overrides:
+        # Left out of the file, the link follows the remote at every deploy (a fork's own).
+        runbooks = runbook_default(read_git_origin(factory.runner, factory.project_dir), stage)
+        click.echo(runbooks.note, err=True)
+        if ask:
+            answer = click.prompt(
+                f"{RUNBOOK_PARAMETER} (Enter keeps the default above)",
+                default="",
+                show_default=False,
+                err=True,
+            )
+            overrides[RUNBOOK_PARAMETER] = answer.strip()
     content = stage_file(profile, overrides)
     # Refuse what the templates would refuse before writing anything.
     estimate = _estimate(factory, parse_stage_config(content, stage))

@@ -303,7 +303,7 @@ def test_init_asks_on_a_terminal(run, real_templates, monkeypatch):
     project = real_templates
     monkeypatch.setattr(cli_module, "_interactive", lambda no_input: True)
 
-    result = run("init", "qa", input="seed\n3\nops@example.com\n")
+    result = run("init", "qa", input="seed\n3\nops@example.com\n\n")  # runbook URL: default
 
     assert result.exit_code == 0, result.output
     written = json.loads((project / "config" / "qa.json").read_text())["parameters"]
