@@ -606,7 +606,14 @@ class Demo:
 
 
 def main() -> int:
-    return Demo(find_project_dir()).run()
+    """Run the demo; Ctrl-C exits 130 without a traceback, as every spotops command does."""
+    try:
+        return Demo(find_project_dir()).run()
+    except KeyboardInterrupt:
+        # The run's ExitStack has unwound by now: the site, the Slack receiver and the
+        # emulator are stopped, and subprocess.run killed any spotops command it was running.
+        print("\nInterrupted: everything the demo started is stopped.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
