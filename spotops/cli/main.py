@@ -205,8 +205,9 @@ def cost(factory: CLIFactory, stage: str, region: str | None, params: tuple[str,
 @click.option(
     "--image",
     default=None,
-    help="Image to run, in the stage's repository, by commit or release tag or digest "
-    "(default: the image the service runs now).",
+    help="Image of the stage's repository to run: a release or commit tag (v1.0.0), a digest "
+    "(sha256:...) or the full repository URI; checked before any stack changes and pinned by "
+    "digest (default: the image the service runs now).",
 )
 @click.option(
     "--yes", is_flag=True, help="Execute change sets that replace or delete without asking."
@@ -651,9 +652,11 @@ def simulate(
     arguments: tuple[str, ...],
     dry_run: bool,
 ) -> None:
-    """Send one event of KIND (ecr-push TAG, alarm NAME STATE, spot-interruption,
-    placement-failure, chaos-tick, image-scan TAG, smoke-test URL) through the deployed ops
-    function, run here."""
+    """Send one event of KIND (ecr-push TAG, deployment completed|failed, alarm NAME STATE,
+    spot-interruption, placement-failure, chaos-tick, image-scan TAG, smoke-test URL) through
+    the deployed ops function, run here. On the local emulator, what AWS would do first is
+    played by a stand-in that says so: ecr-push puts a missing image, deployment ends the
+    service's deployment (emulator only), image-scan starts the scan."""
     config = factory.load_config(check_stage(stage))
     session = factory.aws(region)
     if not session.target.acts_for_real_in_rehearsals and not dry_run:
@@ -662,14 +665,18 @@ def simulate(
             "automation would do and changes nothing."
         )
     rehearsal = factory.rehearsal(session, config.app, stage, dry_run=dry_run)
-    found, ran = simulation.rehearse(rehearsal, kind, arguments)
-    result = ran.result
+    rehearsal.target = session.target  # plays AWS's part where the emulator has none
+    try:
+        found, ran = simulation.rehearse(rehearsal, kind, arguments)
+    finally:
+        for note in rehearsal.notes:
+            click.echo(note, err=True)
+    status, reason = simulation.verdict(ran)
     click.echo(
-        f"{rehearsal.function_name(found.function)} ({found.help}): "
-        f"{result.get('status') or result.get('hookStatus')} - {result.get('reason', '')}",
+        f"{rehearsal.function_name(found.function)} ({found.help}): {status} - {reason}",
         err=True,
     )
-    click.echo(json.dumps(result, indent=2, default=str))
+    click.echo(json.dumps(ran.result, indent=2, default=str))
 
 
 # ---- push ------------------------------------------------------------------------------

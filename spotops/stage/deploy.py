@@ -361,6 +361,9 @@ class StageDeployment:
         """
         plans = plan_stacks(self._project_dir, self._specs, config)
         names = {p.spec.part: p.name for p in plans}
+        # A wrong --image must stop the deploy before the first stack (the artifact bucket's
+        # included) changes, not halfway, after the network stack.
+        named = self._named_image(plans, image) if image else None
         result = DeployResult()
         store = self._artifact_store(config, yes=yes)
         if store is None:
@@ -371,7 +374,7 @@ class StageDeployment:
             image_uri = ""
             if plan.takes_image:
                 site = SiteLocation.from_outputs(existing.outputs) if existing else None
-                choice = self._images.resolve(image, site)
+                choice = named or self._images.resolve(None, site)
                 image_uri = result.image = choice.uri
                 self._progress.image(choice)
             if existing is None:
@@ -401,6 +404,21 @@ class StageDeployment:
             info = self._stacks.describe(plan.name)
             result.outputs[plan.name] = info.outputs if info else {}
         return result
+
+    def _named_image(self, plans: Sequence[StackPlan], image: str) -> ImageChoice:
+        """``--image`` checked against the repository of the stack that takes it, and pinned.
+
+        Raises
+        ------
+        UsageError
+            No such image there, or no repository yet (:meth:`ImageResolver.check_explicit`).
+        """
+        takes = next((plan for plan in plans if plan.takes_image), None)
+        if takes is None:
+            raise UsageError(f"--image {image}: no stack of this stage runs an image.")
+        existing = self._stacks.describe(takes.name)
+        site = SiteLocation.from_outputs(existing.outputs) if existing else None
+        return self._images.resolve(image, site)
 
     def _artifact_store(self, config: StageConfig, *, yes: bool) -> ArtifactStore | None:
         """The app's artifact bucket in this account and region, made or brought up to date

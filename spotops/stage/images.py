@@ -16,6 +16,7 @@ Order of preference:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +38,34 @@ BOOTSTRAP_TAG = "bootstrap"
 MUTABLE_TAGS = frozenset({"latest", BOOTSTRAP_TAG, "main", "master", "stable", "edge"})
 # A container definition: ECS's typed one, or a template's plain dict.
 _Container = TypeVar("_Container", bound=Mapping[str, Any])
+
+
+# ECR's rules: a tag is up to 128 of these characters; a digest is the algorithm and the hex.
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def image_reference(image: str, repository_uri: str) -> str | None:
+    """``:<tag>`` or ``@<digest>`` of an image in ``repository_uri``, however ``--image``
+    named it; ``None`` when it names another repository or nothing an image can be.
+
+    Example
+    -------
+    >>> image_reference("v1.0.0", "r.example/site")
+    ':v1.0.0'
+    >>> image_reference("r.example/site@sha256:" + "a" * 64, "r.example/site")[:8]
+    '@sha256:'
+    >>> image_reference("public.ecr.aws/nginx:1", "r.example/site") is None
+    True
+    """
+    if image.startswith(repository_uri):
+        rest = image[len(repository_uri) :]
+        return rest if rest[:1] in (":", "@") and len(rest) > 1 else None
+    if _DIGEST_RE.match(image.removeprefix("@")):
+        return "@" + image.removeprefix("@")
+    if _TAG_RE.match(image.removeprefix(":")):
+        return ":" + image.removeprefix(":")
+    return None
 
 
 def is_placeholder(image: str) -> bool:
@@ -154,6 +183,10 @@ class ImageResolver:
     def check_explicit(self, image: str, site: SiteLocation | None) -> ImageChoice:
         """The image named with ``--image``, checked and pinned by digest.
 
+        ``image`` is a tag of the stage's repository (a release ``v1.0.0`` or a commit id), a
+        digest (``sha256:...``) or the full ``<repository uri>:<tag>`` /
+        ``<repository uri>@<digest>``.
+
         Raises
         ------
         UsageError
@@ -167,11 +200,17 @@ class ImageResolver:
                 f"--image {image}: the site stack does not exist yet, so neither does its "
                 "repository. Deploy without --image first, then push (`spotops push`)."
             )
-        reference = image[len(repository) :] if image.startswith(repository) else ""
-        if not reference.startswith((":", "@")):
+        reference = image_reference(image, repository)
+        if reference is None and image.startswith("sha256:"):
+            raise UsageError(
+                f"--image {image} is not a whole digest: write sha256: and its 64 hex digits "
+                "(`spotops status` shows the running image's)."
+            )
+        if reference is None:
             raise UsageError(
                 f"--image {image} is not in this stage's repository {repository}: the site's "
-                "task execution role pulls only from there. Push it with `spotops push`."
+                "task execution role pulls only from there. Name a tag (v1.0.0, a commit id), "
+                "a digest (sha256:...) or the full URI in it; push with `spotops push`."
             )
         image_id: ImageIdentifierTypeDef
         if reference.startswith("@"):
@@ -182,7 +221,7 @@ class ImageResolver:
                 raise UsageError(
                     f"--image {image}: {tag!r} is a mutable tag name, so what it runs could "
                     "change under the service. Name a commit or release tag, or a digest "
-                    "(repository@sha256:...)."
+                    "(sha256:...)."
                 )
             image_id = {"imageTag": tag}
         try:
@@ -190,7 +229,12 @@ class ImageResolver:
                 repositoryName=site.repository_name, imageIds=[image_id]
             ).get("imageDetails", [])
         except ClientError as exc:
-            if not is_error(exc, "ImageNotFoundException", "RepositoryNotFoundException"):
+            if not is_error(
+                exc,
+                "ImageNotFoundException",
+                "RepositoryNotFoundException",
+                "InvalidParameterException",
+            ):
                 raise
             found = []
         if not found:

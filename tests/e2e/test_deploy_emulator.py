@@ -12,6 +12,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from spotops.local.images import put_image
+
 pytestmark = pytest.mark.emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +173,56 @@ def test_doctor_before_and_verify_after_a_fresh_deploy_pass_as_a_user_runs_them(
     broken = _spotops(project, emulator, "verify", "--no-slack")
     assert broken.returncode == 1
     assert broken.stdout.strip().splitlines()[-1].startswith("verify: event-rules fails")
+
+
+def _stacks(emulator: str) -> dict[str, dict[str, str]]:
+    """Every stack on the emulator, with its parameters."""
+    cfn = boto3.client("cloudformation", endpoint_url=emulator, region_name="us-east-1")
+    return {
+        stack["StackName"]: {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        for stack in cfn.describe_stacks()["Stacks"]
+    }
+
+
+def test_deploy_image_by_tag_pins_its_digest_and_an_unknown_one_changes_no_stack(
+    emulator, tmp_path
+):
+    """Issue 25, item 3: --image was checked only after the network stack had deployed."""
+    project = _project(tmp_path)
+
+    first = _spotops(project, emulator, "deploy", "--yes", "--image", "v1.0.0")
+
+    assert first.returncode == 2, first.stderr
+    assert "site stack does not exist yet" in first.stderr
+    assert _stacks(emulator) == {}  # not even the artifact bucket's stack
+
+    assert _spotops(project, emulator, "deploy", "--yes").returncode == 0
+    ecr = boto3.client("ecr", endpoint_url=emulator, region_name="us-east-1")
+    uri = ecr.describe_repositories(repositoryNames=["spotops-dev-site"])["repositories"][0][
+        "repositoryUri"
+    ]
+    digest = put_image(ecr, "spotops-dev-site", "v1.0.0")
+    before = _stacks(emulator)
+
+    unknown = _spotops(
+        project,
+        emulator,
+        "deploy",
+        "--yes",
+        "--image",
+        "v9.9.9",
+        "--param",
+        "FlowLogRetentionDays=14",
+    )
+
+    assert unknown.returncode == 2, unknown.stderr
+    assert "--image v9.9.9 does not exist in spotops-dev-site" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    assert (
+        _stacks(emulator) == before
+    )  # the network stack, deployed first, kept FlowLogRetentionDays 7
+
+    by_tag = _spotops(project, emulator, "deploy", "--yes", "--image", "v1.0.0")
+
+    assert by_tag.returncode == 0, by_tag.stderr
+    assert _stacks(emulator)["spotops-dev-site"]["ImageUri"] == f"{uri}@{digest}"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from unittest import mock
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from spotops.errors import UsageError
+from spotops.local.images import put_image
 from spotops.stage.images import ImageResolver, SiteLocation, is_placeholder
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/spotops-dev-site"
@@ -153,3 +158,61 @@ def test_placeholder_detection_looks_at_the_tag_only():
     assert is_placeholder(f"{REPO}:bootstrap")
     assert not is_placeholder(f"{REPO}@sha256:abc")
     assert not is_placeholder("registry:5000/bootstrap-tools:v1")
+
+
+# ---- --image in each form the help names, against moto's ECR (issue 25, item 3) ----------
+
+
+@pytest.fixture
+def ecr_with_release():
+    """A stage repository holding v1.0.0, also tagged with its commit, in moto's ECR."""
+    with mock_aws():
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        uri = ecr.create_repository(repositoryName="spotops-dev-site")["repository"][
+            "repositoryUri"
+        ]
+        digest = put_image(ecr, "spotops-dev-site", "v1.0.0")
+        manifest = ecr.batch_get_image(
+            repositoryName="spotops-dev-site", imageIds=[{"imageTag": "v1.0.0"}]
+        )["images"][0]["imageManifest"]
+        ecr.put_image(repositoryName="spotops-dev-site", imageManifest=manifest, imageTag="3f9a2c1")
+        put_image(ecr, "spotops-dev-site", "v0.9.0")  # another image: the lookup must choose
+        site = SiteLocation("spotops-dev", "spotops-dev-site", "spotops-dev-site", uri)
+        yield ImageResolver(mock.Mock(), ecr), site, uri, digest
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        "v1.0.0",
+        "3f9a2c1",
+        "{digest}",
+        "{uri}:v1.0.0",
+        "{uri}@{digest}",
+    ],
+)
+def test_every_form_of_image_resolves_to_the_digest_pinned_uri(ecr_with_release, named):
+    resolver, site, uri, digest = ecr_with_release
+
+    choice = resolver.resolve(named.format(uri=uri, digest=digest), site)
+
+    assert choice.uri == f"{uri}@{digest}"
+
+
+@pytest.mark.parametrize(
+    ("named", "says"),
+    [
+        ("v9.9.9", "--image v9.9.9 does not exist in spotops-dev-site"),
+        (f"sha256:{'0' * 64}", "does not exist in spotops-dev-site"),
+        ("sha256:abc", "not a whole digest"),
+        ("latest", "mutable tag"),
+        ("public.ecr.aws/nginx/nginx:1.27", "not in this stage's repository"),
+    ],
+)
+def test_error_if_the_named_image_is_not_one_of_the_repository(ecr_with_release, named, says):
+    resolver, site, _, _ = ecr_with_release
+
+    with pytest.raises(UsageError, match=re.escape(says)) as caught:
+        resolver.resolve(named, site)
+
+    assert caught.value.exit_code == 2
