@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.runbook_check import NOT_RUNBOOKS, check, main, relative_links
+from infra.runbook_check import (
+    NOT_RUNBOOKS,
+    check,
+    code_lines,
+    command_problem,
+    main,
+    relative_links,
+    spotops_commands,
+)
+from spotops.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -99,3 +108,61 @@ def test_links_in_code_urls_and_anchors_are_not_checked() -> None:
 def test_the_pages_that_are_not_runbooks_exist() -> None:
     for name in NOT_RUNBOOKS:
         assert (ROOT / "runbooks" / name).is_file()
+
+
+# ---- what on-call types: spotops commands, the stage, no TODO ------------------------------
+
+FIXTURES = Path(__file__).parent / "runbook_fixtures"
+
+
+def test_a_bad_runbook_fails_with_one_line_per_mistake(repo: Path) -> None:
+    page = repo / "runbooks" / "cpu-high.md"
+    shutil.copy(FIXTURES / "bad.md", page)
+
+    problems = [p.removeprefix(f"{page}:") for p in check(repo).problems]
+
+    assert problems == [
+        "25: TODO in a runbook: write the step, or say who decides",
+        "8: STAGE is used before the check that refuses an unset one; start with "
+        ': "${STAGE:?set STAGE to the stage in trouble, e.g. export STAGE=prod}" '
+        "instead of a hard-coded export STAGE=",
+        "13: `spotops` has no command 'dead-letter' (it has: "
+        + ", ".join(sorted(cli.commands))
+        + ")",
+        "15: `spotops logs` has no option --tail",
+        "18: `spotops dead-letters list --queue` takes slack, events, not 'sns'",
+        "21: `spotops kill-switch --stage` needs a value",
+    ]
+    assert main(["--root", str(repo)]) == 1
+
+
+def test_what_only_looks_like_a_command_or_a_stage_is_not_flagged(repo: Path) -> None:
+    shutil.copy(FIXTURES / "good.md", repo / "runbooks" / "cpu-high.md")
+    assert check(repo).problems == []
+
+
+def test_the_real_runbooks_guard_the_stage_and_use_only_existing_commands() -> None:
+    pages = sorted((ROOT / "runbooks").glob("*.md"))
+    guarded = [p.name for p in pages if ': "${STAGE:?' in p.read_text()]
+    assert len(guarded) >= 20  # every page with commands, TEMPLATE.md included
+    assert not [p.name for p in pages if "export APP=spotops STAGE=" in p.read_text()]
+    used = {
+        " ".join(arguments[:2])
+        for page in pages
+        for _, code in code_lines(page.read_text())
+        for arguments in spotops_commands(code)
+    }
+    assert {"dead-letters list", "dead-letters replay", "dead-letters purge"} <= used
+    assert any(u.startswith("logs") for u in used)
+
+
+def test_global_options_and_case_insensitive_choices_are_understood() -> None:
+    assert command_problem(cli, ["--profile", "ops", "status", "--stage", "prod"]) is None
+    assert command_problem(cli, ["dead-letters", "purge", "--queue", "EVENTS", "--yes"]) is None
+    assert command_problem(cli, ["status", "extra"]) == "`spotops status` takes no argument 'extra'"
+
+
+def test_the_fallback_for_an_unbalanced_quote_still_finds_the_command() -> None:
+    assert list(spotops_commands("spotops status --stage $STAGE 'oops")) == [
+        ["status", "--stage", "$STAGE", "'oops"]
+    ]
