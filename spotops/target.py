@@ -9,9 +9,11 @@ spotops that knows the emulator exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from spotops.errors import UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -97,6 +99,46 @@ class Target(Protocol):
         return what was done, for the record, or ``None`` when nothing was."""
         ...
 
+    # ---- the parts of AWS a rehearsal plays on a stand-in (``spotops simulate``) --------
+    # Each returns a message that names the stand-in, or refuses (UsageError) where AWS
+    # itself does the thing: a rehearsal never plays AWS's part against a real account.
+
+    def put_image(self, ecr: Any, repository: str, tag: str) -> tuple[str, str]:
+        """Put an image tagged ``tag`` into ``repository`` without Docker; its digest and a
+        message."""
+        ...
+
+    def start_image_scan(self, ecr: Any, repository: str, tag: str) -> str:
+        """Scan the image tagged ``tag`` now; a message."""
+        ...
+
+    def settle_deployment(
+        self, ecs: Any, cluster: str, service: str, outcome: str, *, apply: bool
+    ) -> str:
+        """Play ECS's end of the service's deployment (``completed`` or ``failed``: the
+        circuit breaker rolls back), or with ``apply`` False only say what it would; a
+        message."""
+        ...
+
+    def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
+        """Make the alarm ``definition`` (``PutMetricAlarm``'s arguments) exist in ``state``
+        where the target dropped it; a message, or None when the target keeps alarms."""
+        ...
+
+    def restore_strategy(
+        self,
+        ecs: Any,
+        cluster: str,
+        service: str,
+        strategy: Sequence[Mapping[str, Any]],
+        *,
+        apply: bool,
+    ) -> str | None:
+        """Give the service the capacity provider ``strategy`` its template declares where
+        the target dropped it (with ``apply`` False only say so); a message, or None when the
+        target keeps strategies."""
+        ...
+
 
 @dataclass(frozen=True)
 class AwsTarget:
@@ -126,6 +168,41 @@ class AwsTarget:
 
     def before_deletion(
         self, part: str, stack: StackInfo, client: Callable[[str], Any]
+    ) -> str | None:
+        return None
+
+    def put_image(self, ecr: Any, repository: str, tag: str) -> tuple[str, str]:
+        raise UsageError(
+            f"No image tagged {tag!r} in {repository}, and on AWS only a real push puts one "
+            "there: `spotops push`, then `spotops simulate ecr-push <its tag> --dry-run`."
+        )
+
+    def start_image_scan(self, ecr: Any, repository: str, tag: str) -> str:
+        raise UsageError(
+            f"No finished scan of {repository}:{tag}. On AWS, ECR scans each image on push; "
+            "rehearse with the tag of a pushed image (`spotops status` names the running one)."
+        )
+
+    def settle_deployment(
+        self, ecs: Any, cluster: str, service: str, outcome: str, *, apply: bool
+    ) -> str:
+        raise UsageError(
+            "simulate deployment runs only on the local emulator: on AWS, ECS itself ends the "
+            "deployment and sends its state change to the outcome function (`spotops status` "
+            "follows it)."
+        )
+
+    def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
+        return None
+
+    def restore_strategy(
+        self,
+        ecs: Any,
+        cluster: str,
+        service: str,
+        strategy: Sequence[Mapping[str, Any]],
+        *,
+        apply: bool,
     ) -> str | None:
         return None
 

@@ -6,6 +6,9 @@ fails with DependencyViolation. The stack is then gone from the listings but its
 stay, and the next deploy fails with "Export names must be unique". Removing those pieces
 first lets moto finish the deletion, exports included. Only ever called against the
 emulator: on AWS, CloudFormation deletes all of this itself.
+
+And ECS's end of a deployment, which moto never plays (:func:`roll_back_service`), for
+``spotops simulate deployment failed``.
 """
 
 from __future__ import annotations
@@ -67,3 +70,23 @@ def reset_advice(endpoint: str) -> str:
         f"which empties it: `curl -X POST {endpoint}/moto-api/reset` (or stop and restart "
         "`make emulator`), then deploy again."
     )
+
+
+def roll_back_service(ecs: Any, cluster: str, service: str) -> str:
+    """What ECS's deployment circuit breaker does after a failed deployment: the service goes
+    back to the revision before the one it runs (the family's previous one). Returns the task
+    definition it runs now (unchanged when there is no earlier revision)."""
+    current = str(
+        ecs.describe_services(cluster=cluster, services=[service])["services"][0]["taskDefinition"]
+    )
+    family = current.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+    revisions = ecs.list_task_definitions(familyPrefix=family, sort="ASC")["taskDefinitionArns"]
+    earlier = [arn for arn in revisions if _revision(arn) < _revision(current)]
+    if not earlier:
+        return current
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=earlier[-1])
+    return str(earlier[-1])
+
+
+def _revision(task_definition_arn: str) -> int:
+    return int(task_definition_arn.rsplit(":", 1)[-1])

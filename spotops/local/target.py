@@ -13,18 +13,28 @@ machine.
 - Before the network stack is deleted, what moto cannot delete itself goes first
   (:mod:`spotops.local.emulator`).
 - The ops stack's secret is created when missing, and ``spotops simulate`` may act for real.
+- ``spotops simulate`` plays AWS's part where moto has none: an image put without Docker
+  (:mod:`spotops.local.images`), a scan started, a deployment ended (ECS sends no state
+  change), and the alarms and capacity provider strategy moto's CloudFormation dropped put
+  back as the site template declares them. Every message it returns says ``emulator``.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from spotops.errors import StackStateError
-from spotops.local.emulator import clear_network_for_deletion, leftover_exports, reset_advice
+from spotops.local.emulator import (
+    clear_network_for_deletion,
+    leftover_exports,
+    reset_advice,
+    roll_back_service,
+)
+from spotops.local.images import put_image
 from spotops.local.limits import install
 
 if TYPE_CHECKING:
@@ -87,6 +97,84 @@ class EmulatorTarget:
         return (
             f"Emulator: removed {len(removed)} route table(s), gateway(s) and "
             "endpoint(s) moto cannot delete itself."
+        )
+
+    def put_image(self, ecr: Any, repository: str, tag: str) -> tuple[str, str]:
+        digest = put_image(ecr, repository, tag)
+        return digest, (
+            f"Emulator: no image tagged {tag!r} was in {repository}; put a stand-in image "
+            f"there ({digest[:19]}…), as a push would (moto has no registry to push to)."
+        )
+
+    def start_image_scan(self, ecr: Any, repository: str, tag: str) -> str:
+        ecr.start_image_scan(repositoryName=repository, imageId={"imageTag": tag})
+        return f"Emulator: started the scan of {repository}:{tag} (moto's canned findings)."
+
+    def settle_deployment(
+        self, ecs: Any, cluster: str, service: str, outcome: str, *, apply: bool
+    ) -> str:
+        if not apply:
+            return (
+                f"Emulator: dry run, so the emulator's deployment is left as it is (without "
+                f"--dry-run the stand-in ends it {outcome}, as ECS would)."
+            )
+        if outcome == "failed":
+            back_to = roll_back_service(ecs, cluster, service)
+            return (
+                f"Emulator: played ECS's circuit breaker: the deployment failed and the "
+                f"service rolled back to {back_to.rsplit('/', 1)[-1]}."
+            )
+        return (
+            "Emulator: played ECS's end of the deployment: completed (moto starts no tasks, "
+            "so the service already shows the new revision)."
+        )
+
+    def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
+        name = str(definition["AlarmName"])
+        created = not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        if created:
+            cloudwatch.put_metric_alarm(**definition)
+        # The alarm function reads the alarm again and acts only on the state it finds.
+        cloudwatch.set_alarm_state(
+            AlarmName=name, StateValue=state, StateReason=f"Rehearsal: set to {state}."
+        )
+        made = (
+            "created it as the site template defines it (moto's CloudFormation drops alarms)"
+            if created
+            else "it was there"
+        )
+        return f"Emulator: alarm {name} set to {state}; {made}."
+
+    def restore_strategy(
+        self,
+        ecs: Any,
+        cluster: str,
+        service: str,
+        strategy: Sequence[Mapping[str, Any]],
+        *,
+        apply: bool,
+    ) -> str | None:
+        found = ecs.describe_services(cluster=cluster, services=[service])["services"]
+        if not strategy or (found and found[0].get("capacityProviderStrategy")):
+            return None
+        providers = ", ".join(
+            f"{p['capacityProvider']} weight {p.get('weight', 0)}" for p in strategy
+        )
+        if not apply:
+            return (
+                f"Emulator: moto's CloudFormation dropped {service}'s capacity provider "
+                f"strategy ({providers}), so it shows launch type EC2; a dry run leaves it so "
+                "(without --dry-run the stand-in puts it back first)."
+            )
+        ecs.update_service(
+            cluster=cluster,
+            service=service,
+            capacityProviderStrategy=[dict(p) for p in strategy],
+            forceNewDeployment=True,
+        )
+        return (
+            f"Emulator: gave {service} the site template's capacity provider strategy "
+            f"({providers}); moto's CloudFormation drops it."
         )
 
 

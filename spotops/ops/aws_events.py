@@ -150,10 +150,12 @@ def alarm_sns(
     state: str,
     description: str,
     reason: str,
+    trigger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A CloudWatch alarm state change delivered by SNS to Lambda (CloudWatch User Guide,
     "Alarm actions": the JSON message; Lambda Developer Guide, "Using Lambda with Amazon
-    SNS": the ``Records`` wrapper)."""
+    SNS": the ``Records`` wrapper). ``trigger`` is the alarm's (:func:`sns_trigger`); without
+    it, the documented example's."""
     now = datetime.now(UTC)
     event = _example("snsAlarmStateChange")
     record = event["Records"][0]
@@ -170,6 +172,8 @@ def alarm_sns(
             "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
         }
     )
+    if trigger is not None:
+        message["Trigger"] = trigger
     record["Sns"].update(
         {
             "Message": json.dumps(message),
@@ -181,6 +185,69 @@ def alarm_sns(
     )
     record["EventSubscriptionArn"] = f"{topic_arn}:{uuid.uuid4()}"
     return event
+
+
+def _sns_dimensions(dimensions: Any) -> list[dict[str, str]]:
+    # SNS spells them in lower case, CloudWatch's API capitalised.
+    return [{"value": str(d["Value"]), "name": str(d["Name"])} for d in dimensions or []]
+
+
+def sns_trigger(alarm: dict[str, Any]) -> dict[str, Any]:
+    """The ``Trigger`` of the SNS message CloudWatch sends for ``alarm`` (one entry of
+    ``DescribeAlarms``' ``MetricAlarms``), in the shape of CloudWatch User Guide, "Alarm
+    actions": a metric with its statistic, or metric math (``Metrics``)."""
+    trigger: dict[str, Any] = {}
+    if alarm.get("MetricName"):
+        extended = alarm.get("ExtendedStatistic")
+        trigger.update(
+            {
+                "MetricName": alarm["MetricName"],
+                "Namespace": alarm.get("Namespace"),
+                "StatisticType": "ExtendedStatistic" if extended else "Statistic",
+                **(
+                    {"ExtendedStatistic": extended}
+                    if extended
+                    else {"Statistic": str(alarm.get("Statistic", "")).upper()}
+                ),
+                "Unit": alarm.get("Unit"),
+                "Dimensions": _sns_dimensions(alarm.get("Dimensions")),
+                "Period": alarm.get("Period"),
+            }
+        )
+    else:
+        metrics = []
+        for metric in alarm.get("Metrics") or []:
+            entry: dict[str, Any] = {"Id": metric["Id"], "ReturnData": metric.get("ReturnData")}
+            if metric.get("Expression"):
+                entry.update({"Expression": metric["Expression"], "Label": metric.get("Label")})
+            stat = metric.get("MetricStat")
+            if stat:
+                inner = stat.get("Metric", {})
+                entry["MetricStat"] = {
+                    "Metric": {
+                        "Dimensions": _sns_dimensions(inner.get("Dimensions")),
+                        "MetricName": inner.get("MetricName"),
+                        "Namespace": inner.get("Namespace"),
+                    },
+                    "Period": stat.get("Period"),
+                    "Stat": stat.get("Stat"),
+                }
+            metrics.append(entry)
+        trigger["Metrics"] = metrics
+    trigger.update(
+        {
+            "EvaluationPeriods": alarm.get("EvaluationPeriods"),
+            "DatapointsToAlarm": alarm.get("DatapointsToAlarm"),
+            "ComparisonOperator": alarm.get("ComparisonOperator"),
+            "TreatMissingData": alarm.get("TreatMissingData", ""),
+            "EvaluateLowSampleCountPercentile": alarm.get("EvaluateLowSampleCountPercentile", ""),
+        }
+    )
+    if alarm.get("ThresholdMetricId"):
+        trigger["ThresholdMetricId"] = alarm["ThresholdMetricId"]
+    else:
+        trigger["Threshold"] = alarm.get("Threshold")
+    return trigger
 
 
 def spot_interruption(

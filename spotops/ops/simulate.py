@@ -6,6 +6,11 @@ fresh local process (``local_lambda``). Against the local emulator it acts on th
 Against a real account it is forced dry: ``DRY_RUN=true`` in the function's environment
 makes every action report what it would do (chaos is leashed by it too), so on-call can
 rehearse without touching production.
+
+Where the local emulator lacks AWS's part (moto has no registry, ends no deployment, drops
+the site's alarms and capacity provider strategy), the target plays it
+(:class:`~spotops.target.Target`; on AWS it refuses or does nothing): what it did comes back
+as :attr:`Rehearsal.notes`, each naming the emulator.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 from spotops.errors import NotDeployedError, UsageError
 from spotops.ops import aws_events
 from spotops.ops.local_lambda import Invocation, invoke, unpack
+from spotops.ops.site_alarms import DeployedStack, alarm_definitions, service_strategy
+from spotops.stage.templates import load_template
+from spotops.target import AWS, Target
 
 if TYPE_CHECKING:
     from spotops.aws import ClientFactory
@@ -65,6 +73,8 @@ class Rehearsal:
     lambda_preludes:
         What each function's process calls first (the target's
         :attr:`~spotops.target.Target.lambda_preludes`).
+    target:
+        Where the stage is: plays AWS's part where the emulator has none.
     """
 
     def __init__(
@@ -78,6 +88,7 @@ class Rehearsal:
         force_dry_run: bool,
         base_env: Mapping[str, str] | None = None,
         lambda_preludes: Sequence[str] = (),
+        target: Target = AWS,
     ) -> None:
         self._client = clients
         self.app = app
@@ -89,6 +100,43 @@ class Rehearsal:
         self._zip_dir: Path | None = None
         self._facts: StageFacts | None = None
         self._lambda_preludes = tuple(lambda_preludes)
+        self.target = target
+        # What the target did in AWS's place, for the user to read (each names the emulator).
+        self.notes: list[str] = []
+
+    def note(self, message: str | None) -> None:
+        if message:
+            self.notes.append(message)
+
+    def site_stack(self) -> tuple[dict[str, Any], DeployedStack]:
+        """The site stack's deployed template and what resolves it."""
+        name = f"{self.app}-{self.stage}-site"
+        cfn = self._client("cloudformation")
+        self._outputs(name)  # a clear error when the stack is missing
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        physical = {
+            str(r["LogicalResourceId"]): str(r.get("PhysicalResourceId") or "")
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
+            for r in page["StackResourceSummaries"]
+        }
+        body = cfn.get_template(StackName=name)["TemplateBody"]
+        if isinstance(body, Mapping):
+            template = dict(body)
+        else:  # YAML with CloudFormation's short tags: the project's own reader parses it
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+            copy = self._work_dir / "site-template.yaml"
+            copy.write_text(str(body))
+            template = load_template(copy)
+        deployed = DeployedStack(
+            parameters={
+                str(p["ParameterKey"]): str(p.get("ParameterValue", ""))
+                for p in stack.get("Parameters", [])
+            },
+            physical=physical,
+            region=self.region,
+            account=self.facts().account,
+        )
+        return template, deployed
 
     def client(self, service: str) -> Any:
         return self._client(service)
@@ -202,17 +250,22 @@ def _ecr_push(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
     (tag,) = args
     facts = rehearsal.facts()
     repository = facts.site["RepositoryName"]
+    ecr = rehearsal.client("ecr")
     try:
-        found = rehearsal.client("ecr").describe_images(
-            repositoryName=repository, imageIds=[{"imageTag": tag}]
-        )["imageDetails"]
-    except Exception as exc:  # ImageNotFoundException: say which tag, not the API's words
-        raise UsageError(f"No image tagged {tag!r} in {repository}.") from exc
+        digest = str(
+            ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])[
+                "imageDetails"
+            ][0]["imageDigest"]
+        )
+    except ecr.exceptions.ImageNotFoundException:
+        # The push itself, played where there is no registry (AWS refuses: push for real).
+        digest, message = rehearsal.target.put_image(ecr, repository, tag)
+        rehearsal.note(message)
     return aws_events.ecr_push(
         account=facts.account,
         region=facts.region,
         repository=repository,
-        digest=str(found[0]["imageDigest"]),
+        digest=digest,
         tag=tag,
     )
 
@@ -225,28 +278,39 @@ def _chaos_tick(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
 
 
 def _alarm(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    """The state change of one of the site's alarms, its trigger and description (with the
+    runbook link) as CloudWatch holds the alarm the site template defines."""
     name, state = args
     if state not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
         raise UsageError(f"STATE is ALARM, OK or INSUFFICIENT_DATA, not {state!r}.")
     facts = rehearsal.facts()
-    full = (
-        name
-        if name.startswith(f"{rehearsal.app}-")
-        else f"{rehearsal.app}-{rehearsal.stage}-{name}"
-    )
-    try:
-        alarm = rehearsal.client("cloudwatch").describe_alarms(AlarmNames=[full])["MetricAlarms"]
-    except Exception:  # the description is a courtesy: the event still goes out without it
-        alarm = []
-    description = str(alarm[0].get("AlarmDescription", "")) if alarm else ""
+    template, deployed = rehearsal.site_stack()
+    definitions = alarm_definitions(template, deployed)
+    prefix = f"{rehearsal.app}-{rehearsal.stage}-"
+    full = name if name in definitions else f"{prefix}{name}"
+    if full not in definitions:
+        valid = ", ".join(sorted(n.removeprefix(prefix) for n in definitions))
+        raise UsageError(
+            f"No alarm {name!r} in the {rehearsal.stage} stage's site template: use one of {valid}."
+        )
+    cloudwatch = rehearsal.client("cloudwatch")
+    rehearsal.note(rehearsal.target.place_alarm(cloudwatch, definitions[full], state))
+    described = cloudwatch.describe_alarms(AlarmNames=[full])["MetricAlarms"]
+    if not described:
+        raise NotDeployedError(
+            f"Alarm {full} is in the site template but not in CloudWatch: deploy the stage "
+            f"again with `spotops deploy --stage {rehearsal.stage}`."
+        )
+    alarm = described[0]
     return aws_events.alarm_sns(
         account=facts.account,
         region=facts.region,
         topic_arn=facts.site["AlarmTopicArn"],
         name=full,
         state=state,
-        description=description,
+        description=str(alarm.get("AlarmDescription", "")),
         reason=f"Rehearsal: {full} set to {state} by spotops simulate.",
+        trigger=aws_events.sns_trigger(alarm),
     )
 
 
@@ -263,6 +327,16 @@ def _spot_interruption(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, A
 
 def _placement_failure(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
     facts = rehearsal.facts()
+    template, deployed = rehearsal.site_stack()
+    rehearsal.note(
+        rehearsal.target.restore_strategy(
+            rehearsal.client("ecs"),
+            facts.site["ClusterName"],
+            facts.site["ServiceName"],
+            service_strategy(template, deployed),
+            apply=not rehearsal.force_dry_run,
+        )
+    )
     return aws_events.placement_failure(
         account=facts.account,
         region=facts.region,
@@ -278,15 +352,22 @@ def _image_scan(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
     repository = facts.site["RepositoryName"]
     ecr = rehearsal.client("ecr")
     try:
+        ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except ecr.exceptions.ImageNotFoundException:
+        raise UsageError(
+            f"No image tagged {tag!r} in {repository}: `spotops simulate ecr-push {tag}` "
+            "puts one there on the emulator; on AWS, `spotops push`."
+        ) from None
+    try:
         found = ecr.describe_image_scan_findings(
             repositoryName=repository, imageId={"imageTag": tag}, maxResults=1
         )
-    except Exception as exc:  # ImageNotFound / ScanNotFound: say what to do, not the API's words
-        raise UsageError(
-            f"No finished scan of {repository}:{tag} (the image or its scan is missing); "
-            f"scan it with: aws ecr start-image-scan --repository-name {repository} "
-            f"--image-id imageTag={tag}"
-        ) from exc
+    except ecr.exceptions.ScanNotFoundException:
+        # Not scanned yet: the emulator scans now; on AWS scan on push did it or nothing will.
+        rehearsal.note(rehearsal.target.start_image_scan(ecr, repository, tag))
+        found = ecr.describe_image_scan_findings(
+            repositoryName=repository, imageId={"imageTag": tag}, maxResults=1
+        )
     if found.get("imageScanStatus", {}).get("status") != "COMPLETE":
         raise UsageError(f"The scan of {repository}:{tag} has not finished; try again shortly.")
     counts = found.get("imageScanFindings", {}).get("findingSeverityCounts", {})
@@ -297,6 +378,42 @@ def _image_scan(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
         digest=str(found["imageId"]["imageDigest"]),
         tags=[tag],
         counts={str(k): int(v) for k, v in counts.items()},
+    )
+
+
+DEPLOYMENT_OUTCOMES = {
+    "completed": ("SERVICE_DEPLOYMENT_COMPLETED", "ECS deployment {id} completed."),
+    "failed": (
+        "SERVICE_DEPLOYMENT_FAILED",
+        "ECS deployment circuit breaker: tasks failed to start ({id}).",
+    ),
+}
+
+
+def _deployment(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
+    """The end of the service's current deployment as ECS reports it (the emulator's end
+    played first: ECS there ends none and sends nothing)."""
+    (outcome,) = args
+    if outcome not in DEPLOYMENT_OUTCOMES:
+        raise UsageError(f"OUTCOME is completed or failed, not {outcome!r}.")
+    facts = rehearsal.facts()
+    cluster, name = facts.site["ClusterName"], facts.site["ServiceName"]
+    ecs = rehearsal.client("ecs")
+    service = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+    primary = next(d for d in service["deployments"] if d.get("status") == "PRIMARY")
+    rehearsal.note(
+        rehearsal.target.settle_deployment(
+            ecs, cluster, name, outcome, apply=not rehearsal.force_dry_run
+        )
+    )
+    event_name, reason = DEPLOYMENT_OUTCOMES[outcome]
+    return aws_events.deployment_state(
+        account=facts.account,
+        region=facts.region,
+        service_arn=str(service["serviceArn"]),
+        deployment_id=str(primary["id"]),
+        name=event_name,
+        reason=reason.format(id=primary["id"]),
     )
 
 
@@ -322,7 +439,12 @@ def _smoke_test(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
 
 
 KINDS: dict[str, Kind] = {
-    "ecr-push": Kind("redeploy_on_push", ("TAG",), _ecr_push, "a push of an image already in ECR"),
+    "ecr-push": Kind(
+        "redeploy_on_push",
+        ("TAG",),
+        _ecr_push,
+        "a push of TAG (the emulator puts a stand-in image when it is missing)",
+    ),
     "alarm": Kind("alarm_action", ("NAME", "STATE"), _alarm, "an alarm changing state (by SNS)"),
     "spot-interruption": Kind(
         "alarm_action", (), _spot_interruption, "a Spot interruption of one of the site's tasks"
@@ -331,6 +453,12 @@ KINDS: dict[str, Kind] = {
         "alarm_action", (), _placement_failure, "Fargate Spot capacity unavailable"
     ),
     "chaos-tick": Kind("chaos_tick", (), _chaos_tick, "one run of the chaos schedule"),
+    "deployment": Kind(
+        "deployment_outcome",
+        ("OUTCOME",),
+        _deployment,
+        "the service's deployment ending (completed or failed)",
+    ),
     "image-scan": Kind(
         "image_scan_alert", ("TAG",), _image_scan, "the finished ECR scan of an image"
     ),
@@ -355,3 +483,36 @@ def rehearse(rehearsal: Rehearsal, kind: str, args: Sequence[str]) -> tuple[Kind
         usage = " ".join((kind, *found.arguments))
         raise UsageError(f"{kind} takes {len(found.arguments)} argument(s): simulate {usage}")
     return found, rehearsal.run(found.function, found.build(rehearsal, args))
+
+
+def verdict(ran: Invocation) -> tuple[str, str]:
+    """The function's answer and why, in one line each: its ``reason``; for the chaos run
+    each service's (the refusing guards); for the deployment hook, whose answer to ECS is
+    only ``hookStatus``, what it logged (the failed checks and the decision's reason)."""
+    result = ran.result
+    status = str(result.get("status") or result.get("hookStatus") or "?")
+    reasons = [str(result["reason"])] if result.get("reason") else []
+    for service in result.get("services", []):
+        if isinstance(service, Mapping) and service.get("reason"):
+            reasons.append(f"{service.get('service', '?')}: {service['reason']}")
+    if "hookStatus" in result:
+        reasons += _hook_reasons(ran.logs)
+    return status, "; ".join(reasons) or "(the function gave no reason)"
+
+
+def _hook_reasons(logs: str) -> list[str]:
+    found: list[str] = []
+    for line in logs.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("check"):
+            found.append(f"{entry.get('url', entry['check'])}: {entry.get('error', 'failed')}")
+        elif entry.get("hook_status") or str(entry.get("message", "")).startswith(
+            "deployment hook"
+        ):
+            found.append(str(entry.get("reason") or entry.get("message", "")))
+    return [r for r in found if r]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.ops_stage import Stage, deployed_stage, spotops
+from tests.support.slack_stub import SlackStub
 from tests.support.smoke_target import SmokeTarget
 
 pytestmark = pytest.mark.emulator
@@ -95,4 +96,87 @@ def test_the_new_image_and_gate_kinds_rehearse_through_their_functions(stage: St
     assert gate[1] == {"hookStatus": "SUCCEEDED"}
     assert [path for path, _ in target.seen] == ["/healthz", "/version", "/"]
     assert unscanned[0] == 2
-    assert "aws ecr start-image-scan" in unscanned[2]
+    assert "No image tagged 'no-such-tag'" in unscanned[2]
+    assert "simulate ecr-push no-such-tag" in unscanned[2]
+
+
+def lock(stage: Stage) -> dict[str, Any]:
+    key = f"LOCK#{stage.site['ClusterName']}/{stage.site['ServiceName']}"
+    found: dict[str, Any] = stage.client("dynamodb").get_item(
+        TableName=stage.ops["LedgerTableName"], Key={"pk": {"S": key}, "sk": {"S": "LOCK"}}
+    )
+    return found.get("Item", {})
+
+
+def test_push_redeploy_and_outcome_are_rehearsed_by_hand_without_docker(
+    stage: Stage, slack: SlackStub
+) -> None:
+    hook = spotops(stage.project, stage.emulator, "slack-webhook", "set", stdin=slack.url)
+    assert hook.returncode == 0, hook.stderr
+
+    pushed = simulate(stage, "ecr-push", "v1.0.0")
+    held = lock(stage)
+    completed = simulate(stage, "deployment", "completed")
+
+    assert pushed[0] == 0, pushed[2][-2000:]
+    assert "Emulator: no image tagged 'v1.0.0'" in pushed[2]
+    assert pushed[1]["status"] == "deploying"
+    digest = pushed[1]["digest"]
+    assert stage.site_image().endswith(f"@{digest}")  # the new revision is pinned to it
+    assert held, "the redeploy holds the service lock until the outcome"
+    assert completed[0] == 0, completed[2][-2000:]
+    assert "Emulator: played ECS's end of the deployment" in completed[2]
+    assert completed[1]["status"] == "succeeded"
+    assert completed[1]["lock_released"] is True
+    assert lock(stage) == {}
+    assert any(t.startswith(":white_check_mark: Deployed v1.0.0") for t in slack.texts())
+
+
+def test_a_failed_deployment_rolls_the_emulator_back_and_is_reported(stage: Stage) -> None:
+    before = stage.service()["taskDefinition"]
+    assert simulate(stage, "ecr-push", "v2.0.0")[0] == 0
+
+    code, result, stderr = simulate(stage, "deployment", "failed")
+
+    assert code == 0, stderr[-2000:]
+    assert result["status"] == "failed"
+    assert "circuit breaker" in stderr
+    assert stage.service()["taskDefinition"] == before
+    assert lock(stage) == {}
+
+
+def test_an_alarm_is_rehearsed_with_its_real_metric_and_runbook(stage: Stage) -> None:
+    code, result, stderr = simulate(stage, "alarm", "cpu-high", "ALARM", "--dry-run")
+    typo, _, refused = simulate(stage, "alarm", "cpu-hihg", "ALARM", "--dry-run")
+
+    assert code == 0, stderr[-2000:]
+    assert "Emulator: alarm spotops-dev-cpu-high set to ALARM" in stderr
+    alarm = stage.client("cloudwatch").describe_alarms(AlarmNames=["spotops-dev-cpu-high"])
+    (made,) = alarm["MetricAlarms"]
+    assert (made["Namespace"], made["MetricName"]) == ("AWS/ECS", "CPUUtilization")
+    assert (made["Threshold"], made["ComparisonOperator"]) == (85.0, "GreaterThanThreshold")
+    assert made["AlarmDescription"].endswith("/cpu-high.md")
+    assert result["alarm"] == "spotops-dev-cpu-high"
+    assert typo == 2
+    assert "No alarm 'cpu-hihg'" in refused
+    assert "cpu-high, memory-high" in refused
+    assert "Emulator" not in refused  # refused before anything was made or sent
+
+
+def test_verdicts_say_why_and_placement_names_the_capacity_provider(stage: Stage) -> None:
+    dead = simulate(stage, "smoke-test", "http://127.0.0.1:9", "--dry-run")
+    chaos = simulate(stage, "chaos-tick", "--dry-run")
+    placement = simulate(stage, "placement-failure")
+
+    assert dead[1] == {"hookStatus": "FAILED"}
+    assert "FAILED - http://127.0.0.1:9/healthz: ConnectionRefusedError" in dead[2]
+    assert "no-kill - " in chaos[2]
+    assert "spotops-dev/spotops-dev-site: not opted in" in chaos[2]
+    assert placement[0] == 0, placement[2][-2000:]
+    assert "Emulator: gave spotops-dev-site the site template's capacity provider" in placement[2]
+    assert "launch type EC2" not in placement[2]
+    assert placement[1]["status"] == "acted"
+    strategy = {
+        p["capacityProvider"]: p["weight"] for p in stage.service()["capacityProviderStrategy"]
+    }
+    assert strategy["FARGATE"] == 1
