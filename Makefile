@@ -96,7 +96,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .PHONY: run
+# The port is checked before "Serving" is printed: a taken one fails naming a free one.
 run: $(STAMP) ## Serve the site and print its URL (HOST, PORT; default 127.0.0.1:8080)
+	@cd site && HOST=$(HOST) PORT=$(PORT) ../$(BIN)/python -m website --check-port
 	@echo "Serving the site on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
 	cd site && HOST=$(HOST) PORT=$(PORT) ../$(BIN)/python -m website
 
