@@ -315,6 +315,15 @@ def print_status(report: Any) -> None:
                 when = f"{function.last_error_at:%Y-%m-%d %H:%M:%S} UTC"
                 said = f"last error {when}: {function.last_error}"
             click.echo(f"  {function.name}: {said}")
+        webhook = report.ops.slack_webhook
+        if webhook is not None:
+            advice = (
+                ""
+                if webhook == "set"
+                else " (no message reaches Slack; `spotops slack-webhook set`, "
+                "runbooks/slack-webhook-missing.md)"
+            )
+            click.echo(f"  slack webhook: {webhook}{advice}")
         for label, depth in report.ops.dead_letters.items():
             shown = "queue missing" if depth is None else str(depth)
             click.echo(f"  dead letters ({label}): {shown}")

@@ -1,9 +1,11 @@
 """What runs now: stacks, the service and its deployments, each task (capacity provider,
 load balancer health, image digest), CPU and memory, the image, alarms in ALARM, and the ops
-toolkit (each function's last error, the dead-letter queues' depth)."""
+toolkit (each function's last error, whether the Slack webhook is set, the dead-letter
+queues' depth)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from spotops.errors import is_error
+from spotops.errors import UsageError, is_error
+from spotops.ops.switches import check_webhook_url
 from spotops.stage.images import describe_service, image_of_service
 from spotops.stage.stacks import StackDeployer, StackInfo
 
@@ -103,6 +106,31 @@ class FunctionStatus:
 class OpsStatus:
     functions: list[FunctionStatus] = field(default_factory=list)
     dead_letters: dict[str, int | None] = field(default_factory=dict)
+    # "set", or why no message can reach Slack; None when the stack names no secret.
+    slack_webhook: str | None = None
+
+
+WEBHOOK_SET = "set"
+
+
+def webhook_state(secret_string: str) -> str:
+    """Whether the webhook secret's value can be posted to, read as the functions read it
+    (JSON ``{"url": ...}`` or ``{"webhook_url": ...}``, or a plain URL). Never the URL."""
+    try:
+        value = json.loads(secret_string)
+    except ValueError:
+        value = secret_string
+    if isinstance(value, dict):
+        value = value.get("url") or value.get("webhook_url") or ""
+    elif secret_string.strip().startswith(("{", "[")):
+        return "unreadable: the secret is not a JSON object"
+    if not isinstance(value, str) or not value.strip():
+        return "NOT SET"
+    try:
+        check_webhook_url(value)
+    except UsageError:
+        return "NOT SET: the secret holds no https webhook URL"
+    return WEBHOOK_SET
 
 
 @dataclass
@@ -287,6 +315,9 @@ class StatusReader:
         ops = OpsStatus()
         for function in functions:
             ops.functions.append(self._last_error(f"{prefix}-{function}"))
+        secret = outputs.get("SlackWebhookSecretName")
+        if secret:
+            ops.slack_webhook = self._webhook(secret)
         sqs = self._client("sqs")
         for output, label in DEAD_LETTER_OUTPUTS.items():
             url = outputs.get(output)
@@ -304,6 +335,16 @@ class StatusReader:
                     raise
                 ops.dead_letters[label] = None
         return ops
+
+    def _webhook(self, secret: str) -> str:
+        try:
+            found = self._client("secretsmanager").get_secret_value(SecretId=secret)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "?")
+            if is_error(exc, "ResourceNotFoundException"):
+                return f"NOT SET: secret {secret} does not exist"
+            return f"unreadable: {code}"
+        return webhook_state(str(found.get("SecretString") or ""))
 
     def _last_error(self, function: str) -> FunctionStatus:
         since = self._time() - ERROR_LOOKBACK
@@ -353,8 +394,6 @@ def _task_address(task: Mapping[str, Any]) -> str:
 
 def _error_text(message: str) -> str:
     """The readable part of a log line: a Powertools JSON line's message, else the line."""
-    import json
-
     try:
         parsed = json.loads(message)
     except ValueError:
