@@ -46,15 +46,57 @@ def git_tag(runner: CommandRunner, project_dir: Path, *, allow_dirty: bool) -> s
         )
     commit = head.stdout.strip()
     status = runner(["git", "status", "--porcelain"], cwd=project_dir)
-    dirty = bool(status.stdout.strip())
-    if dirty and not allow_dirty:
-        changed = len(status.stdout.strip().splitlines())
+    changes = uncommitted_changes(status.stdout)
+    if changes and not allow_dirty:
         raise DirtyTreeError(
-            f"The working tree has {changed} uncommitted change(s), so tag {commit} would not "
-            "describe the image. Commit them, or pass --allow-dirty to push it as "
-            f"{commit}-dirty."
+            f"The working tree has {len(changes)} uncommitted change(s): "
+            f"{describe_changes(changes)}; so tag {commit} would not describe the image. "
+            "Commit them (or add an untracked file to .gitignore), or pass --allow-dirty to "
+            f"push it as {commit}-dirty."
         )
-    return f"{commit}-dirty" if dirty else commit
+    return f"{commit}-dirty" if changes else commit
+
+
+# `git status --porcelain` (v1) codes, as a newcomer would say them.
+_CHANGE_KINDS = {
+    "??": "untracked",
+    "M": "modified",
+    "A": "added",
+    "D": "deleted",
+    "R": "renamed",
+    "C": "copied",
+    "U": "unmerged",
+    "T": "type changed",
+}
+# How many changed files a message names before it says "and N more".
+NAMED_CHANGES = 5
+
+
+def uncommitted_changes(porcelain: str) -> list[tuple[str, str]]:
+    r"""``(path, kind)`` for each line of ``git status --porcelain`` (v1) output.
+
+    Example
+    -------
+    >>> uncommitted_changes("?? config/qa.json\n M site/app.py\nR  a.py -> b.py\n")
+    [('config/qa.json', 'untracked'), ('site/app.py', 'modified'), ('b.py', 'renamed')]
+    """
+    changes = []
+    for line in porcelain.splitlines():
+        if len(line) < 4:
+            continue
+        code, path = line[:2], line[3:]
+        path = path.split(" -> ")[-1]  # a rename or copy: the new path
+        letter = "??" if code == "??" else next((c for c in code if c != " "), "")
+        changes.append((path, _CHANGE_KINDS.get(letter, "changed")))
+    return changes
+
+
+def describe_changes(changes: list[tuple[str, str]]) -> str:
+    """``config/qa.json (untracked), site/app.py (modified)``, the first
+    :data:`NAMED_CHANGES` and how many more."""
+    named = ", ".join(f"{path} ({kind})" for path, kind in changes[:NAMED_CHANGES])
+    more = len(changes) - NAMED_CHANGES
+    return f"{named} and {more} more" if more > 0 else named
 
 
 @dataclass(frozen=True)

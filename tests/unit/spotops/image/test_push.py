@@ -11,7 +11,13 @@ from moto import mock_aws
 
 from spotops.errors import DirtyTreeError, ImageTagExistsError, PushError
 from spotops.image.build import BuildEngine, choose_engine
-from spotops.image.push import Pusher, ecr_login, git_tag
+from spotops.image.push import (
+    Pusher,
+    describe_changes,
+    ecr_login,
+    git_tag,
+    uncommitted_changes,
+)
 from spotops.local.images import put_image
 from tests.support.fakes import FakeRunner
 
@@ -197,3 +203,49 @@ def test_error_names_the_failing_step_with_the_tools_message(ecr, tmp_path):
             engine=BuildEngine("docker", "ok"),
             context=tmp_path,
         )
+
+
+def test_a_dirty_tree_error_names_the_files_that_make_it_dirty():
+    runner = FakeRunner(
+        {
+            ("git", "rev-parse"): (0, "0123abcd4567\n", ""),
+            ("git", "status"): (0, "?? config/qa.json\n M site/website/app.py\n", ""),
+        }
+    )
+
+    with pytest.raises(DirtyTreeError) as caught:
+        git_tag(runner, Path("."), allow_dirty=False)
+
+    message = str(caught.value)
+    assert (
+        "2 uncommitted change(s): config/qa.json (untracked), site/website/app.py (modified)"
+        in message
+    )
+    assert "--allow-dirty" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("?? config/qa.json", ("config/qa.json", "untracked")),
+        (" M site/app.py", ("site/app.py", "modified")),
+        ("M  site/app.py", ("site/app.py", "modified")),
+        ("A  new.py", ("new.py", "added")),
+        (" D gone.py", ("gone.py", "deleted")),
+        ("R  old.py -> new.py", ("new.py", "renamed")),
+        ("UU both.py", ("both.py", "unmerged")),
+        ('?? "with space.txt"', ('"with space.txt"', "untracked")),
+    ],
+)
+def test_each_porcelain_line_is_read_as_its_path_and_kind(line, expected):
+    assert uncommitted_changes(line + "\n") == [expected]
+
+
+def test_a_long_list_names_five_files_and_counts_the_rest():
+    changes = [(f"f{i}.py", "modified") for i in range(7)]
+
+    described = describe_changes(changes)
+
+    assert described.endswith("f4.py (modified) and 2 more")
+    assert "f5.py" not in described
+    assert describe_changes(changes[:5]).endswith("f4.py (modified)")  # exactly five: no "more"
