@@ -1,11 +1,13 @@
 """Destroy a stage: its stacks in reverse order, what would stop their deletion first, and
 the stage's build artifacts after. The command layer asks for confirmation and renders.
 
-Order: the site's image repository is emptied when asked (else a warning, as its stack
-cannot be deleted while it holds images); the target puts right what it cannot delete
-itself (:meth:`~spotops.target.Target.before_deletion`); each stack is deleted and followed;
-the stage's templates and packages leave the app's artifact bucket, which stays for the
-app's other stages.
+Order: first what would stop a deletion halfway is looked for, and the destroy refused
+before anything is deleted (:func:`blockers`: images in a repository the stack deletes,
+without ``--empty-repository``; a load balancer with deletion protection); the site's image
+repository is emptied when asked; the target puts right what it cannot delete itself
+(:meth:`~spotops.target.Target.before_deletion`); each stack is deleted and followed; the
+stage's templates and packages leave the app's artifact bucket, which stays for the app's
+other stages.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
+from spotops.errors import UsageError, is_error
 from spotops.stage.artifacts import BUCKET_OUTPUT, ArtifactStore, bootstrap_stack_name
 from spotops.stage.config import StackSpec, StageConfig
 from spotops.stage.images import empty_repository as empty_repository_images
@@ -44,6 +49,45 @@ class StageStacks:
 
     def part(self, part: str) -> StackInfo | None:
         return next((info for spec, info in self.found if spec.part == part), None)
+
+
+@dataclass(frozen=True)
+class DeletionFacts:
+    """What decides whether the site stack's deletion could finish."""
+
+    site_stack: str
+    repository: str | None
+    images: int
+    retained: bool
+    protected_load_balancer: str | None
+
+
+def blockers(facts: DeletionFacts, *, empty_repository: bool) -> list[str]:
+    """Why deleting the site stack would fail halfway, each with the flag or step that clears
+    it; empty when nothing blocks.
+
+    Example
+    -------
+    >>> facts = DeletionFacts("s", "repo", images=2, retained=False, protected_load_balancer=None)
+    >>> blockers(facts, empty_repository=True)
+    []
+    """
+    found = []
+    # A retained repository (RetainData) leaves the stack with its images: no blocker.
+    if facts.repository and facts.images and not facts.retained and not empty_repository:
+        found.append(
+            f"the repository {facts.repository} holds {facts.images} image(s), and "
+            f"{facts.site_stack} cannot delete a repository that is not empty: pass "
+            "--empty-repository to delete them first"
+        )
+    if facts.protected_load_balancer:
+        found.append(
+            f"the load balancer of {facts.site_stack} has deletion protection (RetainData): "
+            "turn it off first with `aws elbv2 modify-load-balancer-attributes "
+            f"--load-balancer-arn {facts.protected_load_balancer} --attributes "
+            "Key=deletion_protection.enabled,Value=false`"
+        )
+    return found
 
 
 class StageDestruction:
@@ -91,20 +135,84 @@ class StageDestruction:
         )
         return StageStacks(tuple((spec, info) for spec, info in found if info is not None))
 
+    def refuse_blockers(self, existing: StageStacks, *, empty_repository: bool) -> None:
+        """Raise before anything is deleted when a deletion could not finish.
+
+        Raises
+        ------
+        UsageError
+            Naming each blocker and the flag or step that clears it.
+        """
+        site = existing.part("site")
+        if site is None:
+            return
+        found = blockers(self._deletion_facts(site), empty_repository=empty_repository)
+        if found:
+            raise UsageError(
+                f"Refused before deleting anything ({', '.join(existing.names)} all stay): "
+                + "; ".join(found)
+                + ". Otherwise the destroy would stop halfway, with the stacks before "
+                f"{site.name} deleted and the rest orphaned."
+            )
+
+    def _deletion_facts(self, site: StackInfo) -> DeletionFacts:
+        repository = site.outputs.get("RepositoryName")
+        return DeletionFacts(
+            site_stack=site.name,
+            repository=repository,
+            images=image_count(self._client("ecr"), repository) if repository else 0,
+            retained=site.parameters.get("RetainData") == "true",
+            protected_load_balancer=self._protected_load_balancer(site.name),
+        )
+
+    def _protected_load_balancer(self, stack_name: str) -> str | None:
+        """The ARN of the site's load balancer when its deletion protection is on."""
+        try:
+            # ListStackResources, not DescribeStackResource: moto 5.2.5 answers that one 500.
+            pages = self._client("cloudformation").get_paginator("list_stack_resources")
+            arn = next(
+                (
+                    r.get("PhysicalResourceId")
+                    for page in pages.paginate(StackName=stack_name)
+                    for r in page.get("StackResourceSummaries", [])
+                    if r.get("LogicalResourceId") == "LoadBalancer"
+                ),
+                None,
+            )
+            if not arn:
+                return None
+            attributes = self._client("elbv2").describe_load_balancer_attributes(
+                LoadBalancerArn=arn
+            )["Attributes"]
+        except ClientError as exc:
+            # No such resource (a stack half-created) or load balancer: nothing protected.
+            if is_error(exc, "ValidationError", "LoadBalancerNotFound"):
+                return None
+            raise
+        protected = any(
+            a.get("Key") == "deletion_protection.enabled" and a.get("Value") == "true"
+            for a in attributes
+        )
+        return str(arn) if protected else None
+
     def run(self, config: StageConfig, existing: StageStacks, *, empty_repository: bool) -> None:
         """Delete ``existing`` (from :meth:`find`); ``empty_repository`` deletes the site's
         images first.
 
         Raises
         ------
+        UsageError
+            Before anything is deleted, when a deletion could not finish (:func:`blockers`).
         DeployError
             A deletion did not complete; the message names the first failure.
         """
+        self.refuse_blockers(existing, empty_repository=empty_repository)
         site = existing.part("site")
         repository = site.outputs.get("RepositoryName") if site else None
         retained = site is not None and site.parameters.get("RetainData") == "true"
-        if repository:
-            self._repository(repository, empty=empty_repository, retained=retained)
+        if repository and empty_repository:
+            deleted = empty_repository_images(self._client("ecr"), repository)
+            self._progress.note(f"Deleted {deleted} image(s) from {repository}.")
         for spec, info in existing.found:
             done = self._target.before_deletion(spec.part, info, self._client)
             if done:
@@ -116,17 +224,6 @@ class StageDestruction:
                 f"{config.stage}."
             )
         self._artifacts(config)
-
-    def _repository(self, repository: str, *, empty: bool, retained: bool) -> None:
-        ecr = self._client("ecr")
-        if empty:
-            deleted = empty_repository_images(ecr, repository)
-            self._progress.note(f"Deleted {deleted} image(s) from {repository}.")
-        elif image_count(ecr, repository) and not retained:
-            self._progress.note(
-                f"Warning: {repository} still holds images; deleting the stack fails if the "
-                "repository is not empty. Use --empty-repository to delete them first."
-            )
 
     def _artifacts(self, config: StageConfig) -> None:
         shared = bootstrap_stack_name(config.app)

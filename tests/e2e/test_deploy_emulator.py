@@ -226,3 +226,38 @@ def test_deploy_image_by_tag_pins_its_digest_and_an_unknown_one_changes_no_stack
 
     assert by_tag.returncode == 0, by_tag.stderr
     assert _stacks(emulator)["spotops-dev-site"]["ImageUri"] == f"{uri}@{digest}"
+
+
+def test_destroy_with_images_and_no_flag_refuses_before_deleting_anything(emulator, tmp_path):
+    """Issue 25, item 5: it deleted the ops stack, then failed on the site stack's images."""
+    project = _project(tmp_path)
+    assert _spotops(project, emulator, "deploy", "--yes").returncode == 0
+    ecr = boto3.client("ecr", endpoint_url=emulator, region_name="us-east-1")
+    put_image(ecr, "spotops-dev-site", "v1.0.0")
+    # As prod's RetainData sets it on AWS (moto's CloudFormation drops the attribute).
+    elbv2 = boto3.client("elbv2", endpoint_url=emulator, region_name="us-east-1")
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    protection = {"Key": "deletion_protection.enabled", "Value": "true"}
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=balancer["LoadBalancerArn"], Attributes=[protection]
+    )
+    before = _stacks(emulator)
+
+    refused = _spotops(project, emulator, "destroy", "--yes")
+
+    assert refused.returncode == 2, refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "Refused before deleting anything" in message
+    assert "spotops-dev-site holds 1 image(s)" in message
+    assert "--empty-repository" in message
+    assert f"--load-balancer-arn {balancer['LoadBalancerArn']}" in message
+    assert _stacks(emulator) == before  # every stack, ops included, still there
+    assert len(ecr.list_images(repositoryName="spotops-dev-site")["imageIds"]) == 1
+
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=balancer["LoadBalancerArn"], Attributes=[{**protection, "Value": "false"}]
+    )
+    cleared = _spotops(project, emulator, "destroy", "--yes", "--empty-repository")
+
+    assert cleared.returncode == 0, cleared.stderr
+    assert list(_stacks(emulator)) == ["spotops-bootstrap"]
