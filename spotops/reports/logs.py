@@ -156,20 +156,34 @@ class LogReader:
         return lines, missing
 
     def follow(
-        self, sources: Sequence[LogSource], since: datetime, pattern: str = ""
+        self,
+        sources: Sequence[LogSource],
+        since: datetime,
+        pattern: str = "",
+        *,
+        caught_up: Callable[[Sequence[LogSource]], None] | None = None,
     ) -> Iterator[LogLine]:
         """Events since ``since``, then new ones as they arrive, until the caller stops
-        (Ctrl-C). Events are never repeated."""
+        (Ctrl-C). Events are never repeated.
+
+        ``caught_up`` is called once, after the events since ``since`` and before the first
+        wait, with the sources whose log group does not exist yet: from then on, silence
+        means no new events, which the caller can say.
+        """
         seen: set[str] = set()
         start = since
+        waiting = caught_up
         while True:
-            lines, _ = self.read(sources, start, pattern)
+            lines, missing = self.read(sources, start, pattern)
             for line in lines:
                 key = line.event_id or f"{line.source}{line.timestamp}{line.message}"
                 if key in seen:
                     continue
                 seen.add(key)
                 yield line
+            if waiting is not None:
+                waiting(missing)
+                waiting = None
             if lines:
                 # Events can arrive late within the same millisecond: re-read from the last one.
                 start = lines[-1].timestamp

@@ -105,6 +105,35 @@ def test_following_prints_each_event_once_and_picks_up_new_ones():
     assert [next(followed).message for _ in range(3)] == ["one", "new 1", "new 2"]
 
 
+def test_following_says_once_when_it_has_caught_up_and_which_groups_are_missing():
+    start = int(NOW.timestamp() * 1000)
+    logs = FakeLogs({"g": [_event(start, "one", "1"), _event(start + 1, "two", "2")]})
+    happened: list[object] = []
+
+    def sleep(_: float) -> None:
+        happened.append("sleep")
+        if happened.count("sleep") == 2:
+            logs.groups["g"].append(_event(start + 2, "three", "3"))
+
+    followed = LogReader(logs, sleep=sleep).follow(
+        [LogSource("g", "g"), LogSource("h", "h")],
+        NOW,
+        caught_up=lambda missing: happened.append(("caught up", list(missing))),
+    )
+    for _ in range(3):
+        happened.append(next(followed).message)
+
+    # After the backlog and before the first wait, once; not again on later polls.
+    assert happened == [
+        "one",
+        "two",
+        ("caught up", [LogSource("h", "h")]),
+        "sleep",
+        "sleep",
+        "three",
+    ]
+
+
 def test_a_json_line_is_shown_with_its_level_message_and_fields():
     line = LogLine(
         NOW,
