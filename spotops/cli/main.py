@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +39,14 @@ from spotops.proof.doctor import run_doctor
 from spotops.proof.rows import ProofReport
 from spotops.proof.verify import run_verify
 from spotops.reports import cost as cost_model
-from spotops.reports.logs import ALL, ALL_OPS, SITE_SOURCE, choose_sources, parse_since
+from spotops.reports.logs import (
+    ALL,
+    ALL_OPS,
+    SITE_SOURCE,
+    LogSource,
+    choose_sources,
+    parse_since,
+)
 from spotops.stage.config import (
     DEFAULT_STAGE,
     StageConfig,
@@ -57,8 +64,8 @@ from spotops.stage.deploy import (
 )
 from spotops.stage.destroy import StageDestruction
 from spotops.stage.profiles import (
-    PROMPTED,
     load_profiles,
+    prompted,
     refuse_overwrite,
     stage_file,
     write_stage_file,
@@ -355,11 +362,12 @@ def slack_webhook_set(factory: CLIFactory, stage: str, region: str | None) -> No
 
 
 def _switch_command(switch: str, help_text: str) -> None:
-    values = controls.SWITCH_VALUES[switch]
+    # One set of words for every switch, any case; click refuses the rest with the list.
+    words = click.Choice(controls.ON_WORDS + controls.OFF_WORDS, case_sensitive=False)
 
-    @cli.command(switch, help=help_text)
+    @cli.command(switch, help=f"{help_text} VALUE: {controls.SWITCH_WORDS_HELP}.")
     @stage_options
-    @click.argument("value", required=False, type=click.Choice(values))
+    @click.argument("value", required=False, type=words, metavar="[on|off]")
     @click.pass_obj
     @guarded
     def command(factory: CLIFactory, stage: str, region: str | None, value: str | None) -> None:
@@ -368,15 +376,16 @@ def _switch_command(switch: str, help_text: str) -> None:
         ssm = session.client("ssm")
         name = controls.switch_parameter_name(config.app, stage, switch)
         if value is not None:
-            controls.set_switch(ssm, name, switch, value)
-            click.echo(f"{name} set to {value}; the ops functions see it within 30 s.", err=True)
+            stored = controls.set_switch(ssm, name, switch, value)
+            shown = controls.shown_value(switch, stored)
+            click.echo(f"{name} set to {shown}; the ops functions see it within 30 s.", err=True)
         current = controls.read_switch(ssm, name)
         if current is None:
             raise NotDeployedError(
                 f"Parameter {name} does not exist: deploy the ops stack with "
                 f"`spotops deploy --stage {stage}`."
             )
-        click.echo(current)
+        click.echo(controls.shown_value(switch, current))
 
 
 _switch_command(
@@ -386,8 +395,8 @@ _switch_command(
 )
 _switch_command(
     "dry-run",
-    "Show or set the dry-run switch: `true` makes automation report what it would do "
-    "and change nothing.",
+    "Show or set the dry-run switch: `on` makes automation report what it would do "
+    "and change nothing, `off` lets it act.",
 )
 _switch_command(
     "chaos-leash",
@@ -755,6 +764,8 @@ def destroy(
     if not existing.found:
         click.echo(f"Nothing to destroy: stage {stage} has no stacks on {where}.", err=True)
         return
+    # Before the question: a "yes" must never start a destroy that stops halfway.
+    destruction.refuse_blockers(existing, empty_repository=empty_repository)
     if not yes:
         try:
             go = click.confirm(
@@ -922,9 +933,15 @@ def logs(
         else:
             render.console(err=False).print(render.log_line(line, width=width))
 
+    def waiting(missing: Sequence[LogSource]) -> None:
+        for source in missing:
+            click.echo(f"No log group {source.group} yet ({source.label} has not run).", err=True)
+        labels = ", ".join(s.label for s in chosen)
+        click.echo(f"Waiting for new events from {labels} (Ctrl-C stops).", err=True)
+
     if follow:
         try:
-            for line in reader.follow(chosen, start, pattern):
+            for line in reader.follow(chosen, start, pattern, caught_up=waiting):
                 show(line)
         except KeyboardInterrupt:
             pass  # the way to stop following: not an error
@@ -944,11 +961,13 @@ def logs(
 @cli.command()
 @click.argument("stage")
 @click.option(
-    "--profile",
+    "--from-profile",
     "profile_name",
     default=None,
     help="Starting point: dev (about $38/month), seed or prod. Asked for on a terminal.",
 )
+# The old name, kept so scripts keep working: everywhere else --profile is the AWS profile.
+@click.option("--profile", "old_profile_name", default=None, hidden=True)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Set a parameter.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config/<stage>.json.")
 @click.option("--no-input", is_flag=True, help="Ask nothing (the default when not on a terminal).")
@@ -958,12 +977,22 @@ def init(
     factory: CLIFactory,
     stage: str,
     profile_name: str | None,
+    old_profile_name: str | None,
     params: tuple[str, ...],
     force: bool,
     no_input: bool,
 ) -> None:
     """Write config/STAGE.json from a profile, asking for the main choices on a terminal."""
     check_stage(stage)
+    if old_profile_name is not None:
+        if profile_name is not None:
+            raise UsageError("Pass the stage profile once: --from-profile (not with --profile).")
+        click.echo(
+            f"init --profile is now --from-profile {old_profile_name} (a stage profile); "
+            "--profile before the command is the AWS profile. The old name will go away.",
+            err=True,
+        )
+        profile_name = old_profile_name
     profiles = load_profiles()
     overrides = parse_overrides(params)
     refuse_overwrite(factory.project_dir, stage, force=force)  # before asking anything
@@ -976,11 +1005,13 @@ def init(
         )
     if profile_name not in profiles:
         raise UsageError(
-            f"Unknown profile {profile_name!r}; choose one of {', '.join(sorted(profiles))}."
+            f"Unknown stage profile {profile_name!r}; choose one of "
+            f"{', '.join(sorted(profiles))}. (An AWS profile goes before the command: "
+            f"`spotops --profile NAME init {stage}`.)"
         )
     profile = profiles[profile_name]
     if ask:
-        for name in PROMPTED:
+        for name in prompted(profile):
             if name not in overrides:
                 offered = profile.get("parameters", {}).get(name, "")
                 answer = click.prompt(name, default=str(offered), show_default=True, err=True)

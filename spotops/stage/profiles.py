@@ -21,6 +21,21 @@ from spotops.stage.config import config_path
 
 # Asked for by `spotops init` on a terminal, in this order, with the profile's value offered.
 PROMPTED = ("DesiredCount", "AlarmEmail")
+# Parameters a profile's autoscaling decides instead (MinTasks..MaxTasks): never asked there.
+DECIDED_BY_AUTOSCALING = frozenset({"DesiredCount"})
+
+
+def prompted(profile: Mapping[str, Any]) -> tuple[str, ...]:
+    """What ``spotops init`` asks for with ``profile``: :data:`PROMPTED`, less what its
+    autoscaling decides.
+
+    Example
+    -------
+    >>> prompted({"parameters": {"EnableAutoScaling": True}})
+    ('AlarmEmail',)
+    """
+    autoscaled = profile.get("parameters", {}).get("EnableAutoScaling") in (True, "true")
+    return tuple(n for n in PROMPTED if not (autoscaled and n in DECIDED_BY_AUTOSCALING))
 
 
 def load_profiles() -> dict[str, dict[str, Any]]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from spotops.stage.profiles import load_profiles, stage_file
+from spotops.cli import main as cli_module
+from spotops.stage.profiles import load_profiles, prompted, stage_file
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -33,3 +36,27 @@ def test_overrides_keep_the_type_the_profile_writes():
     assert parameters["CreateWaf"] is True
     assert parameters["DomainName"] == "www.example.com"
     assert "AlarmEmail" not in parameters  # left empty: the template's default holds
+
+
+def test_init_asks_for_desired_count_only_where_autoscaling_does_not_decide_it():
+    profiles = load_profiles()
+
+    assert prompted(profiles["dev"]) == ("DesiredCount", "AlarmEmail")
+    assert prompted(profiles["prod"]) == ("AlarmEmail",)  # MinTasks..MaxTasks decide
+
+
+def test_init_on_the_prod_profile_asks_no_desired_count_at_a_terminal(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "infra" / "cloudformation", tmp_path / "infra" / "cloudformation")
+    monkeypatch.setattr(cli_module, "_interactive", lambda no_input: True)
+
+    result = CliRunner().invoke(
+        cli_module.cli,
+        ["--project-dir", str(tmp_path), "init", "qa", "--profile", "prod"],
+        input="ops@example.com\n\n",  # AlarmEmail, then the runbook link's default
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "DesiredCount" not in result.stderr
+    assert "AlarmEmail" in result.stderr
+    written = json.loads((tmp_path / "config" / "qa.json").read_text())["parameters"]
+    assert (written["DesiredCount"], written["AlarmEmail"]) == (3, "ops@example.com")
