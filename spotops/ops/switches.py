@@ -23,12 +23,46 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_ssm import SSMClient
 
-# What each switch may be set to, and the value that stops automation / means dry run.
-SWITCH_VALUES = {
-    "kill-switch": ("on", "off"),
-    "dry-run": ("true", "false"),
-    "chaos-leash": ("on", "off"),
+# Every switch takes the same words, in any case: `on` makes it act (the kill switch stops
+# automation, dry run only reports, the leash holds chaos back), `off` lets things happen.
+ON_WORDS = ("on", "true", "yes", "1")
+OFF_WORDS = ("off", "false", "no", "0")
+SWITCH_WORDS_HELP = "on or off (also true/false, yes/no, 1/0; any case)"
+# What is written to each parameter: the words the ops stack creates it with, which the
+# functions and `spotops doctor` read (the functions accept the synonyms too).
+STORED = {
+    "kill-switch": {True: "on", False: "off"},
+    "dry-run": {True: "true", False: "false"},
+    "chaos-leash": {True: "on", False: "off"},
 }
+SWITCHES = tuple(STORED)
+
+
+def parse_switch_word(switch: str, word: str) -> bool:
+    """``True`` for on, ``False`` for off.
+
+    Raises
+    ------
+    UsageError
+        A word that is neither, with the words every switch takes.
+    """
+    text = word.strip().lower()
+    if text in ON_WORDS:
+        return True
+    if text in OFF_WORDS:
+        return False
+    raise UsageError(f"{switch} takes {SWITCH_WORDS_HELP}, not {word[:40]!r}.")
+
+
+def shown_value(switch: str, stored: str) -> str:
+    """A parameter's value as every switch shows it: ``on`` or ``off``; anything else as it
+    is (set by hand: the functions treat it as their safe side)."""
+    text = stored.strip().lower()
+    if text in ON_WORDS:
+        return "on"
+    if text in OFF_WORDS:
+        return "off"
+    return stored
 
 
 def webhook_secret_name(app: str, stage: str) -> str:
@@ -37,8 +71,8 @@ def webhook_secret_name(app: str, stage: str) -> str:
 
 def switch_parameter_name(app: str, stage: str, switch: str) -> str:
     """``/<app>/<stage>/kill-switch``, ``/<app>/<stage>/dry-run`` or ``.../chaos-leash``."""
-    if switch not in SWITCH_VALUES:
-        raise UsageError(f"Unknown switch {switch!r}: use {' or '.join(SWITCH_VALUES)}.")
+    if switch not in STORED:
+        raise UsageError(f"Unknown switch {switch!r}: use {', '.join(SWITCHES)}.")
     return f"/{app}/{stage}/{switch}"
 
 
@@ -112,22 +146,22 @@ def read_switch(ssm: SSMClient, name: str) -> str | None:
         raise
 
 
-def set_switch(ssm: SSMClient, name: str, switch: str, value: str) -> None:
-    """Set a switch the ops stack created to one of its two values.
+def set_switch(ssm: SSMClient, name: str, switch: str, value: str) -> str:
+    """Set a switch the ops stack created to on or off (any word :func:`parse_switch_word`
+    takes); return the value written.
 
     Raises
     ------
     UsageError
-        A value the switch does not take.
+        A word the switches do not take (nothing is written).
     NotDeployedError
         The parameter does not exist (the ops stack is not deployed).
     """
-    allowed = SWITCH_VALUES[switch]
-    if value not in allowed:
-        raise UsageError(f"{switch} takes {' or '.join(allowed)}, not {value!r}.")
+    stored = STORED[switch][parse_switch_word(switch, value)]
     if read_switch(ssm, name) is None:
         raise NotDeployedError(
             f"Parameter {name} does not exist: the ops stack creates it. Deploy first with "
             "`spotops deploy`."
         )
-    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+    ssm.put_parameter(Name=name, Value=stored, Type="String", Overwrite=True)
+    return stored

@@ -66,17 +66,46 @@ def test_the_emulator_gets_the_secret_it_does_not_create_from_the_stack(aws):
     )
 
 
-def test_a_switch_takes_only_its_two_values_and_must_exist(aws):
+def test_a_switch_takes_only_on_or_off_words_and_must_exist(aws):
     name = controls.switch_parameter_name("spotops", "dev", "kill-switch")
     with pytest.raises(NotDeployedError):
         controls.set_switch(aws["ssm"], name, "kill-switch", "on")
     aws["ssm"].put_parameter(Name=name, Value="off", Type="String")
-    with pytest.raises(UsageError, match="on or off"):
-        controls.set_switch(aws["ssm"], name, "kill-switch", "true")
+    with pytest.raises(UsageError, match=r"on or off \(also true/false, yes/no, 1/0; any case\)"):
+        controls.set_switch(aws["ssm"], name, "kill-switch", "maybe")
+    assert controls.read_switch(aws["ssm"], name) == "off"  # a refused word writes nothing
 
-    controls.set_switch(aws["ssm"], name, "kill-switch", "on")
+    controls.set_switch(aws["ssm"], name, "kill-switch", "TRUE")
 
     assert controls.read_switch(aws["ssm"], name) == "on"
+
+
+@pytest.mark.parametrize(
+    ("switch", "word", "stored"),
+    [
+        ("kill-switch", "On", "on"),
+        ("kill-switch", "false", "off"),
+        ("dry-run", "ON", "true"),
+        ("dry-run", "off", "false"),
+        ("dry-run", "Yes", "true"),
+        ("chaos-leash", "0", "off"),
+        ("chaos-leash", "true", "on"),
+    ],
+)
+def test_every_switch_takes_the_same_words_and_stores_what_the_functions_read(
+    aws, switch, word, stored
+):
+    name = controls.switch_parameter_name("spotops", "dev", switch)
+    aws["ssm"].put_parameter(Name=name, Value="x", Type="String")
+
+    assert controls.set_switch(aws["ssm"], name, switch, word) == stored
+
+    assert controls.read_switch(aws["ssm"], name) == stored
+    assert controls.shown_value(switch, stored) == ("on" if stored in ("on", "true") else "off")
+
+
+def test_a_value_set_by_hand_is_shown_as_it_is():
+    assert controls.shown_value("kill-switch", "disabled-by-bob") == "disabled-by-bob"
 
 
 def test_the_kill_switch_command_sets_and_prints_the_value(aws, monkeypatch):
@@ -100,3 +129,37 @@ def test_the_slack_webhook_command_reads_the_url_from_stdin(aws, monkeypatch):
     assert WEBHOOK not in result.output
     stored = aws["secretsmanager"].get_secret_value(SecretId=SECRET)["SecretString"]
     assert json.loads(stored)["url"] == WEBHOOK
+
+
+@pytest.mark.parametrize("switch", ["kill-switch", "dry-run", "chaos-leash"])
+def test_every_switch_command_takes_any_case_and_shows_on_or_off(aws, monkeypatch, switch):
+    name = f"/spotops/dev/{switch}"
+    aws["ssm"].put_parameter(
+        Name=name, Value="false" if switch == "dry-run" else "off", Type="String"
+    )
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+    shown = CliRunner().invoke(cli, [switch])
+    result = CliRunner().invoke(cli, [switch, "ON"])
+
+    assert shown.stdout.strip() == "off"
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "on"
+    assert f"{name} set to on" in result.stderr
+
+
+@pytest.mark.parametrize("switch", ["kill-switch", "dry-run", "chaos-leash"])
+def test_a_word_no_switch_takes_is_refused_with_the_list_and_changes_nothing(
+    aws, monkeypatch, switch
+):
+    name = f"/spotops/dev/{switch}"
+    aws["ssm"].put_parameter(Name=name, Value="off", Type="String")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+    result = CliRunner().invoke(cli, [switch, "enable"])
+
+    assert result.exit_code == 2
+    assert "'enable' is not one of 'on', 'true', 'yes', '1', 'off', 'false', 'no', '0'" in (
+        result.output
+    )
+    assert aws["ssm"].get_parameter(Name=name)["Parameter"]["Value"] == "off"
