@@ -50,7 +50,8 @@ lint-docker: $(STAMP)
 	$(BIN)/hadolint site/Dockerfile
 
 # Every alarm links a runbook that exists, every runbook is linked by an alarm or an action,
-# no relative link in a runbook is broken (infra/runbook_check.py).
+# no relative link in a runbook is broken, every spotops command and option a runbook uses
+# exists, no runbook sets STAGE itself or holds a TODO (infra/runbook_check.py).
 .PHONY: lint-runbooks
 lint-runbooks: $(STAMP)
 	$(BIN)/python -m infra.runbook_check
@@ -182,7 +183,7 @@ logs: $(STAMP) ## The site's logs of STAGE, last 10 minutes, then new ones until
 
 .PHONY: init
 init: $(STAMP) ## Write config/STAGE.json from PROFILE (dev, seed or prod), asking the main choices
-	$(BIN)/spotops init $(STAGE) --profile $(PROFILE)
+	$(BIN)/spotops init $(STAGE) --from-profile $(PROFILE)
 
 .PHONY: cost
 cost: $(STAMP) ## Monthly cost estimate of STAGE from the price table
