@@ -125,4 +125,5 @@ class CLIFactory:
             work_dir=self.project_dir / ".spotops" / "simulate" / stage,
             force_dry_run=dry_run,
             lambda_preludes=session.target.lambda_preludes,
+            target=session.target,  # plays AWS's part where the emulator has none
         )

@@ -674,7 +674,6 @@ def simulate(
             "automation would do and changes nothing."
         )
     rehearsal = factory.rehearsal(session, config.app, stage, dry_run=dry_run)
-    rehearsal.target = session.target  # plays AWS's part where the emulator has none
     try:
         found, ran = simulation.rehearse(rehearsal, kind, arguments)
     finally:
