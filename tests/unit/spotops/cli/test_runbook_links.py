@@ -109,7 +109,7 @@ def _written(factory, stage: str = "qa") -> dict[str, object]:
 
 
 def test_init_shows_the_default_and_leaves_it_to_the_remote(real_templates):
-    result = invoke(real_templates, "init", "qa", "--profile", "dev", "--no-input")
+    result = invoke(real_templates, "init", "qa", "--from-profile", "dev", "--no-input")
 
     assert result.exit_code == 0, result.output
     assert f"Runbook links: {FORK}" in result.stderr
@@ -121,7 +121,7 @@ def test_init_param_sets_the_runbook_url_without_asking_git(real_templates):
     own = "https://runbooks.example.com/spotops"
 
     result = invoke(
-        real_templates, "init", "qa", "--profile", "dev", "--param", f"RunbookBaseUrl={own}"
+        real_templates, "init", "qa", "--from-profile", "dev", "--param", f"RunbookBaseUrl={own}"
     )
 
     assert result.exit_code == 0, result.output
@@ -147,7 +147,7 @@ def test_init_refuses_a_runbook_url_the_templates_refuse_and_writes_nothing(real
         real_templates,
         "init",
         "qa",
-        "--profile",
+        "--from-profile",
         "dev",
         "--param",
         "RunbookBaseUrl=https://runbooks.example.com/spotops/",
