@@ -51,7 +51,7 @@ def test_init_on_the_prod_profile_asks_no_desired_count_at_a_terminal(tmp_path, 
 
     result = CliRunner().invoke(
         cli_module.cli,
-        ["--project-dir", str(tmp_path), "init", "qa", "--profile", "prod"],
+        ["--project-dir", str(tmp_path), "init", "qa", "--from-profile", "prod"],
         input="ops@example.com\n\n",  # AlarmEmail, then the runbook link's default
     )
 
