@@ -52,6 +52,7 @@ KIND_OF_DETAIL_TYPE = {
 # what it read visible again before it ends; this only bounds a crash in between.
 READ_VISIBILITY_SECONDS = 60
 SUMMARY_WIDTH = 160
+SLACK_TEXT_WIDTH = 60
 RUNBOOK = "runbooks/ops-dead-letters.md"
 
 
@@ -147,9 +148,11 @@ def parse_letter(queue: str, message: Mapping[str, Any]) -> DeadLetter:
         return letter(OTHER, "", f"unreadable body: {message.get('Body')!r}")
     if queue == SLACK and isinstance(body.get("message"), dict):
         slack_message = body["message"]
+        # The message's start tells messages apart; the reason, often the same for all, last.
         summary = (
             f"{body.get('job', '?')} | {body.get('attempts', '?')} attempts | "
-            f"{body.get('reason', '?')} | {slack_message.get('text', '')}"
+            f"{_cut(str(slack_message.get('text', '')), SLACK_TEXT_WIDTH)} | "
+            f"{body.get('reason', '?')}"
         )
         return letter(SLACK, str(body.get("job", "")), summary, slack_message)
     attrs = {

@@ -101,7 +101,7 @@ def test_every_shape_the_runbook_describes_is_read_with_kind_function_and_reason
         "redeploy",
         {"text": "Deploying v1.2.3"},
     )
-    assert slack.summary == "redeploy | 4 attempts | HTTP 503 | Deploying v1.2.3"
+    assert slack.summary == "redeploy | 4 attempts | Deploying v1.2.3 | HTTP 503"
     assert slack.age(datetime(2026, 12, 1, 12, 5, tzinfo=UTC)) == "2h05m"
     assert (record.kind, record.function) == ("push", FUNCTION)
     assert record.payload == push_event()
@@ -111,10 +111,15 @@ def test_every_shape_the_runbook_describes_is_read_with_kind_function_and_reason
     assert garbage.kind == "other"
 
 
-def test_a_summary_is_one_line_cut_at_its_width():
-    long = dl.parse_letter("slack", {"Body": slack_body(text="x\n" * 200)})
+def test_a_summary_is_one_line_cut_at_its_width_and_keeps_the_message_start():
+    long = dl.parse_letter("slack", {"Body": slack_body(text="x\n" * 200, reason="r" * 300)})
     assert "\n" not in long.summary
     assert len(long.summary) == dl.SUMMARY_WIDTH
+    job, attempts, text, reason = long.summary.split(" | ")
+    assert (job, attempts) == ("redeploy", "4 attempts")
+    assert len(text) == dl.SLACK_TEXT_WIDTH
+    assert text.endswith("…")
+    assert reason.startswith("rrr")
 
 
 def test_only_slack_messages_are_replayed_without_facts():
@@ -382,7 +387,7 @@ def test_list_shows_count_age_kind_and_summary_and_removes_nothing(factory, aws)
     assert result.exit_code == 0, result.output
     assert "slack: 1 waiting" in result.output
     assert "events: 1 waiting" in result.output
-    assert "0m  slack    redeploy | 4 attempts | HTTP 503 | Deploying v1.2.3" in result.output
+    assert "0m  slack    redeploy | 4 attempts | Deploying v1.2.3 | HTTP 503" in result.output
     assert f"push     {FUNCTION} | ECR Image Action" in result.output
     assert waiting(aws, "slack") == 1
     assert waiting(aws, "events") == 1
