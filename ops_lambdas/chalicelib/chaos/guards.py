@@ -711,11 +711,16 @@ def guard_lock(lock: Reading[Lock], service_key: str) -> Verdict:
     held = lock.value
     if held is None:
         return Verdict("lock", True, f"no live lock on {service_key}")
+    # The ledger keeps an epoch (DynamoDB's TTL); on-call reads a time.
+    until = (
+        datetime.fromtimestamp(held.expires_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        if held.expires_at
+        else "?"
+    )
     return Verdict(
         "lock",
         False,
-        f"{service_key} is locked by {held.action or '?'} ({held.holder or '?'}) "
-        f"until {held.expires_at or '?'}",
+        f"{service_key} is locked by {held.action or '?'} ({held.holder or '?'}) until {until}",
     )
 
 
