@@ -264,7 +264,7 @@ def real_templates(project: Path) -> Path:
 
 def test_init_writes_a_stage_file_from_a_profile_that_deploys(run, real_templates):
     project = real_templates
-    result = run("init", "qa", "--profile", "dev", "--param", "DesiredCount=2")
+    result = run("init", "qa", "--from-profile", "dev", "--param", "DesiredCount=2")
 
     assert result.exit_code == 0, result.output
     written = json.loads((project / "config" / "qa.json").read_text())
@@ -276,10 +276,10 @@ def test_init_writes_a_stage_file_from_a_profile_that_deploys(run, real_template
 
 def test_init_refuses_to_overwrite_without_force(run, real_templates):
     project = real_templates
-    assert run("init", "qa", "--profile", "dev").exit_code == 0
+    assert run("init", "qa", "--from-profile", "dev").exit_code == 0
 
-    again = run("init", "qa", "--profile", "prod")
-    forced = run("init", "qa", "--profile", "prod", "--force")
+    again = run("init", "qa", "--from-profile", "prod")
+    forced = run("init", "qa", "--from-profile", "prod", "--force")
 
     assert again.exit_code == 2
     assert "Pass --force" in again.stderr
@@ -292,7 +292,7 @@ def test_init_refuses_to_overwrite_without_force(run, real_templates):
 
 def test_init_refuses_what_the_templates_would_refuse_and_writes_nothing(run, real_templates):
     project = real_templates
-    result = run("init", "qa", "--profile", "dev", "--param", "TaskMemory=4096")
+    result = run("init", "qa", "--from-profile", "dev", "--param", "TaskMemory=4096")
 
     assert result.exit_code == 2
     assert "TaskMemory must be 512, 1024, 2048" in " ".join(result.stderr.split())
