@@ -92,12 +92,14 @@ def check_webhook_url(url: str) -> str:
             "That is not a webhook URL: expected https://hooks.slack.com/services/... "
             "(read from standard input)."
         )
-    if parsed.scheme == "http" and not _is_loopback(parsed.hostname):
+    if parsed.scheme == "http" and not is_loopback_host(parsed.hostname):
         raise UsageError("A webhook URL must use https (plain http only to 127.0.0.1).")
     return url
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for this machine (``localhost``, 127.0.0.0/8, ``::1``): where a webhook may be
+    plain http, and the only place the emulator's checks may reach."""
     if host == "localhost":
         return True
     try:

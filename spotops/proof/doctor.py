@@ -13,7 +13,6 @@ module only puts the two together in the order the rows are shown.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -100,13 +99,7 @@ def _config_row(factory: CLIFactory, config: StageConfig) -> tuple[Row, VcpuPeak
 
 
 def _on_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return controls.is_loopback_host(urlparse(url).hostname or "")
 
 
 class _Doctor:
