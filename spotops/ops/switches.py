@@ -55,13 +55,14 @@ def parse_switch_word(switch: str, word: str) -> bool:
 
 
 def shown_value(switch: str, stored: str) -> str:
-    """A parameter's value as every switch shows it: ``on`` or ``off``; anything else as it
-    is (set by hand: the functions treat it as their safe side)."""
+    """A parameter's value as every switch shows it: ``on`` or ``off`` for the words spotops
+    stores (:data:`STORED`); anything else as it is. A word set by hand is not translated:
+    the functions read their own words (the kill switch takes ``no`` for on, its safe side),
+    so calling it ``off`` here could show automation acting while it is stopped."""
     text = stored.strip().lower()
-    if text in ON_WORDS:
-        return "on"
-    if text in OFF_WORDS:
-        return "off"
+    for value, word in STORED[switch].items():
+        if text == word:
+            return "on" if value else "off"
     return stored
 
 

@@ -106,6 +106,10 @@ def test_every_switch_takes_the_same_words_and_stores_what_the_functions_read(
 
 def test_a_value_set_by_hand_is_shown_as_it_is():
     assert controls.shown_value("kill-switch", "disabled-by-bob") == "disabled-by-bob"
+    # The kill switch function reads "no" as on (only off/false/0/disabled let automation
+    # act): shown as written, never as "off".
+    assert controls.shown_value("kill-switch", "no") == "no"
+    assert controls.shown_value("dry-run", " TRUE ") == "on"  # what spotops stores, any case
 
 
 def test_the_kill_switch_command_sets_and_prints_the_value(aws, monkeypatch):
