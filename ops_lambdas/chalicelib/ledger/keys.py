@@ -28,6 +28,9 @@ pk                       sk                           attributes (writer)
 ``HOLD#<svc>``           ``NEWEST``                   at (push time of the newest image ever
                                                       deployed), digest, tag, updated_at; **no
                                                       ttl** (:class:`~.records.HighWater`)
+``FREEZE#<svc>``         ``STATE``                    frozen, since, reason, by, deployment_id,
+                                                      unfrozen_at, unfrozen_by; **no ttl**: whether
+                                                      pushes deploy (:class:`~.records.Freeze`)
 ``FOREIGN#<svc>``        ``<ECS deployment id>``      ttl: a failed deployment we did not start,
                                                       reported once
 ``SCAN#<svc>``           ``ENHANCED``                 at, event_id; no ttl: the enhanced-scanning
@@ -105,6 +108,10 @@ def image(service_key: str, digest: str) -> Key:
 
 def high_water(service_key: str) -> Key:
     return Key(f"HOLD#{service_key}", "NEWEST")
+
+
+def freeze(service_key: str) -> Key:
+    return Key(f"FREEZE#{service_key}", "STATE")
 
 
 def foreign_failure(service_key: str, deployment_id: str) -> Key:

@@ -221,3 +221,37 @@ class HistoryEntry:
             outcome=_text(item.get("outcome")),
             detail=_text(item.get("detail")),
         )
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """Whether pushes deploy to the service (``FREEZE#<svc>`` / ``STATE``).
+
+    A rollback (by command, by remediation, or by ECS: circuit breaker, alarm, failed hook)
+    freezes push-redeploys, so the next push does not deploy again what was just undone;
+    ``spotops freeze`` does it for a planned quiet period. The item is kept when lifted
+    (``frozen`` False, with who lifted it and when), so a rollback event that arrives after
+    the unfreeze, but happened before it, does not freeze again.
+    """
+
+    frozen: bool
+    since: float = 0.0  # epoch seconds: when the freeze began (the rollback's own time)
+    reason: str = ""  # what froze it, as people read it ("ECS rolled back deployment ...")
+    by: str = ""  # who froze it: rollback-command, remediation, ecs, freeze-command
+    deployment_id: str = ""  # the deployment whose rollback froze it, when one did
+    unfrozen_at: float = 0.0
+    unfrozen_by: str = ""
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any] | None) -> Freeze | None:
+        if not item:
+            return None
+        return cls(
+            frozen=bool(item.get("frozen")),
+            since=_number(item.get("since")),
+            reason=_text(item.get("reason")),
+            by=_text(item.get("by")),
+            deployment_id=_text(item.get("deployment_id")),
+            unfrozen_at=_number(item.get("unfrozen_at")),
+            unfrozen_by=_text(item.get("unfrozen_by")),
+        )

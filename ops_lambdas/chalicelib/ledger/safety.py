@@ -27,6 +27,7 @@ from chalicelib.errors import LedgerError
 from chalicelib.ledger.keys import Key
 from chalicelib.ledger.records import (
     DeploymentRecord,
+    Freeze,
     HighWater,
     HistoryEntry,
     ImageRecord,
@@ -631,3 +632,66 @@ class SafetyLedger:
     def read_high_water(self, service_key: str) -> HighWater | None:
         """The newest image ever deployed to the service, or ``None``."""
         return HighWater.from_item(self._get(keys.high_water(service_key)))
+
+    # ---- the freeze: whether pushes deploy (no ttl) -----------------------------------------
+
+    def freeze(
+        self, service_key: str, *, at: float, reason: str, by: str, deployment_id: str = ""
+    ) -> bool:
+        """Freeze push-redeploys of the service from ``at`` (the rollback's own time, or now
+        for a planned freeze). True when this call froze it; False when it was frozen already
+        (the first freeze and its reason stay) or was lifted *after* ``at``: a rollback event
+        delivered late must not undo on-call's ``spotops unfreeze``. No ``ttl``: a freeze that
+        protects production must not vanish at an unknown time."""
+        try:
+            self._call(
+                "update_item",
+                Key=typed_key(keys.freeze(service_key)),
+                UpdateExpression=(
+                    "SET frozen = :t, since = :at, reason = :r, #by = :by, "
+                    "deployment_id = :d, updated_at = :now"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR "
+                    "(frozen = :f AND (attribute_not_exists(unfrozen_at) OR unfrozen_at < :at))"
+                ),
+                ExpressionAttributeNames={"#by": "by"},
+                ExpressionAttributeValues={
+                    ":t": {"BOOL": True},
+                    ":f": {"BOOL": False},
+                    ":at": to_item({"v": float(at)})["v"],
+                    ":r": {"S": reason[:1000]},
+                    ":by": {"S": by or "-"},
+                    ":d": {"S": deployment_id},
+                    ":now": {"N": str(self._now())},
+                },
+            )
+        except ClientError:
+            return False
+        return True
+
+    def unfreeze(self, service_key: str, *, by: str) -> Freeze | None:
+        """Lift the freeze; the freeze that was lifted, or ``None`` when none was in force
+        (two people unfreezing at once: one lifts it, the other is told it was not frozen)."""
+        try:
+            response = self._call(
+                "update_item",
+                Key=typed_key(keys.freeze(service_key)),
+                UpdateExpression="SET frozen = :f, unfrozen_at = :now, unfrozen_by = :by",
+                ConditionExpression="frozen = :t",
+                ExpressionAttributeValues={
+                    ":t": {"BOOL": True},
+                    ":f": {"BOOL": False},
+                    ":now": {"N": str(self._now())},
+                    ":by": {"S": by or "-"},
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError:
+            return None
+        return Freeze.from_item(from_item(response.get("Attributes") or {}))
+
+    def read_freeze(self, service_key: str) -> Freeze | None:
+        """The service's freeze item (``frozen`` says whether it is in force), or ``None``
+        when the service was never frozen."""
+        return Freeze.from_item(self._get(keys.freeze(service_key)))

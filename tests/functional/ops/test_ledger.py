@@ -154,3 +154,73 @@ def test_a_table_update_answers_whether_its_condition_held(world: World) -> None
         key, "SET last_trouble_at = :at", "last_trouble_at < :at", ExpressionAttributeValues=later
     )
     assert table.get(key) == {**key.fields(), "last_trouble_at": 20}
+
+
+# ---- the freeze ------------------------------------------------------------------------------
+
+
+def test_freeze_holds_until_lifted_and_keeps_the_first_reason(
+    ledger: SafetyLedger, clock: Clock
+) -> None:
+    assert ledger.read_freeze(SVC) is None
+
+    assert ledger.freeze(
+        SVC, at=clock.now, reason="ECS rolled back d1", by="ecs", deployment_id="d1"
+    )
+    assert not ledger.freeze(SVC, at=clock.now + 5, reason="second", by="freeze-command")
+
+    held = ledger.read_freeze(SVC)
+    assert held is not None
+    assert held.frozen
+    assert (held.since, held.reason, held.by, held.deployment_id) == (
+        clock.now,
+        "ECS rolled back d1",
+        "ecs",
+        "d1",
+    )
+
+
+def test_unfreeze_lifts_once_and_returns_what_it_lifted(ledger: SafetyLedger, clock: Clock) -> None:
+    ledger.freeze(SVC, at=clock.now, reason="planned", by="freeze-command")
+    clock.now += 60
+
+    lifted = ledger.unfreeze(SVC, by="alice")
+    again = ledger.unfreeze(SVC, by="bob")
+
+    assert lifted is not None
+    assert lifted.frozen
+    assert lifted.reason == "planned"
+    assert again is None
+    state = ledger.read_freeze(SVC)
+    assert state is not None
+    assert not state.frozen
+    assert (state.unfrozen_at, state.unfrozen_by) == (clock.now, "alice")
+
+
+def test_unfreeze_without_a_freeze_changes_nothing(ledger: SafetyLedger) -> None:
+    assert ledger.unfreeze(SVC, by="alice") is None
+    assert ledger.read_freeze(SVC) is None
+
+
+def test_a_late_rollback_event_does_not_refreeze_after_an_unfreeze(
+    ledger: SafetyLedger, clock: Clock
+) -> None:
+    rolled_back_at = clock.now
+    ledger.freeze(SVC, at=rolled_back_at, reason="first", by="ecs")
+    clock.now += 600
+    ledger.unfreeze(SVC, by="alice")
+
+    # The same rollback (or an older one) delivered hours late: the unfreeze came after it.
+    assert not ledger.freeze(SVC, at=rolled_back_at + 1, reason="late", by="ecs")
+    assert not ledger.read_freeze(SVC).frozen  # type: ignore[union-attr]
+    # A rollback that happened after the unfreeze freezes again.
+    assert ledger.freeze(SVC, at=clock.now + 1, reason="new", by="ecs")
+    assert ledger.read_freeze(SVC).reason == "new"  # type: ignore[union-attr]
+
+
+def test_the_freeze_never_expires(ledger: SafetyLedger, world: World) -> None:
+    ledger.freeze(SVC, at=1.0, reason="r", by="ecs")
+    item = world.clients.dynamodb.get_item(
+        TableName=world.ledger_table, Key={"pk": {"S": f"FREEZE#{SVC}"}, "sk": {"S": "STATE"}}
+    )["Item"]
+    assert "ttl" not in item

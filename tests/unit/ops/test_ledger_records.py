@@ -154,7 +154,7 @@ def _every_key() -> list[Key]:
 def test_the_key_table_lists_every_prefix_the_ledger_writes() -> None:
     prefixes = {key.pk.partition("#")[0] for key in _every_key()}
 
-    assert len(prefixes) == 14
+    assert len(prefixes) == 15
     assert [p for p in sorted(prefixes) if f"``{p}#" not in (keys.__doc__ or "")] == []
 
 
