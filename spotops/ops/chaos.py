@@ -1,36 +1,29 @@
 """``spotops chaos --dry-run``: one chaos decision by hand, every guard and its verdict.
 
 The facts are read with this command's own boto3 clients; the decision is made by the very
-guards the scheduled ``chaos_tick`` function acts on (``ops_lambdas/chalicelib``: this is the
-one spotops module that puts ``ops_lambdas`` on ``sys.path``). The settings (window, freeze
+guards the scheduled ``chaos_tick`` function acts on (``ops_lambdas/chalicelib``, through
+:mod:`spotops.lambda_code`). The settings (window, freeze
 dates, mean, gap) are the deployed function's own environment, so the answer is the one the
 function would give. Nothing is stopped and nothing is written.
 """
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+import spotops.lambda_code  # noqa: F401  (puts ops_lambdas on sys.path)
 from spotops.errors import NotDeployedError, SpotopsError, UsageError, is_error
 
-# The checkout's ops toolkit (spotops is installed editable from the checkout, see Makefile).
-OPS_LAMBDAS = Path(__file__).resolve().parents[2] / "ops_lambdas"
-if not (OPS_LAMBDAS / "chalicelib").is_dir():  # pragma: no cover - spotops outside a checkout
-    raise SpotopsError(f"spotops chaos needs the checkout's ops_lambdas/; not at {OPS_LAMBDAS}.")
-if str(OPS_LAMBDAS) not in sys.path:
-    sys.path.append(str(OPS_LAMBDAS))
-
-from chalicelib.aws import error_code  # noqa: E402
-from chalicelib.chaos.facts import ChaosReader, ChaosReadError, ChaosRecords  # noqa: E402
-from chalicelib.chaos.guards import (  # noqa: E402
+# isort: split
+from chalicelib.aws import error_code
+from chalicelib.chaos.facts import ChaosReader, ChaosReadError, ChaosRecords
+from chalicelib.chaos.guards import (
     TICK_MINUTES,
     Decision,
     KillSwitch,
@@ -42,10 +35,10 @@ from chalicelib.chaos.guards import (  # noqa: E402
     leash_state,
     pick_victim,
 )
-from chalicelib.chaos.settings import ChaosSettings, load_chaos_settings  # noqa: E402
-from chalicelib.controls import KILL_SWITCH_OFF, dry_run_state  # noqa: E402
-from chalicelib.errors import SettingsError  # noqa: E402
-from chalicelib.ledger import SafetyLedger  # noqa: E402
+from chalicelib.chaos.settings import ChaosSettings, load_chaos_settings
+from chalicelib.controls import KILL_SWITCH_OFF, dry_run_state
+from chalicelib.errors import SettingsError
+from chalicelib.ledger import SafetyLedger
 
 if TYPE_CHECKING:
     from spotops.aws import ClientFactory
