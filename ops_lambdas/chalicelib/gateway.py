@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import error_code
 from chalicelib.deployments import ImageFacts, ServiceDeployment
+from chalicelib.diagnosis import Diagnosis, diagnose, task_id
 from chalicelib.errors import OpsError
 from chalicelib.failures import FailureKind, failure_kind
 
@@ -294,6 +295,165 @@ class EcsGateway:
 
     def deregister(self, task_definition: str) -> None:
         self._call(self._ecs, "deregister_task_definition", taskDefinition=task_definition)
+
+
+class DiagnosisReads:
+    """The reads behind a :class:`~chalicelib.diagnosis.Diagnosis` of a failed deployment.
+
+    Every read may fail (no permission, the task or stream gone): what failed is named in
+    the diagnosis and the others still run, so a report is never held up by it.
+
+    Parameters
+    ----------
+    ecs, elbv2, logs:
+        boto3 clients (the functions' or spotops's own).
+    cluster, service:
+        The service whose deployment failed.
+    """
+
+    def __init__(self, ecs: Any, elbv2: Any, logs: Any, *, cluster: str, service: str) -> None:
+        self._ecs = ecs
+        self._elbv2 = elbv2
+        self._logs = logs
+        self._cluster = cluster
+        self._service = service
+
+    def _call(self, client: Any, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(operation, exc) from exc
+
+    def diagnose(self, task_definition: str, *, log_lines: int = 20) -> Diagnosis:
+        """Why the deployment of ``task_definition`` failed (``""``: the service's newest
+        deployment's), from its stopped tasks, the target health and one task's last
+        ``log_lines`` log lines."""
+        unreadable: list[str] = []
+        service: dict[str, Any] = {}
+        try:
+            found = self._call(
+                self._ecs, "describe_services", cluster=self._cluster, services=[self._service]
+            ).get("services") or [{}]
+            service = dict(found[0])
+        except AwsCallError as exc:
+            unreadable.append(f"the service ({_why(exc)})")
+        if not task_definition:
+            newest = (service.get("deployments") or [{}])[0]
+            task_definition = str(newest.get("taskDefinition") or "")
+        tasks: list[dict[str, Any]] = []
+        try:
+            tasks = self.stopped_tasks(task_definition)
+        except AwsCallError as exc:
+            unreadable.append(f"the stopped tasks ({_why(exc)})")
+        health: list[dict[str, Any]] = []
+        for group in [
+            lb["targetGroupArn"]
+            for lb in service.get("loadBalancers") or []
+            if lb.get("targetGroupArn")
+        ]:
+            try:
+                health.extend(self.target_health(group))
+            except AwsCallError as exc:
+                unreadable.append(f"the target health of {group.rsplit(':', 1)[-1]} ({_why(exc)})")
+        failed = _task_to_read(tasks)
+        events: list[dict[str, Any]] = []
+        if failed is not None:
+            try:
+                group, stream = self.log_stream(failed)
+                events = self.log_tail(group, stream, log_lines) if group else []
+            except AwsCallError as exc:
+                unreadable.append(
+                    f"the log of task {task_id(str(failed.get('taskArn')))} ({_why(exc)})"
+                )
+        return diagnose(
+            tasks,
+            health,
+            events,
+            log_task=str(failed.get("taskArn", "")) if failed is not None else "",
+            unreadable=unreadable,
+        )
+
+    def stopped_tasks(self, task_definition: str) -> list[dict[str, Any]]:
+        """The service's stopped tasks (ECS keeps them about an hour) of ``task_definition``
+        (every one when ``""``), as ``DescribeTasks`` returns them."""
+        arns = self._call(
+            self._ecs,
+            "list_tasks",
+            cluster=self._cluster,
+            serviceName=self._service,
+            desiredStatus="STOPPED",
+            maxResults=100,
+        ).get("taskArns", [])
+        if not arns:
+            return []
+        tasks = self._call(self._ecs, "describe_tasks", cluster=self._cluster, tasks=arns)
+        return [
+            dict(t)
+            for t in tasks.get("tasks", [])
+            if not task_definition or t.get("taskDefinitionArn") == task_definition
+        ]
+
+    def target_health(self, target_group_arn: str) -> list[dict[str, Any]]:
+        """``TargetHealthDescriptions`` of one target group."""
+        response = self._call(
+            self._elbv2, "describe_target_health", TargetGroupArn=target_group_arn
+        )
+        return [dict(d) for d in response.get("TargetHealthDescriptions", [])]
+
+    def log_stream(self, task: dict[str, Any]) -> tuple[str, str]:
+        """The awslogs group and stream of ``task``'s failed container (``<prefix>/<container>
+        /<task id>``); ``("", "")`` when it does not log to CloudWatch Logs."""
+        container = _failed_container(task)
+        raw = self._call(
+            self._ecs, "describe_task_definition", taskDefinition=task["taskDefinitionArn"]
+        )["taskDefinition"]
+        for definition in raw.get("containerDefinitions", []):
+            if container and definition.get("name") != container:
+                continue
+            config = definition.get("logConfiguration") or {}
+            options = config.get("options") or {}
+            if config.get("logDriver") == "awslogs" and options.get("awslogs-group"):
+                prefix = options.get("awslogs-stream-prefix", "")
+                stream = f"{prefix}/{definition['name']}/{task_id(str(task['taskArn']))}"
+                return str(options["awslogs-group"]), stream
+        return "", ""
+
+    def log_tail(self, group: str, stream: str, lines: int) -> list[dict[str, Any]]:
+        """The last ``lines`` events of the stream, oldest first."""
+        response = self._call(
+            self._logs,
+            "get_log_events",
+            logGroupName=group,
+            logStreamName=stream,
+            limit=lines,
+            startFromHead=False,
+        )
+        return [dict(e) for e in response.get("events", [])]
+
+
+def _why(exc: AwsCallError) -> str:
+    return f"{exc.operation}: {exc.code}"
+
+
+def _failed_container(task: dict[str, Any]) -> str:
+    """The container that exited non-zero (the one whose log says why), else ``""``."""
+    for container in task.get("containers") or []:
+        if container.get("exitCode") not in (None, 0):
+            return str(container.get("name", ""))
+    return ""
+
+
+def _task_to_read(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest task a container of which exited non-zero, else the newest."""
+    if not tasks:
+        return None
+
+    def newest(task: dict[str, Any]) -> tuple[bool, float]:
+        stopped = task.get("stoppedAt")
+        at = stopped.timestamp() if isinstance(stopped, datetime) else float(stopped or 0)
+        return (bool(_failed_container(task)), at)
+
+    return max(tasks, key=newest)
 
 
 def service_deployments(raw: Mapping[str, Any]) -> list[ServiceDeployment]:

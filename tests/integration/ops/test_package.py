@@ -221,6 +221,26 @@ def test_the_outcome_function_cannot_change_the_service(cfn: dict[str, Any]) -> 
     assert not actions & {"ecs:UpdateService", "ecs:RegisterTaskDefinition", "iam:PassRole"}
 
 
+def test_the_outcome_function_reads_only_its_clusters_tasks_and_the_sites_log(
+    cfn: dict[str, Any],
+) -> None:
+    """The diagnosis of a failed deployment: stopped tasks, target health, one task's log."""
+    by_action = {
+        s["Action"]: s
+        for s in statements(cfn, "DeploymentOutcomeRole")
+        if isinstance(s["Action"], str)
+    }
+    assert by_action["ecs:ListTasks"]["Condition"] == {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}
+    assert json.dumps(by_action["ecs:DescribeTasks"]["Resource"]).endswith(
+        ':task/${ClusterName}/*"}'
+    )
+    assert by_action["logs:GetLogEvents"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        "/ecs/${AppName}-${StageName}/site:log-stream:*"
+    }
+    assert by_action["elasticloadbalancing:DescribeTargetHealth"]["Resource"] == "*"
+
+
 def test_the_deployment_hook_has_no_event_source_and_only_reads_its_service_revisions(
     cfn: dict[str, Any],
 ) -> None:
@@ -276,11 +296,16 @@ def test_parliament_finds_nothing_in_the_packaged_policies(built: dict[str, Path
     report = lint_template(built["ops.json"], load_allowlist(), min_severity="LOW")
     assert report.policies == len(FUNCTIONS)
     assert report.findings == []
-    # Accepted in infra/iam_allowlist.yaml, with the reasons: all three are reads.
+    # Accepted in infra/iam_allowlist.yaml, with the reasons: all are reads.
     assert sorted((f.label, f.issue, f.subjects) for f in report.allowed) == [
         ("AlarmActionRole/AlarmActionRolePolicy", "RESOURCE_STAR", ("cloudwatch:DescribeAlarms",)),
         ("ChaosTickRole/ChaosTickRolePolicy", "RESOURCE_STAR", ("cloudwatch:DescribeAlarms",)),
         ("ChaosTickRole/ChaosTickRolePolicy", "RESOURCE_STAR", ("ecs:ListTasks",)),
+        (
+            "DeploymentOutcomeRole/DeploymentOutcomeRolePolicy",
+            "RESOURCE_STAR",
+            ("ecs:ListTasks",),
+        ),
     ]
 
 
