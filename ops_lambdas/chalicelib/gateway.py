@@ -325,9 +325,9 @@ class DiagnosisReads:
             raise _failure(operation, exc) from exc
 
     def diagnose(self, task_definition: str, *, log_lines: int = 20) -> Diagnosis:
-        """Why the deployment of ``task_definition`` failed (``""``: the service's newest
-        deployment's), from its stopped tasks, the target health and one task's last
-        ``log_lines`` log lines."""
+        """Why the deployment of ``task_definition`` failed (``""``: any revision's, when
+        the caller cannot tell which failed), from its stopped tasks, the target health and
+        one task's last ``log_lines`` log lines."""
         unreadable: list[str] = []
         service: dict[str, Any] = {}
         try:
@@ -337,9 +337,6 @@ class DiagnosisReads:
             service = dict(found[0])
         except AwsCallError as exc:
             unreadable.append(f"the service ({_why(exc)})")
-        if not task_definition:
-            newest = (service.get("deployments") or [{}])[0]
-            task_definition = str(newest.get("taskDefinition") or "")
         tasks: list[dict[str, Any]] = []
         try:
             tasks = self.stopped_tasks(task_definition)
@@ -357,21 +354,18 @@ class DiagnosisReads:
                 unreadable.append(f"the target health of {group.rsplit(':', 1)[-1]} ({_why(exc)})")
         failed = _task_to_read(tasks)
         events: list[dict[str, Any]] = []
+        logged = ""  # the task whose log was read: none when it does not log to CloudWatch
         if failed is not None:
             try:
                 group, stream = self.log_stream(failed)
-                events = self.log_tail(group, stream, log_lines) if group else []
+                if group:
+                    events = self.log_tail(group, stream, log_lines)
+                    logged = str(failed.get("taskArn", ""))
             except AwsCallError as exc:
                 unreadable.append(
                     f"the log of task {task_id(str(failed.get('taskArn')))} ({_why(exc)})"
                 )
-        return diagnose(
-            tasks,
-            health,
-            events,
-            log_task=str(failed.get("taskArn", "")) if failed is not None else "",
-            unreadable=unreadable,
-        )
+        return diagnose(tasks, health, events, log_task=logged, unreadable=unreadable)
 
     def stopped_tasks(self, task_definition: str) -> list[dict[str, Any]]:
         """The service's stopped tasks (ECS keeps them about an hour) of ``task_definition``

@@ -253,6 +253,8 @@ def read_record(project_dir: Path, stage: str) -> dict[str, object] | None:
 
 # ---- the deploy ------------------------------------------------------------------------
 
+ECS_SERVICE = "AWS::ECS::Service"
+
 
 class DeployProgress(Protocol):
     """What a deploy reports while it runs; the command layer renders it."""
@@ -334,6 +336,7 @@ class StageDeployment:
         target: Target = AWS,
         progress: DeployProgress,
         parameter_defaults: Mapping[str, str] | None = None,
+        diagnose: Callable[[SiteLocation], str] | None = None,
     ) -> None:
         self._project_dir = project_dir
         self._specs = specs
@@ -348,6 +351,7 @@ class StageDeployment:
         # Defaults found at deploy time (RunbookBaseUrl from the git remote): below the stage's
         # own values, above the templates' defaults.
         self._parameter_defaults = dict(parameter_defaults or {})
+        self._diagnose = diagnose
 
     def run(self, config: StageConfig, *, image: str | None, yes: bool) -> DeployResult:
         """Deploy ``config``'s stacks; ``image`` is ``--image`` (``None``: the running one).
@@ -398,12 +402,28 @@ class StageDeployment:
             )
             check_immutable(plan, existing, parameters)
             plan = self._locate(plan, parameters, store, config)
-            if not self._deploy_stack(plan, parameters, stack_tags(config), yes=yes):
+            try:
+                deployed = self._deploy_stack(plan, parameters, stack_tags(config), yes=yes)
+            except DeployError:
+                if plan.takes_image:
+                    self._explain_service_failure(plan.name)
+                raise
+            if not deployed:
                 result.declined = plan.name
                 return result
             info = self._stacks.describe(plan.name)
             result.outputs[plan.name] = info.outputs if info else {}
         return result
+
+    def _explain_service_failure(self, stack_name: str) -> None:
+        """When the stack failed because the ECS service did not stabilise (the circuit
+        breaker or a deployment alarm rolled it back, or it timed out), say why its tasks
+        failed: CloudFormation's own reason names none."""
+        failure = self._stacks.first_failure(stack_name)
+        if self._diagnose is None or failure is None or failure.resource_type != ECS_SERVICE:
+            return
+        info = self._stacks.describe(stack_name)
+        self._progress.note(self._diagnose(SiteLocation.from_outputs(info.outputs if info else {})))
 
     def _named_image(self, plans: Sequence[StackPlan], image: str) -> ImageChoice:
         """``--image`` checked against the repository of the stack that takes it, and pinned.
