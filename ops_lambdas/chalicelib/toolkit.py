@@ -26,6 +26,7 @@ from chalicelib.controls import Controls, DryRunState, KillSwitchState
 from chalicelib.ledger import SafetyLedger
 from chalicelib.settings import Settings, load_settings
 from chalicelib.slack import DeliveryResult, SlackMessage, SlackNotifier
+from chalicelib.slo import SloSettings, load_slo_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -55,10 +56,13 @@ class ToolkitSettings(Settings):
         ``CHAOS_*`` (:mod:`chalicelib.chaos.settings`).
     remediation:
         The alarm function's (:mod:`chalicelib.alarms.settings`).
+    slo:
+        ``SLO_*``: the objectives and the load balancer measured (:mod:`chalicelib.slo`).
     """
 
     chaos: ChaosSettings = field(default_factory=ChaosSettings)
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
+    slo: SloSettings = field(default_factory=SloSettings)
 
 
 def load_toolkit_settings(env: Mapping[str, str]) -> ToolkitSettings:
@@ -79,6 +83,7 @@ def load_toolkit_settings(env: Mapping[str, str]) -> ToolkitSettings:
         **{f.name: getattr(shared, f.name) for f in fields(Settings)},
         chaos=load_chaos_settings(env),
         remediation=load_remediation_settings(env),
+        slo=load_slo_settings(env),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ from chalicelib.chaos.settings import ChaosSettings, load_chaos_settings
 from chalicelib.controls import KILL_SWITCH_OFF, dry_run_state
 from chalicelib.errors import SettingsError
 from chalicelib.ledger import SafetyLedger
+from chalicelib.slo import Budget, BudgetReader, SloSettings, load_slo_settings
 
 if TYPE_CHECKING:
     from spotops.aws import ClientFactory
@@ -64,6 +65,7 @@ class ChaosReport:
     leash: Leash
     settings: ChaosSettings
     decisions: list[ServiceDecision]
+    slo: SloSettings = field(default_factory=SloSettings)
 
 
 class ChaosPlanner:
@@ -113,6 +115,7 @@ class ChaosPlanner:
         env = self._environment(function)
         try:
             settings = load_chaos_settings(env)
+            slo = load_slo_settings(env)
         except SettingsError as exc:
             raise SpotopsError(f"The deployed {function} has invalid settings: {exc}") from exc
         table = env.get("LEDGER_TABLE_NAME") or f"{app}-{stage}-ledger"
@@ -125,6 +128,8 @@ class ChaosPlanner:
             records=ChaosRecords(dynamodb, table),
             cluster=env.get("CLUSTER_NAME") or f"{app}-{stage}",
             alarm_prefix=f"{app}-{stage}-",
+            budget_reader=BudgetReader(self._client("cloudwatch"), slo.load_balancer),
+            objectives=slo.objectives,
         )
         try:
             raw_services = reader.services()
@@ -141,6 +146,11 @@ class ChaosPlanner:
         policy = settings.policy(TICK_MINUTES)
         kill_switch = self._kill_switch(env.get("KILL_SWITCH_PARAMETER", ""))
         alarms = reader.alarms()
+        # Read once for the whole report, as the function reads it for each service: so
+        # every service's budget verdict is the same, as at one moment.
+        budget: Reading[tuple[Budget, ...]] = (
+            reader.budget(now) if policy.min_budget_percent > 0 else Reading(())
+        )
         run = seed or f"cli-{uuid.uuid4().hex[:12]}"
         decisions: list[ServiceDecision] = []
         for raw in raw_services:
@@ -154,13 +164,18 @@ class ChaosPlanner:
                 )
                 continue
             facts = reader.facts(
-                service, now=now, policy=policy, kill_switch=kill_switch, alarms=alarms
+                service,
+                now=now,
+                policy=policy,
+                kill_switch=kill_switch,
+                alarms=alarms,
+                budget=budget,
             )
             value, rng = draw(service_seed)
             decision = decide(facts, policy, value)
             victim = pick_victim(service.running_tasks, rng) if decision.kill else None
             decisions.append(ServiceDecision(key, service_seed, decision, victim))
-        return ChaosReport(function, now, self._leash(env, settings), settings, decisions)
+        return ChaosReport(function, now, self._leash(env, settings), settings, decisions, slo)
 
     def _read(self, name: str) -> tuple[str | None, str | None]:
         """``(value, None)`` or ``(None, why it could not be read)``."""
@@ -201,6 +216,14 @@ class ChaosPlanner:
         )
 
 
+def _budget_rule(report: ChaosReport) -> str:
+    need = report.settings.min_budget_percent
+    if need <= 0:
+        return "Error budget: not a guard (CHAOS_MIN_BUDGET_PERCENT is 0)"
+    objectives = "; ".join(o.describe() for o in report.slo.objectives)
+    return f"Error budget: at least {need:g}% left of each objective ({objectives})"
+
+
 def render(report: ChaosReport) -> list[str]:
     """The report as the lines ``spotops chaos --dry-run`` prints (stdout)."""
     settings = report.settings
@@ -210,6 +233,7 @@ def render(report: ChaosReport) -> list[str]:
         f"Window: {settings.window.describe()}; freeze dates: "
         f"{', '.join(p.describe() for p in settings.freeze) or 'none'}",
         f"Leash: {'leashed' if report.leash.active else 'unleashed'} ({report.leash.reason})",
+        _budget_rule(report),
     ]
     if not report.decisions:
         lines.append("No service in the cluster.")

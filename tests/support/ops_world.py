@@ -347,7 +347,11 @@ class ChaosWorld:
 
     def settings_env(self, **overrides: str) -> dict[str, str]:
         """The chaos function's environment: the shared one plus the chaos settings."""
-        env = settings_env(self.base, CHAOS_LEASH_PARAMETER=CHAOS_LEASH)
+        # The budget guard off: moto has no PR() statistic to read a latency budget from
+        # (tests/functional/ops/test_chaos.py turns it on where the budget is the subject).
+        env = settings_env(
+            self.base, CHAOS_LEASH_PARAMETER=CHAOS_LEASH, CHAOS_MIN_BUDGET_PERCENT="0"
+        )
         env.update(overrides)
         return env
 

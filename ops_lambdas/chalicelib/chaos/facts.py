@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
     from chalicelib.ledger import SafetyLedger
+    from chalicelib.slo import Budget, BudgetReader, Objective
 
 _DESCRIBE_SERVICES_BATCH = 10  # DescribeServices takes at most 10 services
 _DESCRIBE_TASKS_BATCH = 100  # DescribeTasks takes at most 100 tasks
@@ -179,6 +180,10 @@ class ChaosReader:
         The cluster whose services may opt in.
     alarm_prefix:
         ``<app>-<stage>-``: the alarms whose state the ``alarms`` guard reads.
+    budget_reader, objectives:
+        Reads the objectives' error budgets (:class:`~chalicelib.slo.BudgetReader`) for
+        the ``budget`` guard; ``objectives`` empty: none is read (the guard refuses unless
+        it is off).
     """
 
     def __init__(
@@ -191,6 +196,8 @@ class ChaosReader:
         records: ChaosRecords,
         cluster: str,
         alarm_prefix: str,
+        budget_reader: BudgetReader | None = None,
+        objectives: Sequence[Objective] = (),
     ) -> None:
         self.ecs = ecs
         self._elbv2 = elbv2
@@ -199,6 +206,8 @@ class ChaosReader:
         self.records = records
         self.cluster = cluster
         self._alarm_prefix = alarm_prefix
+        self._budget_reader = budget_reader
+        self._objectives = tuple(objectives)
 
     # -- services and tasks --
 
@@ -339,6 +348,18 @@ class ChaosReader:
             return Reading.failed(f"alarm states unreadable ({_code(exc)})")
         return Reading(tuple(sorted(names)))
 
+    def budget(self, now: datetime) -> Reading[tuple[Budget, ...]]:
+        """Every objective's error budget at ``now`` (an objective the reader could not read
+        comes back unknown, with why: the guard refuses on it)."""
+        if self._budget_reader is None or not self._objectives:
+            return Reading.failed("no service level objective to read")
+        return Reading(self._budget_reader.read(self._objectives, now))
+
+    @property
+    def slo_alarm_prefix(self) -> str:
+        """``<app>-<stage>-slo-``: every burn-rate alert of the stage is named so."""
+        return f"{self._alarm_prefix}slo-"
+
     def lock(self, service_key: str) -> Reading[Lock]:
         """The service's live lock (``value`` None: free): what
         :func:`~chalicelib.chaos.guards.guard_lock` reads."""
@@ -365,11 +386,12 @@ class ChaosReader:
         policy: ChaosPolicy,
         kill_switch: Reading[KillSwitch],
         alarms: Reading[tuple[str, ...]],
+        budget: Reading[tuple[Budget, ...]],
         last_kill: Reading[KillRecord] | None = None,
     ) -> ChaosFacts:
-        """Everything the guards decide from (the kill switch and ``alarms`` are read by the
-        caller: the chaos function reads them again for every service, just before its
-        decision; ``last_kill`` is read here unless given)."""
+        """Everything the guards decide from (the kill switch, ``alarms`` and ``budget`` are
+        read by the caller: the chaos function reads them again for every service, just
+        before its decision; ``last_kill`` is read here unless given)."""
         if last_kill is None:
             last_kill, _ = self.last_kill(service)
         return ChaosFacts(
@@ -381,6 +403,8 @@ class ChaosReader:
             kill_switch=kill_switch,
             lock=self.lock(service.key),
             last_kill=last_kill,
+            budget=budget,
+            slo_alarm_prefix=self.slo_alarm_prefix,
         )
 
 

@@ -9,12 +9,13 @@ cluster. A service takes part only with the tag ``spotops:chaos=on``. For each o
 
 1. **Facts** (:class:`~chalicelib.chaos.facts.ChaosReader`): the service with its tasks,
    target health (of the alternate target group too, for CANARY/LINEAR), the ledger lock,
-   the last kill or Spot interruption, and then the kill switch, the leash and the stage's
-   alarms in ALARM, read again for every service, just before its decision: an earlier
+   the last kill or Spot interruption, and then the kill switch, the leash, the stage's
+   alarms in ALARM and the error budgets (:mod:`chalicelib.slo`), read again for every
+   service, just before its decision: an earlier
    service's recovery watch may have taken up to ``CHAOS_RECOVERY_TIMEOUT_SECONDS``. A Spot
    interruption seen among the stopped tasks is recorded in the ledger as a kill, for the
    minimum-gap rule.
-2. **Decision** (:func:`~chalicelib.chaos.guards.decide`): twelve guards, each a pure
+2. **Decision** (:func:`~chalicelib.chaos.guards.decide`): thirteen guards, each a pure
    function; the run's random source is seeded with ``<event id>/<service>`` and the seed is
    logged, so a retried delivery of the same event decides the same way. Every verdict is
    logged. When every guard passes and chaos is not leashed, one more check
@@ -75,9 +76,13 @@ from chalicelib.chaos.report import JOB, RunReport, result, utc, where
 from chalicelib.errors import OpsError
 from chalicelib.observability import count, logger
 from chalicelib.results import JobResult, Status
+from chalicelib.slo import BudgetReader
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from chalicelib.events import ScheduledEvent
+    from chalicelib.slo import Budget
     from chalicelib.toolkit import Toolkit
 
 # ---- entry point --------------------------------------------------------------------------
@@ -174,6 +179,8 @@ def _reader(kit: Toolkit) -> ChaosReader:
         records=ChaosRecords(kit.dynamodb, settings.ledger_table_name, settings.history_ttl_days),
         cluster=settings.cluster_name,
         alarm_prefix=settings.alarm_prefix,
+        budget_reader=BudgetReader(kit.cloudwatch, settings.slo.load_balancer),
+        objectives=settings.slo.objectives,
     )
 
 
@@ -256,12 +263,14 @@ class _Run:
         # on-call may have pulled the kill switch or the leash, or an alarm fired, meanwhile.
         switch = self.kit.controls.kill_switch()
         self.leash = _leash(self.kit)
+        now = utc(self.clock())
         facts = self.reader.facts(
             service,
-            now=utc(self.clock()),
+            now=now,
             policy=self.policy,
             kill_switch=Reading(KillSwitch(switch.engaged, switch.reason)),
             alarms=self.reader.alarms(),
+            budget=self._budget(now),
             last_kill=last_kill,
         )
         seed = f"{self.run_id}/{key}"
@@ -307,6 +316,12 @@ class _Run:
                 gap_hours=facts.opt_in.min_gap_hours,
             )
         )
+
+    def _budget(self, now: datetime) -> Reading[tuple[Budget, ...]]:
+        """The error budgets, unless the budget guard is off (then nothing is read)."""
+        if self.policy.min_budget_percent <= 0:
+            return Reading(())
+        return self.reader.budget(now)
 
     def _time_left(self) -> float | None:
         return None if self.ends_at is None else self.ends_at - self.clock()

@@ -23,6 +23,11 @@ The guards, in the order they are reported (:data:`GUARDS`):
 * ``deployment``: no deployment in progress (one PRIMARY deployment, rollout completed);
 * ``targets``: every target of the service's target groups is healthy, as many as desired;
 * ``alarms``: no alarm of the stage is in ALARM;
+* ``budget``: no burn-rate alert (``<app>-<stage>-slo-...``) is in ALARM and every service
+  level objective has at least ``min_budget_percent`` of its error budget left (read from
+  CloudWatch: :mod:`chalicelib.slo`); exactly that much left is enough. A budget that
+  cannot be read refuses. ``min_budget_percent`` 0 turns this guard off (a stage with no
+  traffic to measure, such as the local emulator);
 * ``headroom``: running tasks exceed what ``minimumHealthyPercent`` of desired needs (and
   one), so the kill never takes the service below it.
 
@@ -46,8 +51,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.patterns import CHAOS_TICK_MINUTES
 
-if TYPE_CHECKING:  # the ledger's record type only: nothing of the ledger runs here
+if TYPE_CHECKING:  # record types only: nothing of the ledger or the reader runs here
     from chalicelib.ledger.records import Lock
+    from chalicelib.slo import Budget
 
 T = TypeVar("T")
 
@@ -70,6 +76,7 @@ GUARDS = (
     "deployment",
     "targets",
     "alarms",
+    "budget",
     "headroom",
 )
 _ON = frozenset({"on", "true", "yes", "1", "enabled"})
@@ -192,6 +199,7 @@ class ChaosPolicy:
     mtbk_hours: float = 16.0
     min_gap_hours: float = 4.0
     tick_minutes: int = 60
+    min_budget_percent: float = 25.0
 
 
 def time_zone(name: str) -> tzinfo:
@@ -530,6 +538,8 @@ class ChaosFacts:
     kill_switch: Reading[KillSwitch]
     lock: Reading[Lock]  # value None: free
     last_kill: Reading[KillRecord]  # value None: never
+    budget: Reading[tuple[Budget, ...]]  # every objective's, as chalicelib.slo read it
+    slo_alarm_prefix: str  # <app>-<stage>-slo-: the burn-rate alerts among ``alarms``
 
 
 def latest_spot_interruption(tasks: Iterable[TaskFacts]) -> KillRecord | None:
@@ -791,10 +801,57 @@ def guard_alarms(alarms: Reading[tuple[str, ...]]) -> Verdict:
     return Verdict("alarms", True, "no alarm of the stage in ALARM")
 
 
+def guard_budget(
+    budgets: Reading[tuple[Budget, ...]],
+    alarms: Reading[tuple[str, ...]],
+    slo_alarm_prefix: str,
+    min_budget_percent: float,
+) -> Verdict:
+    """No burn-rate alert in ALARM, and at least ``min_budget_percent`` of every objective's
+    budget left (exactly that much passes: the setting is the least chaos may spend from).
+    Refuses when the alarms or a budget cannot be read; 0 turns the guard off."""
+    if min_budget_percent <= 0:
+        return Verdict("budget", True, "the budget gate is off (CHAOS_MIN_BUDGET_PERCENT is 0)")
+    if not alarms.ok or alarms.value is None:
+        return _unreadable("budget", alarms.error or "alarms not read")
+    burning = [name for name in alarms.value if name.startswith(slo_alarm_prefix)]
+    if burning:
+        return Verdict("budget", False, f"burn-rate alert in ALARM: {', '.join(burning[:5])}")
+    if not budgets.ok or not budgets.value:
+        return _unreadable("budget", budgets.error or "no objective read")
+    need = f"{min_budget_percent:g}%"
+    shown: list[str] = []
+    for budget in budgets.value:
+        objective = budget.objective
+        if budget.left is None:
+            return _unreadable("budget", f"{objective.name} budget unknown: {budget.error}")
+        # Compared as shown (to 0.1%), so the verdict never reads "25.0% left; needs 25%"
+        # and refuses.
+        left = round(budget.left * 100, 1)
+        window = f"{objective.window_days} d error budget"
+        if left <= 0:
+            return Verdict(
+                "budget",
+                False,
+                f"{objective.name} has exhausted its {window} ({left:.1f}% left, "
+                f"{objective.target_percent:g}% target); chaos needs {need}",
+            )
+        if left < min_budget_percent:
+            return Verdict(
+                "budget",
+                False,
+                f"{objective.name} has {left:.1f}% of its {window} left "
+                f"({objective.target_percent:g}% target); chaos needs {need}",
+            )
+        shown.append(f"{objective.name} {left:.1f}%")
+    listed = ", ".join(shown)
+    return Verdict("budget", True, f"error budget left: {listed} (chaos needs {need})")
+
+
 def guard_time_left(
     seconds_left: float | None, recovery_timeout_seconds: float, margin_seconds: float
 ) -> Verdict:
-    """Checked right before a kill, not one of the twelve guards (it is about this invocation,
+    """Checked right before a kill, not one of the thirteen guards (it is about this invocation,
     not the service): the function has time left to watch the whole recovery and then record
     and report it. A watch cut short by Lambda's time limit would call a recovery in progress
     a failed experiment and free the lock halfway through it.
@@ -866,7 +923,7 @@ def decide(facts: ChaosFacts, policy: ChaosPolicy, draw_value: float) -> Decisio
     Returns
     -------
     Decision
-        Twelve verdicts in :data:`GUARDS` order; ``kill`` when all passed.
+        Thirteen verdicts in :data:`GUARDS` order; ``kill`` when all passed.
     """
     opt_in = facts.opt_in
     probability = kill_probability(policy.tick_minutes, opt_in.mtbk_hours)
@@ -882,6 +939,7 @@ def decide(facts: ChaosFacts, policy: ChaosPolicy, draw_value: float) -> Decisio
         guard_deployment(facts.service),
         targets_verdict(facts.service, facts.targets),
         guard_alarms(facts.alarms),
+        guard_budget(facts.budget, facts.alarms, facts.slo_alarm_prefix, policy.min_budget_percent),
         guard_headroom(facts.service),
     )
     return Decision(verdicts, probability, draw_value)

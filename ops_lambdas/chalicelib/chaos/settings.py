@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ class ChaosSettings:
     mtbk_hours, min_gap_hours:
         ``CHAOS_MTBK_HOURS`` (16: mean window hours between kills of a service) and
         ``CHAOS_MIN_GAP_HOURS`` (4); a service's tags may set its own.
+    min_budget_percent:
+        ``CHAOS_MIN_BUDGET_PERCENT`` (25): chaos refuses while any service level objective
+        has less than this share of its error budget left (exactly this much is enough), or
+        while a budget cannot be read; 0 turns that guard off.
     recovery_timeout_seconds, poll_seconds:
         ``CHAOS_RECOVERY_TIMEOUT_SECONDS`` (600; at most 840, inside the function's 900 s):
         a kill not recovered by then is a failed experiment. ``CHAOS_POLL_SECONDS`` (10): how
@@ -58,6 +63,7 @@ class ChaosSettings:
     min_gap_hours: float = 4.0
     recovery_timeout_seconds: int = 600
     poll_seconds: int = 10
+    min_budget_percent: float = 25.0
 
     def policy(self, tick_minutes: int) -> ChaosPolicy:
         """The pure guards' view of these settings, for a schedule every ``tick_minutes``."""
@@ -67,6 +73,7 @@ class ChaosSettings:
             mtbk_hours=self.mtbk_hours,
             min_gap_hours=self.min_gap_hours,
             tick_minutes=tick_minutes,
+            min_budget_percent=self.min_budget_percent,
         )
 
 
@@ -116,4 +123,12 @@ def load_chaos_settings(env: Mapping[str, str]) -> ChaosSettings:
         min_gap_hours=_hours(env, "CHAOS_MIN_GAP_HOURS", 4.0, zero=True),
         recovery_timeout_seconds=timeout,
         poll_seconds=env_int(env, "CHAOS_POLL_SECONDS", 10, minimum=1),
+        min_budget_percent=_budget_percent(env),
     )
+
+
+def _budget_percent(env: Mapping[str, str]) -> float:
+    value = env_float(env, "CHAOS_MIN_BUDGET_PERCENT", 25.0)
+    if not math.isfinite(value) or value > 100:
+        raise SettingsError(f"CHAOS_MIN_BUDGET_PERCENT must be 0 to 100, got {value:g}")
+    return value

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -21,6 +21,7 @@ from chalicelib.chaos.flow import handle_tick
 from chalicelib.chaos.guards import KIND_CHAOS, KIND_SPOT, KillRecord
 from chalicelib.events import ScheduledEvent
 from chalicelib.observability import metrics
+from chalicelib.slo import Budget
 from chalicelib.toolkit import Toolkit
 from tests.support.events import load_event
 from tests.support.ops_world import (
@@ -156,7 +157,7 @@ def test_all_guards_pass_one_task_is_stopped_and_recovery_is_measured(
     # Every guard's verdict and the seed are logged.
     decision = next(json.loads(line) for line in logs.lines if '"chaos decision"' in line)
     assert decision["seed"] == "chaos-run-1/default/site-chaos"
-    assert len(decision["verdicts"]) == 13  # the twelve guards, then time-left
+    assert len(decision["verdicts"]) == 14  # the thirteen guards, then time-left
     assert decision["verdicts"][-1].startswith("PASS time-left: 900 s of the function's time")
     assert all(line.startswith("PASS") for line in decision["verdicts"])
 
@@ -700,3 +701,111 @@ def test_a_service_list_that_cannot_be_read_fails_the_run_without_raising(
     assert (
         "cannot list the services of no-such-cluster (ClusterNotFoundException)" in result["reason"]
     )
+
+
+# ---- the error budget --------------------------------------------------------------------
+
+BUDGET_ON = {"CHAOS_MIN_BUDGET_PERCENT": "25", "SLO_LOAD_BALANCER": "app/site/0123456789abcdef"}
+
+
+class FixedBudgets:
+    """Stands in for :class:`chalicelib.slo.BudgetReader` (moto has no PR() statistic):
+    answers with fixed shares left, and records what it was asked."""
+
+    left: ClassVar[dict[str, float]] = {}
+    asked: ClassVar[list[tuple[str, tuple[str, ...], datetime]]] = []
+
+    def __init__(self, cloudwatch: Any, load_balancer: str) -> None:
+        self.load_balancer = load_balancer
+
+    def read(self, objectives: Any, now: datetime) -> tuple[Budget, ...]:
+        FixedBudgets.asked.append(
+            (self.load_balancer, tuple(o.describe() for o in objectives), now)
+        )
+        return tuple(Budget(o, left=FixedBudgets.left[o.name]) for o in objectives)
+
+
+@pytest.fixture
+def fixed_budgets(monkeypatch: pytest.MonkeyPatch) -> type[FixedBudgets]:
+    monkeypatch.setattr("chalicelib.chaos.flow.BudgetReader", FixedBudgets)
+    monkeypatch.setattr(FixedBudgets, "asked", [])
+    monkeypatch.setattr(FixedBudgets, "left", {"availability": 0.62, "latency": 0.88})
+    return FixedBudgets
+
+
+def test_a_budget_cloudwatch_cannot_give_refuses_and_nothing_is_stopped(
+    chaos: ChaosWorld, time: FakeTime, slack: SlackStub
+) -> None:
+    chaos.set_leash("off")
+
+    service = only(tick(chaos.kit(**BUDGET_ON), time))  # moto holds no load balancer data
+
+    assert service["status"] == "no-kill", service
+    assert refusals(service) == ["budget"]
+    assert (
+        "FAIL budget: cannot evaluate (availability budget unknown: no RequestCount data over "
+        "30 d); not killing"
+    ) in service["verdicts"]
+    assert chaos.stopped() == {}
+    assert slack.bodies == []
+
+
+def test_less_budget_left_than_the_minimum_refuses(
+    chaos: ChaosWorld, time: FakeTime, slack: SlackStub, fixed_budgets: type[FixedBudgets]
+) -> None:
+    chaos.set_leash("off")
+    fixed_budgets.left = {"availability": 0.62, "latency": 0.24}
+
+    service = only(tick(chaos.kit(**BUDGET_ON, SLO_WINDOW_DAYS="28"), time))
+
+    assert service["status"] == "no-kill", service
+    assert refusals(service) == ["budget"]
+    assert service["reason"] == (
+        "budget: latency has 24.0% of its 28 d error budget left (99.9% target); chaos needs 25%"
+    )
+    assert chaos.stopped() == {}
+    (asked,) = fixed_budgets.asked
+    assert asked == (
+        "app/site/0123456789abcdef",
+        ("availability 99.9% over 28 d", "latency 99.9% within 0.3 s over 28 d"),
+        WEDNESDAY_10AM,
+    )
+
+
+def test_exactly_the_minimum_left_lets_chaos_decide_to_kill(
+    chaos: ChaosWorld, time: FakeTime, slack: SlackStub, fixed_budgets: type[FixedBudgets]
+) -> None:
+    fixed_budgets.left = {"availability": 0.25, "latency": 0.88}
+
+    service = only(tick(chaos.kit(**BUDGET_ON), time))  # leashed: it only reports the kill
+
+    assert service["status"] == "leashed", service
+    assert (
+        "PASS budget: error budget left: availability 25.0%, latency 88.0% (chaos needs 25%)"
+        in service["verdicts"]
+    )
+
+
+def test_a_burn_rate_alert_in_alarm_refuses_by_name(
+    chaos: ChaosWorld, time: FakeTime, fixed_budgets: type[FixedBudgets]
+) -> None:
+    chaos.set_leash("off")
+    cloudwatch = chaos.clients.cloudwatch
+    name = "spotops-test-slo-availability-fast-burn"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/ApplicationELB",
+        MetricName="RequestCount",
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="burning")
+
+    service = only(tick(chaos.kit(**BUDGET_ON), time))
+
+    assert refusals(service) == ["alarms", "budget"]
+    assert f"FAIL budget: burn-rate alert in ALARM: {name}" in service["verdicts"]
+    assert chaos.stopped() == {}

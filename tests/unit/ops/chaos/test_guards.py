@@ -39,6 +39,7 @@ from chalicelib.chaos.guards import (
     draw,
     format_days,
     guard_alarms,
+    guard_budget,
     guard_deployment,
     guard_freeze,
     guard_headroom,
@@ -68,6 +69,7 @@ from chalicelib.chaos.guards import (
     time_zone,
 )
 from chalicelib.ledger import Lock
+from chalicelib.slo import AVAILABILITY, LATENCY, Budget, Objective
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 UTC
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/spotops-dev-site/abc"
@@ -113,6 +115,20 @@ def healthy(*ids: str) -> Reading[tuple[TargetState, ...]]:
     return Reading(tuple(TargetState(TG, target_id, "healthy") for target_id in ids))
 
 
+AVAIL = Objective(AVAILABILITY, 99.9, 30)
+LAT = Objective(LATENCY, 99.9, 30, threshold_seconds=0.3)
+SLO_PREFIX = "spotops-dev-slo-"
+
+
+def budgets(availability: float | None, latency: float | None) -> Reading[tuple[Budget, ...]]:
+    return Reading(
+        tuple(
+            Budget(o, left=left) if left is not None else Budget.unknown(o, "GetMetricData failed")
+            for o, left in ((AVAIL, availability), (LAT, latency))
+        )
+    )
+
+
 def facts(**changes: Any) -> ChaosFacts:
     svc = changes.pop("service", service())
     base = ChaosFacts(
@@ -124,6 +140,8 @@ def facts(**changes: Any) -> ChaosFacts:
         kill_switch=Reading(KillSwitch(False, "kill switch /spotops/dev/kill-switch is off")),
         lock=Reading(None),
         last_kill=Reading(None),
+        budget=budgets(0.62, 0.88),
+        slo_alarm_prefix=SLO_PREFIX,
     )
     return replace(base, **changes)
 
@@ -136,7 +154,7 @@ def test_every_guard_passes_on_a_steady_opted_in_service_inside_the_window() -> 
 
     assert decision.kill
     assert [v.guard for v in decision.verdicts] == list(GUARDS)
-    assert decision.summary() == "every guard passed (12)"
+    assert decision.summary() == "every guard passed (13)"
 
 
 REFUSE_ALONE: dict[str, Callable[[], tuple[ChaosFacts, float]]] = {
@@ -177,6 +195,7 @@ REFUSE_ALONE: dict[str, Callable[[], tuple[ChaosFacts, float]]] = {
         0.0,
     ),
     "alarms": lambda: (facts(alarms=Reading(("spotops-dev-target-5xx",))), 0.0),
+    "budget": lambda: (facts(budget=budgets(0.62, 0.24)), 0.0),
     "headroom": lambda: (facts(service=service(minimum_healthy_percent=100)), 0.0),
 }
 
@@ -202,14 +221,18 @@ UNREADABLE: dict[str, Callable[[], ChaosFacts]] = {
     "lock": lambda: facts(lock=Reading.failed("ledger lock unreadable (LedgerError)")),
     "min-gap": lambda: facts(last_kill=Reading.failed("ledger read failed (500)")),
     "headroom": lambda: facts(service=service(minimum_healthy_percent=None)),
+    "budget": lambda: facts(budget=budgets(0.62, None)),
 }
+# The budget guard reads the alarms too (for the burn-rate alerts), so it refuses with them.
+ALSO_UNREADABLE = {"alarms": ["budget"]}
 
 
 @pytest.mark.parametrize("guard", sorted(UNREADABLE))
 def test_a_guard_that_cannot_be_evaluated_refuses(guard: str) -> None:
     decision = decide(UNREADABLE[guard](), POLICY, 0.0)
 
-    assert [v.guard for v in decision.refusals] == [guard]
+    expected = sorted([guard, *ALSO_UNREADABLE.get(guard, [])], key=GUARDS.index)
+    assert [v.guard for v in decision.refusals] == expected
     assert "cannot evaluate" in decision.verdict(guard).reason
 
 
@@ -1122,7 +1145,8 @@ def test_a_reading_with_neither_a_value_nor_an_error_refuses(guard: str) -> None
     assert decision.verdict(guard) == Verdict(
         guard, False, "cannot evaluate (not read); not killing"
     )
-    assert [v.guard for v in decision.refusals] == [guard]
+    expected = sorted([guard, *ALSO_UNREADABLE.get(guard, [])], key=GUARDS.index)
+    assert [v.guard for v in decision.refusals] == expected
 
 
 def test_a_naive_time_is_read_as_utc() -> None:
@@ -1882,3 +1906,187 @@ def test_each_leash_off_word_unleashes(value: str) -> None:
     )
 
     assert leash.active is False
+
+
+# ---- the error budget ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("budget", "alarms", "expected"),
+    [
+        pytest.param(
+            budgets(0.62, 0.88),
+            Reading(()),
+            Verdict(
+                "budget",
+                True,
+                "error budget left: availability 62.0%, latency 88.0% (chaos needs 25%)",
+            ),
+            id="plenty-left",
+        ),
+        pytest.param(
+            budgets(0.62, 0.25),
+            Reading(()),
+            Verdict(
+                "budget",
+                True,
+                "error budget left: availability 62.0%, latency 25.0% (chaos needs 25%)",
+            ),
+            id="exactly-the-limit-passes",
+        ),
+        pytest.param(
+            budgets(0.62, 0.24),
+            Reading(()),
+            Verdict(
+                "budget",
+                False,
+                "latency has 24.0% of its 30 d error budget left (99.9% target); chaos needs 25%",
+            ),
+            id="24-percent-refuses",
+        ),
+        pytest.param(
+            budgets(0.2494, 0.9),
+            Reading(()),
+            Verdict(
+                "budget",
+                False,
+                "availability has 24.9% of its 30 d error budget left (99.9% target); "
+                "chaos needs 25%",
+            ),
+            id="just-under-the-limit-as-shown-refuses",
+        ),
+        pytest.param(
+            budgets(0.2496, 0.9),
+            Reading(()),
+            Verdict(
+                "budget",
+                True,
+                "error budget left: availability 25.0%, latency 90.0% (chaos needs 25%)",
+            ),
+            id="what-shows-as-the-limit-passes",
+        ),
+        pytest.param(
+            budgets(0.0004, 0.9),
+            Reading(()),
+            Verdict(
+                "budget",
+                False,
+                "availability has exhausted its 30 d error budget (0.0% left, 99.9% target); "
+                "chaos needs 25%",
+            ),
+            id="nothing-left-as-shown-is-exhausted",
+        ),
+        pytest.param(
+            budgets(-0.4, 0.9),
+            Reading(()),
+            Verdict(
+                "budget",
+                False,
+                "availability has exhausted its 30 d error budget (-40.0% left, 99.9% target); "
+                "chaos needs 25%",
+            ),
+            id="overspent-refuses",
+        ),
+        pytest.param(
+            budgets(0.9, 0.9),
+            Reading(("spotops-dev-slo-availability-fast-burn", "spotops-dev-target-5xx")),
+            Verdict(
+                "budget", False, "burn-rate alert in ALARM: spotops-dev-slo-availability-fast-burn"
+            ),
+            id="burn-alert-in-alarm-refuses",
+        ),
+        pytest.param(
+            budgets(0.9, 0.9),
+            Reading(("spotops-dev-target-5xx",)),
+            Verdict(
+                "budget",
+                True,
+                "error budget left: availability 90.0%, latency 90.0% (chaos needs 25%)",
+            ),
+            id="other-alarms-are-the-alarms-guards",
+        ),
+        pytest.param(
+            budgets(None, 0.9),
+            Reading(()),
+            Verdict(
+                "budget",
+                False,
+                "cannot evaluate (availability budget unknown: GetMetricData failed); not killing",
+            ),
+            id="unknown-refuses",
+        ),
+        pytest.param(
+            Reading.failed("no service level objective to read"),
+            Reading(()),
+            Verdict(
+                "budget", False, "cannot evaluate (no service level objective to read); not killing"
+            ),
+            id="unread-refuses",
+        ),
+        pytest.param(
+            Reading(()),
+            Reading(()),
+            Verdict("budget", False, "cannot evaluate (no objective read); not killing"),
+            id="no-objective-refuses",
+        ),
+        pytest.param(
+            budgets(0.9, 0.9),
+            Reading.failed("alarm states unreadable (Throttling)"),
+            Verdict(
+                "budget",
+                False,
+                "cannot evaluate (alarm states unreadable (Throttling)); not killing",
+            ),
+            id="alarms-unreadable-refuses",
+        ),
+        pytest.param(
+            budgets(0.9, 0.9),
+            NEITHER,
+            Verdict("budget", False, "cannot evaluate (alarms not read); not killing"),
+            id="alarms-not-read-refuses",
+        ),
+    ],
+)
+def test_the_budget_guard_and_the_reason_on_call_reads(
+    budget: Reading[tuple[Budget, ...]], alarms: Reading[tuple[str, ...]], expected: Verdict
+) -> None:
+    assert guard_budget(budget, alarms, SLO_PREFIX, 25.0) == expected
+
+
+def test_the_budget_limit_compares_percent_to_percent() -> None:
+    at_ten = guard_budget(budgets(0.1, 0.9), Reading(()), SLO_PREFIX, 10.0)
+    under_ten = guard_budget(budgets(0.0994, 0.9), Reading(()), SLO_PREFIX, 10.0)
+
+    assert at_ten.passed
+    assert not under_ten.passed
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [budgets(-1.0, None), Reading.failed("x")],
+    ids=["exhausted-and-unknown", "unread"],
+)
+def test_a_zero_minimum_turns_the_budget_guard_off(budget: Reading[tuple[Budget, ...]]) -> None:
+    verdict = guard_budget(budget, Reading(("spotops-dev-slo-latency-ticket",)), SLO_PREFIX, 0)
+
+    assert verdict == Verdict(
+        "budget", True, "the budget gate is off (CHAOS_MIN_BUDGET_PERCENT is 0)"
+    )
+
+
+def test_decide_uses_the_policys_budget_minimum() -> None:
+    facts_at_half = facts(budget=budgets(0.4, 0.9))
+
+    assert decide(facts_at_half, POLICY, 0.0).kill
+    refused = decide(facts_at_half, replace(POLICY, min_budget_percent=50), 0.0)
+    assert [v.guard for v in refused.refusals] == ["budget"]
+    assert "chaos needs 50%" in refused.verdict("budget").reason
+
+
+def test_a_burn_alert_in_alarm_refuses_by_the_alarms_guard_and_the_budget_guard() -> None:
+    decision = decide(facts(alarms=Reading(("spotops-dev-slo-latency-fast-burn",))), POLICY, 0.0)
+
+    assert [v.guard for v in decision.refusals] == ["alarms", "budget"]
+    assert decision.verdict("budget").reason == (
+        "burn-rate alert in ALARM: spotops-dev-slo-latency-fast-burn"
+    )
