@@ -361,8 +361,9 @@ def switch_events(switch: str, versions: Iterable[Mapping[str, Any]]) -> list[Ev
 
 
 def _why(exc: Exception) -> str:
+    """One line: the gap is one line of output, and an emulator's 500 brings a page of HTML."""
     code = error_code(exc) or type(exc).__name__
-    return f"{code}: {str(exc)[:200]}"
+    return f"{code}: {' '.join(str(exc).split())[:200]}"
 
 
 @dataclass
