@@ -9,15 +9,17 @@ spotops that knows the emulator exists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spotops.errors import UsageError
+from spotops.errors import SpotopsError, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
+    from spotops.ops.simulate import Rehearsal
     from spotops.stage.stacks import StackInfo
 
 
@@ -120,6 +122,21 @@ class Target(Protocol):
         message."""
         ...
 
+    def settle_rollout(self, ecs: Any, cluster: str, service: str) -> str | None:
+        """Play ECS's end of the rollout an action of the command line just started on the
+        service (``spotops rollback``), where the target never ends one: a message naming the
+        stand-in, and the rollout counts as completed. ``None`` where ECS ends it itself:
+        follow it."""
+        ...
+
+    def invoke_function(
+        self, rehearsal: Rehearsal, function: str, event: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """Run the stage's deployed ops ``function`` (``redeploy_on_push``...) on ``event`` as
+        Lambda would, and return its result: on AWS ``Invoke`` (RequestResponse); where Lambda
+        runs nothing (the emulator), the deployed zip in a local process (``rehearsal``)."""
+        ...
+
     def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
         """Make the alarm ``definition`` (``PutMetricAlarm``'s arguments) exist in ``state``
         where the target dropped it; a message, or None when the target keeps alarms."""
@@ -191,6 +208,26 @@ class AwsTarget:
             "deployment and sends its state change to the outcome function (`spotops status` "
             "follows it)."
         )
+
+    def settle_rollout(self, ecs: Any, cluster: str, service: str) -> str | None:
+        return None
+
+    def invoke_function(
+        self, rehearsal: Rehearsal, function: str, event: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        answer = rehearsal.client("lambda").invoke(
+            FunctionName=rehearsal.function_name(function),
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode(),
+        )
+        body = answer["Payload"].read()
+        result = json.loads(body) if body else {}
+        if answer.get("FunctionError"):
+            raise SpotopsError(
+                f"{rehearsal.function_name(function)} failed ({answer['FunctionError']}): "
+                f"{str(result.get('errorMessage', result))[:300]}"
+            )
+        return result if isinstance(result, dict) else {"result": result}
 
     def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
         return None

@@ -39,6 +39,7 @@ from spotops.proof.doctor import run_doctor
 from spotops.proof.rows import ProofReport
 from spotops.proof.verify import run_verify
 from spotops.reports import cost as cost_model
+from spotops.reports.diagnosis import diagnosis_block
 from spotops.reports.logs import (
     ALL,
     ALL_OPS,
@@ -264,6 +265,7 @@ def deploy(
         target=session.target,
         progress=progress,
         parameter_defaults=defaults,
+        diagnose=lambda site: diagnosis_block(session, site.cluster, site.service),
     )
     result = deployment.run(config, image=explicit_image, yes=yes)
     if result.declined:
@@ -687,6 +689,136 @@ def simulate(
     click.echo(json.dumps(ran.result, indent=2, default=str))
 
 
+# ---- rollback and the freeze -----------------------------------------------------------
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    metavar="REVISION|DIGEST|TAG",
+    help=(
+        "Roll back to this revision (family:N, N or a task definition ARN), image digest or tag "
+        "(default: the revision that ran before, from the ledger)."
+    ),
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", "dry_run", is_flag=True, help="Say what it would do; change nothing.")
+@click.pass_obj
+@guarded
+def rollback(
+    factory: CLIFactory,
+    stage: str,
+    region: str | None,
+    to: str | None,
+    yes: bool,
+    dry_run: bool,
+) -> None:
+    """Roll the service back (ROLLING: update it; CANARY/LINEAR in progress: stop the
+    deployment with ROLLBACK), follow it until ECS says done, and freeze pushes until
+    `spotops unfreeze` (runbooks/rollback.md)."""
+    from spotops.ops import rollback as rolling
+
+    config = factory.load_config(check_stage(stage))
+    session = factory.aws(region)
+    runner = rolling.Rollback(
+        session.client,
+        app=config.app,
+        stage=stage,
+        target=session.target,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    prepared = runner.prepare(to)
+    said = rolling.describe_prepared(prepared, _target(session))
+    if dry_run:
+        click.echo(f"Dry run, nothing changed. Would {said[0].lower()}{said[1:]}")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{said} Not asked: no terminal to ask on. Pass --yes to roll back (or "
+                "--dry-run to see what it would do)."
+            )
+        if not click.confirm(f"{said} Go?", default=False, err=True):
+            click.echo("Nothing changed.", err=True)
+            return
+    started = datetime.now(UTC)
+    outcome = runner.run(prepared)
+    for note in outcome.notes:
+        click.echo(note, err=True)
+    for line in rolling.render_outcome(outcome):
+        click.echo(line)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    click.echo(f"Took {seconds:.1f}s.", err=True)
+    if not outcome.succeeded:
+        raise SpotopsError(
+            f"ECS ended the rollback {outcome.state}: see `spotops status --stage {stage}` and "
+            "runbooks/rollback.md."
+        )
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--reason", default="planned quiet period", show_default=True, help="Why, as people read it."
+)
+@click.pass_obj
+@guarded
+def freeze(factory: CLIFactory, stage: str, region: str | None, reason: str) -> None:
+    """Freeze push-redeploys (a planned quiet period): a push is recorded, not deployed,
+    until `spotops unfreeze`."""
+    from spotops.ops.freeze import Freezer, describe_freeze
+
+    config = factory.load_config(check_stage(stage))
+    session = factory.aws(region)
+    froze, now = Freezer(session.client, app=config.app, stage=stage).freeze(reason)
+    held = describe_freeze(now) if now else ""
+    if froze:
+        click.echo(f"Pushes frozen {held}. Resume with `spotops unfreeze --stage {stage}`.")
+    else:
+        click.echo(f"Pushes were frozen already {held}; nothing changed.")
+
+
+@cli.command()
+@stage_options
+@click.option(
+    "--deploy-latest",
+    is_flag=True,
+    help="Then deploy the newest push refused while frozen (through the redeploy function).",
+)
+@click.pass_obj
+@guarded
+def unfreeze(factory: CLIFactory, stage: str, region: str | None, deploy_latest: bool) -> None:
+    """Lift the freeze of push-redeploys; with --deploy-latest deliver the newest frozen push
+    to the redeploy function, as EventBridge would have."""
+    from spotops.ops.freeze import Freezer, describe_freeze
+
+    config = factory.load_config(check_stage(stage))
+    session = factory.aws(region)
+    freezer = Freezer(session.client, app=config.app, stage=stage)
+    lifted = freezer.unfreeze()
+    if lifted is None:
+        click.echo("Pushes were not frozen; nothing to lift.")
+    else:
+        click.echo(f"Pushes deploy again: lifted the freeze {describe_freeze(lifted)}.")
+    if not deploy_latest:
+        return
+    rehearsal = factory.rehearsal(session, config.app, stage, dry_run=False)
+    push, result = freezer.deploy_latest(rehearsal)
+    if push is None:
+        click.echo("No push was refused while frozen: nothing to deploy.")
+        return
+    click.echo(
+        f"Delivered the push of {push.tag or '-'} ({push.digest[:19]}…) to "
+        f"{rehearsal.function_name('redeploy_on_push')}: {result.get('status', '?')} - "
+        f"{result.get('reason', '')}",
+        err=True,
+    )
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
 # ---- push ------------------------------------------------------------------------------
 
 
@@ -952,6 +1084,114 @@ def logs(
         show(line)
     if not lines and len(missing) < len(chosen):
         click.echo(f"No events since {start:%Y-%m-%d %H:%M:%S} UTC.", err=True)
+
+
+# ---- timeline and incident report ---------------------------------------------------------
+
+TIMELINE_SINCE_HELP = "How far back: 30m, 2h, 3d (a duration) or an ISO-8601 time."
+
+
+def _timeline_reader(factory: CLIFactory, session: AwsSession, config: StageConfig) -> Any:
+    """The stage's sources and their reader (imported here: it puts ops_lambdas/ on the path)."""
+    from spotops.reports.timeline import TimelineReader, stage_sources
+
+    deployer = factory.deployer(session)
+    stacks: dict[str, tuple[str, dict[str, str] | None]] = {
+        part: (f"{config.app}-{config.stage}-{part}", None) for part in ("ops", "site")
+    }
+    for spec in factory.stack_specs():
+        if spec.part in stacks:
+            name = spec.stack_name(config.app, config.stage)
+            found = deployer.describe(name)
+            stacks[spec.part] = (name, found.outputs if found else None)
+    sources = stage_sources(config.app, config.stage, ops=stacks["ops"], site=stacks["site"])
+    return sources, TimelineReader(session.client)
+
+
+@cli.command()
+@stage_options
+@click.option("--since", default="2h", show_default=True, help=TIMELINE_SINCE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the events.")
+@click.pass_obj
+@guarded
+def timeline(
+    factory: CLIFactory, stage: str, region: str | None, since: str, as_json: bool
+) -> None:
+    """Pushes, deployments, freezes, alarms, remediations, chaos, Spot and switches, in time order.
+
+    Each line is `time  source  kind  what`; a source that cannot be read is named on stderr.
+    """
+    config = factory.load_config(check_stage(stage))
+    start = parse_since(since)
+    sources, reader = _timeline_reader(factory, factory.aws(region), config)
+    render.print_timeline(reader.read(sources, start), as_json=as_json)
+
+
+@cli.group("incident")
+def incident_group() -> None:
+    """Write up an incident from the stage's timeline."""
+
+
+@incident_group.command("report")
+@stage_options
+@click.option("--since", default=None, help=f"{TIMELINE_SINCE_HELP} Default: 24h.")
+@click.option("--alarm", default=None, help="Centre the report on this alarm's latest episode.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write it here."
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.pass_obj
+@guarded
+def incident_report(
+    factory: CLIFactory,
+    stage: str,
+    region: str | None,
+    since: str | None,
+    alarm: str | None,
+    out: Path | None,
+    force: bool,
+) -> None:
+    """A Markdown postmortem draft: impact window, times to detect/mitigate/recover, timeline."""
+    from spotops.reports.incident import ReportInput, report
+
+    if since and alarm:
+        raise UsageError("Give --since or --alarm, not both (--alarm looks back 24h).")
+    if out is not None and out.exists() and not force:
+        raise UsageError(f"{out} exists: pass --force to overwrite it.")
+    config = factory.load_config(check_stage(stage))
+    start = parse_since(since or "24h")
+    session = factory.aws(region)
+    sources, reader = _timeline_reader(factory, session, config)
+    prefix = sources.alarm_prefix
+    try:
+        descriptions = reader.alarm_descriptions(prefix)
+    except (ClientError, BotoCoreError):
+        descriptions = {}  # the report then names no runbook for the alarm; the rest stands
+    name = None
+    if alarm:
+        name = alarm if alarm.startswith(prefix) else prefix + alarm
+        if descriptions and name not in descriptions:
+            known = ", ".join(sorted(n.removeprefix(prefix) for n in descriptions))
+            raise UsageError(f"No alarm {alarm!r} in stage {stage}: use one of {known}.")
+    site = _site(factory, session, config)
+    base = (site.parameters.get(RUNBOOK_PARAMETER) if site else "") or ""
+    rollback = f"{base.rstrip('/')}/rollback.md" if base else "runbooks/rollback.md"
+    text = report(
+        ReportInput(
+            config.app,
+            stage,
+            reader.read(sources, start),
+            descriptions,
+            rollback,
+            alarm=name,
+            since=start,
+        )
+    )
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {out}.", err=True)
 
 
 # ---- init ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from spotops.local.limits import install
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
+    from spotops.ops.simulate import Rehearsal
     from spotops.stage.stacks import StackInfo
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -128,6 +129,20 @@ class EmulatorTarget:
             "Emulator: played ECS's end of the deployment: completed (moto starts no tasks, "
             "so the service already shows the new revision)."
         )
+
+    def settle_rollout(self, ecs: Any, cluster: str, service: str) -> str | None:
+        # moto moves the service to the new revision at once but leaves every deployment
+        # IN_PROGRESS for good: the rollout is over as far as the emulator can tell.
+        return (
+            "Emulator: played ECS's end of the rollout: completed (moto starts no tasks and "
+            "ends no deployment, so the service already shows the revision)."
+        )
+
+    def invoke_function(
+        self, rehearsal: Rehearsal, function: str, event: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        # Nothing runs inside moto's Lambda: the deployed zip runs here, as simulate runs it.
+        return rehearsal.run(function, event).result
 
     def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
         name = str(definition["AlarmName"])

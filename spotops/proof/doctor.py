@@ -46,6 +46,7 @@ OPS_ROWS = (
     "kill-switch",
     "dry-run",
     "chaos-leash",
+    "pushes",
 )
 # An ops stack in these states has no resources to read.
 _NO_RESOURCES = frozenset({"REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "DELETE_COMPLETE"})
@@ -146,6 +147,7 @@ class _Doctor:
             self._timed(lambda: self._runbook_url(ops))
             self._timed(lambda: self._dead_letters(ops))
             self._timed(lambda: self._switches(ops))
+            self._timed(lambda: self._pushes(ops, site))
         else:
             self.rows += decide.not_deployed_rows(OPS_ROWS, self.names["ops"])
         target = self.session.target.describe(self.region)
@@ -334,6 +336,22 @@ class _Doctor:
             )
             rows.append(decide.dead_letter_row(which, queue.rsplit("/", 1)[-1], depth, error))
         return rows
+
+    def _pushes(self, ops: StackInfo, site: StackInfo | None) -> Row:
+        """Whether pushes deploy or are frozen (after a rollback, or planned)."""
+        app, stage = self.config.app, self.stage
+        outputs = site.outputs if site else {}
+        table = ops.outputs.get("LedgerTableName") or f"{app}-{stage}-ledger"
+        key = f"{outputs.get('ClusterName', f'{app}-{stage}')}/" + outputs.get(
+            "ServiceName", f"{app}-{stage}-site"
+        )
+        freeze, error = facts.freeze_state(self._client("dynamodb"), table, key)
+        if error:
+            return decide.pushes_row(frozen=None, error=error)
+        if freeze is None or not freeze.frozen:
+            return decide.pushes_row(frozen=False)
+        since = f"{datetime.fromtimestamp(freeze.since, UTC):%Y-%m-%d %H:%M} UTC"
+        return decide.pushes_row(frozen=True, since=since, reason=freeze.reason, by=freeze.by)
 
     def _switches(self, ops: StackInfo) -> list[Row]:
         outputs = {

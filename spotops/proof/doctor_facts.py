@@ -246,3 +246,11 @@ def queue_depth(sqs: Any, queue_url: str) -> tuple[int | None, str]:
         return None, describe(exc)
     values = attributes.get("Attributes", {})
     return sum(int(values.get(name, 0)) for name in names), ""
+
+
+def freeze_state(dynamodb: Any, table: str, service_key: str) -> tuple[Any, str]:
+    """The service's freeze as the redeploy function reads it (``chalicelib.ledger.Freeze``,
+    or None when it was never frozen), or why the ledger could not be read."""
+    from spotops.ops.freeze import read_freeze_or_error  # it puts ops_lambdas on the path
+
+    return read_freeze_or_error(dynamodb, table, service_key)

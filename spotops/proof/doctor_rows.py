@@ -561,3 +561,35 @@ def switch_row(switch: str, parameter: str, value: str | None, stage: str) -> Ro
 def not_deployed_rows(names: Sequence[str], ops_stack: str) -> list[Row]:
     """The rows that read the ops stack's resources, before its first deploy."""
     return [Row(name, State.SKIP, f"{NOT_DEPLOYED} ({ops_stack})") for name in names]
+
+
+RUNBOOK_ROLLBACK = "rollback.md"
+
+
+def pushes_row(
+    *, frozen: bool | None, since: str = "", reason: str = "", by: str = "", error: str = ""
+) -> Row:
+    """Whether pushes deploy: a freeze (after a rollback, or planned) is a warning, since
+    every push is recorded and not deployed until someone lifts it. ``frozen`` None: the
+    ledger could not be read (``error``)."""
+    name = "pushes"
+    if frozen is None:
+        return Row(
+            name,
+            State.WARN,
+            f"the ledger's freeze could not be read: {error}",
+            advice="Allow dynamodb:GetItem on the ledger table, or read FREEZE#<cluster>/"
+            "<service> in the DynamoDB console.",
+            runbook=RUNBOOK_ROLLBACK,
+        )
+    if not frozen:
+        return Row(name, State.OK, "pushes deploy (not frozen)", runbook=RUNBOOK_ROLLBACK)
+    return Row(
+        name,
+        State.WARN,
+        f"frozen since {since} ({reason or 'no reason given'}; by {by}): a push is recorded, "
+        "not deployed",
+        advice="When the fix is ready: `spotops unfreeze` (add --deploy-latest to deploy the "
+        "newest push held back).",
+        runbook=RUNBOOK_ROLLBACK,
+    )
