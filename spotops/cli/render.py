@@ -298,6 +298,12 @@ def print_status(report: Any) -> None:
         click.echo(f"  image: {service.image or '-'}")
         if service.digests:
             click.echo(f"  running digests: {', '.join(service.digests)}")
+    if report.failure:
+        click.echo("Why the last deployment failed")
+        for line in report.failure:
+            click.echo(f"  {line}")
+    if report.pushes:
+        click.echo(f"Pushes: {report.pushes}")
     if report.alarms:
         click.echo("Alarms in ALARM")
         for name, reason in report.alarms:
@@ -375,3 +381,23 @@ def print_proof(report: ProofReport) -> None:
     else:
         where = f"; runbook {first.runbook}" if first.runbook else ""
         out.print(f"{report.command}: {first.name} fails ({tally}){where}.")
+
+
+# ---- timeline ------------------------------------------------------------------------------
+
+
+def print_timeline(timeline: Any, *, as_json: bool) -> None:
+    """The events on stdout (lines, or one JSON list); each source not read on stderr."""
+    import json
+
+    from spotops.reports.timeline import render_lines
+
+    for gap in timeline.gaps:
+        click.echo(gap.line, err=True)
+    if as_json:
+        click.echo(json.dumps([e.as_json() for e in timeline.events], indent=2))
+        return
+    for line in render_lines(timeline):
+        click.echo(line)
+    if not timeline.events:
+        click.echo("No events in range.", err=True)
