@@ -141,6 +141,8 @@ class StatusReport:
     alarms: list[tuple[str, str]] = field(default_factory=list)
     site_url: str = ""
     ops: OpsStatus | None = None
+    pushes: str = ""  # whether pushes deploy or are frozen ("" when unknown: no ops stack)
+    failure: list[str] = field(default_factory=list)  # why the last deployment failed
 
     @property
     def deployed(self) -> bool:
@@ -185,7 +187,25 @@ class StatusReader:
         ops = stacks.get(ops_stack) if ops_stack else None
         if ops is not None:
             report.ops = self._ops(prefix, ops.outputs, functions)
+            if report.service is not None and ops.outputs.get("LedgerTableName"):
+                report.pushes = self._pushes(ops.outputs["LedgerTableName"], report.service)
+        if report.service is not None:
+            report.failure = self._failure(report.service, ops.outputs if ops else {})
         return report
+
+    def _failure(self, service: ServiceStatus, ops_outputs: Mapping[str, str]) -> list[str]:
+        """Why the last deployment failed, when ECS or the ledger says it did."""
+        from spotops.reports.diagnosis import last_failure  # puts ops_lambdas on the path
+
+        rollouts = [(d.rollout_state, d.task_definition) for d in service.deployments]
+        ledger = ops_outputs.get("LedgerTableName")
+        return last_failure(self._client, service.cluster, service.name, rollouts, ledger)
+
+    def _pushes(self, table: str, service: ServiceStatus) -> str:
+        """The freeze of push-redeploys, read from the ledger as the redeploy function does."""
+        from spotops.ops.freeze import read_pushes  # imported here: it puts ops_lambdas on the path
+
+        return read_pushes(self._client("dynamodb"), table, f"{service.cluster}/{service.name}")
 
     # ---- the service -------------------------------------------------------------------
 

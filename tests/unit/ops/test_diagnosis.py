@@ -53,7 +53,7 @@ def test_the_recorded_responses_have_the_shape_botocore_knows(
         service,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's placeholder, not a secret
+        aws_secret_access_key="testing",
     )
     with Stubber(client) as stubber:
         stubber.add_response(operation, load_response(fixture), params)
