@@ -245,7 +245,6 @@ def canary_stage() -> Iterator[dict[str, Any]]:
             {
                 "LedgerTableName": "spotops-dev-ledger",
                 "KillSwitchParameterName": "/spotops/dev/kill-switch",
-                "SlackWebhookSecretName": "spotops/dev/slack-webhook",
                 "SlackDeadLetterQueueUrl": queue,
             },
             {"RunbookBaseUrl": "https://example.com/runbooks"},
