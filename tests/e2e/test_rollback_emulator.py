@@ -164,12 +164,32 @@ def test_the_kill_switch_and_a_held_lock_refuse(two_pushes: tuple[Stage, str, st
     assert item(stage, f"FREEZE#{service_key(stage)}", "STATE") == {}
 
 
-def test_freeze_and_unfreeze_round_trip(stage: Stage) -> None:
+def pushes_row(stage: Stage) -> dict[str, Any]:
+    done = run(stage, "doctor", "--json")
+    rows = json.loads(done.stdout)["rows"]
+    row: dict[str, Any] = next(r for r in rows if r["name"] == "pushes")
+    return row
+
+
+def test_freeze_and_unfreeze_round_trip_shown_by_status_and_doctor(stage: Stage) -> None:
     frozen = run(stage, "freeze", "--reason", "launch day")
     twice = run(stage, "freeze")
     state = item(stage, f"FREEZE#{service_key(stage)}", "STATE")
+    status_frozen = run(stage, "status")
+    doctor_frozen = pushes_row(stage)
     lifted = run(stage, "unfreeze")
     nothing = run(stage, "unfreeze")
+    status_lifted = run(stage, "status")
+    doctor_lifted = pushes_row(stage)
+
+    assert "Pushes: frozen since" in status_frozen.stdout
+    assert "for a planned quiet period (launch day; by freeze-command)" in status_frozen.stdout
+    assert "`spotops unfreeze`" in status_frozen.stdout
+    assert doctor_frozen["state"] == "warn"
+    assert "launch day; by freeze-command" in doctor_frozen["detail"]
+    assert "spotops unfreeze" in doctor_frozen["advice"]
+    assert "Pushes: deploy" in status_lifted.stdout
+    assert doctor_lifted["state"] == "ok"
 
     assert frozen.returncode == 0, frozen.stderr
     assert "Pushes frozen since" in frozen.stdout
