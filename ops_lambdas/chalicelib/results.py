@@ -34,6 +34,7 @@ class Status(StrEnum):
     OLDER = "older"  # a push older than the image running (delivered late): changes nothing
     TWIN = "twin"  # the same digest pushed under another tag: deployed once, by the other push
     HELD_BACK = "held-back"  # a twin's or late push of a digest whose deployment failed
+    FROZEN = "frozen"  # a push while pushes are frozen (after a rollback): not deployed
     DEFERRED = "deferred"
     UP_TO_DATE = "up-to-date"
     IN_PROGRESS = "in-progress"

@@ -21,6 +21,8 @@ FORCE_NEW_DEPLOYMENT = "remediation-force-new-deployment.md"
 SCALE_OUT = "remediation-scale-out.md"
 ROLLBACK = "remediation-rollback.md"
 CAPACITY_SHIFT = "capacity-shift.md"
+# A rollback, the freeze of pushes that follows it, and how to lift it (``spotops unfreeze``).
+ROLLBACK_COMMAND = "rollback.md"
 
 
 def runbook_url(base_url: str, file_name: str) -> str:

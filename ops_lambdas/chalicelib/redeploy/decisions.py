@@ -22,7 +22,7 @@ from chalicelib.deployments import (
     ServiceDeployment,
     is_bootstrap_image,
 )
-from chalicelib.ledger import Lock
+from chalicelib.ledger import Freeze, Lock
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -176,6 +176,43 @@ def push_order(
             f"(pushed at {_moment(latest.at)})",
         )
     return PushOrder(PushVerdict.NEWER)
+
+
+# ---- the freeze after a rollback -----------------------------------------------------------
+
+# Who froze pushes for a reason other than a rollback (``spotops freeze``: a quiet period).
+PLANNED_FREEZE_BY = "freeze-command"
+# The image record's outcome of a push refused while frozen: handled, so the reconcile run
+# leaves it alone, but not a push already deployed (its event delivered again deploys it).
+FROZEN_OUTCOME = "frozen"
+
+
+def freeze_refusal(freeze: Freeze | None, label: str) -> str | None:
+    """Why a push (``label``) is not deployed while pushes are frozen; ``None`` when they
+    are not. A rollback (by ECS, by remediation, by ``spotops rollback``) freezes pushes so
+    the next push does not deploy again what was just undone; the freeze is the *present*
+    state (read again before acting), never the state when the push happened.
+
+    Example
+    -------
+    >>> frozen = Freeze(True, since=1796652120.0, reason="ECS rolled back deployment ecs-svc/1",
+    ...                 by="ecs")
+    >>> print(freeze_refusal(frozen, "v2 (sha256:ab)"))  # doctest: +NORMALIZE_WHITESPACE
+    v2 (sha256:ab) not deployed: pushes are frozen since 2026-12-07 14:02 UTC after a
+    rollback (ECS rolled back deployment ecs-svc/1); `spotops unfreeze` resumes,
+    `spotops unfreeze --deploy-latest` deploys the newest push
+    >>> freeze_refusal(Freeze(False, since=1796652120.0, by="ecs"), "v2") is None  # lifted
+    True
+    """
+    if freeze is None or not freeze.frozen:
+        return None
+    since = datetime.fromtimestamp(freeze.since, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    cause = "by `spotops freeze`" if freeze.by == PLANNED_FREEZE_BY else "after a rollback"
+    why = f" ({freeze.reason})" if freeze.reason else ""
+    return (
+        f"{label} not deployed: pushes are frozen since {since} {cause}{why}; "
+        "`spotops unfreeze` resumes, `spotops unfreeze --deploy-latest` deploys the newest push"
+    )
 
 
 # ---- twins and late pushes of a digest already deployed ------------------------------------
@@ -381,6 +418,36 @@ def report_foreign_failure(
     )
 
 
+def ecs_rolled_back(decision: OutcomeDecision, *, event_name: str, is_rollback: bool) -> bool:
+    """Whether a deployment event says ECS rolled a deployment back (or is doing so), ours
+    or not: the rollback that freezes pushes.
+
+    * ``SERVICE_DEPLOYMENT_FAILED``: the site stack's circuit breaker, deployment alarms and
+      lifecycle hooks all roll back (``Rollback: true``, hook ``Action: ROLLBACK``), so a
+      failed deployment is a rolled-back one;
+    * the ``SERVICE_DEPLOYMENT_IN_PROGRESS`` that starts the rollback ("rolling back to
+      deploymentId ...");
+    * our deployment completed while the service runs another image
+      (:attr:`OutcomeKind.ROLLED_BACK`: the rollback's own events were lost).
+
+    Not a :attr:`OutcomeKind.STALE` event about our deployment: the event that moved its
+    record past it froze already, or ECS completed it. A late or repeated event about a
+    deployment not ours still says so: the ledger, not this rule, keeps it from freezing
+    twice or after an unfreeze that came later.
+
+    Example
+    -------
+    >>> ecs_rolled_back(OutcomeDecision(OutcomeKind.FOREIGN), event_name=FAILED_EVENT,
+    ...                 is_rollback=False)
+    True
+    """
+    if decision.kind in (OutcomeKind.UNKNOWN, OutcomeKind.STALE):
+        return False
+    if decision.kind in (OutcomeKind.ROLLING_BACK, OutcomeKind.ROLLED_BACK):
+        return True
+    return event_name == FAILED_EVENT or (event_name == IN_PROGRESS_EVENT and is_rollback)
+
+
 # ---- the reconcile run --------------------------------------------------------------------
 
 
@@ -471,6 +538,7 @@ def reconcile_decision(
     record_age: float = 0.0,
     high_water: float | None = None,
     running_pushed_at: float | None = None,
+    freeze: Freeze | None = None,
 ) -> ReconcileDecision:
     """Whether the reconcile run deploys the newest image: only one whose push event was lost.
 
@@ -488,6 +556,10 @@ def reconcile_decision(
       (:func:`settle_status`, from ECS's ``deployments`` and the record's age): our completed
       deployment replaced by something else is SUPERSEDED; one still open whose outcome
       event was lost is COMPLETED or ROLLED_BACK by what ECS says about it.
+    * Never while pushes are frozen (``freeze``, read now): a push whose event was lost
+      waits for the unfreeze like any other; one refused while frozen was handled (its
+      image record says ``frozen``) and is deployed only by ``spotops unfreeze
+      --deploy-latest`` or a new push.
 
     Example
     -------
@@ -520,6 +592,13 @@ def reconcile_decision(
     if in_progress or still_open:
         return ReconcileDecision(
             ReconcileAction.WAIT, "a deployment is in progress; reconcile waits", settle
+        )
+    if newest_handled == FROZEN_OUTCOME:
+        return ReconcileDecision(
+            ReconcileAction.SKIP,
+            f"{label} was pushed while pushes were frozen and not deployed; "
+            "`spotops unfreeze --deploy-latest` or a new push deploys it",
+            settle,
         )
     if newest_handled:
         return ReconcileDecision(
@@ -561,6 +640,9 @@ def reconcile_decision(
             f"{label} is older than the image running (pushed at {_moment(running_pushed_at)})",
             settle,
         )
+    frozen = freeze_refusal(freeze, label)
+    if frozen is not None:
+        return ReconcileDecision(ReconcileAction.SKIP, f"reconcile: {frozen}", settle)
     return ReconcileDecision(
         ReconcileAction.DEPLOY, f"{label} was pushed but never deployed", settle
     )

@@ -49,11 +49,13 @@ from chalicelib.idempotent import run_once
 from chalicelib.ledger import Lock
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.redeploy.decisions import (
+    FROZEN_OUTCOME,
     PushFacts,
     PushOrder,
     PushVerdict,
     ReconcileAction,
     desired_count_change,
+    freeze_refusal,
     push_order,
     reconcile_decision,
     redeploy_lock_holder,
@@ -61,7 +63,13 @@ from chalicelib.redeploy.decisions import (
     twin_owner,
 )
 from chalicelib.results import JobResult, Status
-from chalicelib.runbooks import ACCESS_DENIED, DEPLOY_FAILED, REDEPLOY, runbook_url
+from chalicelib.runbooks import (
+    ACCESS_DENIED,
+    DEPLOY_FAILED,
+    REDEPLOY,
+    ROLLBACK_COMMAND,
+    runbook_url,
+)
 from chalicelib.slack import build_message
 
 if TYPE_CHECKING:
@@ -180,6 +188,7 @@ def reconcile(event: ScheduledEvent, kit: Toolkit) -> dict[str, Any]:
         record_age=read_at - latest.updated_at if latest is not None else 0.0,
         high_water=high_water,
         running_pushed_at=running_pushed_at,
+        freeze=kit.ledger.read_freeze(svc),
     )
     logger.info(
         "reconcile decided",
@@ -305,6 +314,14 @@ def _deploy(image: Image, kit: Toolkit, trigger: str) -> dict[str, Any]:
         return _read_failed(kit, exc, trigger=trigger, image=image)
     if order.verdict is not PushVerdict.NEWER:
         return _not_newer(kit, image, order.verdict, order.reason, trigger)
+
+    # -- frozen after a rollback: the present state, read again now, not the push's --
+    frozen = freeze_refusal(kit.ledger.read_freeze(svc), image.label)
+    if frozen is not None:
+        _frozen(kit, image, frozen, trigger)
+        # Raised, so the attempt is forgotten: this same event delivered again after the
+        # unfreeze (how `spotops unfreeze --deploy-latest` deploys it) deploys.
+        raise DeferredError(Status.FROZEN.value, frozen, **facts)
 
     # -- plan; kill switch and dry run report it --
     try:
@@ -535,7 +552,11 @@ def _order(
             )
     latest_record = kit.ledger.read_deployment(svc)
     this_push = PushFacts(image.label, pushed.pushed_at, image.event_at)
-    handled_at = handled.event_at if handled is not None else None
+    # A push refused while frozen was not deployed: its event, delivered again after the
+    # unfreeze, is still to be handled.
+    handled_at = (
+        handled.event_at if handled is not None and handled.outcome != FROZEN_OUTCOME else None
+    )
     # One push, one deployment: a twin's or late event of a push whose deployment failed
     # (or was undone) does not deploy that digest again; a new push of it does.
     spent = spent_push(
@@ -585,6 +606,41 @@ def _not_newer(
         trigger,
     )
     return _result(Status.OLDER, reason, **facts)
+
+
+def _frozen(kit: Toolkit, image: Image, reason: str, trigger: str) -> None:
+    """A push while pushes are frozen changes nothing on ECS: recorded (its image record,
+    so the reconcile run leaves it alone after the unfreeze, and the history, once per push
+    however often it is delivered) and posted once per push."""
+    svc = kit.settings.service_key
+    count("ActionsSuppressed", JOB)
+    logger.info("push not deployed: frozen", extra={"reason": reason})
+    before = kit.ledger.read_image(svc, image.digest)
+    delivered_again = (
+        before is not None
+        and before.outcome == FROZEN_OUTCOME
+        and before.tag == (image.tag or "")
+        and before.event_at == image.event_at
+    )
+    if not delivered_again:
+        kit.ledger.record_image(
+            svc,
+            image.digest,
+            FROZEN_OUTCOME,
+            tag=image.tag or "",
+            detail=reason,
+            event_at=image.event_at,
+        )
+        kit.ledger.record_history(svc, JOB, FROZEN_OUTCOME, reason)
+    _notify_once(
+        kit,
+        image,
+        f"frozen-{image.tag or 'untagged'}-{int(image.event_at or 0)}",
+        f":snowflake: Push not deployed: {image.label}",
+        f"{reason}.",
+        trigger,
+        runbook=ROLLBACK_COMMAND,
+    )
 
 
 def _held_back(kit: Toolkit, image: Image, reason: str, trigger: str) -> dict[str, Any]:

@@ -22,11 +22,12 @@ from chalicelib.deployments import (
     primary_deployment_of,
 )
 from chalicelib.failures import FailureKind, failure_kind
-from chalicelib.ledger import Lock
+from chalicelib.ledger import Freeze, Lock
 from chalicelib.redeploy.decisions import (
     COMPLETED_EVENT,
     FAILED_EVENT,
     IN_PROGRESS_EVENT,
+    PLANNED_FREEZE_BY,
     SETTLE_GRACE_SECONDS,
     TWIN_WINDOW_SECONDS,
     OutcomeDecision,
@@ -35,6 +36,8 @@ from chalicelib.redeploy.decisions import (
     PushVerdict,
     ReconcileAction,
     desired_count_change,
+    ecs_rolled_back,
+    freeze_refusal,
     outcome_decision,
     push_order,
     reconcile_decision,
@@ -1357,3 +1360,104 @@ def test_reconcile_settles_nothing_without_the_running_image() -> None:
         record_age=3600.0,
     )
     assert (decision.action, decision.settle) == (ReconcileAction.WAIT, None)
+
+
+# ---- the freeze after a rollback ------------------------------------------------------------
+
+FROZE_AT = 1796652120.0  # 2026-12-07 14:02:00 UTC
+FROZEN = Freeze(
+    True,
+    since=FROZE_AT,
+    reason="ECS rolled back deployment ecs-svc/1 (circuit breaker)",
+    by="ecs",
+    deployment_id="ecs-svc/1",
+)
+
+
+@pytest.mark.usefixtures("not_utc")
+@pytest.mark.parametrize(
+    ("freeze", "expected"),
+    [
+        (
+            FROZEN,
+            "v2 (sha256:bbbb) not deployed: pushes are frozen since 2026-12-07 14:02 UTC after "
+            "a rollback (ECS rolled back deployment ecs-svc/1 (circuit breaker)); `spotops "
+            "unfreeze` resumes, `spotops unfreeze --deploy-latest` deploys the newest push",
+        ),
+        (
+            dataclasses.replace(FROZEN, by=PLANNED_FREEZE_BY, reason=""),
+            "v2 (sha256:bbbb) not deployed: pushes are frozen since 2026-12-07 14:02 UTC by "
+            "`spotops freeze`; `spotops unfreeze` resumes, `spotops unfreeze --deploy-latest` "
+            "deploys the newest push",
+        ),
+        (dataclasses.replace(FROZEN, frozen=False, unfrozen_at=FROZE_AT + 60), None),
+        (None, None),
+    ],
+)
+def test_a_push_is_refused_while_frozen_with_the_reason_on_call_reads(
+    freeze: Freeze | None, expected: str | None
+) -> None:
+    assert freeze_refusal(freeze, "v2 (sha256:bbbb)") == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "is_rollback", "froze"),
+    [
+        (OutcomeKind.ROLLING_BACK, IN_PROGRESS_EVENT, True, True),  # ours, starting to roll back
+        (OutcomeKind.ROLLED_BACK, COMPLETED_EVENT, False, True),  # ours, rolled back (seen late)
+        (OutcomeKind.FAILED, FAILED_EVENT, False, True),  # the stack's breaker rolls back
+        (OutcomeKind.FOREIGN, FAILED_EVENT, False, True),
+        (OutcomeKind.FOREIGN, IN_PROGRESS_EVENT, True, True),
+        (OutcomeKind.STALE, IN_PROGRESS_EVENT, True, False),  # ours, past it: frozen already
+        (OutcomeKind.STALE, FAILED_EVENT, False, False),  # ... or ECS completed it
+        (OutcomeKind.FOREIGN, IN_PROGRESS_EVENT, False, False),  # a deployment rolling out
+        (OutcomeKind.FOREIGN, COMPLETED_EVENT, False, False),  # e.g. the rollback's own
+        (OutcomeKind.FOREIGN, COMPLETED_EVENT, True, False),
+        (OutcomeKind.SUCCEEDED, COMPLETED_EVENT, False, False),
+        (OutcomeKind.PROGRESS, IN_PROGRESS_EVENT, False, False),
+        (OutcomeKind.UNKNOWN, FAILED_EVENT, False, False),
+        (OutcomeKind.UNKNOWN, IN_PROGRESS_EVENT, True, False),
+    ],
+)
+def test_a_rollback_by_ecs_is_told_from_its_events(
+    kind: OutcomeKind, event: str, is_rollback: bool, froze: bool
+) -> None:
+    decision = OutcomeDecision(kind)
+    assert ecs_rolled_back(decision, event_name=event, is_rollback=is_rollback) is froze
+
+
+@pytest.mark.usefixtures("not_utc")
+def test_reconcile_deploys_no_lost_push_while_frozen() -> None:
+    facts: dict[str, Any] = {
+        "newest": NEWEST,
+        "running_image": f"{REPO}@{DIGEST}",
+        "in_progress": False,
+        "latest": record(DeploymentStatus.COMPLETED),
+        "newest_handled": None,
+    }
+    frozen = reconcile_decision(**facts, freeze=FROZEN)
+    assert frozen.action is ReconcileAction.SKIP
+    assert frozen.reason == (
+        f"reconcile: v2 ({OTHER[:19]}) not deployed: pushes are frozen since 2026-12-07 14:02 "
+        "UTC after a rollback (ECS rolled back deployment ecs-svc/1 (circuit breaker)); "
+        "`spotops unfreeze` resumes, `spotops unfreeze --deploy-latest` deploys the newest push"
+    )
+    lifted = dataclasses.replace(FROZEN, frozen=False)
+    assert reconcile_decision(**facts, freeze=lifted).action is ReconcileAction.DEPLOY
+
+
+@pytest.mark.parametrize("freeze", [FROZEN, dataclasses.replace(FROZEN, frozen=False)])
+def test_reconcile_leaves_a_push_refused_while_frozen_to_a_person(freeze: Freeze) -> None:
+    decision = reconcile_decision(
+        newest=NEWEST,
+        running_image=f"{REPO}@{DIGEST}",
+        in_progress=False,
+        latest=record(DeploymentStatus.COMPLETED),
+        newest_handled="frozen",
+        freeze=freeze,
+    )
+    assert decision.action is ReconcileAction.SKIP
+    assert decision.reason == (
+        f"v2 ({OTHER[:19]}) was pushed while pushes were frozen and not deployed; "
+        "`spotops unfreeze --deploy-latest` or a new push deploys it"
+    )
