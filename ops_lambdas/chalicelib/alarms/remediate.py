@@ -339,6 +339,24 @@ def _act(
                 DeploymentStatus.ROLLED_BACK.value,
                 f"rolled back by remediation of {subject}",
             )
+        if plan.action is Action.ROLLBACK:
+            # Or the next push (or a late delivery of the bad one) deploys again what this
+            # rollback just undid.
+            froze = ledger.freeze(
+                svc,
+                at=clock(),
+                reason=(
+                    f"remediation of {subject} rolled back deployment "
+                    f"{plan.undoes_deployment or '(unrecorded)'}"
+                ),
+                by="remediation",
+                deployment_id=plan.undoes_deployment,
+            )
+            if froze:
+                summary = (
+                    f"{summary}; pushes are now frozen (a push is recorded, not deployed): "
+                    "`spotops unfreeze` resumes"
+                )
         if plan.action is Action.CAPACITY_RETURN:
             shift = records.shift(svc)
             if shift is not None:

@@ -13,22 +13,25 @@ is posted, so a retry after a ledger error never posts twice.
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.deployments import DeploymentRecord
 from chalicelib.errors import LedgerError
-from chalicelib.gateway import AwsCallError, EcsGateway
+from chalicelib.gateway import AwsCallError, DiagnosisReads, EcsGateway
 from chalicelib.idempotent import run_once
 from chalicelib.observability import count, ignore_event, logger
 from chalicelib.redeploy.decisions import (
     OutcomeDecision,
     OutcomeKind,
+    ecs_rolled_back,
     outcome_decision,
     report_foreign_failure,
 )
 from chalicelib.results import JobResult, Status
-from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, runbook_url
-from chalicelib.slack import build_message
+from chalicelib.runbooks import DEPLOY_FAILED, REDEPLOY, ROLLBACK_COMMAND, runbook_url
+from chalicelib.slack import SECTION_TEXT_LIMIT, build_message
 
 if TYPE_CHECKING:
     from chalicelib.events import EcsDeploymentStateChangeEvent
@@ -91,13 +94,15 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
         running_image=running,
     )
     facts = {"deployment_id": deployment_id}
+    # Before anything is recorded or posted: a ledger error here is retried by Lambda.
+    frozen = _freeze_if_rolled_back(kit, event, decision)
     if report_foreign_failure(
         decision,
         event_name=event.event_name,
         deployment_id=deployment_id,
         superseded_id=(record.superseded_id or None) if record is not None else None,
     ):
-        return _foreign_failure(kit, event)
+        return _foreign_failure(kit, event, frozen)
     if decision.kind not in _STATUS or record is None:
         reason = {
             OutcomeKind.FOREIGN: f"deployment {deployment_id} was not started by the redeploy job",
@@ -108,22 +113,88 @@ def _apply(event: EcsDeploymentStateChangeEvent, kit: Toolkit) -> dict[str, Any]
         logger.info("deployment event changes nothing", extra={"reason": reason})
         if decision.kind is OutcomeKind.UNKNOWN:
             count("EventsIgnored", JOB)
-        return JobResult(JOB, Status.IGNORED, reason, facts).as_dict()
+        if frozen:  # a rollback of a deployment not ours (or seen late): nothing else says so
+            _post_freeze(kit, event, frozen)
+        return JobResult(JOB, Status.IGNORED, reason, {**facts, "froze": bool(frozen)}).as_dict()
 
     released = _record(kit, record, decision, event.reason)
-    _post(kit, event, record, decision, running)
+    _post(kit, event, record, decision, running, frozen)
     count("ActionsTaken" if decision.kind is OutcomeKind.SUCCEEDED else "ActionsFailed", JOB)
     return JobResult(
-        JOB, _STATUS[decision.kind], event.reason, {**facts, "lock_released": released}
+        JOB,
+        _STATUS[decision.kind],
+        event.reason,
+        {**facts, "lock_released": released, "froze": bool(frozen)},
     ).as_dict()
 
 
-def _foreign_failure(kit: Toolkit, event: EcsDeploymentStateChangeEvent) -> dict[str, Any]:
+def _event_time(event: EcsDeploymentStateChangeEvent) -> float:
+    """The event's own ``time`` (when ECS rolled back), whenever it is delivered; now when
+    unreadable, the side that freezes."""
+    value = event.get("time")
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        return time.time()
+    return moment.timestamp() if moment.tzinfo is not None else time.time()
+
+
+def _freeze_if_rolled_back(
+    kit: Toolkit, event: EcsDeploymentStateChangeEvent, decision: OutcomeDecision
+) -> str:
+    """Freeze pushes when ECS rolled a deployment back, ours or not; the line the post adds
+    when this event froze them ("" when it did not: not a rollback, frozen already, or
+    lifted after the rollback happened, which the ledger checks by the event's own time).
+
+    Neither the dry run nor the kill switch stops it: they hold back what the toolkit would
+    do to production, while this rollback is one ECS really did, and the freeze changes
+    nothing in AWS; it only keeps the next push from deploying again what ECS undid."""
+    if not ecs_rolled_back(decision, event_name=event.event_name, is_rollback=event.is_rollback):
+        return ""
+    svc = kit.settings.service_key
+    deployment_id = event.deployment_id
+    froze = kit.ledger.freeze(
+        svc,
+        at=_event_time(event),
+        reason=f"ECS rolled back deployment {deployment_id} ({event.reason or event.event_name})",
+        by="ecs",
+        deployment_id=deployment_id,
+    )
+    if not froze:
+        return ""
+    kit.ledger.record_history(svc, JOB, "frozen", f"{deployment_id} {event.reason}")
+    logger.info("pushes frozen after an ECS rollback", extra={"deployment_id": deployment_id})
+    return (
+        f":snowflake: Pushes to `{svc}` are now frozen: a push is recorded, not deployed. "
+        "`spotops unfreeze` resumes; `spotops unfreeze --deploy-latest` also deploys the "
+        f"newest push ({runbook_url(kit.settings.runbook_base_url, ROLLBACK_COMMAND)})."
+    )
+
+
+def _post_freeze(kit: Toolkit, event: EcsDeploymentStateChangeEvent, line: str) -> None:
+    settings = kit.settings
+    message = build_message(
+        f":snowflake: Pushes frozen: ECS rolled back deployment {event.deployment_id}",
+        line,
+        facts=[
+            ("Event", event.event_name),
+            ("Deployment", event.deployment_id),
+            ("ECS says", event.reason or "-"),
+        ],
+        runbook=runbook_url(settings.runbook_base_url, ROLLBACK_COMMAND),
+        footer=f"{settings.app_name}-{settings.stage} · {JOB} · event {event.get('id')}",
+    )
+    kit.notifier.post(message, job=JOB)
+
+
+def _foreign_failure(
+    kit: Toolkit, event: EcsDeploymentStateChangeEvent, frozen: str = ""
+) -> dict[str, Any]:
     """Tell on-call that a deployment we did not start failed; our records stay as they are."""
     settings = kit.settings
     svc = settings.service_key
     deployment_id = event.deployment_id
-    facts = {"deployment_id": deployment_id}
+    facts = {"deployment_id": deployment_id, "froze": bool(frozen)}
     try:
         first = kit.ledger.claim_foreign_failure(svc, deployment_id)
     except LedgerError as exc:
@@ -139,7 +210,8 @@ def _foreign_failure(kit: Toolkit, event: EcsDeploymentStateChangeEvent) -> dict
         "it: a stack update (`spotops deploy`), the console, the CLI, another tool, or a "
         "remediation of the alarm function (its follow-up in this channel names the action). "
         "Our deployment records are unchanged; ECS keeps or restores the previous revision "
-        "where the circuit breaker or the deployment alarms roll back.",
+        "where the circuit breaker or the deployment alarms roll back."
+        + (f"\n{frozen}" if frozen else ""),
         facts=[
             ("Event", event.event_name),
             ("Deployment", deployment_id),
@@ -195,6 +267,7 @@ def _post(
     record: DeploymentRecord,
     decision: OutcomeDecision,
     running: str | None,
+    frozen: str = "",
 ) -> None:
     settings = kit.settings
     svc = settings.service_key
@@ -225,6 +298,7 @@ def _post(
             failed,
         ),
     }[decision.kind]
+    body += f"\n{frozen}" if frozen else ""  # the freeze this event's rollback began
     message = build_message(
         title,
         body,
@@ -235,5 +309,33 @@ def _post(
         ],
         runbook=runbook,
         footer=f"{settings.app_name}-{settings.stage} · {JOB} · event {event.get('id')}",
+        details=_diagnosis(kit, record) if decision.kind in _DIAGNOSED else None,
     )
     kit.notifier.post(message, job=JOB)
+
+
+# A rolling-back event comes before the failure it announces; the final one says why.
+_DIAGNOSED = frozenset({OutcomeKind.FAILED, OutcomeKind.ROLLED_BACK})
+
+
+def _diagnosis(kit: Toolkit, record: DeploymentRecord) -> str:
+    """Why the deployment failed, within one Slack section (plain text: it is AWS's and the
+    site's words). Never raises: the outcome is posted whatever the diagnosis could read."""
+    settings = kit.settings
+    try:
+        clients = kit.aws
+        if clients is None:
+            return "Why it failed: not read (this toolkit has no AWS clients)."
+        reads = DiagnosisReads(
+            kit.ecs,
+            clients.elbv2,
+            clients.client("logs"),
+            cluster=settings.cluster_name,
+            service=settings.service_name,
+        )
+        found = reads.diagnose(record.task_definition)
+    except Exception as exc:  # the report matters more than its diagnosis
+        logger.warning("cannot diagnose the deployment", extra={"error": repr(exc)})
+        return f"Why it failed: could not be read ({type(exc).__name__})."
+    heading = "Why it failed:\n"
+    return heading + found.text(SECTION_TEXT_LIMIT - len(heading))

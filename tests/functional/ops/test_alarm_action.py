@@ -228,6 +228,40 @@ def test_5xx_soon_after_the_toolkits_deployment_rolls_back_to_the_previous_revis
     assert "v2.0.0" in all_text(slack.bodies[-1])
 
 
+def test_a_rollback_by_remediation_freezes_pushes_and_says_so(
+    kit: Toolkit, site: World, clock: Clock, slack: SlackStub
+) -> None:
+    deployed(site, kit, clock)
+    clock.advance(10 * 60)
+
+    result = run(kit, sns_alarm(f"{PREFIX}target-5xx", at=clock()), clock)
+
+    assert result["status"] == "acted", result
+    state = kit.ledger.read_freeze(kit.settings.service_key)
+    assert state is not None
+    assert (state.frozen, state.by, state.deployment_id) == (True, "remediation", "ecs-svc/77")
+    assert state.since == clock()
+    assert state.reason == (f"remediation of {PREFIX}target-5xx rolled back deployment ecs-svc/77")
+    assert "pushes are now frozen" in all_text(slack.bodies[-1])
+    assert "`spotops unfreeze` resumes" in all_text(slack.bodies[-1])
+
+
+def test_a_dry_run_rollback_by_remediation_freezes_nothing(
+    site: World, clock: Clock, slack: SlackStub
+) -> None:
+    site.set_dry_run("true")
+    kit = kit_for(site, clock)
+    _, new = deployed(site, kit, clock)
+    clock.advance(10 * 60)
+
+    result = run(kit, sns_alarm(f"{PREFIX}target-5xx", at=clock()), clock)
+
+    assert result["status"] == "dry-run", result
+    assert service(site)["taskDefinition"] == new
+    assert kit.ledger.read_freeze(kit.settings.service_key) is None
+    assert "frozen" not in all_text(slack.bodies[-1])
+
+
 def test_5xx_long_after_the_deployment_is_not_rolled_back(
     kit: Toolkit, site: World, clock: Clock
 ) -> None:

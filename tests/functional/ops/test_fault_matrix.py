@@ -192,10 +192,11 @@ OUTCOME_SEQUENCES = {
         "COMPLETED",
         2,
     ),
+    # The rollback freezes pushes (posted once, by its event); our failure is posted.
     "rollback-under-ecs-id-then-ours-fails": (
         [("Rollback", OTHER, "e1"), ("Completed", OTHER, "e2"), ("Failed", OURS, "e3")],
         "FAILED",
-        1,
+        2,
     ),
     "completed-then-late-failure": (
         [("Completed", OURS, "e1"), ("Failed", OURS, "e2")],

@@ -79,8 +79,10 @@ def test_reconcile_never_deploys_a_rolled_back_image_after_the_records_expired(
     assert later.ledger.read_lock(later.settings.service_key) is None
     assert result["status"] == "skipped", result
     assert "not newer than the newest image ever deployed" in result["reason"]
-    # What held it back is one small item without TTL.
-    assert survivors == [f"HOLD#{later.settings.service_key}/NEWEST"]
+    # What held it back is one small item without TTL (the other is the freeze the failed
+    # deployment's rollback began; the hold-back alone keeps the image out after an unfreeze).
+    svc = later.settings.service_key
+    assert sorted(survivors) == [f"FREEZE#{svc}/STATE", f"HOLD#{svc}/NEWEST"]
 
 
 def test_the_hold_back_only_moves_forward_and_a_new_image_still_deploys(

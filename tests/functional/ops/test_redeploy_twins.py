@@ -211,6 +211,8 @@ def test_the_failed_digest_pushed_again_under_a_new_tag_after_the_window_is_depl
     ecs = EcsDeployments(None)
     owner = handle_push(release, ecs_kit(world, ecs))
     failed_and_rolled_back(world, owner["deployment_id"])
+    # The rollback froze pushes; on-call lifts the freeze before retrying.
+    assert make_kit(world).ledger.unfreeze(make_kit(world).settings.service_key, by="test")
     for tag in ("v1.2.4", "v1.2.5"):  # the same manifest under new tags
         assert world.push_image(tag, seed=RELEASE) == digest
     pushed_at(world, digest, "2026-12-01T10:00:00Z")  # ECR keeps the first push's time
