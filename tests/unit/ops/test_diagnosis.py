@@ -6,13 +6,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
 from botocore.stub import Stubber
 
-from chalicelib.diagnosis import Diagnosis, diagnose, stop_reason
+from chalicelib.diagnosis import Diagnosis, diagnose, stop_reason, task_id
 from tests.support.aws_responses import load_response
 
-NEWEST = "0a1b2c3d4e5f40718293a4b5c6d7e8f9"
-OOM = "2c3d4e5f6a7b40718293a4b5c6d7e8f1"
+STOPPED = load_response("ecsDescribeTasksStopped")["tasks"]
+NEWEST, _, OOM, PULL = (task_id(t["taskArn"]) for t in STOPPED)
 
 
 def tasks() -> list[dict[str, Any]]:
@@ -52,8 +54,7 @@ def test_the_recorded_responses_have_the_shape_botocore_knows(
     client = boto3.client(
         service,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        config=Config(signature_version=UNSIGNED),  # stubbed: nothing is signed or sent
     )
     with Stubber(client) as stubber:
         stubber.add_response(operation, load_response(fixture), params)
@@ -76,7 +77,7 @@ def test_identical_stops_are_counted_once_newest_first_with_the_targets_after() 
         f"2 tasks stopped (newest {NEWEST}): Essential container in task exited; site exited 1",
         f"task {OOM} stopped: Essential container in task exited; site exited 137 "
         "(OutOfMemoryError: Container killed due to memory usage)",
-        "task 3d4e5f6a7b8c40718293a4b5c6d7e8f2 stopped: CannotPullContainerError: pull image "
+        f"task {PULL} stopped: CannotPullContainerError: pull image "
         "manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr."
         "us-east-1.amazonaws.com/my-repository-name:v9: not found",
         "2 targets (e.g. 10.0.1.5:8080) unhealthy: Target.ResponseCodeMismatch "
