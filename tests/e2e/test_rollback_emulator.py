@@ -129,13 +129,32 @@ def test_a_dry_run_changes_nothing_and_bad_targets_are_refused(
     assert not [h for h in history(stage) if h["action"] == "rollback"]
 
 
-def test_rollback_to_a_tag_uses_its_revision(two_pushes: tuple[Stage, str, str]) -> None:
-    stage, first, _ = two_pushes
+def test_rollback_to_a_tag_a_revision_or_a_new_digest(two_pushes: tuple[Stage, str, str]) -> None:
+    stage, first, second = two_pushes
+    never_deployed = stage.push_image("v0.9.0")
+    revisions_before = len(
+        stage.client("ecs").list_task_definitions(familyPrefix=stage.site["TaskDefinitionFamily"])[
+            "taskDefinitionArns"
+        ]
+    )
 
-    done = run(stage, "rollback", "--to", "v1.0.0", "--yes")
+    by_tag = run(stage, "rollback", "--to", "v1.0.0", "--yes")
+    on_tag = stage.service()["taskDefinition"]
+    by_number = run(stage, "rollback", "--to", second.rsplit(":", 1)[-1], "--yes")
+    on_number = stage.service()["taskDefinition"]
+    by_digest = run(stage, "rollback", "--to", never_deployed, "--yes")
 
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert stage.service()["taskDefinition"] == first
+    assert by_tag.returncode == 0, by_tag.stderr[-2000:]
+    assert on_tag == first  # the newest revision already running v1.0.0: none registered
+    assert by_number.returncode == 0, by_number.stderr[-2000:]
+    assert on_number == second
+    assert by_digest.returncode == 0, by_digest.stderr[-2000:]
+    assert "Registered" in by_digest.stderr
+    assert stage.site_image().endswith(f"@{never_deployed}")
+    revisions = stage.client("ecs").list_task_definitions(
+        familyPrefix=stage.site["TaskDefinitionFamily"]
+    )["taskDefinitionArns"]
+    assert len(revisions) == revisions_before + 1
 
 
 def test_the_kill_switch_and_a_held_lock_refuse(two_pushes: tuple[Stage, str, str]) -> None:

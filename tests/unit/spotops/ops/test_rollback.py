@@ -300,8 +300,12 @@ def _described(strategy: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize(
+    ("end", "succeeded", "recorded"),
+    [("ROLLBACK_SUCCESSFUL", True, "succeeded"), ("ROLLBACK_FAILED", False, "failed")],
+)
 def test_an_open_canary_deployment_is_stopped_with_rollback_and_followed(
-    canary_stage: dict[str, Any],
+    canary_stage: dict[str, Any], end: str, succeeded: bool, recorded: str
 ) -> None:
     clients, stubber = canary_stage["clients"], canary_stage["stubber"]
     service_ref = {"cluster": CLUSTER, "services": [SERVICE]}
@@ -328,7 +332,7 @@ def test_an_open_canary_deployment_is_stopped_with_rollback_and_followed(
         {"serviceDeploymentArn": SD_ARN},
         {"serviceDeploymentArn": SD_ARN, "stopType": "ROLLBACK"},
     )
-    for status in ("ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"):
+    for status in ("ROLLBACK_IN_PROGRESS", end):
         stubber.add_response(
             "describe_service_deployments",
             {
@@ -375,8 +379,11 @@ def test_an_open_canary_deployment_is_stopped_with_rollback_and_followed(
         stubber.assert_no_pending_responses()
 
     assert prepared.plan == rb.Plan("stop", ARN.format(5), ARN.format(4), stop_arn=SD_ARN)
-    assert outcome.state == "ROLLBACK_SUCCESSFUL"
-    assert outcome.succeeded
+    assert outcome.state == end
+    assert outcome.succeeded is succeeded
+    # Both in one second: the ledger orders them by second only.
+    outcomes = sorted(h.outcome for h in ledger.read_history(f"{CLUSTER}/{SERVICE}"))
+    assert outcomes == sorted([recorded, "started"])
     assert any("ROLLBACK_IN_PROGRESS" in line for line in progress)
     freeze = ledger.read_freeze(f"{CLUSTER}/{SERVICE}")
     assert freeze is not None
