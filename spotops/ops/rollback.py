@@ -34,13 +34,13 @@ from spotops.target import AWS, Target
 # isort: split
 from chalicelib.controls import KILL_SWITCH_OFF
 from chalicelib.ledger import DeploymentRecord, Freeze, Lock, SafetyLedger
-from chalicelib.runbooks import runbook_url
+from chalicelib.runbooks import ROLLBACK_COMMAND, runbook_url
 from chalicelib.slack import build_message
 
 if TYPE_CHECKING:
     from spotops.aws import ClientFactory
 
-RUNBOOK = "rollback.md"
+RUNBOOK = ROLLBACK_COMMAND  # the functions link the same page when they freeze pushes
 ACTION = "rollback"
 FROZEN_BY = "rollback-command"
 PLANNED_FREEZE_BY = "freeze-command"

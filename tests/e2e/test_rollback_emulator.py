@@ -222,3 +222,24 @@ def test_freeze_and_unfreeze_round_trip_shown_by_status_and_doctor(stage: Stage)
     assert nothing.returncode == 0
     assert "Pushes were not frozen; nothing to lift." in nothing.stdout
     assert item(stage, f"FREEZE#{service_key(stage)}", "STATE")["frozen"] == {"BOOL": False}
+
+
+def test_a_push_while_frozen_is_held_until_unfreeze_deploy_latest(
+    two_pushes: tuple[Stage, str, str],
+) -> None:
+    stage, first, _ = two_pushes
+    assert run(stage, "rollback", "--yes").returncode == 0
+    digest = stage.push_image("v3.0.0")
+
+    run(stage, "simulate", "ecr-push", "v3.0.0")  # the function defers it: frozen
+    held = item(stage, f"IMAGE#{service_key(stage)}", digest)
+    running_while_frozen = stage.service()["taskDefinition"]
+    deployed = run(stage, "unfreeze", "--deploy-latest")
+
+    assert held["outcome"] == {"S": "frozen"}
+    assert running_while_frozen == first
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    assert "Pushes deploy again: lifted the freeze" in deployed.stdout
+    assert f"Delivered the push of v3.0.0 ({digest[:19]}" in deployed.stderr
+    assert json.loads(deployed.stdout[deployed.stdout.index("{") :])["status"] == "deploying"
+    assert stage.site_image().endswith(f"@{digest}")
