@@ -184,11 +184,13 @@ def burn_text(rate: float | None) -> str:
 
 
 def budget_line(budgets: Sequence[Budget]) -> str:
-    """The alert's line: ``Error budget left (30 d): availability 62%, latency 88%``; one
-    objective per window when the windows differ. ``budget unknown`` when none is known.
+    """The alert's line: ``Error budget left (30 d): availability 62%, latency 88%`` (one
+    part per window when the windows differ); ``Error budget left: budget unknown (why)``
+    when none is known.
     """
     if not budgets or all(b.left is None for b in budgets):
-        return "budget unknown"
+        why = next((b.error for b in budgets if b.error), "no objective")
+        return f"Error budget left: budget unknown ({why})"
     windows = sorted({b.objective.window_days for b in budgets})
     parts = []
     for days in windows:

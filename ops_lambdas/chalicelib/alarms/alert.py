@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
@@ -46,6 +47,7 @@ from chalicelib.idempotent import run_once
 from chalicelib.observability import count, logger
 from chalicelib.results import Status
 from chalicelib.runbooks import runbook_url
+from chalicelib.slo import BudgetReader, budget_line
 
 if TYPE_CHECKING:
     from chalicelib.toolkit import Toolkit
@@ -140,7 +142,11 @@ def _alarm(change: AlarmChange, kit: Toolkit, clock: Clock, foreign: str | None)
         )
 
     # 2. the alert, first
-    context = replace(_alert_context(change, kit, severity, foreign), late=decision.stale)
+    context = replace(
+        _alert_context(change, kit, severity, foreign),
+        late=decision.stale,
+        budget=_budget(kit, clock()),
+    )
     if decision.notice is Notice.HOLD:
         count("AlertsHeld", JOB)
         logger.info("alert held: the alarm flaps", extra={"entries": decision.entries_in_window})
@@ -207,6 +213,18 @@ def _alert_context(
         footer=footer_for(kit, f"{change.source} {change.event_id}"),
         foreign=foreign,
     )
+
+
+def _budget(kit: Toolkit, now: float) -> str:
+    """The error budget left per objective, read now, as the alert's line; a failure reads
+    "budget unknown" and never holds up the alert."""
+    slo = kit.settings.slo
+    try:
+        reader = BudgetReader(kit.cloudwatch, slo.load_balancer)
+        return budget_line(reader.read(slo.objectives, datetime.fromtimestamp(now, UTC)))
+    except Exception as exc:  # the alert goes out whatever the budget read does
+        logger.warning("error budget unreadable; alerting without it", extra={"error": repr(exc)})
+        return "Error budget left: budget unknown (not read)"
 
 
 def _description(kit: Toolkit, name: str) -> str | None:

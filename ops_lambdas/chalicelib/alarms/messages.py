@@ -58,6 +58,9 @@ class AlertContext:
     footer: str
     foreign: str | None = None
     late: str | None = None  # the change is older than the last one recorded: why
+    # "Error budget left (30 d): availability 62%, latency 88%", read at alert time
+    # (chalicelib.slo.budget_line); None: not read (the alert says nothing of it).
+    budget: str | None = None
 
 
 def _facts(change: AlarmChange, context: AlertContext) -> list[tuple[str, str]]:
@@ -119,6 +122,8 @@ def alert(change: AlarmChange, decision: NoticeDecision, context: AlertContext) 
             lines.append("How long it was in ALARM is unknown (the toolkit did not see it start).")
     if decision.held:
         lines.append(f"{decision.held} alert(s) of this alarm were held back while it flapped.")
+    if context.budget:
+        lines.append(escape(context.budget))
     lines += _warnings(change, context)
     return build_message(
         f"{_ICONS.get(change.state, ':bell:')} {change.state}: {change.name}",
@@ -141,6 +146,7 @@ def flapping_summary(
         f"While it flaps, its alerts are summarised at most once every "
         f"{duration(policy.summary_seconds)}. Remediation still runs within its limits, "
         "and every action taken is posted.",
+        *([escape(context.budget)] if context.budget else []),
         *_warnings(change, context),
     ]
     return build_message(

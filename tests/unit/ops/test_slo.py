@@ -88,7 +88,7 @@ def test_budget_line_lists_each_objective_and_says_unknown_when_none_is_known() 
     line = budget_line([Budget(AVAIL, left=0.62), Budget(LAT, left=0.884)])
     assert line == "Error budget left (30 d): availability 62%, latency 88%"
     unknown = [Budget.unknown(AVAIL, "x"), Budget.unknown(LAT, "y")]
-    assert budget_line(unknown) == "budget unknown"
+    assert budget_line(unknown) == "Error budget left: budget unknown (x)"
     one = budget_line([Budget(AVAIL, left=0.5), Budget.unknown(LAT, "y")])
     assert one == "Error budget left (30 d): availability 50%, latency unknown"
 
