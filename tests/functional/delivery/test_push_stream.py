@@ -110,14 +110,22 @@ def check_invariants(sim: Simulation, pushes: list[Push], digests: dict[str, str
     engine = sim.engine
     redeploys = sim.actions_of("redeploy")
 
-    # 1. the newest pushed image runs, unless a rollback came after it
+    # 1. the newest pushed image runs, unless a rollback came after it, or a rollback froze
+    # pushes (issue 26): then a push is recorded, not deployed, until on-call unfreezes
     newest = max(pushes, key=lambda p: p.at)
     digest = digests[newest.tag]
     failures = [d for d in engine.failed() if d.digest == digest]
     running = engine.running_digest()
+    freeze = sim.world.clients.dynamodb.get_item(
+        TableName=sim.world.ledger_table,
+        Key={"pk": {"S": f"FREEZE#{sim.world.cluster}/{sim.world.service}"}, "sk": {"S": "STATE"}},
+    ).get("Item")
+    frozen = freeze is not None and freeze["frozen"]["BOOL"]
     if failures:
         expected = engine.digest_of(failures[-1].rolled_back_to or "")
         assert running == expected, f"after the rollback of {newest.tag}:\n{story}"
+    elif frozen:
+        assert engine.failed(), f"pushes frozen with no rollback:\n{story}"
     else:
         assert running == digest, (
             f"the newest image {newest.tag} ({digest[:19]}) is not running:\n{story}"
