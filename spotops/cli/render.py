@@ -310,6 +310,10 @@ def print_status(report: Any) -> None:
             click.echo(f"  {name}: {reason}")
     else:
         click.echo("Alarms in ALARM: none")
+    if report.budget:
+        click.echo("Error budget (left over the window; burn rate 1x spends it exactly)")
+        for line in report.budget:
+            click.echo(f"  {line}")
     if report.ops is not None:
         click.echo("Ops toolkit")
         for function in report.ops.functions:

@@ -143,6 +143,7 @@ class StatusReport:
     ops: OpsStatus | None = None
     pushes: str = ""  # whether pushes deploy or are frozen ("" when unknown: no ops stack)
     failure: list[str] = field(default_factory=list)  # why the last deployment failed
+    budget: list[str] = field(default_factory=list)  # per objective: budget left, burn rates
 
     @property
     def deployed(self) -> bool:
@@ -189,6 +190,7 @@ class StatusReader:
             report.ops = self._ops(prefix, ops.outputs, functions)
             if report.service is not None and ops.outputs.get("LedgerTableName"):
                 report.pushes = self._pushes(ops.outputs["LedgerTableName"], report.service)
+            report.budget = self._budget(ops.parameters)
         if report.service is not None:
             report.failure = self._failure(report.service, ops.outputs if ops else {})
         return report
@@ -206,6 +208,12 @@ class StatusReader:
         from spotops.ops.freeze import read_pushes  # imported here: it puts ops_lambdas on the path
 
         return read_pushes(self._client("dynamodb"), table, f"{service.cluster}/{service.name}")
+
+    def _budget(self, ops_parameters: Mapping[str, str]) -> list[str]:
+        """Each objective's error budget, read as chaos and the alarm alert read it."""
+        from spotops.reports.budget import budget_rows, read_budgets  # puts ops_lambdas on the path
+
+        return budget_rows(read_budgets(self._client, ops_parameters, self._time()))
 
     # ---- the service -------------------------------------------------------------------
 
