@@ -1203,7 +1203,7 @@ def incident_report(
     "--from-profile",
     "profile_name",
     default=None,
-    help="Starting point: dev (about $38/month), seed or prod. Asked for on a terminal.",
+    help="Starting point: dev (about $44/month), seed or prod. Asked for on a terminal.",
 )
 # The old name, kept so scripts keep working: everywhere else --profile is the AWS profile.
 @click.option("--profile", "old_profile_name", default=None, hidden=True)

@@ -136,6 +136,20 @@ POLICY: tuple[Rule, ...] = (
     Rule("target-response-time-p99", Action.NOTIFY, 0, Severity.WARNING, "a person decides"),
     Rule("ephemeral-storage-high", Action.NOTIFY, 0, Severity.WARNING, "a person decides"),
     Rule("network-anomaly", Action.NOTIFY, 0, Severity.WARNING, "a person decides"),
+    # The error-budget alerts (site.yaml's composite alarms; their -long/-short windows have
+    # no actions and never reach the function). A burn has many causes, none with a safe
+    # automatic fix; the fast burn's 5-minute window already rolls a deployment back in ECS.
+    *(
+        Rule(
+            f"slo-{objective}-{alert}",
+            Action.NOTIFY,
+            0,
+            Severity.WARNING if alert == "ticket" else Severity.CRITICAL,
+            "a burn has no one safe fix; a person decides",
+        )
+        for objective in ("availability", "latency")
+        for alert in ("fast-burn", "slow-burn", "ticket")
+    ),
     Rule("slack-dead-letters", Action.NOTIFY, 0, Severity.WARNING, "the queue keeps them"),
     Rule("event-dead-letters", Action.NOTIFY, 0, Severity.WARNING, "the queue keeps them"),
     Rule(

@@ -101,7 +101,12 @@ def test_the_strategy_reaches_the_service_and_the_alarms_roll_back_for_every_one
     assert deployment["Alarms"] == {
         "Enable": "true",
         "Rollback": "true",
-        "AlarmNames": ["spotops-dev-target-5xx", "spotops-dev-unhealthy-hosts"],
+        "AlarmNames": [
+            "spotops-dev-target-5xx",
+            "spotops-dev-unhealthy-hosts",
+            "spotops-dev-slo-availability-fast-burn-short",
+            "spotops-dev-slo-latency-fast-burn-short",
+        ],
     }
     assert deployment["MaximumPercent"] == "200"
 

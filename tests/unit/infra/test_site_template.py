@@ -65,6 +65,8 @@ CONTRACT_OUTPUTS = {
     "TaskDefinitionFamily",
     "TaskRoleArn",
     "TaskExecutionRoleArn",
+    # The ops functions read the error budget from the load balancer's metrics (part F).
+    "LoadBalancerFullName",
 }
 REQUIRED_RUNBOOKS = {
     "alb-5xx.md",
@@ -76,6 +78,8 @@ REQUIRED_RUNBOOKS = {
     "ephemeral-storage-high.md",
     "running-tasks-below-desired.md",
     "network-anomaly.md",
+    "slo-availability.md",
+    "slo-latency.md",
 }
 
 
@@ -594,8 +598,14 @@ def test_every_alarm_links_a_runbook_that_exists(alarms):
         assert found, name
         assert (RUNBOOKS / found.group("file")).is_file(), name
         linked.add(found.group("file"))
-        # The alarm name ends in the runbook's name: the runbook's H1.
-        assert sub_text(alarm["Properties"]["AlarmName"]).endswith("-" + found.group("file")[:-3])
+        # The alarm name ends in the runbook's name: the runbook's H1. An objective's alerts
+        # and their windows share its runbook: <app>-<stage>-slo-<objective>-<alert>[-<window>].
+        alarm_name = sub_text(alarm["Properties"]["AlarmName"])
+        runbook = found.group("file")[:-3]
+        if runbook.startswith("slo-"):
+            assert alarm_name.startswith("${AppName}-${StageName}-" + runbook + "-"), name
+        else:
+            assert alarm_name.endswith("-" + runbook), name
     assert linked == REQUIRED_RUNBOOKS
 
 
@@ -608,6 +618,8 @@ def test_every_runbook_names_its_alarm_as_the_title(alarms):
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_ok(alarms):
     for name, alarm in alarms.items():
+        if name.startswith("Slo"):
+            continue  # an SLO alert's windows: its composite alarm notifies (test_slo_alarms.py)
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
         assert alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopic"}], name
 

@@ -279,8 +279,9 @@ def _stage_total(stage: str) -> float:
     ).total
 
 
-def test_the_default_dev_profile_costs_at_most_40_dollars_with_every_line_priced():
-    assert _stage_total("dev") <= 40
+def test_the_default_dev_profile_costs_at_most_45_dollars_with_every_line_priced():
+    # $38.41 before the error-budget alerts (+5.40: 24 alarm metrics, 6 composite alarms).
+    assert _stage_total("dev") <= 45
 
 
 def test_the_readme_table_shows_what_spotops_cost_says():
