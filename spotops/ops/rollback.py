@@ -468,6 +468,13 @@ class Rollback:
                         "lists them."
                     ) from exc
                 raise
+            if found["taskDefinition"].get("status") == "INACTIVE":
+                # ECS starts no task of a deregistered revision: the update would fail later.
+                raise UsageError(
+                    f"--to {wanted.value}: that revision is deregistered (INACTIVE), so ECS "
+                    "cannot run it. Name an active revision, or the image's tag or digest "
+                    "(a new revision is registered with it)."
+                )
             return str(found["taskDefinition"]["taskDefinitionArn"]), "the revision named"
         digest = wanted.value
         ecr = self._client("ecr")

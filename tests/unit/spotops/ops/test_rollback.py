@@ -432,3 +432,30 @@ def test_doctor_warns_while_frozen_naming_since_why_and_how_to_resume() -> None:
     assert pushes_row(frozen=False).state is State.OK
     assert unread.state is State.WARN
     assert "AccessDeniedException" in unread.detail
+
+
+def test_a_deregistered_revision_or_unknown_image_is_refused_naming_it() -> None:
+    with mock_aws():
+        ecs = boto3.client("ecs", region_name="us-east-1")
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        ecr.create_repository(repositoryName=SERVICE)
+        for image in ("a", "b"):
+            ecs.register_task_definition(
+                family=FAMILY,
+                containerDefinitions=[{"name": "site", "image": image, "memory": 512}],
+            )
+        ecs.deregister_task_definition(taskDefinition=f"{FAMILY}:1")
+        names = rb.StageNames(
+            "spotops", "dev", CLUSTER, SERVICE, SERVICE, FAMILY, "t", "k", "s", "", ""
+        )
+        runner = rb.Rollback({"ecs": ecs, "ecr": ecr}.__getitem__, app="spotops", stage="dev")
+
+        with pytest.raises(UsageError, match="deregistered"):
+            runner._resolve(names, ARN.format(2), rb.Wanted("revision", f"{FAMILY}:1"))
+        with pytest.raises(UsageError, match=f"no such revision of {FAMILY}"):
+            runner._resolve(names, ARN.format(2), rb.Wanted("revision", f"{FAMILY}:9"))
+        with pytest.raises(UsageError, match="no such image"):
+            runner._resolve(names, ARN.format(2), rb.Wanted("digest", DIGEST))
+        assert runner._resolve(names, ARN.format(2), rb.Wanted("revision", f"{FAMILY}:2"))[
+            0
+        ] == ARN.format(2)
