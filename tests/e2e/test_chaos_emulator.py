@@ -230,7 +230,7 @@ def test_spotops_chaos_dry_run_prints_every_guard_and_never_stops_a_task(stage: 
     assert "Leash: unleashed" in done.stdout
     site = f"{stage.site['ClusterName']}/{stage.site['ServiceName']}"
     start = lines.index(f"{site}  (seed by-hand/{site})")
-    verdicts = lines[start + 1 : start + 13]
+    verdicts = lines[start + 1 : start + 14]
     assert [line.split()[1] for line in verdicts] == [
         "opt-in",
         "window",
@@ -243,11 +243,18 @@ def test_spotops_chaos_dry_run_prints_every_guard_and_never_stops_a_task(stage: 
         "deployment",
         "targets",
         "alarms",
+        "budget",
         "headroom",
     ]
-    assert all(line.split()[0] == "PASS" for line in verdicts), verdicts
-    assert lines[start + 13].startswith("  => kill: task ")
-    assert "the function would stop it now" in lines[start + 13]
+    # The deployed function gates on the error budget (ChaosMinBudgetPercent 25), and the
+    # emulator's load balancer has no metrics: unknown, so the guard refuses (fail safe).
+    assert lines[3].startswith("Error budget: at least 25% left of each objective (availability ")
+    assert [line.split()[0] for line in verdicts if line.split()[1] != "budget"] == ["PASS"] * 12
+    (budget,) = [line for line in verdicts if line.split()[1] == "budget"]
+    assert budget.split(None, 2)[2] == (
+        "cannot evaluate (availability budget unknown: no RequestCount data over 30 d); not killing"
+    )
+    assert lines[start + 14] == "  => no kill: 1 guard(s) refused"
     assert stopped_tasks(stage) == {}
 
     refused = spotops(stage.project, stage.emulator, "chaos", "--stage", STAGE)
