@@ -1444,6 +1444,10 @@ def test_reconcile_deploys_no_lost_push_while_frozen() -> None:
     )
     lifted = dataclasses.replace(FROZEN, frozen=False)
     assert reconcile_decision(**facts, freeze=lifted).action is ReconcileAction.DEPLOY
+    # Frozen, the ledger is still settled: our deployment's lost outcome event.
+    lost_outcome = {**facts, "latest": record(DeploymentStatus.IN_PROGRESS), "deployments": [DONE]}
+    settled = reconcile_decision(**lost_outcome, freeze=FROZEN)
+    assert (settled.action, settled.settle) == (ReconcileAction.SKIP, DeploymentStatus.COMPLETED)
 
 
 @pytest.mark.parametrize("freeze", [FROZEN, dataclasses.replace(FROZEN, frozen=False)])
@@ -1461,3 +1465,13 @@ def test_reconcile_leaves_a_push_refused_while_frozen_to_a_person(freeze: Freeze
         f"v2 ({OTHER[:19]}) was pushed while pushes were frozen and not deployed; "
         "`spotops unfreeze --deploy-latest` or a new push deploys it"
     )
+    settled = reconcile_decision(
+        newest=NEWEST,
+        running_image=f"{REPO}@{DIGEST}",
+        in_progress=False,
+        latest=record(DeploymentStatus.IN_PROGRESS),
+        newest_handled="frozen",
+        deployments=[DONE],
+        freeze=freeze,
+    )
+    assert (settled.action, settled.settle) == (ReconcileAction.SKIP, DeploymentStatus.COMPLETED)
