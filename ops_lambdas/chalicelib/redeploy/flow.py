@@ -62,6 +62,8 @@ from chalicelib.redeploy.decisions import (
     spent_push,
     twin_owner,
 )
+from chalicelib.redeploy.outcome import JOB as OUTCOME_JOB
+from chalicelib.redeploy.outcome import frozen_notice
 from chalicelib.results import JobResult, Status
 from chalicelib.runbooks import (
     ACCESS_DENIED,
@@ -233,6 +235,22 @@ def _settle(
     logger.info("latest deployment settled", extra={"status": status.value})
     if status is DeploymentStatus.SUPERSEDED:
         return  # someone chose to run something else: nothing went wrong
+    frozen = ""
+    # ECS rolled back and its event was lost: freeze as the outcome job would have. The
+    # freeze's time is the deployment's last record (its start), not now: an unfreeze by
+    # on-call after that start already knew of this deployment and wins over a late finding.
+    if status is DeploymentStatus.ROLLED_BACK and kit.ledger.freeze(
+        svc,
+        at=latest.updated_at or time.time(),
+        reason=(
+            f"ECS rolled back deployment {latest.deployment_id} (found by the reconcile run: "
+            "its outcome event never arrived)"
+        ),
+        by="ecs",
+        deployment_id=latest.deployment_id,
+    ):
+        kit.ledger.record_history(svc, OUTCOME_JOB, "frozen", latest.deployment_id)
+        frozen = "\n" + frozen_notice(svc, kit.settings.runbook_base_url)
     done = status is DeploymentStatus.COMPLETED
     title = {
         DeploymentStatus.COMPLETED: f":white_check_mark: Deployed {latest.label}",
@@ -242,7 +260,7 @@ def _settle(
         kit,
         title,
         f"`{svc}` runs `{running}`; ECS's outcome event for deployment "
-        f"`{latest.deployment_id}` never arrived, so the reconcile run recorded it.",
+        f"`{latest.deployment_id}` never arrived, so the reconcile run recorded it.{frozen}",
         RECONCILE_TRIGGER,
         runbook=runbook_url(kit.settings.runbook_base_url, REDEPLOY if done else DEPLOY_FAILED),
     )

@@ -164,10 +164,15 @@ def _freeze_if_rolled_back(
         return ""
     kit.ledger.record_history(svc, JOB, "frozen", f"{deployment_id} {event.reason}")
     logger.info("pushes frozen after an ECS rollback", extra={"deployment_id": deployment_id})
+    return frozen_notice(svc, kit.settings.runbook_base_url)
+
+
+def frozen_notice(svc: str, runbook_base_url: str) -> str:
+    """The line a report of a rollback by ECS ends on once it froze pushes."""
     return (
         f":snowflake: Pushes to `{svc}` are now frozen: a push is recorded, not deployed. "
         "`spotops unfreeze` resumes; `spotops unfreeze --deploy-latest` also deploys the "
-        f"newest push ({runbook_url(kit.settings.runbook_base_url, ROLLBACK_COMMAND)})."
+        f"newest push ({runbook_url(runbook_base_url, ROLLBACK_COMMAND)})."
     )
 
 

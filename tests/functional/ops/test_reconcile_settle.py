@@ -152,6 +152,51 @@ def test_a_lost_rollback_outcome_is_settled_once_the_record_is_past_the_grace_pe
     assert kit.ledger.read_lock(svc) is None
     assert posted(slack, "NOT deployed") == 1
     assert ecs.calls.count("update_service") == 1
+    # ECS undid it and the outcome event was lost: pushes freeze as after any ECS rollback.
+    freeze = kit.ledger.read_freeze(svc)
+    assert freeze is not None
+    assert (freeze.frozen, freeze.by, freeze.deployment_id) == (
+        True,
+        "ecs",
+        started["deployment_id"],
+    )
+    assert posted(slack, "are now frozen") == 1
+
+
+def test_a_lost_rollback_found_after_an_unfreeze_does_not_freeze_again(
+    world: World, slack: SlackStub
+) -> None:
+    """On-call unfroze after the deployment began (they knew of it): the reconcile run's late
+    finding of its rollback must not undo that."""
+    ecs = EcsDeployments(None)
+    handle_push(push_event(world, "v1.1.0"), ecs_kit(world, ecs))
+    kit = make_kit(world)
+    svc = kit.settings.service_key
+    set_primary_deployment(world.cluster, world.service, "ecs-svc/rollback", world.bootstrap_td)
+    age_record(world, kit, 3600)
+    kit.ledger.freeze(svc, at=time.time() - 7200, reason="planned", by="freeze-command")
+    kit.ledger.unfreeze(svc, by="alice")
+
+    settled = reconcile(scheduled(), make_kit(world))
+
+    assert settled["settled"] == "ROLLED_BACK", settled
+    freeze = kit.ledger.read_freeze(svc)
+    assert freeze is not None
+    assert not freeze.frozen
+    assert posted(slack, "are now frozen") == 0
+    assert posted(slack, "NOT deployed") == 1
+
+
+def test_a_failed_rollout_still_running_its_image_freezes_nothing(
+    world: World, slack: SlackStub
+) -> None:
+    ecs = EcsDeployments(None)
+    handle_push(push_event(world, "v1.1.0"), ecs_kit(world, ecs))
+    kit = make_kit(world)
+    backend_service(world.cluster, world.service).deployments[0]["rolloutState"] = "FAILED"
+
+    assert reconcile(scheduled(), make_kit(world))["settled"] == "FAILED"
+    assert kit.ledger.read_freeze(kit.settings.service_key) is None
 
 
 def test_a_failed_rollout_still_running_its_image_is_settled_failed_and_said_so(
