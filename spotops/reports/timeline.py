@@ -363,7 +363,9 @@ def switch_events(switch: str, versions: Iterable[Mapping[str, Any]]) -> list[Ev
 def _why(exc: Exception) -> str:
     """One line: the gap is one line of output, and an emulator's 500 brings a page of HTML."""
     code = error_code(exc) or type(exc).__name__
-    return f"{code}: {' '.join(str(exc).split())[:200]}"
+    # botocore puts the response body after the operation's name: keep the sentence only.
+    text = " ".join(str(exc).split(": <", 1)[0].split())
+    return f"{code}: {text[:200]}"
 
 
 @dataclass

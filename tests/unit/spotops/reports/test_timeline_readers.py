@@ -234,3 +234,20 @@ def test_a_source_that_fails_is_one_gap_and_the_others_are_still_read(aws: dict[
     )
     assert timeline.gaps[2].line.startswith("cloudwatch: not read: AccessDenied")
     assert [e.text for e in timeline.events] == ["chaos-leash set to on (version 1)"]
+
+
+def test_a_gap_keeps_the_error_sentence_not_the_page_an_emulator_sent(aws: dict[str, Any]) -> None:
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    page = "<!doctype html> <html lang=en> <title>500 Internal Server Error</title>"
+    with Stubber(cloudwatch) as stub:
+        stub.add_client_error("describe_alarm_history", "500", page, 500)
+        clients = {**aws, "cloudwatch": cloudwatch}
+        sources = StageSources("spotops", "dev", "no-such-table", missing={"ecs": "-"})
+        timeline = TimelineReader(lambda name: clients[name]).read(
+            sources, datetime(2000, 1, 1, tzinfo=UTC)
+        )
+
+    (gap,) = [g for g in timeline.gaps if g.source == CLOUDWATCH]
+    assert gap.line.startswith("cloudwatch: not read: 500: An error occurred (500)")
+    assert "DescribeAlarmHistory" in gap.line
+    assert "<" not in gap.line
