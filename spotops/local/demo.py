@@ -263,6 +263,9 @@ class Demo:
                     # Before the Spot flow: an interruption counts as a kill for chaos's gap.
                     self.chaos_flow,
                     self.spot_flow,
+                    # Last: it freezes pushes (and lifts the freeze) and ends on the timeline
+                    # and the incident report of everything above.
+                    self.rollback_flow,
                 )
                 for flow in flows:
                     flow(rehearsal, slack)
@@ -339,18 +342,9 @@ class Demo:
         return len(arns)
 
     def push_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
-        facts = rehearsal.facts()
-        digest = self._push_image("v1.0.0")
-        self.timeline.add("push", f"pushed v1.0.0 ({digest[:19]}) to ECR")
-        event = self.state.push_event = aws_events.ecr_push(
-            account=facts.account,
-            region=REGION,
-            repository=facts.site["RepositoryName"],
-            digest=digest,
-            tag="v1.0.0",
-        )
         before = len(slack.messages)
-        ran = rehearsal.run("redeploy_on_push", event).result
+        digest, self.state.push_event, ran = self._deliver_push(rehearsal, "v1.0.0")
+        self.timeline.add("push", f"pushed v1.0.0 ({digest[:19]}) to ECR")
         if ran.get("status") != "deploying":
             raise DemoStepError("push", f"redeploy_on_push answered {ran}")
         image = self._site_image()
@@ -362,19 +356,7 @@ class Demo:
             f"redeploy_on_push: new revision pinned to {image.rsplit('/', 1)[-1][:30]}…, "
             f"service updated, desired count {service['desiredCount']}",
         )
-        outcome = rehearsal.run(
-            "deployment_outcome",
-            aws_events.deployment_state(
-                account=facts.account,
-                region=REGION,
-                service_arn=service["serviceArn"],
-                deployment_id=str(ran["deployment_id"]),
-                name="SERVICE_DEPLOYMENT_COMPLETED",
-                reason="ECS deployment ecs-svc completed.",
-            ),
-        ).result
-        if outcome.get("status") != "succeeded":
-            raise DemoStepError("push", f"deployment_outcome answered {outcome}")
+        self._complete(rehearsal, str(ran["deployment_id"]), "push")
         posted = [m.get("text", "") for m in slack.messages[before:]]
         if not (
             any(t.startswith(":rocket:") for t in posted)
@@ -382,6 +364,38 @@ class Demo:
         ):
             raise DemoStepError("push", f"Slack got {posted}, not deploying and completed")
         self.timeline.add("push", "Slack: 'deploying' then 'Deployed' (ECS's completion event)")
+
+    def _complete(self, rehearsal: Rehearsal, deployment_id: str, step: str) -> None:
+        """ECS's part: the deployment completed (moto ends none), told to the outcome function."""
+        outcome = rehearsal.run(
+            "deployment_outcome",
+            aws_events.deployment_state(
+                account=rehearsal.facts().account,
+                region=REGION,
+                service_arn=self._service()["serviceArn"],
+                deployment_id=deployment_id,
+                name="SERVICE_DEPLOYMENT_COMPLETED",
+                reason="ECS deployment ecs-svc completed.",
+            ),
+        ).result
+        if outcome.get("status") != "succeeded":
+            raise DemoStepError(step, f"deployment_outcome answered {outcome}")
+
+    def _deliver_push(
+        self, rehearsal: Rehearsal, tag: str
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """Put an image tagged ``tag`` and deliver its push event to the redeploy function:
+        the image's digest, the event and the function's result."""
+        facts = rehearsal.facts()
+        digest = self._push_image(tag)
+        event = aws_events.ecr_push(
+            account=facts.account,
+            region=REGION,
+            repository=facts.site["RepositoryName"],
+            digest=digest,
+            tag=tag,
+        )
+        return digest, event, rehearsal.run("redeploy_on_push", event).result
 
     def duplicate_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
         if self.state.push_event is None:
@@ -468,11 +482,25 @@ class Demo:
         )
         # The forced deployment brought healthy targets back: the alarm recovers, as it would
         # in CloudWatch (chaos refuses to act while any alarm of the stage is in ALARM).
+        recovered = "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold."
         self.client("cloudwatch").set_alarm_state(
-            AlarmName=name,
-            StateValue="OK",
-            StateReason="Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold.",
+            AlarmName=name, StateValue="OK", StateReason=recovered
         )
+        # Its OKActions notify the topic too: the function records the recovery, which the
+        # incident report's impact window ends on.
+        back = rehearsal.run(
+            "alarm_action",
+            aws_events.alarm_sns(
+                account=facts.account,
+                region=REGION,
+                topic_arn=site["AlarmTopicArn"],
+                name=name,
+                state="OK",
+                description=description,
+                reason=recovered,
+            ),
+        ).result
+        self.timeline.add("alarm", f"{name} OK -> alarm_action: {back.get('status')}")
 
     def spot_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
         facts = rehearsal.facts()
@@ -582,6 +610,54 @@ class Demo:
             f"{ours.get('recovery_seconds')} s (ChaosTimeToRecover)",
         )
 
+    def rollback_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:
+        """A new push deployed, rolled back by command, a push refused while pushes are
+        frozen, the freeze lifted with that push deployed; then what on-call reads after it."""
+        good = self._service()["taskDefinition"]
+        digest, _, ran = self._deliver_push(rehearsal, "v1.1.0")
+        if ran.get("status") != "deploying":
+            raise DemoStepError("rollback", f"the push of v1.1.0 answered {ran}")
+        self._complete(rehearsal, str(ran["deployment_id"]), "rollback")
+        self.timeline.add("rollback", f"pushed v1.1.0 ({digest[:19]}): deployed, completed")
+
+        started = time.monotonic()
+        done = self.spotops("rollback", "--yes", "--stage", STAGE)
+        took = time.monotonic() - started
+        if done.returncode != 0 or self._service()["taskDefinition"] != good:
+            raise DemoStepError("rollback", _last_lines(done))
+        self.timeline.add(
+            "rollback",
+            f"`spotops rollback --yes`: back to {good.rsplit('/', 1)[-1]} in {took:.1f} s "
+            "(the whole command); pushes frozen",
+        )
+
+        sent = len(slack.messages)
+        held, _, refused = self._deliver_push(rehearsal, "v1.2.0")
+        notices = [m.get("text", "") for m in slack.messages[sent:]]
+        if refused.get("status") != "frozen" or self._service()["taskDefinition"] != good:
+            raise DemoStepError("rollback", f"a push while frozen answered {refused}")
+        if not any(t.startswith(":snowflake:") for t in notices):
+            raise DemoStepError("rollback", f"no 'push not deployed' notice in {notices}")
+        self.timeline.add(
+            "rollback", "pushed v1.2.0 while frozen: recorded, reported, not deployed"
+        )
+
+        resumed = self.spotops("unfreeze", "--deploy-latest", "--stage", STAGE)
+        result = resumed.stdout[resumed.stdout.find("{") :]
+        deployed = json.loads(result) if resumed.returncode == 0 and result else {}
+        if deployed.get("status") != "deploying" or not self._site_image().endswith(held):
+            raise DemoStepError("rollback", _last_lines(resumed))
+        self._complete(rehearsal, str(deployed["deployment_id"]), "rollback")
+        self.timeline.add("rollback", "`spotops unfreeze --deploy-latest`: v1.2.0 deployed")
+
+        for command in (("timeline",), ("incident", "report")):
+            shown = self.spotops(*command, "--stage", STAGE, "--since", "1h")
+            if shown.returncode != 0:
+                raise DemoStepError(command[0], _last_lines(shown))
+            self.print(f"\n$ spotops {' '.join(command)} --stage {STAGE} --since 1h")
+            self.print(shown.stdout.rstrip())
+            self.timeline.add(command[0], f"printed above ({len(shown.stdout.splitlines())} lines)")
+
     def _replace_stopped_tasks(self, site: dict[str, str], stop: threading.Event) -> None:
         """ECS's part after a kill: start a replacement for the stopped task."""
         ecs = boto3.client(
@@ -606,6 +682,10 @@ class Demo:
                     capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
                 )
                 self.timeline.add("ecs", "(played by the demo) replacement task started")
+
+
+def _last_lines(done: subprocess.CompletedProcess[str]) -> str:
+    return " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
 
 
 def main() -> int:
