@@ -124,6 +124,10 @@ class Verdict:
         return f"{'PASS' if self.passed else 'FAIL'} {self.guard}: {self.reason}"
 
 
+# The suffixes of the metric alarms a burn-rate alert (a composite alarm) is built from.
+BURN_WINDOW_SUFFIXES = ("-long", "-short")
+
+
 def _unreadable(guard: str, error: str | None) -> Verdict:
     return Verdict(guard, False, f"cannot evaluate ({error}); not killing")
 
@@ -814,7 +818,13 @@ def guard_budget(
         return Verdict("budget", True, "the budget gate is off (CHAOS_MIN_BUDGET_PERCENT is 0)")
     if not alarms.ok or alarms.value is None:
         return _unreadable("budget", alarms.error or "alarms not read")
-    burning = [name for name in alarms.value if name.startswith(slo_alarm_prefix)]
+    # The alerts only: a composite alert's -long/-short windows are its inputs, not alerts (a
+    # window in ALARM alone is a blip the alert ignores; the alarms guard still sees it).
+    burning = [
+        name
+        for name in alarms.value
+        if name.startswith(slo_alarm_prefix) and not name.endswith(BURN_WINDOW_SUFFIXES)
+    ]
     if burning:
         return Verdict("budget", False, f"burn-rate alert in ALARM: {', '.join(burning[:5])}")
     if not budgets.ok or not budgets.value:

@@ -1997,6 +1997,21 @@ def test_each_leash_off_word_unleashes(value: str) -> None:
         ),
         pytest.param(
             budgets(0.9, 0.9),
+            Reading(
+                (
+                    "spotops-dev-slo-availability-fast-burn-short",
+                    "spotops-dev-slo-latency-slow-burn-long",
+                )
+            ),
+            Verdict(
+                "budget",
+                True,
+                "error budget left: availability 90.0%, latency 90.0% (chaos needs 25%)",
+            ),
+            id="a-burn-window-alone-is-no-alert",
+        ),
+        pytest.param(
+            budgets(0.9, 0.9),
             Reading(("spotops-dev-target-5xx",)),
             Verdict(
                 "budget",
@@ -2059,6 +2074,29 @@ def test_the_budget_limit_compares_percent_to_percent() -> None:
 
     assert at_ten.passed
     assert not under_ten.passed
+
+
+def test_a_minimum_under_one_percent_still_gates_and_half_a_percent_is_not_exhausted() -> None:
+    # A minimum of half a percent is a gate, not "off"; half a percent left is not nothing.
+    refused = guard_budget(budgets(0.003, 0.9), Reading(()), SLO_PREFIX, 0.5)
+    passed = guard_budget(budgets(0.005, 0.9), Reading(()), SLO_PREFIX, 0.4)
+
+    assert refused == Verdict(
+        "budget",
+        False,
+        "availability has 0.3% of its 30 d error budget left (99.9% target); chaos needs 0.5%",
+    )
+    assert passed == Verdict(
+        "budget", True, "error budget left: availability 0.5%, latency 90.0% (chaos needs 0.4%)"
+    )
+
+
+def test_the_burning_alerts_are_listed_comma_separated_five_at_most() -> None:
+    names = tuple(f"spotops-dev-slo-latency-alert-{n}" for n in range(1, 7))
+
+    verdict = guard_budget(budgets(0.9, 0.9), Reading(names), SLO_PREFIX, 25.0)
+
+    assert verdict == Verdict("budget", False, f"burn-rate alert in ALARM: {', '.join(names[:5])}")
 
 
 @pytest.mark.parametrize(
