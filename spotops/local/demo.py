@@ -641,6 +641,11 @@ class Demo:
         self.timeline.add(
             "rollback", "pushed v1.2.0 while frozen: recorded, reported, not deployed"
         )
+        status = self.spotops("status", "--stage", STAGE)
+        shown = next((x for x in status.stdout.splitlines() if x.startswith("Pushes:")), "")
+        if status.returncode != 0 or not shown.startswith("Pushes: frozen"):
+            raise DemoStepError("rollback", f"status says {shown!r}: {_last_lines(status)}")
+        self.timeline.add("rollback", f"`spotops status`: {shown}")
 
         resumed = self.spotops("unfreeze", "--deploy-latest", "--stage", STAGE)
         result = resumed.stdout[resumed.stdout.find("{") :]
