@@ -2,10 +2,12 @@
 resolved against the deployed stack (its parameters and resources).
 
 ``spotops simulate alarm`` builds its event from the stage's real alarm (metric, threshold,
-description with the runbook link); where the alarm itself is missing (the local emulator
-drops CloudWatch alarms and the service's strategy) the target puts back exactly this. Only
-the intrinsic functions these resources use are resolved: ``Ref``, ``Fn::Sub``,
-``Fn::GetAtt``, ``Fn::If`` with the template's conditions, and ``AWS::NoValue``.
+description with the runbook link; for the burn-rate alerts, composite alarms, the rule over
+their windows); where the alarm itself is missing (the local emulator drops CloudWatch alarms
+and the service's strategy) the target puts back exactly this. Only the intrinsic functions
+these resources use are resolved: ``Ref``, ``Fn::Sub``, ``Fn::GetAtt``, ``Fn::If`` with the
+template's conditions, and ``AWS::NoValue``; a ``Ref`` to an alarm is its name, as
+CloudFormation resolves it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,22 @@ from dataclasses import dataclass
 from typing import Any
 
 ALARM_TYPE = "AWS::CloudWatch::Alarm"
+COMPOSITE_TYPE = "AWS::CloudWatch::CompositeAlarm"
+# What PutCompositeAlarm takes from an AWS::CloudWatch::CompositeAlarm's properties.
+_COMPOSITE_ARGUMENTS = (
+    "AlarmName",
+    "AlarmDescription",
+    "AlarmRule",
+    "ActionsEnabled",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+    "ActionsSuppressor",
+    "ActionsSuppressorWaitPeriod",
+    "ActionsSuppressorExtensionPeriod",
+)
+# The alarms a composite rule names: ALARM("name"), OK(name), INSUFFICIENT_DATA("arn:...").
+_RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*"?([^")]+?)"?\s*\)')
 # What PutMetricAlarm takes from an AWS::CloudWatch::Alarm's properties (its Tags aside:
 # they say who owns the alarm, not what it watches).
 _ALARM_ARGUMENTS = (
@@ -70,6 +88,7 @@ def _get_att(stack: DeployedStack, logical: str, attribute: str) -> str:
 class _Resolver:
     def __init__(self, template: Mapping[str, Any], stack: DeployedStack) -> None:
         self._conditions = template.get("Conditions", {})
+        self._resources = template.get("Resources", {})
         self._stack = stack
         defaults = {
             name: str(spec.get("Default", ""))
@@ -99,7 +118,7 @@ class _Resolver:
         if key == "Ref":
             if arg == "AWS::NoValue":
                 return _NO_VALUE
-            return self._values.get(arg, self._stack.physical.get(arg, arg))
+            return self._ref(str(arg))
         if key == "Condition":
             return self.condition(arg)
         if key == "Fn::Sub":
@@ -130,9 +149,20 @@ class _Resolver:
                 return str(extra[name])
             if "." in name:
                 return _get_att(self._stack, *name.split(".", 1))
-            return str(self._values.get(name, self._stack.physical.get(name, name)))
+            return str(self._ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, str(text))
+
+    def _ref(self, name: str) -> Any:
+        if name in self._values:
+            return self._values[name]
+        resource = self._resources.get(name, {})
+        named = resource.get("Properties", {}).get("AlarmName")
+        if resource.get("Type") in (ALARM_TYPE, COMPOSITE_TYPE) and named is not None:
+            # An alarm's Ref is its name; the template's, since the emulator's stack holds
+            # no alarm to take a physical id from.
+            return self.value(named)
+        return self._stack.physical.get(name) or name
 
     def included(self, resource: Mapping[str, Any]) -> bool:
         return "Condition" not in resource or self.condition(resource["Condition"])
@@ -158,6 +188,45 @@ def alarm_definitions(
         definition = {k: properties[k] for k in _ALARM_ARGUMENTS if k in properties}
         found[str(definition["AlarmName"])] = definition
     return found
+
+
+def composite_alarm_definitions(
+    template: Mapping[str, Any], stack: DeployedStack
+) -> dict[str, dict[str, Any]]:
+    """Every composite alarm the template creates for this stack (the burn-rate alerts), by
+    name: PutCompositeAlarm's arguments, the rule naming its child alarms by name.
+
+    Example
+    -------
+    >>> alerts = composite_alarm_definitions(site_template, deployed)  # doctest: +SKIP
+    >>> rule_children(alerts["spotops-dev-slo-latency-fast-burn"]["AlarmRule"])  # doctest: +SKIP
+    ['spotops-dev-slo-latency-fast-burn-long', 'spotops-dev-slo-latency-fast-burn-short']
+    """
+    resolver = _Resolver(template, stack)
+    found: dict[str, dict[str, Any]] = {}
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != COMPOSITE_TYPE or not resolver.included(resource):
+            continue
+        properties = resolver.value(resource.get("Properties", {}))
+        definition = {k: properties[k] for k in _COMPOSITE_ARGUMENTS if k in properties}
+        found[str(definition["AlarmName"])] = definition
+    return found
+
+
+def rule_children(rule: str) -> list[str]:
+    """The alarms a composite alarm's rule names, in the rule's order (names or ARNs as
+    written)."""
+    return _RULE_CHILD.findall(rule)
+
+
+def composite_inputs(composites: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each alarm that feeds a composite alarm, by name, with the composite it feeds (the
+    burn-rate windows and their alert)."""
+    return {
+        child.rsplit(":alarm:", 1)[-1]: name
+        for name, definition in composites.items()
+        for child in rule_children(str(definition.get("AlarmRule", "")))
+    }
 
 
 def service_strategy(
