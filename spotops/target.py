@@ -138,8 +138,9 @@ class Target(Protocol):
         ...
 
     def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
-        """Make the alarm ``definition`` (``PutMetricAlarm``'s arguments) exist in ``state``
-        where the target dropped it; a message, or None when the target keeps alarms."""
+        """Make the alarm ``definition`` (``PutMetricAlarm``'s arguments, or
+        ``PutCompositeAlarm``'s: it has an ``AlarmRule``) exist in ``state`` where the target
+        dropped it; a message, or None when the target keeps alarms."""
         ...
 
     def restore_strategy(

@@ -45,6 +45,15 @@ if TYPE_CHECKING:
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 STAND_IN_LAYER = "powertools-stand-in"
+# What a metric alarm standing in for a composite alarm keeps of PutCompositeAlarm's arguments.
+_COMPOSITE_STAND_IN = (
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+)
 # The strict layer in each local Lambda process (before the zip's path comes first, so it
 # is spotops' own module, never something the zip ships).
 STRICT_LAMBDA_PRELUDES = ("spotops.local.limits:install_everywhere",)
@@ -146,18 +155,32 @@ class EmulatorTarget:
 
     def place_alarm(self, cloudwatch: Any, definition: Mapping[str, Any], state: str) -> str | None:
         name = str(definition["AlarmName"])
+        composite = "AlarmRule" in definition
         created = not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-        if created:
+        if created and composite:
+            # moto implements no PutCompositeAlarm (and its PutMetricAlarm drops AlarmRule):
+            # the alert stands in as a metric alarm of its name, description and actions,
+            # which is all the alarm function reads back (its state and description).
+            cloudwatch.put_metric_alarm(
+                **{k: v for k, v in definition.items() if k in _COMPOSITE_STAND_IN},
+                EvaluationPeriods=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+        elif created:
             cloudwatch.put_metric_alarm(**definition)
         # The alarm function reads the alarm again and acts only on the state it finds.
         cloudwatch.set_alarm_state(
             AlarmName=name, StateValue=state, StateReason=f"Rehearsal: set to {state}."
         )
-        made = (
-            "created it as the site template defines it (moto's CloudFormation drops alarms)"
-            if created
-            else "it was there"
-        )
+        if created and composite:
+            made = (
+                "created a metric alarm of its name, description and actions in place of the "
+                "site template's composite alarm (moto has no composite alarms)"
+            )
+        elif created:
+            made = "created it as the site template defines it (moto's CloudFormation drops alarms)"
+        else:
+            made = "it was there"
         return f"Emulator: alarm {name} set to {state}; {made}."
 
     def restore_strategy(

@@ -126,7 +126,7 @@ def deployment_state(
     return event
 
 
-# The three below start from AWS's documented examples (spotops/data/events/), with the
+# The four below start from AWS's documented examples (spotops/data/events/), with the
 # identifying fields replaced: their many other fields are kept exactly as AWS sends them.
 
 
@@ -174,6 +174,65 @@ def alarm_sns(
     )
     if trigger is not None:
         message["Trigger"] = trigger
+    record["Sns"].update(
+        {
+            "Message": json.dumps(message),
+            "Subject": f'{state}: "{name}" in {region}',
+            "MessageId": str(uuid.uuid4()),
+            "Timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "TopicArn": topic_arn,
+        }
+    )
+    record["EventSubscriptionArn"] = f"{topic_arn}:{uuid.uuid4()}"
+    return event
+
+
+def composite_alarm_sns(
+    *,
+    account: str,
+    region: str,
+    topic_arn: str,
+    name: str,
+    state: str,
+    description: str,
+    reason: str,
+    rule: str,
+    actions: dict[str, list[str]],
+    triggering: list[str],
+) -> dict[str, Any]:
+    """A CloudWatch composite alarm state change delivered by SNS to Lambda (CloudWatch User
+    Guide, "Combining alarms" and "Alarm actions"): no ``Trigger``, but the ``AlarmRule`` and
+    the ``TriggeringChildren`` whose change set the new state. ``actions`` holds the alarm's
+    ``AlarmActions``, ``OKActions`` and ``InsufficientDataActions``; ``triggering`` the
+    children's names, each taken to have just entered ``state``."""
+    now = datetime.now(UTC)
+    stamp = _stamp(now)
+    event = _example("snsCompositeAlarmStateChange")
+    record = event["Records"][0]
+    message = json.loads(record["Sns"]["Message"])
+    message.update(
+        {
+            "AlarmName": name,
+            "AlarmDescription": description,
+            "AWSAccountId": account,
+            "NewStateValue": state,
+            "NewStateReason": reason,
+            "StateChangeTime": stamp,
+            "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+            "OldStateValue": "OK" if state == "ALARM" else "ALARM",
+            "OKActions": list(actions.get("OKActions", [])),
+            "AlarmActions": list(actions.get("AlarmActions", [])),
+            "InsufficientDataActions": list(actions.get("InsufficientDataActions", [])),
+            "AlarmRule": rule,
+            "TriggeringChildren": [
+                {
+                    "Arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{child}",
+                    "State": {"Value": state, "Timestamp": stamp},
+                }
+                for child in triggering
+            ],
+        }
+    )
     record["Sns"].update(
         {
             "Message": json.dumps(message),

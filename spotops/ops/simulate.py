@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 from spotops.errors import NotDeployedError, UsageError
 from spotops.ops import aws_events
 from spotops.ops.local_lambda import Invocation, invoke, unpack
-from spotops.ops.site_alarms import DeployedStack, alarm_definitions, service_strategy
+from spotops.ops.site_alarms import (
+    DeployedStack,
+    alarm_definitions,
+    composite_alarm_definitions,
+    composite_inputs,
+    rule_children,
+    service_strategy,
+)
 from spotops.stage.templates import load_template
 from spotops.target import AWS, Target
 
@@ -279,29 +286,60 @@ def _chaos_tick(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
 
 def _alarm(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
     """The state change of one of the site's alarms, its trigger and description (with the
-    runbook link) as CloudWatch holds the alarm the site template defines."""
+    runbook link) as CloudWatch holds the alarm the site template defines; for a burn-rate
+    alert (a composite alarm), its rule and the windows that set it off. A window alone is
+    refused: it has no actions, so CloudWatch sends nothing when it changes."""
     name, state = args
     if state not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
         raise UsageError(f"STATE is ALARM, OK or INSUFFICIENT_DATA, not {state!r}.")
     facts = rehearsal.facts()
     template, deployed = rehearsal.site_stack()
-    definitions = alarm_definitions(template, deployed)
+    composites = composite_alarm_definitions(template, deployed)
+    windows = composite_inputs(composites)
+    definitions = {**alarm_definitions(template, deployed), **composites}
     prefix = f"{rehearsal.app}-{rehearsal.stage}-"
     full = name if name in definitions else f"{prefix}{name}"
+    if full in windows:
+        raise UsageError(
+            f"{full.removeprefix(prefix)} is an input of the burn-rate alert "
+            f"{windows[full].removeprefix(prefix)}; it notifies nobody: simulate the alert."
+        )
     if full not in definitions:
-        valid = ", ".join(sorted(n.removeprefix(prefix) for n in definitions))
+        valid = ", ".join(sorted(n.removeprefix(prefix) for n in definitions if n not in windows))
         raise UsageError(
             f"No alarm {name!r} in the {rehearsal.stage} stage's site template: use one of {valid}."
         )
     cloudwatch = rehearsal.client("cloudwatch")
     rehearsal.note(rehearsal.target.place_alarm(cloudwatch, definitions[full], state))
-    described = cloudwatch.describe_alarms(AlarmNames=[full])["MetricAlarms"]
-    if not described:
+    described = cloudwatch.describe_alarms(
+        AlarmNames=[full], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    found = described.get("CompositeAlarms", []) + described.get("MetricAlarms", [])
+    if not found:
         raise NotDeployedError(
             f"Alarm {full} is in the site template but not in CloudWatch: deploy the stage "
             f"again with `spotops deploy --stage {rehearsal.stage}`."
         )
-    alarm = described[0]
+    alarm = found[0]
+    reason = f"Rehearsal: {full} set to {state} by spotops simulate."
+    if full in composites:
+        # The emulator's stand-in for a composite alarm is a metric alarm: the rule and
+        # actions come from the template there, from CloudWatch on AWS.
+        rule = str(alarm.get("AlarmRule") or composites[full]["AlarmRule"])
+        actions = ("AlarmActions", "OKActions", "InsufficientDataActions")
+        return aws_events.composite_alarm_sns(
+            account=facts.account,
+            region=facts.region,
+            topic_arn=facts.site["AlarmTopicArn"],
+            name=full,
+            state=state,
+            description=str(alarm.get("AlarmDescription", "")),
+            reason=reason,
+            rule=rule,
+            actions={key: [str(a) for a in alarm.get(key, [])] for key in actions},
+            # An AND of windows changes when its last window does.
+            triggering=[child.rsplit(":alarm:", 1)[-1] for child in rule_children(rule)[-1:]],
+        )
     return aws_events.alarm_sns(
         account=facts.account,
         region=facts.region,
@@ -309,7 +347,7 @@ def _alarm(rehearsal: Rehearsal, args: Sequence[str]) -> dict[str, Any]:
         name=full,
         state=state,
         description=str(alarm.get("AlarmDescription", "")),
-        reason=f"Rehearsal: {full} set to {state} by spotops simulate.",
+        reason=reason,
         trigger=aws_events.sns_trigger(alarm),
     )
 
