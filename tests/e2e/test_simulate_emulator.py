@@ -180,3 +180,38 @@ def test_verdicts_say_why_and_placement_names_the_capacity_provider(stage: Stage
         p["capacityProvider"]: p["weight"] for p in stage.service()["capacityProviderStrategy"]
     }
     assert strategy["FARGATE"] == 1
+
+
+def test_a_burn_rate_alert_reaches_slack_with_its_runbook_and_its_window_is_refused(
+    stage: Stage, slack: SlackStub
+) -> None:
+    hook = spotops(stage.project, stage.emulator, "slack-webhook", "set", stdin=slack.url)
+    assert hook.returncode == 0, hook.stderr
+
+    code, result, stderr = simulate(stage, "alarm", "slo-latency-fast-burn", "ALARM")
+    window, _, refused = simulate(stage, "alarm", "slo-latency-fast-burn-short", "ALARM")
+
+    assert code == 0, stderr[-2000:]
+    assert result["alarm"] == "spotops-dev-slo-latency-fast-burn"
+    assert "Emulator: alarm spotops-dev-slo-latency-fast-burn set to ALARM" in stderr
+    texts = slack.texts()
+    # The alert, then the note that nothing is remediated (notify-only): no :wrench:.
+    assert [text.split(" ", 1)[0] for text in texts] == [":rotating_light:", ":hand:"]
+    assert texts[0].startswith(":rotating_light: ALARM: spotops-dev-slo-latency-fast-burn")
+    assert "composite alarm" in texts[0]
+    assert texts[0].endswith("/runbooks/slo-latency.md")
+    assert "Composite rule:* ALARM(" in json.dumps(slack.bodies[0])
+    assert "no-policy" in texts[1]
+    assert window == 2
+    assert (
+        "slo-latency-fast-burn-short is an input of the burn-rate alert slo-latency-fast-burn; "
+        "it notifies nobody: simulate the alert." in refused
+    )
+    cloudwatch = stage.client("cloudwatch")
+    assert (
+        cloudwatch.describe_alarms(AlarmNames=["spotops-dev-slo-latency-fast-burn-short"])[
+            "MetricAlarms"
+        ]
+        == []
+    )  # refused before anything was placed
+    assert len(slack.bodies) == 2  # the refused window sent nothing
