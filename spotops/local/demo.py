@@ -642,10 +642,10 @@ class Demo:
             "rollback", "pushed v1.2.0 while frozen: recorded, reported, not deployed"
         )
         status = self.spotops("status", "--stage", STAGE)
-        shown = next((x for x in status.stdout.splitlines() if x.startswith("Pushes:")), "")
-        if status.returncode != 0 or not shown.startswith("Pushes: frozen"):
-            raise DemoStepError("rollback", f"status says {shown!r}: {_last_lines(status)}")
-        self.timeline.add("rollback", f"`spotops status`: {shown}")
+        pushes = next((x for x in status.stdout.splitlines() if x.startswith("Pushes:")), "")
+        if status.returncode != 0 or not pushes.startswith("Pushes: frozen"):
+            raise DemoStepError("rollback", f"status says {pushes!r}: {_last_lines(status)}")
+        self.timeline.add("rollback", f"`spotops status`: {pushes}")
 
         resumed = self.spotops("unfreeze", "--deploy-latest", "--stage", STAGE)
         result = resumed.stdout[resumed.stdout.find("{") :]

@@ -591,8 +591,9 @@ class Rollback:
             "started",
             f"{short(chosen.current)} -> {short(target)} ({chosen.how}; {deployment or '-'})",
         )
+        # Frozen from now, once the rollback is under way: the timeline reads started, frozen.
         froze = ledger.freeze(
-            key, at=started, reason=reason, by=FROZEN_BY, deployment_id=deployment
+            key, at=self._clock(), reason=reason, by=FROZEN_BY, deployment_id=deployment
         )
         outcome = Outcome(prepared, "", deployment, froze)
         outcome.state = self._follow(names, chosen, deployment, outcome.notes)

@@ -189,7 +189,11 @@ def _ledger_item(pk: str, sk: str, item: Mapping[str, Any]) -> list[Event]:
 
 
 def _history(entry: HistoryEntry) -> Event:
-    at = datetime.fromisoformat(entry.at.replace("Z", "+00:00"))
+    at = (
+        _epoch(entry.moment)
+        if entry.moment is not None
+        else datetime.fromisoformat(entry.at.replace("Z", "+00:00"))
+    )
     text = f"{entry.outcome}: {entry.detail}" if entry.detail else entry.outcome
     return Event(at, LEDGER, entry.action, text, _facts(action=entry.action, outcome=entry.outcome))
 

@@ -212,6 +212,9 @@ class HistoryEntry:
     action: str
     outcome: str
     detail: str = ""
+    # The same moment to the fraction of a second (entries written before it was kept have
+    # none): what orders the entries of one second, which a job often writes several of.
+    moment: float | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> HistoryEntry:
@@ -220,6 +223,7 @@ class HistoryEntry:
             action=_text(item.get("action")),
             outcome=_text(item.get("outcome")),
             detail=_text(item.get("detail")),
+            moment=number_or_none(item.get("at")),
         )
 
 

@@ -540,8 +540,10 @@ class SafetyLedger:
         return True
 
     def record_history(self, service_key: str, action: str, outcome: str, detail: str) -> None:
-        """Append one history item (kept ``history_ttl_days``)."""
-        now = self._now()
+        """Append one history item (kept ``history_ttl_days``); ``at`` keeps the moment to the
+        fraction of a second, which the sort key (to the second) does not."""
+        moment = self._clock()
+        now = int(moment)
         stamp = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._call(
             "put_item",
@@ -551,6 +553,7 @@ class SafetyLedger:
                     "action": action,
                     "outcome": outcome,
                     "detail": detail[:1000],
+                    "at": float(moment),
                     "ttl": now + self._history_ttl,
                 }
             ),
@@ -593,7 +596,7 @@ class SafetyLedger:
                     "tag": tag,
                     "detail": detail[:1000],
                     "event_at": event_at,
-                    "at": self._now(),
+                    "at": float(self._clock()),  # to the fraction: orders a job's writes
                     "ttl": self._now() + self._history_ttl,
                 }
             ),
@@ -682,7 +685,7 @@ class SafetyLedger:
                 ExpressionAttributeValues={
                     ":t": {"BOOL": True},
                     ":f": {"BOOL": False},
-                    ":now": {"N": str(self._now())},
+                    ":now": to_item({"v": float(self._clock())})["v"],
                     ":by": {"S": by or "-"},
                 },
                 ReturnValues="ALL_OLD",

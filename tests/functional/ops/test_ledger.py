@@ -224,3 +224,20 @@ def test_the_freeze_never_expires(ledger: SafetyLedger, world: World) -> None:
         TableName=world.ledger_table, Key={"pk": {"S": f"FREEZE#{SVC}"}, "sk": {"S": "STATE"}}
     )["Item"]
     assert "ttl" not in item
+
+
+def test_history_keeps_the_fraction_of_a_second_its_sort_key_drops(
+    ledger: SafetyLedger, clock: Clock
+) -> None:
+    clock.now = 1_800_000_000.25
+    ledger.record_history(SVC, "rollback", "started", "a")
+    clock.now = 1_800_000_000.75
+    ledger.record_history(SVC, "rollback", "succeeded", "b")
+
+    newest_first = ledger.read_history(SVC)
+
+    assert {entry.at for entry in newest_first} == {"2027-01-15T08:00:00Z"}
+    assert sorted((e.moment, e.outcome) for e in newest_first) == [
+        (1_800_000_000.25, "started"),
+        (1_800_000_000.75, "succeeded"),
+    ]

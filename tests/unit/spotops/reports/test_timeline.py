@@ -247,3 +247,42 @@ def test_a_stack_not_deployed_makes_its_source_absent(ops, site, missing) -> Non
     assert where.alarm_prefix == "spotops-dev-"
     if LEDGER in missing:
         assert "spotops-dev-ops not deployed" in where.missing[LEDGER]
+
+
+def test_history_entries_of_one_second_are_ordered_by_their_moment_when_they_have_one() -> None:
+    second = at(3).timestamp()
+    items: list[dict[str, Any]] = [
+        {
+            "pk": "HISTORY#c/s",
+            "sk": "2026-12-07T14:03:00Z#b",
+            "action": "rollback",
+            "outcome": "succeeded",
+            "at": second + 0.8,
+        },
+        {
+            "pk": "IMAGE#c/s",
+            "sk": "sha256:" + "a" * 64,
+            "outcome": "frozen",
+            "tag": "v3",
+            "at": second + 0.9,
+        },
+        {
+            "pk": "HISTORY#c/s",
+            "sk": "2026-12-07T14:03:00Z#a",
+            "action": "rollback",
+            "outcome": "started",
+            "at": second + 0.1,
+        },
+        # Written before the moment was kept: the sort key's second, so first in its second.
+        {"pk": "HISTORY#c/s", "sk": "2026-12-07T14:03:00Z#c", "action": "redeploy", "outcome": "x"},
+    ]
+
+    ordered = merge(ledger_events(items))
+
+    assert [(e.kind, e.text.split(" ")[0]) for e in ordered] == [
+        ("redeploy", "x"),
+        ("rollback", "started"),
+        ("rollback", "succeeded"),
+        ("push", "v3"),
+    ]
+    assert {e.at.replace(microsecond=0) for e in ordered} == {at(3)}
