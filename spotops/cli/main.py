@@ -804,6 +804,12 @@ def unfreeze(factory: CLIFactory, stage: str, region: str | None, deploy_latest:
     else:
         click.echo(f"Pushes deploy again: lifted the freeze {describe_freeze(lifted)}.")
     if not deploy_latest:
+        held = freezer.hold_back_frozen()
+        if held is not None:
+            click.echo(
+                f"Pushes refused while frozen stay undeployed (newest: {held.tag or '-'} "
+                f"({held.digest[:19]}…)); the next push deploys, or push one of them again."
+            )
         return
     rehearsal = factory.rehearsal(session, config.app, stage, dry_run=False)
     push, result = freezer.deploy_latest(rehearsal)

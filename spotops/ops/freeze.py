@@ -107,6 +107,28 @@ class Freezer:
             )
         return lifted
 
+    def hold_back_frozen(self) -> ImageRecord | None:
+        """Keep the pushes refused while frozen out for good (a plain ``unfreeze``): the
+        hold-back mark, which never expires, moves to the newest of them, so the reconcile
+        run does not deploy one on its own once its ``frozen`` record expires (30 days). A
+        push after it, or the same image pushed again, still deploys. The push held back,
+        or ``None`` when no push was refused while frozen."""
+        push = newest_frozen(self.frozen_pushes())
+        if push is None:
+            return None
+        ledger = self.ledger()
+        key = self.names.service_key
+        pushed_at = push.event_at if push.event_at is not None else push.at
+        if ledger.raise_high_water(key, pushed_at, digest=push.digest, tag=push.tag):
+            ledger.record_history(
+                key,
+                "unfreeze",
+                "held-back",
+                f"{push.tag or 'untagged'} ({push.digest[:19]}) and the pushes before it, "
+                "refused while frozen, stay undeployed",
+            )
+        return push
+
     def frozen_pushes(self) -> list[ImageRecord]:
         """Every image record of the service (the redeploy job's ``IMAGE#`` items)."""
         table = self.names.ledger_table

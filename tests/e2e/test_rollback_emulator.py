@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.events import load_event
 from tests.support.ops_stage import Stage, deployed_stage, spotops
 from tests.support.slack_stub import SlackStub
 
@@ -243,3 +244,28 @@ def test_a_push_while_frozen_is_held_until_unfreeze_deploy_latest(
     assert f"Delivered the push of v3.0.0 ({digest[:19]}" in deployed.stderr
     assert json.loads(deployed.stdout[deployed.stdout.index("{") :])["status"] == "deploying"
     assert stage.site_image().endswith(f"@{digest}")
+
+
+def test_a_plain_unfreeze_keeps_the_frozen_push_out_even_after_its_record_expires(
+    two_pushes: tuple[Stage, str, str],
+) -> None:
+    stage, first, _ = two_pushes
+    assert run(stage, "rollback", "--yes").returncode == 0
+    digest = stage.push_image("v3.0.0")
+    run(stage, "simulate", "ecr-push", "v3.0.0")  # refused: frozen
+    lifted = run(stage, "unfreeze")
+    # DynamoDB's TTL removes the push's "frozen" record some 30 days on, at no exact time.
+    stage.client("dynamodb").delete_item(
+        TableName=stage.ops["LedgerTableName"],
+        Key={"pk": {"S": f"IMAGE#{service_key(stage)}"}, "sk": {"S": digest}},
+    )
+    reconciled = stage.run("reconcile_images", load_event("scheduledEvent"))
+
+    assert lifted.returncode == 0, lifted.stderr
+    assert f"stay undeployed (newest: v3.0.0 ({digest[:19]}" in lifted.stdout
+    assert item(stage, f"HOLD#{service_key(stage)}", "NEWEST")["digest"] == {"S": digest}
+    assert reconciled["result"]["status"] == "skipped", reconciled
+    assert "not newer than the newest image ever deployed" in reconciled["result"]["reason"]
+    assert stage.service()["taskDefinition"] == first
+    # A new push still deploys.
+    assert simulate(stage, "ecr-push", "v4.0.0")["status"] == "deploying"
