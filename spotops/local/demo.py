@@ -457,18 +457,21 @@ class Demo:
         )
         reason = "Threshold Crossed: 1 datapoint [1.0] was greater than the threshold (0.0)."
         self._alarm_in_alarm(name, description, reason, site["AlarmTopicArn"])
-        ran = rehearsal.run(
-            "alarm_action",
-            aws_events.alarm_sns(
+
+        def deliver(state: str, why: str) -> dict[str, Any]:
+            """The alarm's state change as its actions send it: SNS to the function."""
+            event = aws_events.alarm_sns(
                 account=facts.account,
                 region=REGION,
                 topic_arn=site["AlarmTopicArn"],
                 name=name,
-                state="ALARM",
+                state=state,
                 description=description,
-                reason=reason,
-            ),
-        ).result
+                reason=why,
+            )
+            return rehearsal.run("alarm_action", event).result
+
+        ran = deliver("ALARM", reason)
         after = self._service()["deployments"][0]["id"]
         posted = [m.get("text", "") for m in slack.messages[sent:]]
         if ran.get("status") != "acted" or after == before:
@@ -488,18 +491,7 @@ class Demo:
         )
         # Its OKActions notify the topic too: the function records the recovery, which the
         # incident report's impact window ends on.
-        back = rehearsal.run(
-            "alarm_action",
-            aws_events.alarm_sns(
-                account=facts.account,
-                region=REGION,
-                topic_arn=site["AlarmTopicArn"],
-                name=name,
-                state="OK",
-                description=description,
-                reason=recovered,
-            ),
-        ).result
+        back = deliver("OK", recovered)
         self.timeline.add("alarm", f"{name} OK -> alarm_action: {back.get('status')}")
 
     def spot_flow(self, rehearsal: Rehearsal, slack: SlackReceiver) -> None:

@@ -174,17 +174,7 @@ def alarm_sns(
     )
     if trigger is not None:
         message["Trigger"] = trigger
-    record["Sns"].update(
-        {
-            "Message": json.dumps(message),
-            "Subject": f'{state}: "{name}" in {region}',
-            "MessageId": str(uuid.uuid4()),
-            "Timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "TopicArn": topic_arn,
-        }
-    )
-    record["EventSubscriptionArn"] = f"{topic_arn}:{uuid.uuid4()}"
-    return event
+    return _sent_by_sns(event, message, f'{state}: "{name}" in {region}', topic_arn, now)
 
 
 def composite_alarm_sns(
@@ -233,10 +223,18 @@ def composite_alarm_sns(
             ],
         }
     )
+    return _sent_by_sns(event, message, f'{state}: "{name}" in {region}', topic_arn, now)
+
+
+def _sent_by_sns(
+    event: dict[str, Any], message: dict[str, Any], subject: str, topic_arn: str, now: datetime
+) -> dict[str, Any]:
+    """``event`` (an SNS-to-Lambda example) carrying ``message`` as SNS delivers it now."""
+    record = event["Records"][0]
     record["Sns"].update(
         {
             "Message": json.dumps(message),
-            "Subject": f'{state}: "{name}" in {region}',
+            "Subject": subject,
             "MessageId": str(uuid.uuid4()),
             "Timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             "TopicArn": topic_arn,

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 import spotops.lambda_code  # noqa: F401  (puts ops_lambdas on sys.path)
 from spotops.errors import NotDeployedError, SpotopsError, UsageError, is_error
-from spotops.ops.switches import switch_parameter_name, webhook_secret_name
+from spotops.ops.switches import read_switch, switch_parameter_name, webhook_secret_name
 from spotops.target import AWS, Target
 
 # isort: split
@@ -307,15 +307,6 @@ def stage_names(client: ClientFactory, app: str, stage: str) -> StageNames:
     )
 
 
-def read_switch_value(ssm: Any, name: str) -> str | None:
-    try:
-        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except ClientError as exc:
-        if is_error(exc, "ParameterNotFound"):
-            return None
-        raise
-
-
 @dataclass(frozen=True)
 class Prepared:
     """Everything decided before anything changes: what :meth:`Rollback.run` does."""
@@ -447,7 +438,7 @@ class Rollback:
         chosen = plan(state, target, source=source)
         check_kill_switch(
             names.kill_switch,
-            read_switch_value(self._client("ssm"), names.kill_switch),
+            read_switch(self._client("ssm"), names.kill_switch),
             self.stage,
         )
         prepared = Prepared(names, chosen, wanted, how)

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from spotops.ops import aws_events
+from tests.support.events import load_event
 
-RECORDED = json.loads(
-    (
-        Path(__file__).resolve().parents[3] / "events" / "snsCompositeAlarmStateChange.json"
-    ).read_text()
-)
+# The recorded event (the package's copy is the one every reader loads).
+RECORDED = load_event("snsCompositeAlarmStateChange")
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:shop-qa-alarms"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 
