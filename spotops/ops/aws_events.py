@@ -157,20 +157,8 @@ def alarm_sns(
     SNS": the ``Records`` wrapper). ``trigger`` is the alarm's (:func:`sns_trigger`); without
     it, the documented example's."""
     now = datetime.now(UTC)
-    event = _example("snsAlarmStateChange")
-    record = event["Records"][0]
-    message = json.loads(record["Sns"]["Message"])
-    message.update(
-        {
-            "AlarmName": name,
-            "AlarmDescription": description,
-            "AWSAccountId": account,
-            "NewStateValue": state,
-            "OldStateValue": "OK" if state == "ALARM" else "ALARM",
-            "NewStateReason": reason,
-            "StateChangeTime": _stamp(now),
-            "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
-        }
+    event, message = _alarm_message(
+        "snsAlarmStateChange", account, region, name, state, description, reason, now
     )
     if trigger is not None:
         message["Trigger"] = trigger
@@ -197,19 +185,11 @@ def composite_alarm_sns(
     children's names, each taken to have just entered ``state``."""
     now = datetime.now(UTC)
     stamp = _stamp(now)
-    event = _example("snsCompositeAlarmStateChange")
-    record = event["Records"][0]
-    message = json.loads(record["Sns"]["Message"])
+    event, message = _alarm_message(
+        "snsCompositeAlarmStateChange", account, region, name, state, description, reason, now
+    )
     message.update(
         {
-            "AlarmName": name,
-            "AlarmDescription": description,
-            "AWSAccountId": account,
-            "NewStateValue": state,
-            "NewStateReason": reason,
-            "StateChangeTime": stamp,
-            "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
-            "OldStateValue": "OK" if state == "ALARM" else "ALARM",
             "OKActions": list(actions.get("OKActions", [])),
             "AlarmActions": list(actions.get("AlarmActions", [])),
             "InsufficientDataActions": list(actions.get("InsufficientDataActions", [])),
@@ -224,6 +204,35 @@ def composite_alarm_sns(
         }
     )
     return _sent_by_sns(event, message, f'{state}: "{name}" in {region}', topic_arn, now)
+
+
+def _alarm_message(
+    example: str,
+    account: str,
+    region: str,
+    name: str,
+    state: str,
+    description: str,
+    reason: str,
+    now: datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The SNS example ``example`` and its alarm message with what every alarm's state change
+    says of itself (name, account, states, reason, time, ARN)."""
+    event = _example(example)
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    message.update(
+        {
+            "AlarmName": name,
+            "AlarmDescription": description,
+            "AWSAccountId": account,
+            "NewStateValue": state,
+            "OldStateValue": "OK" if state == "ALARM" else "ALARM",
+            "NewStateReason": reason,
+            "StateChangeTime": _stamp(now),
+            "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+        }
+    )
+    return event, message
 
 
 def _sent_by_sns(
