@@ -25,7 +25,6 @@ from spotops.ops.rollback import PLANNED_FREEZE_BY, StageNames, clock_time, stag
 # isort: split
 from chalicelib.errors import LedgerError
 from chalicelib.ledger import Freeze, ImageRecord, SafetyLedger
-from chalicelib.ledger.table import call_table, from_item
 
 if TYPE_CHECKING:
     from spotops.aws import ClientFactory
@@ -131,22 +130,7 @@ class Freezer:
 
     def frozen_pushes(self) -> list[ImageRecord]:
         """Every image record of the service (the redeploy job's ``IMAGE#`` items)."""
-        table = self.names.ledger_table
-        query: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"IMAGE#{self.names.service_key}"}},
-            "ConsistentRead": True,
-        }
-        found: list[ImageRecord] = []
-        while True:
-            page = call_table(self._client("dynamodb"), table, "query", **query)
-            for item in page.get("Items", []):
-                record = ImageRecord.from_item(from_item(item))
-                if record is not None:
-                    found.append(record)
-            if not page.get("LastEvaluatedKey"):
-                return found
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.ledger().read_images(self.names.service_key)
 
     def deploy_latest(self, rehearsal: Rehearsal) -> tuple[ImageRecord | None, Mapping[str, Any]]:
         """Deliver the newest frozen push to the redeploy function; the push and the

@@ -102,8 +102,12 @@ def history(service_key: str, stamp: str, entry_id: str) -> Key:
     return Key(history_partition(service_key), f"{stamp}#{entry_id}")
 
 
+def image_partition(service_key: str) -> str:
+    return f"IMAGE#{service_key}"
+
+
 def image(service_key: str, digest: str) -> Key:
-    return Key(f"IMAGE#{service_key}", digest)
+    return Key(image_partition(service_key), digest)
 
 
 def high_water(service_key: str) -> Key:

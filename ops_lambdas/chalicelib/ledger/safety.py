@@ -602,6 +602,24 @@ class SafetyLedger:
             ),
         )
 
+    def read_images(self, service_key: str) -> list[ImageRecord]:
+        """Every image record of the service (consistent read, all pages)."""
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.image_partition(service_key)}},
+            "ConsistentRead": True,
+        }
+        found: list[ImageRecord] = []
+        while True:
+            page = self._call("query", **query)
+            for item in page.get("Items", []):
+                record = ImageRecord.from_item(from_item(item))
+                if record is not None:
+                    found.append(record)
+            if not page.get("LastEvaluatedKey"):
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def read_image(self, service_key: str, digest: str) -> ImageRecord | None:
         """What was done with the image, or ``None`` when it was never handled."""
         return ImageRecord.from_item(self._get(keys.image(service_key, digest)))

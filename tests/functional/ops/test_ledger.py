@@ -241,3 +241,33 @@ def test_history_keeps_the_fraction_of_a_second_its_sort_key_drops(
         (1_800_000_000.25, "started"),
         (1_800_000_000.75, "succeeded"),
     ]
+
+
+def test_read_images_returns_every_record_of_the_service_across_pages(
+    ledger: SafetyLedger, world: World
+) -> None:
+    for n in range(3):
+        ledger.record_image(SVC, f"sha256:{n}", "frozen", tag=f"v{n}")
+    ledger.record_image("other/service", "sha256:9", "deployed")
+    pages: list[int] = []
+    real_query = world.clients.dynamodb.query
+
+    def two_at_a_time(**kwargs: object) -> dict[str, object]:
+        page = real_query(**kwargs, Limit=2)  # type: ignore[arg-type]
+        pages.append(len(page["Items"]))
+        return page  # type: ignore[return-value]
+
+    paged = SafetyLedger(
+        type("Client", (), {"query": staticmethod(two_at_a_time)})(),  # type: ignore[arg-type]
+        world.ledger_table,
+    )
+
+    found = paged.read_images(SVC)
+
+    assert sorted((r.digest, r.outcome, r.tag) for r in found) == [
+        ("sha256:0", "frozen", "v0"),
+        ("sha256:1", "frozen", "v1"),
+        ("sha256:2", "frozen", "v2"),
+    ]
+    assert pages[0] == 2
+    assert len(pages) >= 2
