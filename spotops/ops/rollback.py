@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 import spotops.lambda_code  # noqa: F401  (puts ops_lambdas on sys.path)
 from spotops.errors import NotDeployedError, SpotopsError, UsageError, is_error
 from spotops.ops.switches import read_switch, switch_parameter_name, webhook_secret_name
+from spotops.stage.stacks import StackDeployer, StackInfo
 from spotops.target import AWS, Target
 
 # isort: split
@@ -274,23 +275,19 @@ def stage_names(client: ClientFactory, app: str, stage: str) -> StageNames:
     NotDeployedError
         A stack is missing.
     """
-    cfn = client("cloudformation")
-    found: dict[str, dict[str, Any]] = {}
+    stacks = StackDeployer(client("cloudformation"))
+    found: dict[str, StackInfo] = {}
     for part in ("site", "ops"):
         name = f"{app}-{stage}-{part}"
-        try:
-            found[part] = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        except ClientError as exc:
+        info = stacks.describe(name)
+        if info is None:
             raise NotDeployedError(
                 f"Stack {name} does not exist: deploy the stage first with "
                 f"`spotops deploy --stage {stage}`."
-            ) from exc
-    site = {o["OutputKey"]: str(o["OutputValue"]) for o in found["site"].get("Outputs", [])}
-    ops = {o["OutputKey"]: str(o["OutputValue"]) for o in found["ops"].get("Outputs", [])}
-    parameters = {
-        p["ParameterKey"]: str(p.get("ParameterValue", ""))
-        for p in found["ops"].get("Parameters", [])
-    }
+            )
+        found[part] = info
+    site, ops = found["site"].outputs, found["ops"].outputs
+    parameters = found["ops"].parameters
     return StageNames(
         app=app,
         stage=stage,
